@@ -1,0 +1,147 @@
+/**
+ * Compressed pixel data: one place that knows the wasm codecs (dcmjs-codecs bundles DCMTK's
+ * IJG JPEG, CharLS, OpenJPEG, OpenJPH, libjxl and an RLE codec in one WebAssembly module that
+ * installs offline from npm). Decoding is synchronous once `initCodecs()` has resolved.
+ */
+import codecsModule from 'dcmjs-codecs';
+import type { PixelEncoding } from './syntax.js';
+
+const { NativeCodecs, Context } = codecsModule;
+
+let ready: Promise<void> | undefined;
+
+/** Loads the codec WebAssembly once per thread; later calls return the same promise. */
+export function initCodecs(): Promise<void> {
+  ready ??= NativeCodecs.initializeAsync({ logCodecsInfo: false, logCodecsTrace: false });
+  return ready;
+}
+
+export function codecsReady(): boolean {
+  return NativeCodecs.isInitialized();
+}
+
+/** What a codec needs to know about the frame it decodes or encodes. */
+export interface FrameInfo {
+  rows: number;
+  cols: number;
+  bitsAllocated: number;
+  bitsStored: number;
+  pixelRepresentation: 0 | 1;
+  samplesPerPixel: number;
+  photometricInterpretation: string;
+}
+
+function context(info: FrameInfo, buffers: { encoded?: Uint8Array; decoded?: Uint8Array }) {
+  return new Context({
+    width: info.cols,
+    height: info.rows,
+    bitsAllocated: info.bitsAllocated,
+    bitsStored: info.bitsStored,
+    samplesPerPixel: info.samplesPerPixel,
+    pixelRepresentation: info.pixelRepresentation,
+    planarConfiguration: 0,
+    photometricInterpretation: info.photometricInterpretation,
+    ...(buffers.encoded ? { encodedBuffer: buffers.encoded } : {}),
+    ...(buffers.decoded ? { decodedBuffer: buffers.decoded } : {}),
+  });
+}
+
+/**
+ * Decodes one compressed frame into little-endian stored values (BitsAllocated/8 bytes per
+ * sample). Throws the codec's own error message; the caller names the file.
+ */
+export function decodeFrame(encoding: PixelEncoding, frame: Uint8Array, info: FrameInfo): Uint8Array {
+  if (!NativeCodecs.isInitialized()) {
+    throw new Error('the compressed-pixel codecs are not loaded; await initCodecs() first');
+  }
+  const ctx = context(info, { encoded: frame });
+  let out: InstanceType<typeof Context>;
+  switch (encoding) {
+    case 'rle':
+      out = NativeCodecs.decodeRle(ctx);
+      break;
+    case 'jpeg':
+      out = NativeCodecs.decodeJpeg(ctx, { convertColorspaceToRgb: false });
+      break;
+    case 'jpegls':
+      out = NativeCodecs.decodeJpegLs(ctx);
+      break;
+    case 'jpeg2000':
+      out = NativeCodecs.decodeJpeg2000(ctx);
+      break;
+    case 'htj2k':
+      out = NativeCodecs.decodeHtJpeg2000(ctx);
+      break;
+    case 'jpegxl':
+      out = NativeCodecs.decodeJpegXl(ctx);
+      break;
+    default:
+      throw new Error(`no codec for pixel encoding "${encoding}"`);
+  }
+  const decoded = out.getDecodedBuffer();
+  if (!decoded) throw new Error('the codec returned no pixels');
+  return decoded;
+}
+
+/** Encoder parameters, per codec (see dcmjs-codecs). */
+export interface EncodeParams {
+  lossy?: boolean;
+  /** JPEG baseline quality 1–100. */
+  quality?: number;
+  /** JPEG lossless predictor (selection value) 1–7. */
+  predictor?: number;
+  /** JPEG-LS NEAR parameter for near-lossless coding. */
+  allowedLossyError?: number;
+  /** JPEG 2000 compression rate for lossy coding. */
+  rate?: number;
+}
+
+/** Encodes one frame of little-endian stored values; used by the writer and the tests. */
+export function encodeFrame(
+  encoding: PixelEncoding,
+  decoded: Uint8Array,
+  info: FrameInfo,
+  params: EncodeParams = {},
+): Uint8Array {
+  if (!NativeCodecs.isInitialized()) {
+    throw new Error('the compressed-pixel codecs are not loaded; await initCodecs() first');
+  }
+  const ctx = context(info, { decoded });
+  let out: InstanceType<typeof Context>;
+  switch (encoding) {
+    case 'rle':
+      out = NativeCodecs.encodeRle(ctx);
+      break;
+    case 'jpeg':
+      out = NativeCodecs.encodeJpeg(ctx, {
+        lossy: params.lossy ?? false,
+        quality: params.quality ?? 90,
+        predictor: params.predictor ?? 1,
+        pointTransform: 0,
+      });
+      break;
+    case 'jpegls':
+      out = NativeCodecs.encodeJpegLs(ctx, {
+        lossy: params.lossy ?? false,
+        allowedLossyError: params.allowedLossyError ?? 2,
+      });
+      break;
+    case 'jpeg2000':
+      out = NativeCodecs.encodeJpeg2000(ctx, {
+        lossy: params.lossy ?? false,
+        ...(params.rate !== undefined ? { rate: params.rate } : {}),
+      });
+      break;
+    case 'htj2k':
+      out = NativeCodecs.encodeHtJpeg2000(ctx, { lossy: params.lossy ?? false });
+      break;
+    case 'jpegxl':
+      out = NativeCodecs.encodeJpegXl(ctx, { lossy: params.lossy ?? false });
+      break;
+    default:
+      throw new Error(`no encoder for pixel encoding "${encoding}"`);
+  }
+  const encoded = out.getEncodedBuffer();
+  if (!encoded) throw new Error('the codec returned no data');
+  return encoded;
+}

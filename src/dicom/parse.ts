@@ -1,0 +1,144 @@
+/**
+ * Bytes → parsed data set. Accepts DICOM Part 10 files (PS3.10 §7.1: 128-byte preamble, `DICM`,
+ * file meta group) and the bare data sets real archives also hold (no preamble, no meta group,
+ * or a meta group with no preamble), sniffing their encoding from the first element.
+ */
+import { createRequire } from 'node:module';
+import { inflateRawSync } from 'node:zlib';
+import type { DataSet } from 'dicom-parser';
+import { DicomError, UnsupportedTransferSyntaxError } from '../errors.js';
+import {
+  EXPLICIT_VR_BE,
+  EXPLICIT_VR_LE,
+  findTransferSyntax,
+  IMPLICIT_VR_LE,
+  type TransferSyntax,
+  transferSyntaxName,
+} from './syntax.js';
+
+// dicom-parser is a UMD bundle; require() gives its exports under Node's ESM loader.
+const dicomParser = createRequire(import.meta.url)('dicom-parser') as typeof import('dicom-parser');
+
+export interface ParsedDicom {
+  dataSet: DataSet;
+  syntax: TransferSyntax;
+  /** How the object was framed: a full Part 10 file, or a bare data set. */
+  framing: 'part10' | 'bare';
+}
+
+/** The two-letter value representations of PS3.5 Table 6.2-1, for sniffing explicit VR. */
+const VRS = new Set(
+  'AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV'.split(
+    ' ',
+  ),
+);
+
+/** Parses a DICOM object held in memory. `source` names it in errors. */
+export function parseDicomBytes(bytes: Uint8Array, source = '<buffer>'): ParsedDicom {
+  if (bytes.length === 0) throw new DicomError(source, 'empty file (0 bytes)');
+  let input = bytes;
+  let framing: ParsedDicom['framing'] = 'part10';
+  let assumed: string | undefined;
+  if (!hasMagicAt(input, 128)) {
+    if (hasMagicAt(input, 0)) {
+      input = withPreamble(input, 0);
+    } else if (input.length >= 8 && readU16le(input, 0) === 0x0002) {
+      input = withPreamble(input, 4);
+    } else {
+      framing = 'bare';
+      assumed = sniffBareSyntax(input, source);
+    }
+  }
+  let dataSet: DataSet;
+  try {
+    dataSet = dicomParser.parseDicom(input, {
+      ...(assumed ? { TransferSyntaxUID: assumed } : {}),
+      inflater: (array: Uint8Array, position: number) => inflate(array, position, source),
+    } as Parameters<typeof dicomParser.parseDicom>[1]);
+  } catch (err) {
+    throw parseFailure(err, source, input);
+  }
+  const uid = (dataSet.string('x00020010') ?? assumed ?? IMPLICIT_VR_LE).replace(/\0/g, '').trim();
+  const syntax = findTransferSyntax(uid);
+  if (!syntax) throw new UnsupportedTransferSyntaxError(source, uid, transferSyntaxName(uid));
+  return { dataSet, syntax, framing };
+}
+
+function hasMagicAt(b: Uint8Array, at: number): boolean {
+  return (
+    b.length >= at + 4 && b[at] === 0x44 && b[at + 1] === 0x49 && b[at + 2] === 0x43 && b[at + 3] === 0x4d
+  );
+}
+
+function readU16le(b: Uint8Array, at: number): number {
+  return (b[at] ?? 0) | ((b[at + 1] ?? 0) << 8);
+}
+
+/** Prepends a zero preamble (and `DICM` when missing) so the parser sees a Part 10 file. */
+function withPreamble(b: Uint8Array, extra: 0 | 4): Uint8Array {
+  const out = new Uint8Array(b.length + 128 + extra);
+  if (extra === 4) out.set([0x44, 0x49, 0x43, 0x4d], 128);
+  out.set(b, 128 + extra);
+  return out;
+}
+
+/**
+ * Guesses the encoding of a data set with no meta group from its first element: a plausible
+ * even group number read little endian, then whether bytes 4–5 spell a VR (PS3.5 §7.1.2).
+ */
+function sniffBareSyntax(b: Uint8Array, source: string): string {
+  if (b.length < 8) {
+    throw new DicomError(source, `not a DICOM file: only ${b.length} bytes and no 'DICM' magic`);
+  }
+  const vr = String.fromCharCode(b[4]!, b[5]!);
+  const groupLe = readU16le(b, 0);
+  const groupBe = ((b[0] ?? 0) << 8) | (b[1] ?? 0);
+  const plausible = (g: number) => g >= 0x0008 && g <= 0x7fe0 && g % 2 === 0;
+  if (plausible(groupLe)) return VRS.has(vr) ? EXPLICIT_VR_LE : IMPLICIT_VR_LE;
+  if (plausible(groupBe) && VRS.has(vr)) return EXPLICIT_VR_BE;
+  const head = Array.from(b.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
+  throw new DicomError(
+    source,
+    `not a DICOM file: no 'DICM' magic at byte 128 and the first bytes (${head}) are not a DICOM element`,
+  );
+}
+
+function inflate(array: Uint8Array, position: number, source: string): Uint8Array {
+  let body: Buffer;
+  try {
+    body = inflateRawSync(array.subarray(position));
+  } catch (err) {
+    throw new DicomError(source, `deflated data set cannot be inflated: ${(err as Error).message}`);
+  }
+  const out = Buffer.alloc(position + body.length);
+  out.set(array.subarray(0, position), 0);
+  out.set(body, position);
+  return out;
+}
+
+/** dicom-parser throws strings or `{exception, dataSet}`; turn them into one clear DicomError. */
+function parseFailure(err: unknown, source: string, input: Uint8Array): DicomError {
+  if (err instanceof DicomError) return err;
+  const inner = typeof err === 'object' && err !== null && 'exception' in err ? err.exception : err;
+  if (inner instanceof DicomError) return inner;
+  const partial =
+    typeof err === 'object' && err !== null && 'dataSet' in err
+      ? (err.dataSet as DataSet | undefined)
+      : undefined;
+  const pixel = partial?.elements.x7fe00010;
+  if (pixel && pixel.dataOffset + pixel.length > input.length) {
+    return new DicomError(
+      source,
+      `truncated pixel data: (7FE0,0010) declares ${pixel.length} bytes, the file holds ${Math.max(0, input.length - pixel.dataOffset)}`,
+    );
+  }
+  const text = inner instanceof Error ? inner.message : String(inner);
+  const clean = text.replace(/^dicomParser\.[A-Za-z0-9]+: /, '');
+  if (/DICM prefix not found/.test(text)) {
+    return new DicomError(source, "not a DICOM file: no 'DICM' magic at byte 128");
+  }
+  if (/buffer overrun|past end|eof|end of buffer|outside/i.test(text)) {
+    return new DicomError(source, `truncated file: ${clean}`);
+  }
+  return new DicomError(source, `cannot parse DICOM: ${clean}`);
+}
