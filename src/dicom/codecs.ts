@@ -70,7 +70,9 @@ export function decodeFrame(encoding: PixelEncoding, frame: Uint8Array, info: Fr
       out = NativeCodecs.decodeJpeg2000(ctx);
       break;
     case 'htj2k':
-      out = NativeCodecs.decodeHtJpeg2000(ctx);
+      // OpenJPH decodes only HT codestreams and traps ("unreachable") on a Part 1 one, which
+      // the HTJ2K syntaxes may carry; OpenJPEG decodes both, so it takes those.
+      out = hasHtCapability(frame) ? NativeCodecs.decodeHtJpeg2000(ctx) : NativeCodecs.decodeJpeg2000(ctx);
       break;
     case 'jpegxl':
       out = NativeCodecs.decodeJpegXl(ctx);
@@ -81,6 +83,22 @@ export function decodeFrame(encoding: PixelEncoding, frame: Uint8Array, info: Fr
   const decoded = out.getDecodedBuffer();
   if (!decoded) throw new Error('the codec returned no pixels');
   return decoded;
+}
+
+/**
+ * Whether a JPEG 2000 codestream declares HT block coding: a CAP marker (FF50) in its main
+ * header, before the first tile-part (SOT, FF90), with Pcap bit 15 set (ISO/IEC 15444-15 A.3).
+ */
+export function hasHtCapability(codestream: Uint8Array): boolean {
+  let i = 2; // after SOC (FF4F)
+  while (i + 4 <= codestream.length && codestream[i] === 0xff) {
+    const marker = codestream[i + 1]!;
+    if (marker === 0x90) return false;
+    const length = (codestream[i + 2]! << 8) | codestream[i + 3]!;
+    if (marker === 0x50) return i + 5 < codestream.length && (codestream[i + 4]! & 0x40) !== 0;
+    i += 2 + length;
+  }
+  return false;
 }
 
 /** Encoder parameters, per codec (see dcmjs-codecs). */

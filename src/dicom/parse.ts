@@ -74,6 +74,12 @@ function readU16le(b: Uint8Array, at: number): number {
   return (b[at] ?? 0) | ((b[at + 1] ?? 0) << 8);
 }
 
+function readU32le(b: Uint8Array, at: number): number {
+  return (readU16le(b, at) + readU16le(b, at + 2) * 65536) >>> 0;
+}
+
+const FIRST_GROUPS = new Set([0x0008, 0x0010, 0x0018, 0x0020, 0x0028]);
+
 /** Prepends a zero preamble (and `DICM` when missing) so the parser sees a Part 10 file. */
 function withPreamble(b: Uint8Array, extra: 0 | 4): Uint8Array {
   const out = new Uint8Array(b.length + 128 + extra);
@@ -93,8 +99,14 @@ function sniffBareSyntax(b: Uint8Array, source: string): string {
   const vr = String.fromCharCode(b[4]!, b[5]!);
   const groupLe = readU16le(b, 0);
   const groupBe = ((b[0] ?? 0) << 8) | (b[1] ?? 0);
-  const plausible = (g: number) => g >= 0x0008 && g <= 0x7fe0 && g % 2 === 0;
-  if (plausible(groupLe)) return VRS.has(vr) ? EXPLICIT_VR_LE : IMPLICIT_VR_LE;
+  // A data set's first element belongs to one of the first standard groups (identifying,
+  // patient, acquisition, relationship, image); DCMTK's detection looks at the same thing.
+  const plausible = (g: number) => FIRST_GROUPS.has(g);
+  const fits = (length: number, header: number) => length === 0xffffffff || header + length <= b.length;
+  if (plausible(groupLe)) {
+    if (VRS.has(vr) && fits(readU16le(b, 6), 8)) return EXPLICIT_VR_LE;
+    if (fits(readU32le(b, 4), 8)) return IMPLICIT_VR_LE;
+  }
   if (plausible(groupBe) && VRS.has(vr)) return EXPLICIT_VR_BE;
   const head = Array.from(b.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
   throw new DicomError(

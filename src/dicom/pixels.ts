@@ -29,6 +29,20 @@ export function extractStored(
   layout: PixelLayout,
   source: string,
 ): StoredPixels {
+  const { bytes, littleEndian } = pixelBytes(dataSet, syntax, layout, source);
+  return toStored(bytes, layout.rows * layout.cols, layout, littleEndian, source);
+}
+
+/**
+ * The frame's sample bytes, decoded from its transfer syntax but not yet masked or
+ * sign-extended: exactly rows × cols × BitsAllocated/8 bytes, in the byte order returned.
+ */
+export function pixelBytes(
+  dataSet: DataSet,
+  syntax: TransferSyntax,
+  layout: PixelLayout,
+  source: string,
+): { bytes: Uint8Array; littleEndian: boolean } {
   const element = dataSet.elements.x7fe00010;
   if (!element) throw new DicomError(source, 'no pixel data (7FE0,0010)');
   const n = layout.rows * layout.cols;
@@ -68,6 +82,7 @@ export function extractStored(
         throw new DicomError(source, `cannot decode ${syntax.name} pixel data: ${describe(err)}`);
       }
       littleEndian = true;
+      if (syntax.lossy) bytes = clampLossyOvershoot(bytes, expected, layout);
     }
     if (bytes.length < expected) {
       throw new DicomError(
@@ -76,7 +91,33 @@ export function extractStored(
       );
     }
   }
-  return toStored(bytes, n, layout, littleEndian, source);
+  return { bytes: bytes.subarray(0, expected), littleEndian };
+}
+
+/**
+ * Lossy decoders (libjxl in particular) can overshoot the top of an unsigned BitsStored range
+ * (4099 for 12 bits); masking would wrap that to 3, white to black. Clamp it to 2^BitsStored − 1
+ * instead. Signed data is left alone: whether a codec sign-extends is not knowable here.
+ */
+function clampLossyOvershoot(
+  bytes: Uint8Array,
+  expected: number,
+  layout: Pick<PixelLayout, 'bitsAllocated' | 'bitsStored' | 'pixelRepresentation'>,
+): Uint8Array {
+  if (layout.bitsAllocated !== 16 || layout.bitsStored >= 16 || layout.pixelRepresentation !== 0) {
+    return bytes;
+  }
+  const max = 2 ** layout.bitsStored - 1;
+  let out = bytes;
+  const end = Math.min(expected, bytes.length);
+  for (let j = 0; j + 1 < end; j += 2) {
+    if ((bytes[j]! | (bytes[j + 1]! << 8)) > max) {
+      if (out === bytes) out = new Uint8Array(bytes.subarray(0, expected));
+      out[j] = max & 0xff;
+      out[j + 1] = max >> 8;
+    }
+  }
+  return out;
 }
 
 function describe(err: unknown): string {
@@ -120,7 +161,8 @@ export function toStored(
   }
   if (bitsAllocated === 8) {
     const raw = bytes.subarray(0, n);
-    if (full) return signed ? new Int8Array(raw.buffer, raw.byteOffset, n) : raw;
+    // A plain Uint8Array view, never a Node Buffer (whose `slice` does not copy).
+    if (full) return signed ? new Int8Array(raw.buffer, raw.byteOffset, n) : new Uint8Array(raw.buffer, raw.byteOffset, n);
     const mask = (1 << bitsStored) - 1;
     const signBit = 1 << (bitsStored - 1);
     const out = signed ? new Int8Array(n) : new Uint8Array(n);
@@ -148,7 +190,9 @@ export function toStored(
 function samples16(bytes: Uint8Array, n: number, littleEndian: boolean): Uint16Array {
   if (littleEndian) {
     if (bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-    return new Uint16Array(bytes.slice(0, n * 2).buffer);
+    // Copy through the Uint8Array constructor: for a Node Buffer (what readFile returns)
+    // `slice` is a view, and its `.buffer` is the whole file, not these bytes.
+    return new Uint16Array(new Uint8Array(bytes.subarray(0, n * 2)).buffer);
   }
   const out = new Uint16Array(n);
   for (let i = 0, j = 0; i < n; i++, j += 2) out[i] = (bytes[j]! << 8) | bytes[j + 1]!;

@@ -42,12 +42,12 @@ export function decodeSlice(bytes: Uint8Array, source = '<buffer>', opts: ReadOp
 /** Only the attributes, without decoding pixels (for `ichdet inspect` and indexing). */
 export function readAttributes(bytes: Uint8Array, source = '<buffer>'): SliceAttributes & { rows: number; cols: number } {
   const parsed = parseDicomBytes(bytes, source);
-  return { ...attributes(parsed), rows: parsed.dataSet.uint16('x00280010') ?? 0, cols: parsed.dataSet.uint16('x00280011') ?? 0 };
+  return { ...sliceAttributes(parsed), rows: parsed.dataSet.uint16('x00280010') ?? 0, cols: parsed.dataSet.uint16('x00280011') ?? 0 };
 }
 
 function sliceFromParsed(parsed: ParsedDicom, source: string, opts: ReadOptions): CtSlice {
-  const attrs = attributes(parsed);
-  const layout = checkCtSlice(parsed.dataSet, attrs, source);
+  const attrs = sliceAttributes(parsed);
+  const layout = ctSliceLayout(parsed.dataSet, attrs, source);
   const stored = extractStored(parsed.dataSet, parsed.syntax, layout, source);
   const { hu, rsnaFixApplied } = storedToHu(stored, attrs, { rsnaFix: opts.rsnaFix ?? true });
   return { ...attrs, source, rows: layout.rows, cols: layout.cols, stored, hu, rsnaFixApplied };
@@ -64,7 +64,7 @@ const NO_PIXEL_CLASSES: Array<[RegExp, string]> = [
 ];
 
 /** The reasons an object is not a slice for this pipeline, checked before any pixel work. */
-function checkCtSlice(ds: DataSet, a: SliceAttributes, source: string): PixelLayout {
+export function ctSliceLayout(ds: DataSet, a: SliceAttributes, source: string): PixelLayout {
   const sopClass = ds.string('x00080016') ?? '';
   if (!ds.elements.x7fe00010) {
     const kind = NO_PIXEL_CLASSES.find(([re]) => re.test(sopClass))?.[1];
@@ -108,7 +108,8 @@ function checkCtSlice(ds: DataSet, a: SliceAttributes, source: string): PixelLay
   };
 }
 
-function attributes(parsed: ParsedDicom): SliceAttributes {
+/** The attributes of SliceAttributes, read as written in the file. */
+export function sliceAttributes(parsed: ParsedDicom): SliceAttributes {
   const ds = parsed.dataSet;
   const bitsAllocated = ds.uint16('x00280100') ?? 0;
   const bitsStored = ds.uint16('x00280101') ?? bitsAllocated;

@@ -1,0 +1,42 @@
+/**
+ * The `ichdet` command line: a thin shell over the typed functions in src/commands. Every
+ * command has --help; an error prints one line (the stack only with --verbose) and exits 1.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { registerExport } from './export.js';
+import { registerInspect } from './inspect.js';
+import { registerSynth } from './synth.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+export function buildProgram(): Command {
+  const program = new Command('ichdet')
+    .description(
+      'Intracranial haemorrhage detection on head-CT DICOM: read, window, curate, train and compare CNNs.',
+    )
+    .version(pkg.version, '-V, --version')
+    .option('--verbose', 'print stack traces on errors', false)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str) });
+  registerInspect(program);
+  registerExport(program);
+  registerSynth(program);
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    throw err;
+  }
+}

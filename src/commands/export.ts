@@ -1,0 +1,133 @@
+/**
+ * `ichdet export`: one slice to a NumPy `.npy` (float32 HU, H × W; or windows, H × W × C) or an
+ * 8-bit PNG for viewing — the format users compare against pydicom + NumPy.
+ */
+import { extname } from 'node:path';
+import { huImage, validatePreprocessConfig, windowedImage } from '../dicom/preprocess.js';
+import { quantize255, toUint8 } from '../dicom/quantize.js';
+import { readSlice } from '../dicom/read.js';
+import type { ResizeMethod } from '../dicom/resize.js';
+import type { CtSlice } from '../dicom/slice.js';
+import { DEFAULT_WINDOWS, parseWindows, type Window, type WindowLevel } from '../dicom/window.js';
+import { ConfigError } from '../errors.js';
+import { encodeNpy } from '../io/npy.js';
+import { encodePngGray8, encodePngRgb8 } from '../io/png.js';
+import { writeFileAtomic } from '../util/files.js';
+
+export interface ExportOptions {
+  /** The DICOM file. */
+  file: string;
+  /** Output path ending in .npy or .png. */
+  out: string;
+  /** Export Hounsfield units instead of windows. */
+  hu?: boolean;
+  /** Windows as names or center/width (`brain,subdural,soft`, `40/80`); default brain,subdural,soft. */
+  windows?: string | readonly Window[];
+  /** Resize to size × size. */
+  size?: number;
+  resizeMethod?: ResizeMethod;
+  /** Apply the RSNA 12-bit intercept fix (default true). */
+  rsnaFix?: boolean;
+}
+
+export interface ExportResult {
+  out: string;
+  format: 'npy' | 'png';
+  shape: number[];
+  dtype: 'float32' | 'uint8';
+  rsnaFixApplied: boolean;
+  /** For a PNG of HU: the display window used. */
+  displayWindow?: WindowLevel & { inverted: boolean };
+}
+
+/** Validates options before any file is read. */
+export function resolveExportOptions(o: ExportOptions): {
+  format: 'npy' | 'png';
+  windows: readonly Window[] | undefined;
+} {
+  const ext = extname(o.out).toLowerCase();
+  if (ext !== '.npy' && ext !== '.png') {
+    throw new ConfigError(`--out must end in .npy or .png, received "${o.out}"`);
+  }
+  if (o.hu && o.windows !== undefined) {
+    throw new ConfigError('--hu and --windows exclude each other: export HU or windows, not both');
+  }
+  const windows = o.hu
+    ? undefined
+    : typeof o.windows === 'string'
+      ? parseWindows(o.windows)
+      : (o.windows ?? DEFAULT_WINDOWS);
+  if (o.size !== undefined && (!Number.isInteger(o.size) || o.size < 1)) {
+    throw new ConfigError(`--size must be a positive integer, received ${o.size}`);
+  }
+  if (windows) validatePreprocessConfig({ windows, size: o.size });
+  if (ext === '.png' && windows && windows.length !== 1 && windows.length !== 3) {
+    throw new ConfigError(
+      `a PNG holds 1 (grey) or 3 (RGB) windows, received ${windows.length}; use .npy for other counts`,
+    );
+  }
+  return { format: ext === '.npy' ? 'npy' : 'png', windows };
+}
+
+export async function exportSlice(o: ExportOptions): Promise<ExportResult> {
+  const { format, windows } = resolveExportOptions(o);
+  const slice = await readSlice(o.file, { rsnaFix: o.rsnaFix ?? true });
+  const method = o.resizeMethod ?? 'auto';
+  if (!windows) {
+    const img = huImage(slice, o.size, method);
+    if (format === 'npy') {
+      await writeFileAtomic(o.out, encodeNpy(img.data, [img.height, img.width]));
+      return { out: o.out, format, shape: [img.height, img.width], dtype: 'float32', rsnaFixApplied: slice.rsnaFixApplied };
+    }
+    const display = displayWindow(slice);
+    await writeFileAtomic(o.out, encodePngGray8(displayBytes(img.data, display), img.height, img.width));
+    return {
+      out: o.out,
+      format,
+      shape: [img.height, img.width],
+      dtype: 'uint8',
+      rsnaFixApplied: slice.rsnaFixApplied,
+      displayWindow: display,
+    };
+  }
+  const img = windowedImage(slice, { windows, size: o.size, resizeMethod: method });
+  const shape = [img.height, img.width, img.channels];
+  if (format === 'npy') {
+    await writeFileAtomic(o.out, encodeNpy(img.data, shape));
+    return { out: o.out, format, shape, dtype: 'float32', rsnaFixApplied: slice.rsnaFixApplied };
+  }
+  const bytes = toUint8(img.data);
+  const png =
+    img.channels === 1
+      ? encodePngGray8(bytes, img.height, img.width)
+      : encodePngRgb8(bytes, img.height, img.width);
+  await writeFileAtomic(o.out, png);
+  return { out: o.out, format, shape, dtype: 'uint8', rsnaFixApplied: slice.rsnaFixApplied };
+}
+
+/**
+ * How a viewer shows the slice: the file's first WindowCenter/Width (brain 40/80 when absent),
+ * and MONOCHROME1 inverted — the minimum value is white (PS3.3 C.7.6.3.1.2). HU themselves are
+ * never inverted: photometric interpretation applies after the Modality and VOI LUTs.
+ */
+export function displayWindow(slice: CtSlice): WindowLevel & { inverted: boolean } {
+  const c = slice.windowCenter[0];
+  const w = slice.windowWidth[0];
+  const ok = c !== undefined && w !== undefined && w > 0;
+  return {
+    center: ok ? c : 40,
+    width: ok ? w : 80,
+    inverted: slice.photometricInterpretation === 'MONOCHROME1',
+  };
+}
+
+function displayBytes(hu: Float32Array, d: WindowLevel & { inverted: boolean }): Uint8Array {
+  const lo = d.center - d.width / 2;
+  const out = new Uint8Array(hu.length);
+  for (let i = 0; i < hu.length; i++) {
+    const x = hu[i]!;
+    const v = quantize255(Math.fround(((x < lo ? lo : x > lo + d.width ? lo + d.width : x) - lo) / d.width));
+    out[i] = d.inverted ? 255 - v : v;
+  }
+  return out;
+}

@@ -1,0 +1,62 @@
+/**
+ * ichdet as a library: every CLI command is a typed function exported here, next to the
+ * building blocks it is made of.
+ */
+
+// Commands (one per CLI command).
+export { type ExportOptions, type ExportResult, exportSlice } from './commands/export.js';
+export {
+  formatInspectRecord,
+  type InspectFailure,
+  type InspectOk,
+  type InspectOptions,
+  type InspectRecord,
+  inspect,
+} from './commands/inspect.js';
+// DICOM layer.
+export { codecsReady, decodeFrame, encodeFrame, initCodecs } from './dicom/codecs.js';
+export { type FastResult, readWindowed, readWindowedUint8 } from './dicom/fastpath.js';
+export { type HuOptions, needsRsnaFix, storedToHu } from './dicom/hu.js';
+export { type ParsedDicom, parseDicomBytes } from './dicom/parse.js';
+export {
+  huImage,
+  type Image,
+  type PreprocessConfig,
+  validatePreprocessConfig,
+  windowedImage,
+  windowedImageUint8,
+} from './dicom/preprocess.js';
+export { toUint8 } from './dicom/quantize.js';
+export { decodeSlice, type ReadOptions, readAttributes, readSlice } from './dicom/read.js';
+export { type ResizeMethod, resize } from './dicom/resize.js';
+export type { CtSlice, SliceAttributes, StoredPixels } from './dicom/slice.js';
+export {
+  findTransferSyntax,
+  SUPPORTED_SYNTAXES,
+  type TransferSyntax,
+  transferSyntaxName,
+} from './dicom/syntax.js';
+export {
+  DEFAULT_WINDOWS,
+  parseWindow,
+  parseWindows,
+  type Window,
+  type WindowLevel,
+  WINDOW_PRESETS,
+  windowStack,
+  windowStackUint8,
+  windowTransform,
+} from './dicom/window.js';
+export { encodeDataset, encodeSlice, type WriteOptions, type WriteSliceSpec } from './dicom/write.js';
+// Errors.
+export {
+  ConfigError,
+  DicomError,
+  IchdetError,
+  InputError,
+  NotACtSliceError,
+  UnsupportedTransferSyntaxError,
+} from './errors.js';
+// Files.
+export { decodeNpy, encodeNpy } from './io/npy.js';
+export { decodePng, encodePngGray8, encodePngRgb8 } from './io/png.js';

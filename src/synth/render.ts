@@ -1,0 +1,992 @@
+/**
+ * Renders one axial slice of a synthetic patient into HU, a tissue-class map and a label mask.
+ *
+ * The slice is drawn analytically, in mm, in two stages:
+ *  1. a base pass over every pixel lays out scalp, skull and the brain by depth below the inner
+ *     table (cortex, sulci, white matter), with epidural and subdural blood as extra layers of
+ *     per-angle thickness between skull and brain;
+ *  2. paint passes, each over the bounding box of one structure only, add the falx and fissure,
+ *     deep grey nuclei, ventricles, cisterns, skull base, brainstem, venous sinuses, mimics
+ *     (calcified pineal, choroid plexus, falx), beam-hardening streaks and the remaining lesions.
+ * Every pixel's class depends on that pixel alone, so rendering only a rectangle gives exactly the
+ * classes (and mask) a full render gives there: the label-only mode relies on it.
+ * Noise (correlated by a 3 × 3 binomial blur, which also softens edges as a CT kernel does) is
+ * added afterwards by `addNoise`.
+ */
+import { normalTable16 } from '../util/rng.js';
+import type { Patient } from './patient.js';
+import {
+  EPIDURAL,
+  INTRAPARENCHYMAL,
+  INTRAVENTRICULAR,
+  SUBARACHNOID,
+  SUBDURAL,
+} from './subtypes.js';
+
+/** Tissue classes of the class map. */
+export const TISSUE = {
+  air: 0,
+  table: 1,
+  skin: 2,
+  fat: 3,
+  muscle: 4,
+  cortical: 5,
+  diploe: 6,
+  csf: 7,
+  sulcus: 8,
+  grey: 9,
+  white: 10,
+  deepGrey: 11,
+  ventricle: 12,
+  cistern: 13,
+  fissure: 14,
+  falx: 15,
+  calc: 16,
+  venous: 17,
+  blood: 18,
+  oedema: 19,
+  sinusAir: 20,
+  brainstem: 21,
+} as const;
+export type TissueName = keyof typeof TISSUE;
+
+const T = TISSUE;
+/** Classes soft enough to be overwritten by brain structures and lesions. */
+const BRAIN = new Uint8Array(32);
+for (const c of [T.grey, T.white, T.sulcus, T.csf, T.fissure, T.deepGrey, T.brainstem, T.oedema]) {
+  BRAIN[c] = 1;
+}
+/** Cerebrospinal-fluid spaces where subarachnoid blood collects. */
+const SUBARACH = new Uint8Array(32);
+for (const c of [T.sulcus, T.csf, T.cistern, T.fissure]) SUBARACH[c] = 1;
+
+export const NB = 2048;
+const NB_MASK = NB - 1;
+const TWO_PI = 2 * Math.PI;
+const BIN_SCALE = NB / TWO_PI;
+
+export interface Rect {
+  r0: number;
+  r1: number;
+  c0: number;
+  c1: number;
+}
+
+export interface SliceImage {
+  rows: number;
+  cols: number;
+  hu: Float32Array;
+  cls: Uint8Array;
+  mask: Uint8Array;
+}
+
+export function allocSlice(rows: number, cols: number): SliceImage {
+  const n = rows * cols;
+  return { rows, cols, hu: new Float32Array(n), cls: new Uint8Array(n), mask: new Uint8Array(n) };
+}
+
+/** atan2 with a 7th-order minimax polynomial (max error ≈ 1e-5 rad), mapped to a bin index. */
+function angleBin(v: number, u: number): number {
+  const ax = u < 0 ? -u : u;
+  const ay = v < 0 ? -v : v;
+  const mx = ax > ay ? ax : ay;
+  if (mx === 0) return NB / 2;
+  const a = (ax > ay ? ay : ax) / mx;
+  const s = a * a;
+  let r = ((-0.0464964749 * s + 0.15931422) * s - 0.327622764) * s * a + a;
+  if (ay > ax) r = 1.57079637 - r;
+  if (u < 0) r = 3.14159274 - r;
+  if (v < 0) r = -r;
+  return ((r + Math.PI) * BIN_SCALE) & NB_MASK;
+}
+
+const binAngle = (b: number): number => (b + 0.5) / BIN_SCALE - Math.PI;
+
+function wrapAngle(x: number): number {
+  let y = (x + Math.PI) % TWO_PI;
+  if (y < 0) y += TWO_PI;
+  return y - Math.PI;
+}
+
+const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > hi ? hi : x);
+
+/** Fraction (0..1) of a structure's radius at height zh, for a structure centred at zc ± half. */
+function zProfile(zh: number, zc: number, half: number): number {
+  const t = (zh - zc) / half;
+  return t >= 1 || t <= -1 ? 0 : Math.sqrt(1 - t * t);
+}
+
+/** Renders the slices of one patient; holds per-slice tables to avoid reallocation. */
+export class SliceRenderer {
+  readonly rows: number;
+  readonly cols: number;
+  private readonly p: Patient;
+  private readonly cphi: number;
+  private readonly sphi: number;
+  private readonly sp: number;
+  // Per-angle tables of the current slice.
+  private readonly outer = new Float32Array(NB);
+  private readonly scalp = new Float32Array(NB);
+  private readonly skull = new Float32Array(NB);
+  private readonly edh = new Float32Array(NB);
+  private readonly edhHu = new Float32Array(NB);
+  private readonly sdh = new Float32Array(NB);
+  private readonly sdhHu = new Float32Array(NB);
+  private readonly ven = new Float32Array(NB);
+  private readonly sulDist = new Float32Array(NB);
+  private readonly sulDepth = new Float32Array(NB);
+  private readonly curv = new Float32Array(NB);
+  private readonly shape = new Float32Array(NB);
+  private readonly cosB = new Float32Array(NB);
+  private zh = 0;
+  private sliceScale = 0;
+  private skullFactor = 1;
+  private neck = 0;
+  private prepared = -1;
+
+  constructor(patient: Patient) {
+    this.p = patient;
+    const { scanner, anatomy } = patient;
+    this.rows = scanner.rows;
+    this.cols = scanner.cols;
+    this.cphi = Math.cos(anatomy.phi);
+    this.sphi = Math.sin(anatomy.phi);
+    this.sp = scanner.spacing;
+    const { a, b, harmonics } = anatomy;
+    for (let k = 0; k < NB; k++) {
+      const th = binAngle(k);
+      const c = Math.cos(th);
+      const s = Math.sin(th);
+      let r = (a * b) / Math.sqrt(b * b * c * c + a * a * s * s);
+      let h = 1;
+      for (const [n, amp, ph] of harmonics) h += amp * Math.cos(n * th - ph);
+      r *= h;
+      this.shape[k] = r;
+      this.cosB[k] = c;
+    }
+    for (let k = 0; k < NB; k++) {
+      let c = 0;
+      const th = binAngle(k);
+      for (const [n, amp, ph] of anatomy.curvature) c += amp * Math.sin(n * th + ph);
+      this.curv[k] = c;
+    }
+  }
+
+  /** Head-frame (u, v) of pixel (r, c). */
+  headUV(r: number, c: number): [number, number] {
+    const { scanner, anatomy } = this.p;
+    const dx = scanner.x0 + c * this.sp - anatomy.hx;
+    const dy = scanner.y0 + r * this.sp - anatomy.hy;
+    return [this.cphi * dx + this.sphi * dy, -this.sphi * dx + this.cphi * dy];
+  }
+
+  /** Pixel rectangle covering the head-frame box [u0, u1] × [v0, v1], clipped to `within`. */
+  boxRect(u0: number, u1: number, v0: number, v1: number, within: Rect): Rect | undefined {
+    const { scanner, anatomy } = this.p;
+    let rmin = Infinity;
+    let rmax = -Infinity;
+    let cmin = Infinity;
+    let cmax = -Infinity;
+    for (const u of [u0, u1]) {
+      for (const v of [v0, v1]) {
+        const x = anatomy.hx + this.cphi * u - this.sphi * v;
+        const y = anatomy.hy + this.sphi * u + this.cphi * v;
+        const c = (x - scanner.x0) / this.sp;
+        const r = (y - scanner.y0) / this.sp;
+        rmin = Math.min(rmin, r);
+        rmax = Math.max(rmax, r);
+        cmin = Math.min(cmin, c);
+        cmax = Math.max(cmax, c);
+      }
+    }
+    const r0 = Math.max(within.r0, Math.floor(rmin) - 1);
+    const r1 = Math.min(within.r1, Math.ceil(rmax) + 2);
+    const c0 = Math.max(within.c0, Math.floor(cmin) - 1);
+    const c1 = Math.min(within.c1, Math.ceil(cmax) + 2);
+    return r0 < r1 && c0 < c1 ? { r0, r1, c0, c1 } : undefined;
+  }
+
+  fullRect(): Rect {
+    return { r0: 0, r1: this.rows, c0: 0, c1: this.cols };
+  }
+
+  /** Midline position (u) at v: mass effect bows it away from the bleed, fixed at the ends. */
+  private mid(v: number): number {
+    const s = this.p.lesions.shift;
+    return s === 0 ? 0 : s * Math.exp(-(v * v) / 1600);
+  }
+
+  /** Builds the per-angle tables of slice `index`. */
+  prepare(index: number): void {
+    if (this.prepared === index) return;
+    this.prepared = index;
+    const { anatomy: an, scanner, lesions } = this.p;
+    const zh = scanner.zh[index] ?? 0;
+    this.zh = zh;
+    const axis = zh >= 0 ? an.top : an.bottomAxis;
+    let s = Math.sqrt(Math.max(0, 1 - (zh / axis) ** 2));
+    this.neck = zh < -50 ? 1 : 0;
+    if (zh < -50) s *= 0.72 + 0.28 * Math.exp((zh + 50) / 8);
+    this.sliceScale = s;
+    // An axial cut through a curved shell is wider than the shell: t·sqrt(1 + (dr/dz)²).
+    const rMean = (an.a + an.b) / 2;
+    const drdz = s > 0.02 ? (rMean * zh) / (axis * axis * s) : 50;
+    this.skullFactor = Math.min(12, Math.sqrt(1 + drdz * drdz));
+    const temporal = zh > -30 && zh < 25 ? zProfile(zh, -3, 28) : 0;
+    for (let k = 0; k < NB; k++) {
+      this.outer[k] = s * (this.shape[k] ?? 0);
+      const c = Math.abs(this.cosB[k] ?? 0);
+      const tm = c > 0.55 ? (c - 0.55) * 2.2 * an.temporalis * temporal : 0;
+      this.scalp[k] = an.scalp * Math.min(3, this.skullFactor) + tm;
+      // Thicker bone at the occiput and frontal bone, thinner over the temporal squama.
+      this.skull[k] = this.neck ? 0 : an.skull * (1.15 - 0.35 * c) * this.skullFactor;
+      this.edh[k] = 0;
+      this.sdh[k] = 0;
+      this.ven[k] = 0;
+      this.sulDist[k] = 1;
+      this.sulDepth[k] = 0;
+    }
+    if (this.neck) return;
+    this.prepareSulci(zh);
+    // Transverse sinuses along the inner table, posterolateral, at the tentorium's level.
+    const tv = zProfile(zh, -20, 7);
+    if (tv > 0) {
+      for (let k = 0; k < NB; k++) {
+        const th = binAngle(k);
+        const off = Math.abs(th - Math.PI / 2);
+        if (th > 0 && off > 0.25 && off < 1.2) this.ven[k] = an.sinus.radius * 1.4 * tv;
+      }
+    }
+    for (const e of lesions.epidural) {
+      for (let k = 0; k < NB; k++) {
+        const dt = wrapAngle(binAngle(k) - e.theta) / e.halfAngle;
+        const dz = (zh - e.z) / e.halfHeight;
+        const q = 1 - dt * dt - dz * dz;
+        if (q > 0) {
+          const t = e.thickness * Math.sqrt(q);
+          if (t > (this.edh[k] ?? 0)) {
+            this.edh[k] = t;
+            this.edhHu[k] = e.hu;
+          }
+        }
+      }
+    }
+    for (const d of lesions.subdural) {
+      const fz = zProfile(zh, d.z, d.halfHeight);
+      if (fz <= 0) continue;
+      for (let k = 0; k < NB; k++) {
+        const dt = wrapAngle(binAngle(k) - d.theta) / d.halfAngle;
+        if (dt >= 1 || dt <= -1) continue;
+        // Never across the midline: taper to zero where the hemisphere ends (u = 0).
+        const side = d.side * (this.cosB[k] ?? 0);
+        if (side <= 0) continue;
+        const t = d.thickness * (1 - dt * dt) * fz * Math.min(1, side / 0.15);
+        if (t > (this.sdh[k] ?? 0)) {
+          this.sdh[k] = t;
+          this.sdhHu[k] = d.hu;
+        }
+      }
+    }
+  }
+
+  private prepareSulci(zh: number): void {
+    const an = this.p.anatomy;
+    // Sulci are shallow near the vertex cap and in the posterior fossa (folia) alike.
+    for (const su of an.sulci) {
+      const depth = su.depth * clamp(0.55 + 0.7 * Math.sin(zh / su.lambda + su.psi), 0, 1);
+      if (depth <= 0.5) continue;
+      const th = wrapAngle(su.theta + su.drift * zh);
+      const center = (th + Math.PI) * BIN_SCALE;
+      const reach = 90;
+      const kc = Math.floor(center);
+      for (let j = -reach; j <= reach; j++) {
+        const k = (kc + j + NB) & NB_MASK;
+        const d = Math.abs(kc + j + 0.5 - center) / BIN_SCALE;
+        if (d < (this.sulDist[k] ?? 1)) {
+          this.sulDist[k] = d;
+          this.sulDepth[k] = depth;
+        }
+      }
+    }
+  }
+
+  /** Base pass: scalp, skull, extra-axial blood, CSF, cortex, sulci and white matter. */
+  private base(img: SliceImage, rect: Rect): void {
+    const { anatomy: an, scanner } = this.p;
+    const { hu, cls, mask } = img;
+    const cols = this.cols;
+    const sp = this.sp;
+    const cp = this.cphi;
+    const sn = this.sphi;
+    const H = an.hu;
+    const outer = this.outer;
+    const scalp = this.scalp;
+    const skull = this.skull;
+    const edh = this.edh;
+    const edhHu = this.edhHu;
+    const sdh = this.sdh;
+    const sdhHu = this.sdhHu;
+    const ven = this.ven;
+    const sulDist = this.sulDist;
+    const sulDepth = this.sulDepth;
+    const curv = this.curv;
+    const skin = an.skin;
+    const skinFat = an.skin + an.fat;
+    const ot = an.outerTable * this.skullFactor;
+    const it = an.innerTable * this.skullFactor;
+    const csfT = an.csfLayer;
+    const sw = an.sulcusWidth * 0.5;
+    const gm = an.greyThickness;
+    const neck = this.neck;
+    const cort = H.cortical;
+    // Patient table under the head (patient y grows posterior, i.e. down the image).
+    const tableY = an.hy + an.b * Math.max(0.75, this.sliceScale) * 1.02 + 14;
+    const holderR = an.b * 1.06 + 6;
+    const top = this.sliceScale > 0;
+    for (let r = rect.r0; r < rect.r1; r++) {
+      const y = scanner.y0 + r * sp;
+      const dy = y - an.hy;
+      const dx0 = scanner.x0 + rect.c0 * sp - an.hx;
+      let u = cp * dx0 + sn * dy;
+      let v = -sn * dx0 + cp * dy;
+      const du = cp * sp;
+      const dv = -sn * sp;
+      const inTable = y > tableY && y < tableY + 9;
+      let i = r * cols + rect.c0;
+      for (let c = rect.c0; c < rect.c1; c++, i++, u += du, v += dv) {
+        mask[i] = 0;
+        const pr = Math.sqrt(u * u + v * v);
+        const b = top ? angleBin(v, u) : 0;
+        const depth = top ? outer[b]! - pr : -1;
+        if (depth < 0) {
+          // Outside the head: air, the table, and the curved head holder.
+          const dxh = scanner.x0 + c * sp - an.hx;
+          const rh = Math.sqrt(dxh * dxh + dy * dy);
+          if (inTable && dxh > -180 && dxh < 180) {
+            cls[i] = T.table;
+            hu[i] = y < tableY + 1.5 || y > tableY + 7.5 ? H.table : -650;
+          } else if (dy > holderR * 0.45 && rh > holderR && rh < holderR + 2.5 && y < tableY) {
+            cls[i] = T.table;
+            hu[i] = H.table * 0.7;
+          } else {
+            cls[i] = T.air;
+            hu[i] = -1000;
+          }
+          continue;
+        }
+        const sc = scalp[b]!;
+        if (depth < skin) {
+          cls[i] = T.skin;
+          hu[i] = H.skin;
+          continue;
+        }
+        if (depth < skinFat) {
+          cls[i] = T.fat;
+          hu[i] = H.fat;
+          continue;
+        }
+        if (depth < sc || neck) {
+          cls[i] = T.muscle;
+          hu[i] = H.muscle;
+          continue;
+        }
+        const d2 = depth - sc;
+        const sk = skull[b]!;
+        if (d2 < sk) {
+          if (d2 < ot || d2 > sk - it) {
+            cls[i] = T.cortical;
+            hu[i] = cort;
+          } else {
+            cls[i] = T.diploe;
+            hu[i] = H.diploe;
+          }
+          continue;
+        }
+        let id = d2 - sk;
+        const e = edh[b]!;
+        if (id < e) {
+          cls[i] = T.blood;
+          hu[i] = edhHu[b]!;
+          mask[i] = 1 << EPIDURAL;
+          continue;
+        }
+        id -= e;
+        const vt = ven[b]!;
+        if (id < vt) {
+          cls[i] = T.venous;
+          hu[i] = H.venous;
+          continue;
+        }
+        id -= vt;
+        const st = sdh[b]!;
+        if (id < st) {
+          cls[i] = T.blood;
+          hu[i] = sdhHu[b]!;
+          mask[i] = 1 << SUBDURAL;
+          continue;
+        }
+        id -= st;
+        if (id < csfT) {
+          cls[i] = T.csf;
+          hu[i] = H.csf;
+          continue;
+        }
+        const bd = id - csfT;
+        const b2 = (b + ((curv[b]! * bd) | 0)) & NB_MASK;
+        const sdist = sulDist[b2]! * pr;
+        const sdepth = sulDepth[b2]!;
+        if (bd < sdepth && sdist < sw) {
+          cls[i] = T.sulcus;
+          hu[i] = H.csf;
+        } else if (bd < gm || (bd < sdepth + gm && sdist < sw + gm)) {
+          cls[i] = T.grey;
+          hu[i] = H.grey;
+        } else {
+          cls[i] = T.white;
+          hu[i] = H.white;
+        }
+      }
+    }
+  }
+
+  /**
+   * Calls fn(i, u, v) for every pixel of `within` inside the head-frame box. The callback form
+   * keeps each paint pass short; the boxes are small, so its cost is minor.
+   */
+  private each(
+    within: Rect,
+    u0: number,
+    u1: number,
+    v0: number,
+    v1: number,
+    fn: (i: number, u: number, v: number) => void,
+  ): void {
+    const rect = this.boxRect(u0, u1, v0, v1, within);
+    if (!rect) return;
+    const { anatomy: an, scanner } = this.p;
+    const sp = this.sp;
+    const cp = this.cphi;
+    const sn = this.sphi;
+    const du = cp * sp;
+    const dv = -sn * sp;
+    for (let r = rect.r0; r < rect.r1; r++) {
+      const dy = scanner.y0 + r * sp - an.hy;
+      const dx0 = scanner.x0 + rect.c0 * sp - an.hx;
+      let u = cp * dx0 + sn * dy;
+      let v = -sn * dx0 + cp * dy;
+      let i = r * this.cols + rect.c0;
+      for (let c = rect.c0; c < rect.c1; c++, i++, u += du, v += dv) {
+        if (u >= u0 && u <= u1 && v >= v0 && v <= v1) fn(i, u, v);
+      }
+    }
+  }
+
+  /** Inner-table radius (mm from the head centre) at angle θ on this slice. */
+  private innerRadius(theta: number): number {
+    const k = ((wrapAngle(theta) + Math.PI) * BIN_SCALE) & NB_MASK;
+    return (this.outer[k] ?? 0) - (this.scalp[k] ?? 0) - (this.skull[k] ?? 0);
+  }
+
+  /** Paint passes: anatomy inside the brain, mimics, then the lesions. */
+  private paint(img: SliceImage, rect: Rect): void {
+    const { anatomy: an, lesions } = this.p;
+    const { hu, cls, mask } = img;
+    const H = an.hu;
+    const zh = this.zh;
+    const vs = an.ventricleScale;
+    const innerA = this.innerRadius(0);
+    const innerP = this.innerRadius(Math.PI / 2);
+    const innerAnt = this.innerRadius(-Math.PI / 2);
+    if (this.neck) {
+      this.paintNeck(img, rect);
+      return;
+    }
+    if (innerA <= 4) return;
+    const set = (i: number, c: number, h: number): void => {
+      cls[i] = c;
+      hu[i] = h;
+    };
+    // Interhemispheric fissure with the falx in it; the deep midline is spared at mid levels.
+    const fw = 0.8 + an.sulcusWidth * 0.8;
+    const deep = zh > -14 && zh < 28;
+    const fc = an.falxCalc;
+    if (zh > -14) {
+      const shiftMax = Math.abs(lesions.shift) + fw + 1;
+      this.each(rect, -shiftMax, shiftMax, -innerP - 10, innerP + 10, (i, u, v) => {
+        if (!BRAIN[cls[i]!]) return;
+        if (deep && v > -30 && v < 32) return;
+        const d = Math.abs(u - this.mid(v));
+        if (d < 0.45) {
+          if (fc && v > fc.v0 && v < fc.v1 && d < fc.width * 0.5 + 0.45) set(i, T.calc, H.calc);
+          else set(i, T.falx, H.falx);
+        } else if (d < fw) set(i, T.fissure, H.csf);
+        else if (fc && v > fc.v0 && v < fc.v1 && d < fc.width * 0.5 + 0.45) set(i, T.calc, H.calc);
+      });
+    }
+    // Deep grey nuclei: caudate heads, lentiform nuclei, thalami.
+    const nuclei: [number, number, number, number, number, number][] = [
+      [9 + 2 * vs, -14, 5, 7, 10, 12],
+      [21, -3, 5, 11, 3, 10],
+      [10, 9, 7, 9, 4, 9],
+    ];
+    for (const [nu, nv, ru0, rv0, zc, hz] of nuclei) {
+      const f = zProfile(zh, zc, hz);
+      if (f <= 0) continue;
+      const ru = ru0 * f;
+      const rv = rv0 * f;
+      for (const side of [1, -1]) {
+        const cu = side * nu + this.mid(nv);
+        this.each(rect, cu - ru, cu + ru, nv - rv, nv + rv, (i, u, v) => {
+          const c = cls[i]!;
+          if (c !== T.white && c !== T.grey) return;
+          const a = (u - cu) / ru;
+          const b = (v - nv) / rv;
+          if (a * a + b * b < 1) set(i, T.deepGrey, H.deepGrey);
+        });
+      }
+    }
+    // Lateral ventricles as unions of capsules, scaled by age (ventricleScale).
+    const horns: [number, number, number, number, number, number, number][] = [
+      [4, -28, 7, -6, 3.2, 14, 13],
+      [7, -6, 10, 14, 3, 19, 11],
+      [12, 14, 19, 34, 4, 7, 10],
+      [28, -12, 26, 2, 1.8, -8, 5],
+    ];
+    for (const side of [1, -1]) {
+      for (const [u0, v0, u1, v1, r0, zc, hz] of horns) {
+        const f = zProfile(zh, zc, hz);
+        if (f <= 0.05) continue;
+        const rad = r0 * vs * f;
+        const ax = side * u0 * (0.85 + 0.15 * vs);
+        const bx = side * u1 * (0.85 + 0.15 * vs);
+        this.capsule(rect, ax, v0, bx, v1, rad, (i, u) => {
+          if (!BRAIN[cls[i]!]) return;
+          if (Math.abs(u - this.mid(0)) < 0.6) return;
+          set(i, T.ventricle, H.csf);
+        });
+      }
+      // Calcified choroid plexus in the atrium, a classic dense mimic.
+      const ch = an.choroid;
+      if (ch && (side > 0 ? ch.left : ch.right)) {
+        const f = zProfile(zh, 8, 5);
+        if (f > 0) {
+          const cu = side * 15 * (0.85 + 0.15 * vs);
+          const cv = 22;
+          const rr = ch.radius * f;
+          this.each(rect, cu - rr, cu + rr, cv - rr, cv + rr, (i, u, v) => {
+            if ((u - cu) ** 2 + (v - cv) ** 2 < rr * rr) set(i, T.calc, H.calc);
+          });
+        }
+      }
+    }
+    // Third ventricle, a midline slit; pineal calcification behind it.
+    const f3 = zProfile(zh, -4, 9);
+    if (f3 > 0) {
+      const m = this.mid(2);
+      const ru = 1.4 * vs * f3;
+      const rv = 9 * f3;
+      this.each(rect, m - ru, m + ru, 2 - rv, 2 + rv, (i, u, v) => {
+        if (!BRAIN[cls[i]!]) return;
+        if (((u - m) / ru) ** 2 + ((v - 2) / rv) ** 2 < 1) set(i, T.ventricle, H.csf);
+      });
+    }
+    if (an.pineal) {
+      const f = zProfile(zh, 0, 4);
+      if (f > 0) {
+        const m = this.mid(15);
+        const rr = an.pineal.radius * f;
+        this.each(rect, m - rr, m + rr, 15 - rr, 15 + rr, (i, u, v) => {
+          if ((u - m) ** 2 + (v - 15) ** 2 < rr * rr) set(i, T.calc, H.pineal);
+        });
+      }
+    }
+    // Sylvian fissures, lined by the insular cortex.
+    const fs = zProfile(zh, -2, 12);
+    if (fs > 0.1) {
+      for (const side of [1, -1]) {
+        const w = (1.2 + an.sulcusWidth) * fs;
+        const edge = this.innerRadius(side > 0 ? -0.1 : Math.PI + 0.1);
+        this.capsule(rect, side * (edge + 2), -8, side * 30, 0, w + 2.6, (i, _u, _v, d) => {
+          const c = cls[i]!;
+          if (!BRAIN[c]) return;
+          if (d < w) set(i, T.fissure, H.csf);
+          else if (c === T.white) set(i, T.grey, H.grey);
+        });
+      }
+    }
+    // Suprasellar and ambient cisterns around the midbrain.
+    const fcis = zProfile(zh, -10, 7);
+    if (fcis > 0) {
+      const rr = 9 * fcis;
+      this.each(rect, -rr, rr, -10 - rr, -10 + rr, (i, u, v) => {
+        if (BRAIN[cls[i]!] && u * u + (v + 10) ** 2 < rr * rr) set(i, T.cistern, H.csf);
+      });
+    }
+    const fmb = zProfile(zh, -8, 7);
+    if (fmb > 0) {
+      const ro = 13.5;
+      this.each(rect, -ro, ro, 6 - ro, 6 + ro, (i, u, v) => {
+        if (!BRAIN[cls[i]!]) return;
+        const d2 = u * u + (v - 6) ** 2;
+        if (d2 < 11 * 11) set(i, T.brainstem, H.white + 2);
+        else if (d2 < ro * ro) set(i, T.cistern, H.csf);
+      });
+    }
+    if (zh < -14) this.paintSkullBase(img, rect);
+    // Superior sagittal sinus at the posterior and anterior midline: dense when a mimic.
+    if (zh > -12 && innerP > 20) {
+      const rr = an.sinus.radius;
+      for (const [cv, r2] of [
+        [innerP - rr * 0.6, rr],
+        [-innerAnt + rr * 0.5, rr * 0.6],
+      ] as const) {
+        const m = 0;
+        this.each(rect, m - r2, m + r2, cv - r2, cv + r2, (i, u, v) => {
+          if (BRAIN[cls[i]!] && (u - m) ** 2 + (v - cv) ** 2 < r2 * r2) set(i, T.venous, H.venous);
+        });
+      }
+    }
+    this.paintLesions(img, rect);
+    void mask;
+  }
+
+  /** Capsule (segment a→b with radius rad) painter: fn(i, u, v, distanceToSegment). */
+  private capsule(
+    rect: Rect,
+    au: number,
+    av: number,
+    bu: number,
+    bv: number,
+    rad: number,
+    fn: (i: number, u: number, v: number, d: number) => void,
+  ): void {
+    const eu = bu - au;
+    const ev = bv - av;
+    const len2 = eu * eu + ev * ev || 1;
+    const u0 = Math.min(au, bu) - rad;
+    const u1 = Math.max(au, bu) + rad;
+    const v0 = Math.min(av, bv) - rad;
+    const v1 = Math.max(av, bv) + rad;
+    const r2 = rad * rad;
+    this.each(rect, u0, u1, v0, v1, (i, u, v) => {
+      const t = clamp(((u - au) * eu + (v - av) * ev) / len2, 0, 1);
+      const pu = u - au - t * eu;
+      const pv = v - av - t * ev;
+      const d2 = pu * pu + pv * pv;
+      if (d2 < r2) fn(i, u, v, Math.sqrt(d2));
+    });
+  }
+
+  private paintSkullBase(img: SliceImage, rect: Rect): void {
+    const { anatomy: an } = this.p;
+    const { hu, cls } = img;
+    const H = an.hu;
+    const zh = this.zh;
+    const set = (i: number, c: number, h: number): void => {
+      cls[i] = c;
+      hu[i] = h;
+    };
+    const inner = this.innerRadius(Math.PI / 2);
+    // Anterior and central skull base: bone anterior of a floor that moves back as zh drops;
+    // the temporal lobes stay lateral in the middle cranial fossae above zh = −30.
+    const vFloor = -an.b * 0.55 + (-14 - zh) * 1.4;
+    this.each(rect, -an.a, an.a, -an.b - 5, vFloor + 14, (i, u, v) => {
+      const c = cls[i]!;
+      if (!BRAIN[c] && c !== T.venous) return;
+      const central = Math.abs(u) < 17;
+      const limit = central ? vFloor + 12 : vFloor;
+      if (v > limit) return;
+      if (!central && zh > -30 && Math.abs(u) > 20 && v > vFloor - 30) return;
+      // Sphenoid and ethmoid air inside the bone.
+      const su = u / 11;
+      const sv = (v - (vFloor - 8)) / 9;
+      if (su * su + sv * sv < 1) set(i, T.sinusAir, -980);
+      else set(i, T.diploe, H.diploe + 150);
+    });
+    // Petrous ridges, very dense, with mastoid air cells laterally.
+    const fp = zProfile(zh, -28, 12);
+    if (fp > 0.15) {
+      for (const side of [1, -1]) {
+        this.capsule(rect, side * 12, -2, side * 46, 24, 5.5 * fp + 1, (i, u, v) => {
+          const mast = Math.abs(u) > 34 && Math.sin(u * 1.7) * Math.sin(v * 1.9) > 0.35;
+          if (mast) set(i, T.sinusAir, -900);
+          else set(i, T.cortical, H.cortical + 250);
+        });
+      }
+    }
+    // Pons and fourth ventricle in the posterior fossa.
+    const fb = zProfile(zh, -30, 18);
+    if (fb > 0 && zh < -14) {
+      const rr = 12 * Math.max(0.6, fb);
+      this.each(rect, -rr - 3, rr + 3, 8 - rr - 3, 8 + rr + 3, (i, u, v) => {
+        if (!BRAIN[cls[i]!]) return;
+        const d2 = u * u + (v - 8) ** 2;
+        if (d2 < rr * rr) set(i, T.brainstem, H.white + 3);
+        else if (d2 < (rr + 2.5) ** 2 && v < 10) set(i, T.cistern, H.csf);
+      });
+      const f4 = zProfile(zh, -30, 8);
+      if (f4 > 0) {
+        const ru = 5 * f4 * (0.8 + 0.2 * an.ventricleScale);
+        this.each(rect, -ru, ru, 22 - 3, 22 + 3, (i, u, v) => {
+          if (!BRAIN[cls[i]!]) return;
+          if ((u / ru) ** 2 + ((v - 22) / 3) ** 2 < 1) set(i, T.ventricle, H.csf);
+        });
+      }
+    }
+    // Beam hardening: a dark band between the petrous bones and thin streaks from them.
+    const fst = zProfile(zh, -27, 13);
+    if (fst > 0) {
+      const st = an.streaks;
+      const amp = st.amp * fst;
+      this.each(rect, -an.a, an.a, -inner, inner, (i, u, v) => {
+        const c = cls[i]!;
+        if (!BRAIN[c] && c !== T.cistern && c !== T.ventricle && c !== T.venous) return;
+        const bar = Math.abs(v - 6);
+        let h = bar < 12 && Math.abs(u) < 40 ? -st.bar * fst * Math.exp(-(bar * bar) / 18) : 0;
+        for (let s = 0; s < st.angles.length; s++) {
+          const ang = st.angles[s]!;
+          const ou = s % 2 === 0 ? 28 : -28;
+          const d = Math.abs((u - ou) * Math.sin(ang) - (v - 10) * Math.cos(ang));
+          if (d < 2.5) h += (s % 3 === 0 ? 1 : -1) * amp * Math.exp(-d * d * 1.2);
+        }
+        hu[i] = hu[i]! + h;
+      });
+    }
+    void inner;
+  }
+
+  private paintNeck(img: SliceImage, rect: Rect): void {
+    const { anatomy: an } = this.p;
+    const { hu, cls } = img;
+    const H = an.hu;
+    const set = (i: number, c: number, h: number): void => {
+      cls[i] = c;
+      hu[i] = h;
+    };
+    // Vertebra (cortical rim, cancellous body), spinal canal with the cord, airway.
+    this.each(rect, -14, 14, -6, 40, (i, u, v) => {
+      const db = Math.sqrt(u * u + (v - 4) ** 2);
+      const dc = Math.sqrt(u * u + ((v - 24) / 1.1) ** 2);
+      if (dc < 8) set(i, dc < 5 ? T.white : T.csf, dc < 5 ? H.white + 5 : H.csf);
+      else if (db < 12 || (dc < 11 && v > 17)) set(i, db > 10.5 || dc < 11 ? T.cortical : T.diploe, db > 10.5 || dc < 11 ? H.cortical * 0.8 : H.diploe);
+    });
+    this.each(rect, -9, 9, -34, -18, (i, u, v) => {
+      if ((u / 9) ** 2 + ((v + 26) / 6) ** 2 < 1) set(i, T.sinusAir, -990);
+    });
+  }
+
+  private paintLesions(img: SliceImage, rect: Rect): void {
+    const { lesions } = this.p;
+    const { hu, cls, mask } = img;
+    const zh = this.zh;
+    const an = this.p.anatomy;
+    for (const ip of lesions.intraparenchymal) {
+      const grow = (1 + ip.oedema) * (1 + ip.irregular);
+      const dz = (zh - ip.z) / ip.rz;
+      if (Math.abs(dz) >= grow) continue;
+      const ru = ip.ru * grow;
+      const rv = ip.rv * grow;
+      const o2 = (1 + ip.oedema) ** 2;
+      this.each(rect, ip.u - ru, ip.u + ru, ip.v - rv, ip.v + rv, (i, u, v) => {
+        const c = cls[i]!;
+        if (!BRAIN[c] && c !== T.blood) return;
+        const a = (u - ip.u) / ip.ru;
+        const b = (v - ip.v) / ip.rv;
+        const q =
+          (a * a + b * b + dz * dz) *
+          (1 + ip.irregular * Math.sin(ip.f1 * (u - ip.u) + ip.p1) * Math.sin(ip.f2 * (v - ip.v) + ip.p2));
+        if (q < 1) {
+          cls[i] = T.blood;
+          hu[i] = ip.hu;
+          mask[i] = mask[i]! | (1 << INTRAPARENCHYMAL);
+        } else if (q < o2 && c !== T.blood && c !== T.csf && c !== T.sulcus && c !== T.fissure) {
+          cls[i] = T.oedema;
+          hu[i] = an.hu.white - 9;
+        }
+      });
+    }
+    for (const iv of lesions.intraventricular) {
+      if (zh < iv.z0 || zh > iv.z1) continue;
+      const m = this.mid(0);
+      this.each(rect, -40, 40, -40, 45, (i, u, v) => {
+        if (cls[i] !== T.ventricle) return;
+        const left = u > m;
+        if ((left && !iv.left) || (!left && !iv.right) || v < iv.level) return;
+        cls[i] = T.blood;
+        hu[i] = iv.hu;
+        mask[i] = mask[i]! | (1 << INTRAVENTRICULAR);
+      });
+    }
+    for (const sa of lesions.subarachnoid) {
+      const dz = (zh - sa.z) / sa.halfHeight;
+      if (Math.abs(dz) >= 1) continue;
+      const rr = sa.radius * Math.sqrt(1 - dz * dz);
+      this.each(rect, sa.u - rr, sa.u + rr, sa.v - rr, sa.v + rr, (i, u, v) => {
+        if (!SUBARACH[cls[i]!]) return;
+        if ((u - sa.u) ** 2 + (v - sa.v) ** 2 >= rr * rr) return;
+        cls[i] = T.blood;
+        hu[i] = sa.hu;
+        mask[i] = mask[i]! | (1 << SUBARACHNOID);
+      });
+    }
+    for (const sd of lesions.subdural) {
+      const fx = sd.falx;
+      if (!fx) continue;
+      const f = zProfile(zh, sd.z, sd.halfHeight);
+      if (f <= 0.2 || zh < -10) continue;
+      const w = fx.width * f;
+      this.each(rect, -w - 12, w + 12, fx.v0, fx.v1, (i, u, v) => {
+        const c = cls[i]!;
+        if (!BRAIN[c] && c !== T.falx) return;
+        const d = (u - this.mid(v)) * sd.side;
+        if (d > 0.45 && d < 0.45 + w) {
+          cls[i] = T.blood;
+          hu[i] = sd.hu;
+          mask[i] = mask[i]! | (1 << SUBDURAL);
+        }
+      });
+    }
+  }
+
+  /** Pixel rectangle that holds every lesion of slice `index`, or undefined when none can show. */
+  lesionRect(index: number): Rect | undefined {
+    this.prepare(index);
+    const { lesions } = this.p;
+    const zh = this.zh;
+    const full = this.fullRect();
+    const rects: Rect[] = [];
+    const add = (r: Rect | undefined): void => {
+      if (r) rects.push(r);
+    };
+    const sector = (center: number, half: number, depth: number): void => {
+      let u0 = Infinity;
+      let u1 = -Infinity;
+      let v0 = Infinity;
+      let v1 = -Infinity;
+      for (let t = -1; t <= 1.0001; t += 0.05) {
+        const th = center + t * half;
+        const ro = this.innerRadius(th) + 1;
+        const ri = Math.max(0, ro - depth - 3);
+        for (const rr of [ro, ri]) {
+          const u = Math.cos(th) * rr;
+          const v = Math.sin(th) * rr;
+          u0 = Math.min(u0, u);
+          u1 = Math.max(u1, u);
+          v0 = Math.min(v0, v);
+          v1 = Math.max(v1, v);
+        }
+      }
+      add(this.boxRect(u0, u1, v0, v1, full));
+    };
+    for (const e of lesions.epidural) {
+      if (Math.abs(zh - e.z) < e.halfHeight) sector(e.theta, e.halfAngle, e.thickness);
+    }
+    for (const d of lesions.subdural) {
+      if (Math.abs(zh - d.z) < d.halfHeight) {
+        sector(d.theta, d.halfAngle, d.thickness + 12);
+        if (d.falx) add(this.boxRect(-20, 20, d.falx.v0, d.falx.v1, full));
+      }
+    }
+    for (const ip of lesions.intraparenchymal) {
+      const g = (1 + ip.oedema) * (1 + ip.irregular);
+      if (Math.abs(zh - ip.z) < ip.rz * g) {
+        add(this.boxRect(ip.u - ip.ru * g, ip.u + ip.ru * g, ip.v - ip.rv * g, ip.v + ip.rv * g, full));
+      }
+    }
+    for (const iv of lesions.intraventricular) {
+      if (zh >= iv.z0 && zh <= iv.z1) add(this.boxRect(-40, 40, -40, 45, full));
+    }
+    for (const sa of lesions.subarachnoid) {
+      if (Math.abs(zh - sa.z) < sa.halfHeight) {
+        add(this.boxRect(sa.u - sa.radius, sa.u + sa.radius, sa.v - sa.radius, sa.v + sa.radius, full));
+      }
+    }
+    if (rects.length === 0) return undefined;
+    const out = { ...rects[0]! };
+    for (const r of rects) {
+      out.r0 = Math.min(out.r0, r.r0);
+      out.r1 = Math.max(out.r1, r.r1);
+      out.c0 = Math.min(out.c0, r.c0);
+      out.c1 = Math.max(out.c1, r.c1);
+    }
+    return out;
+  }
+
+  /**
+   * Renders slice `index` (noise-free) inside `rect` (default: the whole image) and returns the
+   * mask area of each subtype there.
+   */
+  render(index: number, img: SliceImage, rect: Rect = this.fullRect()): number[] {
+    this.prepare(index);
+    this.base(img, rect);
+    this.paint(img, rect);
+    const areas = [0, 0, 0, 0, 0];
+    const { mask } = img;
+    for (let r = rect.r0; r < rect.r1; r++) {
+      let i = r * this.cols + rect.c0;
+      for (let c = rect.c0; c < rect.c1; c++, i++) {
+        const m = mask[i]!;
+        if (m === 0) continue;
+        if (m & 1) areas[0]!++;
+        if (m & 2) areas[1]!++;
+        if (m & 4) areas[2]!++;
+        if (m & 8) areas[3]!++;
+        if (m & 16) areas[4]!++;
+      }
+    }
+    return areas;
+  }
+
+  /** Per-subtype mask areas of slice `index` without rendering the rest of the image. */
+  labelAreas(index: number, img: SliceImage): number[] {
+    const rect = this.lesionRect(index);
+    if (!rect) return [0, 0, 0, 0, 0];
+    return this.render(index, img, rect);
+  }
+}
+
+/**
+ * Adds CT-like noise: white Gaussian noise blurred by the 3 × 3 binomial kernel [1 2 1]ᵀ[1 2 1]/16,
+ * which also blurs the image itself (partial volume at edges). The blur scales white-noise σ by
+ * 3/8, so σ_white = 8σ/3 gives brain noise σ. `tmp` is scratch of the same size as `hu`.
+ */
+export function addNoise(
+  hu: Float32Array,
+  rows: number,
+  cols: number,
+  sigma: number,
+  seed: number,
+  tmp: Float32Array,
+): void {
+  const table = normalTable16();
+  const s = (sigma * 8) / 3;
+  let x = seed | 0 || 0x2545f491;
+  const n = rows * cols;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    hu[i] = hu[i]! + s * table[x & 0xffff]!;
+    hu[i + 1] = hu[i + 1]! + s * table[(x >>> 16) & 0xffff]!;
+  }
+  if (i < n) hu[i] = hu[i]! + s * table[seed & 0xffff]!;
+  // Horizontal pass into tmp, vertical pass back into hu; edges replicate.
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    tmp[o] = (3 * hu[o]! + hu[o + 1]!) * 0.25;
+    for (let c = 1; c < cols - 1; c++) {
+      tmp[o + c] = (hu[o + c - 1]! + 2 * hu[o + c]! + hu[o + c + 1]!) * 0.25;
+    }
+    tmp[o + cols - 1] = (hu[o + cols - 2]! + 3 * hu[o + cols - 1]!) * 0.25;
+  }
+  for (let c = 0; c < cols; c++) hu[c] = (3 * tmp[c]! + tmp[cols + c]!) * 0.25;
+  for (let r = 1; r < rows - 1; r++) {
+    const o = r * cols;
+    for (let c = 0; c < cols; c++) {
+      hu[o + c] = (tmp[o - cols + c]! + 2 * tmp[o + c]! + tmp[o + cols + c]!) * 0.25;
+    }
+  }
+  const last = (rows - 1) * cols;
+  for (let c = 0; c < cols; c++) hu[last + c] = (tmp[last - cols + c]! + 3 * tmp[last + c]!) * 0.25;
+}

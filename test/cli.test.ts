@@ -1,0 +1,149 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { encodeSlice } from '../src/dicom/write.js';
+import { decodeNpy } from '../src/io/npy.js';
+import { decodePng } from '../src/io/png.js';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..');
+
+/** Runs the CLI from sources; resolves with exit code, stdout and stderr (never rejects). */
+async function ichdet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, ['--import', 'tsx', join(root, 'src/cli/run.ts'), ...args], {
+      cwd: root,
+      env: { ...process.env, CI: 'true' },
+    });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let dir: string;
+let good: string;
+let mono1: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ichdet-cli-'));
+  // 4×4 signed slice, intercept −1024: HU row-major 0, 10, …, 150 (stored = HU + 1024).
+  const stored = Int16Array.from({ length: 16 }, (_, i) => i * 10 + 1024);
+  const base = {
+    rows: 4,
+    cols: 4,
+    stored,
+    bitsAllocated: 16 as const,
+    bitsStored: 16,
+    pixelRepresentation: 1 as const,
+    rescaleIntercept: -1024,
+    rescaleSlope: 1,
+    windowCenter: [40, 80],
+    windowWidth: [80, 200],
+    patientId: 'ID_patient01',
+    studyInstanceUid: 'ID_study01',
+    seriesInstanceUid: 'ID_series01',
+    sopInstanceUid: 'ID_4d28912ba6',
+    imagePositionPatient: [-125, -125, 42.5] as [number, number, number],
+  };
+  good = join(dir, 'ID_4d28912ba6.dcm');
+  writeFileSync(good, encodeSlice(base));
+  mono1 = join(dir, 'mono1.dcm');
+  writeFileSync(mono1, encodeSlice({ ...base, photometricInterpretation: 'MONOCHROME1' }));
+  writeFileSync(join(dir, 'notes.txt'), 'this is not DICOM\n');
+});
+
+describe('ichdet CLI', () => {
+  it.each([[], ['inspect'], ['export']])('prints usage for --help of "%s" and exits 0', async (...cmd) => {
+    const r = await ichdet(...(cmd as string[]), '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: ichdet/);
+  });
+
+  it('inspects a file as JSON with the attributes as written', async () => {
+    const r = await ichdet('inspect', good, '--json');
+    expect(r.code).toBe(0);
+    const [rec] = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
+    expect(rec).toMatchObject({
+      ok: true,
+      sopInstanceUid: 'ID_4d28912ba6',
+      patientId: 'ID_patient01',
+      rows: 4,
+      cols: 4,
+      windowCenter: [40, 80],
+      windowWidth: [80, 200],
+      imagePositionPatient: [-125, -125, 42.5],
+      huMin: 0,
+      huMax: 150,
+      rsnaFixApplied: false,
+    });
+  });
+
+  it('reports a bad file in its record, carries on with the others, and exits 1', async () => {
+    const r = await ichdet('inspect', dir, '--json');
+    expect(r.code).toBe(1);
+    const recs = JSON.parse(r.stdout) as Array<{ file: string; ok: boolean; error?: string }>;
+    expect(recs.map((x) => x.ok)).toEqual([true, true, false]);
+    expect(recs[2]!.error).toContain('notes.txt');
+    expect(recs[2]!.error).toContain('not a DICOM file');
+    expect(r.stderr).toBe('ichdet: 1 of 3 files failed\n');
+  });
+
+  it('prints one error line without a stack trace, and the stack with --verbose', async () => {
+    const missing = join(dir, 'nope.dcm');
+    const r = await ichdet('export', missing, '--out', join(dir, 'x.npy'));
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(missing);
+    const v = await ichdet('--verbose', 'export', missing, '--out', join(dir, 'x.npy'));
+    expect(v.stderr).toMatch(/\n\s+at /);
+  });
+
+  it('rejects a bad option value naming the option and the value', async () => {
+    const r = await ichdet('export', good, '--out', join(dir, 'x.npy'), '--size', 'abc');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('--size must be a positive integer, received "abc"');
+    const w = await ichdet('export', good, '--out', join(dir, 'x.npy'), '--windows', 'brian');
+    expect(w.code).toBe(1);
+    expect(w.stderr).toContain('brian');
+    const e = await ichdet('export', good, '--out', join(dir, 'x.jpg'));
+    expect(e.stderr).toContain('--out must end in .npy or .png, received');
+  });
+
+  it('exports HU as a float32 .npy of shape rows × cols with the exact values', async () => {
+    const out = join(dir, 'hu.npy');
+    const r = await ichdet('export', good, '--out', out, '--hu');
+    expect(r.code).toBe(0);
+    const npy = decodeNpy(readFileSync(out));
+    expect(npy.shape).toEqual([4, 4]);
+    expect(npy.dtype).toBe('float32');
+    expect(Array.from(npy.data)).toEqual(Array.from({ length: 16 }, (_, i) => i * 10));
+  });
+
+  it('exports brain and bone windows as H × W × C with the reference formula', async () => {
+    const out = join(dir, 'win.npy');
+    const r = await ichdet('export', good, '--out', out, '--windows', 'brain,600/2800');
+    expect(r.code).toBe(0);
+    const npy = decodeNpy(readFileSync(out));
+    expect(npy.shape).toEqual([4, 4, 2]);
+    // pixel 5 has HU 50: brain (50 − 0)/80 = 0.625; bone (50 − (−800))/2800 = 850/2800.
+    expect(npy.data[10]).toBe(0.625);
+    expect(npy.data[11]).toBeCloseTo(850 / 2800, 7);
+  });
+
+  it('renders a MONOCHROME1 HU PNG inverted with the file window, and MONOCHROME2 not', async () => {
+    const a = join(dir, 'm2.png');
+    const b = join(dir, 'm1.png');
+    expect((await ichdet('export', good, '--out', a, '--hu')).code).toBe(0);
+    expect((await ichdet('export', mono1, '--out', b, '--hu')).code).toBe(0);
+    const p2 = decodePng(readFileSync(a));
+    const p1 = decodePng(readFileSync(b));
+    // File window 40/80: HU 0 → 0, HU 40 → round(0.5 × 255) = 128, HU ≥ 80 → 255.
+    expect(Array.from(p2.data.subarray(0, 5))).toEqual([0, 32, 64, 96, 128]);
+    expect(Array.from(p1.data.subarray(0, 5))).toEqual([255, 223, 191, 159, 127]);
+  });
+});
