@@ -2,20 +2,39 @@ import { describe, expect, it } from 'vitest';
 import { needsRsnaFix, storedToHu } from '../src/dicom/hu.js';
 import { ConfigError } from '../src/errors.js';
 
-const rsna12 = { rescaleSlope: 1, rescaleIntercept: 0, bitsStored: 12, pixelRepresentation: 0 } as const;
+const rsna12 = {
+  rescaleSlope: 1,
+  rescaleIntercept: 0,
+  bitsStored: 12,
+  pixelRepresentation: 0,
+} as const;
 
 describe('needsRsnaFix', () => {
   it('flags 12-bit unsigned slices whose intercept is above -100', () => {
-    expect(needsRsnaFix({ bitsStored: 12, pixelRepresentation: 0, rescaleIntercept: 0 })).toBe(true);
-    expect(needsRsnaFix({ bitsStored: 12, pixelRepresentation: 0, rescaleIntercept: 1 })).toBe(true);
-    expect(needsRsnaFix({ bitsStored: 12, pixelRepresentation: 0, rescaleIntercept: -99 })).toBe(true);
+    expect(needsRsnaFix({ bitsStored: 12, pixelRepresentation: 0, rescaleIntercept: 0 })).toBe(
+      true,
+    );
+    expect(needsRsnaFix({ bitsStored: 12, pixelRepresentation: 0, rescaleIntercept: 1 })).toBe(
+      true,
+    );
+    expect(needsRsnaFix({ bitsStored: 12, pixelRepresentation: 0, rescaleIntercept: -99 })).toBe(
+      true,
+    );
   });
 
   it('leaves alone intercepts of -100 and below, signed pixels and 16-bit slices', () => {
-    expect(needsRsnaFix({ bitsStored: 12, pixelRepresentation: 0, rescaleIntercept: -100 })).toBe(false);
-    expect(needsRsnaFix({ bitsStored: 12, pixelRepresentation: 0, rescaleIntercept: -1024 })).toBe(false);
-    expect(needsRsnaFix({ bitsStored: 12, pixelRepresentation: 1, rescaleIntercept: 0 })).toBe(false);
-    expect(needsRsnaFix({ bitsStored: 16, pixelRepresentation: 0, rescaleIntercept: 0 })).toBe(false);
+    expect(needsRsnaFix({ bitsStored: 12, pixelRepresentation: 0, rescaleIntercept: -100 })).toBe(
+      false,
+    );
+    expect(needsRsnaFix({ bitsStored: 12, pixelRepresentation: 0, rescaleIntercept: -1024 })).toBe(
+      false,
+    );
+    expect(needsRsnaFix({ bitsStored: 12, pixelRepresentation: 1, rescaleIntercept: 0 })).toBe(
+      false,
+    );
+    expect(needsRsnaFix({ bitsStored: 16, pixelRepresentation: 0, rescaleIntercept: 0 })).toBe(
+      false,
+    );
   });
 });
 
@@ -58,7 +77,12 @@ describe('storedToHu', () => {
 
   it('computes stored × slope + intercept for signed 16-bit pixels', () => {
     const stored = Int16Array.from([-5, 0, 7, 3]);
-    const attrs = { rescaleSlope: 2, rescaleIntercept: -1024, bitsStored: 16, pixelRepresentation: 1 } as const;
+    const attrs = {
+      rescaleSlope: 2,
+      rescaleIntercept: -1024,
+      bitsStored: 16,
+      pixelRepresentation: 1,
+    } as const;
     expect(Array.from(storedToHu(stored, attrs).hu)).toEqual([-1034, -1024, -1010, -1018]);
     const half = storedToHu(stored, { ...attrs, rescaleSlope: 0.5 }).hu;
     expect(Array.from(half)).toEqual([-1026.5, -1024, -1020.5, -1022.5]);
@@ -86,9 +110,9 @@ describe('storedToHu', () => {
     expect(() => storedToHu(stored, { ...rsna12, rescaleSlope: Number.NaN })).toThrow(
       new ConfigError('RescaleSlope must be a finite number, received NaN'),
     );
-    expect(() => storedToHu(stored, { ...rsna12, rescaleIntercept: Number.POSITIVE_INFINITY })).toThrow(
-      'RescaleIntercept must be a finite number, received Infinity',
-    );
+    expect(() =>
+      storedToHu(stored, { ...rsna12, rescaleIntercept: Number.POSITIVE_INFINITY }),
+    ).toThrow('RescaleIntercept must be a finite number, received Infinity');
     expect(() => storedToHu(stored, { ...rsna12, rescaleSlope: Number.NaN })).toThrow(ConfigError);
   });
 });

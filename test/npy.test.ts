@@ -6,7 +6,12 @@ import { decodeNpy, encodeNpy, type NpyArray } from '../src/io/npy.js';
 const ascii = (bytes: Uint8Array): string => Buffer.from(bytes).toString('latin1');
 
 /** A .npy file with the given version, header dict and data bytes, padded like numpy does. */
-function npyFile(major: number, dict: string, data: number[], encoding: 'latin1' | 'utf8' = 'latin1'): Uint8Array {
+function npyFile(
+  major: number,
+  dict: string,
+  data: number[],
+  encoding: 'latin1' | 'utf8' = 'latin1',
+): Uint8Array {
   const prefix = major === 1 ? 10 : 12;
   const dictBytes = Buffer.from(dict, encoding);
   const pad = 64 - ((prefix + dictBytes.length + 1) % 64);
@@ -15,7 +20,12 @@ function npyFile(major: number, dict: string, data: number[], encoding: 'latin1'
   if (major === 1) lenBytes.writeUInt16LE(header.length);
   else lenBytes.writeUInt32LE(header.length);
   return new Uint8Array(
-    Buffer.concat([Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, major, 0]), lenBytes, header, Buffer.from(data)]),
+    Buffer.concat([
+      Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, major, 0]),
+      lenBytes,
+      header,
+      Buffer.from(data),
+    ]),
   );
 }
 
@@ -26,7 +36,9 @@ describe('encodeNpy', () => {
     // 10 + 79 + 1 = 90 up to 128 with 38 spaces and '\n': header length 118 = 0x76.
     const dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
     expect(dict).toHaveLength(59);
-    expect(Array.from(bytes.subarray(0, 10))).toEqual([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0x76, 0]);
+    expect(Array.from(bytes.subarray(0, 10))).toEqual([
+      0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0x76, 0,
+    ]);
     expect(ascii(bytes.subarray(10, 128))).toBe(`${dict}${' '.repeat(58)}\n`);
     expect(bytes).toHaveLength(128 + 24);
     // 1.0f is 0x3f800000, little-endian 00 00 80 3f.
@@ -90,14 +102,31 @@ describe('decodeNpy', () => {
   });
 
   it('reads version 2.0 and 3.0 headers', () => {
-    const v2 = npyFile(2, "{'descr': '<u2', 'fortran_order': False, 'shape': (2,), }", [1, 0, 2, 1]);
-    expect(decodeNpy(v2)).toEqual({ data: Uint16Array.from([1, 258]), shape: [2], dtype: 'uint16' });
-    const v3 = npyFile(3, "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 2), }", [4, 5], 'utf8');
+    const v2 = npyFile(
+      2,
+      "{'descr': '<u2', 'fortran_order': False, 'shape': (2,), }",
+      [1, 0, 2, 1],
+    );
+    expect(decodeNpy(v2)).toEqual({
+      data: Uint16Array.from([1, 258]),
+      shape: [2],
+      dtype: 'uint16',
+    });
+    const v3 = npyFile(
+      3,
+      "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 2), }",
+      [4, 5],
+      'utf8',
+    );
     expect(decodeNpy(v3)).toEqual({ data: Uint8Array.from([4, 5]), shape: [1, 2], dtype: 'uint8' });
   });
 
   it('reads Python 2 long shapes such as (3L,)', () => {
-    const file = npyFile(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (3L,), }", [1, 2, 3]);
+    const file = npyFile(
+      1,
+      "{'descr': '|u1', 'fortran_order': False, 'shape': (3L,), }",
+      [1, 2, 3],
+    );
     expect(decodeNpy(file).shape).toEqual([3]);
   });
 
@@ -126,11 +155,19 @@ describe('decodeNpy', () => {
   });
 
   it('rejects Fortran order, big-endian and unsupported dtypes, quoting the header value', () => {
-    const fortran = npyFile(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", [0, 0, 0, 0]);
+    const fortran = npyFile(
+      1,
+      "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }",
+      [0, 0, 0, 0],
+    );
     expect(() => decodeNpy(fortran, 'f.npy')).toThrow(
       'f.npy: .npy fortran_order True is not supported; expected False (C order)',
     );
-    const big = npyFile(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", [0, 0, 0, 0]);
+    const big = npyFile(
+      1,
+      "{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }",
+      [0, 0, 0, 0],
+    );
     expect(() => decodeNpy(big, 'b.npy')).toThrow(
       "b.npy: big-endian .npy dtype '>f4' is not supported; expected little-endian '<f4'",
     );

@@ -44,7 +44,9 @@ describe('encodePngRgb8', () => {
     const file = encodePngRgb8(rgb, 2, 2);
     expect(file[IHDR_COLOR_TYPE]).toBe(2);
     const png = PNG.sync.read(file);
-    expect(Array.from(png.data)).toEqual([255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255, 10, 20, 30, 255]);
+    expect(Array.from(png.data)).toEqual([
+      255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255, 10, 20, 30, 255,
+    ]);
     expect(decodePng(file)).toEqual({ data: rgb, width: 2, height: 2, channels: 3 });
   });
 

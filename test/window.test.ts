@@ -130,7 +130,9 @@ describe('windowTransform', () => {
   });
 
   it('keeps NaN as NaN, as numpy does', () => {
-    expect(Number.isNaN(windowTransform({ center: 40, width: 80 })(f32([Number.NaN]))[0])).toBe(true);
+    expect(Number.isNaN(windowTransform({ center: 40, width: 80 })(f32([Number.NaN]))[0])).toBe(
+      true,
+    );
   });
 
   it('checks the window when built, before any image', () => {
@@ -161,9 +163,7 @@ describe('windowStack', () => {
     // HU -55: brain 0, subdural 0, soft 95/380; HU 40: 0.5, 60/200, 0.5; HU 135: 1, 155/200, 285/380.
     const hu = f32([-55, 40, 135]);
     const out = windowStack(hu, DEFAULT_WINDOWS);
-    expect(Array.from(out)).toEqual(
-      Array.from(f32([0, 0, 0.25, 0.5, 0.3, 0.5, 1, 0.775, 0.75])),
-    );
+    expect(Array.from(out)).toEqual(Array.from(f32([0, 0, 0.25, 0.5, 0.3, 0.5, 1, 0.775, 0.75])));
     expect(Array.from(hu)).toEqual(Array.from(f32([-55, 40, 135])));
   });
 
@@ -174,7 +174,11 @@ describe('windowStack', () => {
       [WINDOW_PRESETS.brain, { center: -600, width: 1500 }],
       DEFAULT_WINDOWS,
       [...DEFAULT_WINDOWS, WINDOW_PRESETS.bone],
-      [{ center: 0.1, width: 0.3 }, { center: 33.3, width: 7.7 }, { center: -1, width: 1e-3 }],
+      [
+        { center: 0.1, width: 0.3 },
+        { center: 33.3, width: 7.7 },
+        { center: -1, width: 1e-3 },
+      ],
     ];
     for (const windows of lists) {
       const c = windows.length;

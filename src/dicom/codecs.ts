@@ -87,7 +87,7 @@ export function decodeFrame(encoding: PixelEncoding, frame: Uint8Array, info: Fr
 
 /**
  * Whether a JPEG 2000 codestream declares HT block coding: a CAP marker (FF50) in its main
- * header, before the first tile-part (SOT, FF90), with Pcap bit 15 set (ISO/IEC 15444-15 A.3).
+ * header, before the first tile-part (SOT, FF90), with Pcap^15 set (ISO/IEC 15444-1 A.5.2).
  */
 export function hasHtCapability(codestream: Uint8Array): boolean {
   let i = 2; // after SOC (FF4F)
@@ -95,7 +95,8 @@ export function hasHtCapability(codestream: Uint8Array): boolean {
     const marker = codestream[i + 1]!;
     if (marker === 0x90) return false;
     const length = (codestream[i + 2]! << 8) | codestream[i + 3]!;
-    if (marker === 0x50) return i + 5 < codestream.length && (codestream[i + 4]! & 0x40) !== 0;
+    // Pcap is 32 bits, Pcap^1 the most significant: Pcap^15 is 0x00020000.
+    if (marker === 0x50) return i + 5 < codestream.length && (codestream[i + 5]! & 0x02) !== 0;
     i += 2 + length;
   }
   return false;

@@ -56,8 +56,11 @@ export function parseDicomBytes(bytes: Uint8Array, source = '<buffer>'): ParsedD
       inflater: (array: Uint8Array, position: number) => inflate(array, position, source),
     } as Parameters<typeof dicomParser.parseDicom>[1]);
   } catch (err) {
-    throw parseFailure(err, source, input);
+    // An unknown syntax (a deflated JPIP one, say) makes the data set unparseable; name the
+    // syntax rather than the parser's complaint about bytes it was never meant to read.
+    throw (framing === 'part10' && unsupportedSyntax(input, source)) || parseFailure(err, source, input);
   }
+  checkComplete(dataSet, source);
   const uid = (dataSet.string('x00020010') ?? assumed ?? IMPLICIT_VR_LE).replace(/\0/g, '').trim();
   const syntax = findTransferSyntax(uid);
   if (!syntax) throw new UnsupportedTransferSyntaxError(source, uid, transferSyntaxName(uid));
@@ -128,6 +131,38 @@ function inflate(array: Uint8Array, position: number, source: string): Uint8Arra
   return out;
 }
 
+/**
+ * dicom-parser's implicit VR reader accepts an element whose length runs past the end of the
+ * bytes (a truncated file), and reading its value later throws a bare string; stop it here.
+ */
+function checkComplete(dataSet: DataSet, source: string): void {
+  const end = dataSet.byteArray.length;
+  for (const [tag, el] of Object.entries(dataSet.elements)) {
+    // Undefined length left unresolved (no delimiter before the end): the fragments or items
+    // themselves are checked where they are read.
+    if (el.length === 0xffffffff || el.dataOffset + el.length <= end) continue;
+    const name = `(${tag.slice(1, 5)},${tag.slice(5)})`.toUpperCase();
+    const what = tag === 'x7fe00010' ? 'truncated pixel data' : 'truncated file';
+    throw new DicomError(
+      source,
+      `${what}: ${name} declares ${el.length} bytes, the file holds ${Math.max(0, end - el.dataOffset)}`,
+    );
+  }
+}
+
+/** The error for a readable file meta group whose TransferSyntaxUID ichdet cannot decode. */
+function unsupportedSyntax(input: Uint8Array, source: string): UnsupportedTransferSyntaxError | undefined {
+  let uid: string | undefined;
+  try {
+    uid = dicomParser.readPart10Header(input).string('x00020010');
+  } catch {
+    return undefined;
+  }
+  uid = uid?.replace(/\0/g, '').trim();
+  if (!uid || findTransferSyntax(uid)) return undefined;
+  return new UnsupportedTransferSyntaxError(source, uid, transferSyntaxName(uid));
+}
+
 /** dicom-parser throws strings or `{exception, dataSet}`; turn them into one clear DicomError. */
 function parseFailure(err: unknown, source: string, input: Uint8Array): DicomError {
   if (err instanceof DicomError) return err;
@@ -149,7 +184,17 @@ function parseFailure(err: unknown, source: string, input: Uint8Array): DicomErr
   if (/DICM prefix not found/.test(text)) {
     return new DicomError(source, "not a DICOM file: no 'DICM' magic at byte 128");
   }
-  if (/buffer overrun|past end|eof|end of buffer|outside/i.test(text)) {
+  // (0002,0000) UL at byte 132 gives the meta group's length (PS3.10 §7.1).
+  const metaEnd = hasMagicAt(input, 128) && readU16le(input, 132) === 0x0002 && readU16le(input, 134) === 0
+    ? 144 + readU32le(input, 140)
+    : 0;
+  if (metaEnd > input.length) {
+    return new DicomError(
+      source,
+      `truncated file: the file meta group ends at byte ${metaEnd}, the file holds ${input.length}`,
+    );
+  }
+  if (/buffer overrun|past end|eof|end of buffer|outside|cannot be greater than/i.test(text)) {
     return new DicomError(source, `truncated file: ${clean}`);
   }
   return new DicomError(source, `cannot parse DICOM: ${clean}`);

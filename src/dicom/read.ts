@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { DataSet } from 'dicom-parser';
-import { DicomError, NotACtSliceError } from '../errors.js';
+import { ConfigError, DicomError, NotACtSliceError } from '../errors.js';
 import { codecsReady, initCodecs } from './codecs.js';
 import { storedToHu } from './hu.js';
 import { type ParsedDicom, parseDicomBytes } from './parse.js';
@@ -49,7 +49,15 @@ function sliceFromParsed(parsed: ParsedDicom, source: string, opts: ReadOptions)
   const attrs = sliceAttributes(parsed);
   const layout = ctSliceLayout(parsed.dataSet, attrs, source);
   const stored = extractStored(parsed.dataSet, parsed.syntax, layout, source);
-  const { hu, rsnaFixApplied } = storedToHu(stored, attrs, { rsnaFix: opts.rsnaFix ?? true });
+  let converted: ReturnType<typeof storedToHu>;
+  try {
+    converted = storedToHu(stored, attrs, { rsnaFix: opts.rsnaFix ?? true });
+  } catch (err) {
+    // A non-numeric RescaleSlope/Intercept is a fault of the file: name it.
+    if (err instanceof ConfigError) throw new DicomError(source, err.message);
+    throw err;
+  }
+  const { hu, rsnaFixApplied } = converted;
   return { ...attrs, source, rows: layout.rows, cols: layout.cols, stored, hu, rsnaFixApplied };
 }
 

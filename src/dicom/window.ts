@@ -117,13 +117,24 @@ export function parseWindows(list: string): Window[] {
 }
 
 /**
+ * np.clip of one value: lo below lo, hi above hi, NaN stays NaN. Ternaries, not Math.min/max,
+ * which measured about 1.5× slower in the windowing loops.
+ */
+function clip(x: number, lo: number, hi: number): number {
+  // biome-ignore lint/complexity/useMathMinMax: measured faster on the hot path; keeps NaN as NaN
+  return x < lo ? lo : x > hi ? hi : x;
+}
+
+/**
  * Builds the windowing function of one window; the window is checked now, not per call.
  * The returned function writes into `out` when it is given and has the right length,
  * otherwise into a new array, and leaves `hu` unchanged.
  *
  * @throws ConfigError when the width is not > 0 or the centre is not finite.
  */
-export function windowTransform(w: WindowLevel): (hu: Float32Array, out?: Float32Array) => Float32Array {
+export function windowTransform(
+  w: WindowLevel,
+): (hu: Float32Array, out?: Float32Array) => Float32Array {
   validateWindow(w);
   const width = w.width;
   const lo = w.center - width / 2;
@@ -133,8 +144,7 @@ export function windowTransform(w: WindowLevel): (hu: Float32Array, out?: Float3
     const dst = out !== undefined && out.length === n ? out : new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const x = hu[i]!;
-      const y = x < lo ? lo : x > hi ? hi : x;
-      dst[i] = (y - lo) / width;
+      dst[i] = (clip(x, lo, hi) - lo) / width;
     }
     return dst;
   };
@@ -151,7 +161,11 @@ function bounds(windows: readonly WindowLevel[]): Bounds {
     throw new ConfigError('windows must name at least one window, received an empty list');
   }
   const c = windows.length;
-  const b: Bounds = { lo: new Float64Array(c), hi: new Float64Array(c), width: new Float64Array(c) };
+  const b: Bounds = {
+    lo: new Float64Array(c),
+    hi: new Float64Array(c),
+    width: new Float64Array(c),
+  };
   windows.forEach((w, k) => {
     validateWindow(w);
     b.lo[k] = w.center - w.width / 2;
@@ -190,9 +204,9 @@ export function windowStack(
     const w2 = width[2]!;
     for (let i = 0, o = 0; i < n; i++, o += 3) {
       const x = hu[i]!;
-      dst[o] = ((x < lo0 ? lo0 : x > hi0 ? hi0 : x) - lo0) / w0;
-      dst[o + 1] = ((x < lo1 ? lo1 : x > hi1 ? hi1 : x) - lo1) / w1;
-      dst[o + 2] = ((x < lo2 ? lo2 : x > hi2 ? hi2 : x) - lo2) / w2;
+      dst[o] = (clip(x, lo0, hi0) - lo0) / w0;
+      dst[o + 1] = (clip(x, lo1, hi1) - lo1) / w1;
+      dst[o + 2] = (clip(x, lo2, hi2) - lo2) / w2;
     }
     return dst;
   }
@@ -201,7 +215,7 @@ export function windowStack(
     for (let k = 0; k < c; k++, o++) {
       const l = lo[k]!;
       const h = hi[k]!;
-      dst[o] = ((x < l ? l : x > h ? h : x) - l) / width[k]!;
+      dst[o] = (clip(x, l, h) - l) / width[k]!;
     }
   }
   return dst;
@@ -246,9 +260,9 @@ export function windowStackUint8(
     const w2 = width[2]!;
     for (let i = 0, o = 0; i < n; i++, o += 3) {
       const x = hu[i]!;
-      dst[o] = unitByte(f32(((x < lo0 ? lo0 : x > hi0 ? hi0 : x) - lo0) / w0));
-      dst[o + 1] = unitByte(f32(((x < lo1 ? lo1 : x > hi1 ? hi1 : x) - lo1) / w1));
-      dst[o + 2] = unitByte(f32(((x < lo2 ? lo2 : x > hi2 ? hi2 : x) - lo2) / w2));
+      dst[o] = unitByte(f32((clip(x, lo0, hi0) - lo0) / w0));
+      dst[o + 1] = unitByte(f32((clip(x, lo1, hi1) - lo1) / w1));
+      dst[o + 2] = unitByte(f32((clip(x, lo2, hi2) - lo2) / w2));
     }
     return dst;
   }
@@ -257,7 +271,7 @@ export function windowStackUint8(
     for (let k = 0; k < c; k++, o++) {
       const l = lo[k]!;
       const h = hi[k]!;
-      dst[o] = unitByte(f32(((x < l ? l : x > h ? h : x) - l) / width[k]!));
+      dst[o] = unitByte(f32((clip(x, l, h) - l) / width[k]!));
     }
   }
   return dst;

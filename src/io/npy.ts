@@ -14,7 +14,13 @@
 import { Buffer } from 'node:buffer';
 import { ConfigError, InputError } from '../errors.js';
 
-export type NpyArray = Float32Array | Float64Array | Uint8Array | Int16Array | Uint16Array | Int32Array;
+export type NpyArray =
+  | Float32Array
+  | Float64Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array;
 
 export type NpyDtype = 'float32' | 'float64' | 'uint8' | 'int16' | 'uint16' | 'int32';
 

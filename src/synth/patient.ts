@@ -324,10 +324,8 @@ export function sampleScanner(
   else if (odd < 0.04) cols = Math.round(size * 1.2);
   // Spacing 0.4–0.5 mm at 512 (field of view 205–256 mm), large enough for the head.
   const needed = (2 * Math.max(anatomy.a, anatomy.b) + 24) / Math.min(rows, cols);
-  const spacing = Math.max(
-    needed,
-    Math.round(rng.uniform(0.4, 0.5) * (512 / size) * 1e4) / 1e4,
-  );
+  const spacing =
+    Math.round(Math.max(needed, rng.uniform(0.4, 0.5) * (512 / size)) * 1e4) / 1e4;
   const prof = sampleProfile(rng);
   const wc = rng.weighted([50, 20, 15, 15]);
   const windowCenter: number | number[] =

@@ -7,7 +7,7 @@
  * this module's own URL ends in `.ts`, the worker is started on `pool-worker.ts` with
  * `--import tsx` so it can load TypeScript task modules too.
  */
-import os from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../errors.js';
 
@@ -52,9 +52,7 @@ function fromSources(): boolean {
 }
 
 export function defaultPoolSize(): number {
-  return typeof os.availableParallelism === 'function'
-    ? os.availableParallelism()
-    : os.cpus().length;
+  return typeof availableParallelism === 'function' ? availableParallelism() : cpus().length;
 }
 
 export class WorkerPool {
