@@ -181,9 +181,10 @@ async function optional(path: string, fn: string): Promise<BenchRow[]> {
 
 const rows = [...(await benchDicom()), ...(await optional('./synth.js', 'benchSynth'))];
 const table = formatTable(rows);
-process.stdout.write(`\nichdet bench (${new Date().toISOString().slice(0, 10)}, node ${process.version})\n\n${table}\n`);
+process.stdout.write(
+  `\nichdet bench (${new Date().toISOString().slice(0, 10)}, node ${process.version})\n\n${table}\n`,
+);
 const outIdx = process.argv.indexOf('--json');
 if (outIdx > 0 && process.argv[outIdx + 1]) {
   writeFileSync(process.argv[outIdx + 1]!, JSON.stringify(rows, null, 2));
 }
-

@@ -40,14 +40,19 @@ export {
   DEFAULT_WINDOWS,
   parseWindow,
   parseWindows,
+  WINDOW_PRESETS,
   type Window,
   type WindowLevel,
-  WINDOW_PRESETS,
   windowStack,
   windowStackUint8,
   windowTransform,
 } from './dicom/window.js';
-export { encodeDataset, encodeSlice, type WriteOptions, type WriteSliceSpec } from './dicom/write.js';
+export {
+  encodeDataset,
+  encodeSlice,
+  type WriteOptions,
+  type WriteSliceSpec,
+} from './dicom/write.js';
 // Errors.
 export {
   ConfigError,

@@ -12,12 +12,18 @@ const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
 
 /** Runs the CLI from sources; resolves with exit code, stdout and stderr (never rejects). */
-async function ichdet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function ichdet(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, ['--import', 'tsx', join(root, 'src/cli/run.ts'), ...args], {
-      cwd: root,
-      env: { ...process.env, CI: 'true' },
-    });
+    const r = await run(
+      process.execPath,
+      ['--import', 'tsx', join(root, 'src/cli/run.ts'), ...args],
+      {
+        cwd: root,
+        env: { ...process.env, CI: 'true' },
+      },
+    );
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -58,11 +64,14 @@ beforeAll(() => {
 });
 
 describe('ichdet CLI', () => {
-  it.each([[], ['inspect'], ['export']])('prints usage for --help of "%s" and exits 0', async (...cmd) => {
-    const r = await ichdet(...(cmd as string[]), '--help');
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^Usage: ichdet/);
-  });
+  it.each([[], ['inspect'], ['export']])(
+    'prints usage for --help of "%s" and exits 0',
+    async (...cmd) => {
+      const r = await ichdet(...(cmd as string[]), '--help');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: ichdet/);
+    },
+  );
 
   it('inspects a file as JSON with the attributes as written', async () => {
     const r = await ichdet('inspect', good, '--json');

@@ -20,14 +20,19 @@ export function registerExport(program: Command): void {
     )
     .argument('<file>', 'a DICOM file')
     .requiredOption('--out <path>', 'output path ending in .npy or .png')
-    .option('--hu', 'export Hounsfield units instead of windows (PNG: shown with the file\'s own window)')
+    .option(
+      '--hu',
+      "export Hounsfield units instead of windows (PNG: shown with the file's own window)",
+    )
     .option(
       '--windows <list>',
       'windows as presets brain, subdural, soft, bone, stroke or center/width (default brain,subdural,soft)',
     )
     .option('--size <n>', 'resize to n × n', positiveInt('--size'))
     .addOption(
-      new Option('--resize <method>', 'resize method').choices(['auto', 'bilinear', 'area']).default('auto'),
+      new Option('--resize <method>', 'resize method')
+        .choices(['auto', 'bilinear', 'area'])
+        .default('auto'),
     )
     .option('--no-rsna-fix', 'do not correct the RSNA 12-bit intercept quirk')
     .addHelpText(

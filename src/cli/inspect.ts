@@ -10,7 +10,10 @@ export function registerInspect(program: Command): void {
     )
     .argument('<file...>', 'DICOM files or folders')
     .option('--json', 'print a JSON array of records (failed files get {ok: false, error})')
-    .option('--no-rsna-fix', 'do not correct the RSNA 12-bit intercept quirk when computing the HU range')
+    .option(
+      '--no-rsna-fix',
+      'do not correct the RSNA 12-bit intercept quirk when computing the HU range',
+    )
     .addHelpText('after', '\nExample:\n  ichdet inspect data/stage_2_train/ID_0a1b2c3d4.dcm --json')
     .action(
       action(program, async (files: string[], opts: { json?: boolean; rsnaFix: boolean }) => {

@@ -29,7 +29,9 @@ export function action<A extends unknown[]>(
         if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
       } else {
         const e = err instanceof Error ? err : new Error(String(err));
-        process.stderr.write(`ichdet: internal error: ${e.message}${verbose ? '' : ' (run with --verbose for the stack trace)'}\n`);
+        process.stderr.write(
+          `ichdet: internal error: ${e.message}${verbose ? '' : ' (run with --verbose for the stack trace)'}\n`,
+        );
         if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
       }
       process.exitCode = 1;

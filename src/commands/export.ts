@@ -77,10 +77,19 @@ export async function exportSlice(o: ExportOptions): Promise<ExportResult> {
     const img = huImage(slice, o.size, method);
     if (format === 'npy') {
       await writeFileAtomic(o.out, encodeNpy(img.data, [img.height, img.width]));
-      return { out: o.out, format, shape: [img.height, img.width], dtype: 'float32', rsnaFixApplied: slice.rsnaFixApplied };
+      return {
+        out: o.out,
+        format,
+        shape: [img.height, img.width],
+        dtype: 'float32',
+        rsnaFixApplied: slice.rsnaFixApplied,
+      };
     }
     const display = displayWindow(slice);
-    await writeFileAtomic(o.out, encodePngGray8(displayBytes(img.data, display), img.height, img.width));
+    await writeFileAtomic(
+      o.out,
+      encodePngGray8(displayBytes(img.data, display), img.height, img.width),
+    );
     return {
       out: o.out,
       format,
@@ -126,7 +135,9 @@ function displayBytes(hu: Float32Array, d: WindowLevel & { inverted: boolean }):
   const out = new Uint8Array(hu.length);
   for (let i = 0; i < hu.length; i++) {
     const x = hu[i]!;
-    const v = quantize255(Math.fround(((x < lo ? lo : x > lo + d.width ? lo + d.width : x) - lo) / d.width));
+    const v = quantize255(
+      Math.fround(((x < lo ? lo : x > lo + d.width ? lo + d.width : x) - lo) / d.width),
+    );
     out[i] = d.inverted ? 255 - v : v;
   }
   return out;

@@ -1,8 +1,9 @@
 /** `ichdet inspect`: the attributes of DICOM files, one record per file, errors included. */
-import { IchdetError } from '../errors.js';
+
 import { readSlice } from '../dicom/read.js';
 import type { SliceAttributes } from '../dicom/slice.js';
 import { transferSyntaxName } from '../dicom/syntax.js';
+import { IchdetError } from '../errors.js';
 import { listFiles } from '../util/files.js';
 
 export interface InspectOptions {
@@ -35,7 +36,10 @@ export type InspectRecord = InspectOk | InspectFailure;
  * Reads every file (directories are walked recursively) and returns one record per file.
  * Never throws for a bad file: its record says why it failed.
  */
-export async function inspect(paths: string[], opts: InspectOptions = {}): Promise<InspectRecord[]> {
+export async function inspect(
+  paths: string[],
+  opts: InspectOptions = {},
+): Promise<InspectRecord[]> {
   const files = await listFiles(paths);
   const records: InspectRecord[] = [];
   for (const file of files) {

@@ -50,7 +50,11 @@ function context(info: FrameInfo, buffers: { encoded?: Uint8Array; decoded?: Uin
  * Decodes one compressed frame into little-endian stored values (BitsAllocated/8 bytes per
  * sample). Throws the codec's own error message; the caller names the file.
  */
-export function decodeFrame(encoding: PixelEncoding, frame: Uint8Array, info: FrameInfo): Uint8Array {
+export function decodeFrame(
+  encoding: PixelEncoding,
+  frame: Uint8Array,
+  info: FrameInfo,
+): Uint8Array {
   if (!NativeCodecs.isInitialized()) {
     throw new Error('the compressed-pixel codecs are not loaded; await initCodecs() first');
   }
@@ -72,7 +76,9 @@ export function decodeFrame(encoding: PixelEncoding, frame: Uint8Array, info: Fr
     case 'htj2k':
       // OpenJPH decodes only HT codestreams and traps ("unreachable") on a Part 1 one, which
       // the HTJ2K syntaxes may carry; OpenJPEG decodes both, so it takes those.
-      out = hasHtCapability(frame) ? NativeCodecs.decodeHtJpeg2000(ctx) : NativeCodecs.decodeJpeg2000(ctx);
+      out = hasHtCapability(frame)
+        ? NativeCodecs.decodeHtJpeg2000(ctx)
+        : NativeCodecs.decodeJpeg2000(ctx);
       break;
     case 'jpegxl':
       out = NativeCodecs.decodeJpegXl(ctx);
@@ -113,6 +119,8 @@ export interface EncodeParams {
   allowedLossyError?: number;
   /** JPEG 2000 compression rate for lossy coding. */
   rate?: number;
+  /** JPEG 2000 / HTJ2K progression order: 0 LRCP … 2 RPCL (ISO/IEC 15444-1 Table A.16). */
+  progressionOrder?: number;
 }
 
 /** Encodes one frame of little-endian stored values; used by the writer and the tests. */
@@ -149,10 +157,18 @@ export function encodeFrame(
       out = NativeCodecs.encodeJpeg2000(ctx, {
         lossy: params.lossy ?? false,
         ...(params.rate !== undefined ? { rate: params.rate } : {}),
+        ...(params.progressionOrder !== undefined
+          ? { progressionOrder: params.progressionOrder }
+          : {}),
       });
       break;
     case 'htj2k':
-      out = NativeCodecs.encodeHtJpeg2000(ctx, { lossy: params.lossy ?? false });
+      out = NativeCodecs.encodeHtJpeg2000(ctx, {
+        lossy: params.lossy ?? false,
+        ...(params.progressionOrder !== undefined
+          ? { progressionOrder: params.progressionOrder }
+          : {}),
+      });
       break;
     case 'jpegxl':
       out = NativeCodecs.encodeJpegXl(ctx, { lossy: params.lossy ?? false });

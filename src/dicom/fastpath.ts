@@ -5,6 +5,11 @@
  * the Modality and VOI LUTs (PS3.4 N.2). The table is built by the ordinary functions
  * (toStored → storedToHu → windowStack) over all 65,536 words, so the fast path cannot drift
  * from the reference arithmetic; it is cached per (layout, slope, intercept, fix, windows).
+ *
+ * For three windows, WebAssembly SIMD kernels (simd/kernels.ts) compute the same values
+ * arithmetically, about twice as fast. A parameter set uses them only after they have matched
+ * the table on every one of the 65,536 words; otherwise, or where the runtime has no wasm SIMD,
+ * the table loops below run.
  */
 import { needsRsnaFix, storedToHu } from './hu.js';
 import { parseDicomBytes } from './parse.js';
@@ -18,6 +23,13 @@ import {
 } from './preprocess.js';
 import { ctSliceLayout, decodeSlice, type ReadOptions, sliceAttributes } from './read.js';
 import { resolveResizeMethod } from './resize.js';
+import {
+  planWindow3,
+  verifyWindow3,
+  type Window3Plan,
+  window3,
+  window3HalveUint8,
+} from './simd/kernels.js';
 import type { SliceAttributes } from './slice.js';
 import { windowStack } from './window.js';
 
@@ -28,14 +40,18 @@ export interface FastResult<T extends Float32Array | Uint8Array> {
 
 type Config = PreprocessConfig & ReadOptions;
 
-const LUT_CACHE = new Map<string, Float32Array>();
+interface Tables {
+  /** Entry (word × C + k) is window k of the HU of raw word `word`. */
+  lut: Float32Array;
+  /** The SIMD kernels' plan, when they apply and match `lut` on every word. */
+  plan: Window3Plan | undefined;
+}
+
+const LUT_CACHE = new Map<string, Tables>();
 const LUT_CACHE_MAX = 16;
 
-/** Interleaved table: entry (word × C + k) is window k of the HU of raw word `word`. */
-function windowLut(
-  a: SliceAttributes,
-  cfg: Config,
-): { lut: Float32Array; rsnaFixApplied: boolean } {
+/** The table and kernel plan of a layout, rescale and window list. */
+function windowLut(a: SliceAttributes, cfg: Config): Tables & { rsnaFixApplied: boolean } {
   const rsnaFix = cfg.rsnaFix ?? true;
   const rsnaFixApplied = rsnaFix && needsRsnaFix(a);
   const key = [
@@ -47,25 +63,29 @@ function windowLut(
     rsnaFixApplied,
     ...cfg.windows.flatMap((w) => [w.center, w.width]),
   ].join('|');
-  let lut = LUT_CACHE.get(key);
-  if (!lut) {
+  let tables = LUT_CACHE.get(key);
+  if (!tables) {
     const words = new Uint16Array(65536);
     for (let w = 0; w < 65536; w++) words[w] = w;
     const stored = toStored(new Uint8Array(words.buffer), 65536, a, true);
-    lut = windowStack(storedToHu(stored, a, { rsnaFix }).hu, cfg.windows);
+    const lut = windowStack(storedToHu(stored, a, { rsnaFix }).hu, cfg.windows);
+    const plan = planWindow3(a, { ...a, rsnaFixApplied }, cfg.windows);
+    tables = { lut, plan: plan !== undefined && verifyWindow3(plan, lut) ? plan : undefined };
     if (LUT_CACHE.size >= LUT_CACHE_MAX) LUT_CACHE.delete(LUT_CACHE.keys().next().value as string);
-    LUT_CACHE.set(key, lut);
+    LUT_CACHE.set(key, tables);
   }
-  return { lut, rsnaFixApplied };
+  return { ...tables, rsnaFixApplied };
 }
 
-interface Words {
+interface Words extends Tables {
   attributes: FastResult<Float32Array>['attributes'];
-  words: Uint16Array;
-  lut: Float32Array;
+  /** The raw 16-bit words, little-endian, as bytes (for the kernels). */
+  bytes: Uint8Array;
+  /** The same words as numbers (for the table loops). */
+  words: () => Uint16Array;
 }
 
-/** Parses and returns the raw 16-bit words and the table, or undefined for other layouts. */
+/** Parses and returns the raw 16-bit words and the tables, or undefined for other layouts. */
 function wordsAndLut(bytes: Uint8Array, source: string, cfg: Config): Words | undefined {
   const parsed = parseDicomBytes(bytes, source);
   const a = sliceAttributes(parsed);
@@ -73,19 +93,23 @@ function wordsAndLut(bytes: Uint8Array, source: string, cfg: Config): Words | un
   if (layout.bitsAllocated !== 16) return undefined;
   const px = pixelBytes(parsed.dataSet, parsed.syntax, layout, source);
   const n = layout.rows * layout.cols;
-  let words: Uint16Array;
-  if (px.littleEndian) {
-    words =
-      px.bytes.byteOffset % 2 === 0
-        ? new Uint16Array(px.bytes.buffer, px.bytes.byteOffset, n)
-        : new Uint16Array(px.bytes.slice().buffer);
-  } else {
-    words = new Uint16Array(n);
+  let le = px.bytes.subarray(0, 2 * n);
+  if (!px.littleEndian) {
+    le = new Uint8Array(2 * n);
     const b = px.bytes;
-    for (let i = 0, j = 0; i < n; i++, j += 2) words[i] = (b[j]! << 8) | b[j + 1]!;
+    for (let j = 0; j < 2 * n; j += 2) {
+      le[j] = b[j + 1]!;
+      le[j + 1] = b[j]!;
+    }
   }
-  const { lut, rsnaFixApplied } = windowLut(a, cfg);
-  return { attributes: { ...a, rows: layout.rows, cols: layout.cols, rsnaFixApplied }, words, lut };
+  // A copy (never Buffer#slice, which does not copy) when the words are not 2-byte aligned.
+  const words = () =>
+    le.byteOffset % 2 === 0
+      ? new Uint16Array(le.buffer, le.byteOffset, n)
+      : new Uint16Array(new Uint8Array(le).buffer);
+  const { lut, plan, rsnaFixApplied } = windowLut(a, cfg);
+  const attributes = { ...a, rows: layout.rows, cols: layout.cols, rsnaFixApplied };
+  return { attributes, bytes: le, words, lut, plan };
 }
 
 /** DICOM bytes → float32 windows (H × W × C), resized when `cfg.size` is set. */
@@ -97,12 +121,17 @@ export function readWindowed(
 ): FastResult<Float32Array> {
   validatePreprocessConfig(cfg);
   const w = wordsAndLut(bytes, source, cfg);
-  const native = w && (cfg.size === undefined || (cfg.size === w.attributes.rows && cfg.size === w.attributes.cols));
+  const native =
+    w &&
+    (cfg.size === undefined || (cfg.size === w.attributes.rows && cfg.size === w.attributes.cols));
   if (!w || !native) return viaSlice(bytes, source, cfg, false) as FastResult<Float32Array>;
-  const { words, lut, attributes } = w;
+  const { lut, attributes } = w;
   const c = cfg.windows.length;
-  const n = words.length;
+  const n = attributes.rows * attributes.cols;
   const dst = out !== undefined && out.length === n * c ? out : new Float32Array(n * c);
+  const image = { data: dst, height: attributes.rows, width: attributes.cols, channels: c };
+  if (w.plan !== undefined && window3(w.plan, w.bytes, n, dst)) return { attributes, image };
+  const words = w.words();
   if (c === 3) {
     for (let i = 0, j = 0; i < n; i++, j += 3) {
       const k = words[i]! * 3;
@@ -116,7 +145,7 @@ export function readWindowed(
       for (let q = 0; q < c; q++, j++) dst[j] = lut[k + q]!;
     }
   }
-  return { attributes, image: { data: dst, height: attributes.rows, width: attributes.cols, channels: c } };
+  return { attributes, image };
 }
 
 /** DICOM bytes → 8-bit windows at `cfg.size` (the training cache's format). */
@@ -134,14 +163,26 @@ export function readWindowedUint8(
     size === undefined ||
     w.attributes.rows !== 2 * size ||
     w.attributes.cols !== 2 * size ||
-    resolveResizeMethod(w.attributes.rows, w.attributes.cols, size, size, cfg.resizeMethod ?? 'auto') !== 'area'
+    resolveResizeMethod(
+      w.attributes.rows,
+      w.attributes.cols,
+      size,
+      size,
+      cfg.resizeMethod ?? 'auto',
+    ) !== 'area'
   ) {
     return viaSlice(bytes, source, cfg, true) as FastResult<Uint8Array>;
   }
-  const { words, lut, attributes } = w;
+  const { lut, attributes } = w;
   const c = cfg.windows.length;
   const cols = attributes.cols;
-  const dst = out !== undefined && out.length === size * size * c ? out : new Uint8Array(size * size * c);
+  const dst =
+    out !== undefined && out.length === size * size * c ? out : new Uint8Array(size * size * c);
+  const image = { data: dst, height: size, width: size, channels: c };
+  if (w.plan !== undefined && window3HalveUint8(w.plan, w.bytes, attributes.rows, cols, dst)) {
+    return { attributes, image };
+  }
+  const words = w.words();
   const f32 = Math.fround;
   let o = 0;
   for (let y = 0; y < size; y++) {
@@ -159,7 +200,7 @@ export function readWindowedUint8(
       }
     }
   }
-  return { attributes, image: { data: dst, height: size, width: size, channels: c } };
+  return { attributes, image };
 }
 
 /** The general path, for layouts and sizes the tables do not cover. */

@@ -58,7 +58,9 @@ export function parseDicomBytes(bytes: Uint8Array, source = '<buffer>'): ParsedD
   } catch (err) {
     // An unknown syntax (a deflated JPIP one, say) makes the data set unparseable; name the
     // syntax rather than the parser's complaint about bytes it was never meant to read.
-    throw (framing === 'part10' && unsupportedSyntax(input, source)) || parseFailure(err, source, input);
+    throw (
+      (framing === 'part10' && unsupportedSyntax(input, source)) || parseFailure(err, source, input)
+    );
   }
   checkComplete(dataSet, source);
   const uid = (dataSet.string('x00020010') ?? assumed ?? IMPLICIT_VR_LE).replace(/\0/g, '').trim();
@@ -69,7 +71,11 @@ export function parseDicomBytes(bytes: Uint8Array, source = '<buffer>'): ParsedD
 
 function hasMagicAt(b: Uint8Array, at: number): boolean {
   return (
-    b.length >= at + 4 && b[at] === 0x44 && b[at + 1] === 0x49 && b[at + 2] === 0x43 && b[at + 3] === 0x4d
+    b.length >= at + 4 &&
+    b[at] === 0x44 &&
+    b[at + 1] === 0x49 &&
+    b[at + 2] === 0x43 &&
+    b[at + 3] === 0x4d
   );
 }
 
@@ -105,7 +111,8 @@ function sniffBareSyntax(b: Uint8Array, source: string): string {
   // A data set's first element belongs to one of the first standard groups (identifying,
   // patient, acquisition, relationship, image); DCMTK's detection looks at the same thing.
   const plausible = (g: number) => FIRST_GROUPS.has(g);
-  const fits = (length: number, header: number) => length === 0xffffffff || header + length <= b.length;
+  const fits = (length: number, header: number) =>
+    length === 0xffffffff || header + length <= b.length;
   if (plausible(groupLe)) {
     if (VRS.has(vr) && fits(readU16le(b, 6), 8)) return EXPLICIT_VR_LE;
     if (fits(readU32le(b, 4), 8)) return IMPLICIT_VR_LE;
@@ -140,7 +147,8 @@ function checkComplete(dataSet: DataSet, source: string): void {
   for (const [tag, el] of Object.entries(dataSet.elements)) {
     // Undefined length left unresolved (no delimiter before the end): the fragments or items
     // themselves are checked where they are read.
-    if (el.length === 0xffffffff || el.dataOffset + el.length <= end) continue;
+    // (dicom-parser adds a bare data set's assumed TransferSyntaxUID with no offset at all.)
+    if (el.length === 0xffffffff || !(el.dataOffset + el.length > end)) continue;
     const name = `(${tag.slice(1, 5)},${tag.slice(5)})`.toUpperCase();
     const what = tag === 'x7fe00010' ? 'truncated pixel data' : 'truncated file';
     throw new DicomError(
@@ -151,7 +159,10 @@ function checkComplete(dataSet: DataSet, source: string): void {
 }
 
 /** The error for a readable file meta group whose TransferSyntaxUID ichdet cannot decode. */
-function unsupportedSyntax(input: Uint8Array, source: string): UnsupportedTransferSyntaxError | undefined {
+function unsupportedSyntax(
+  input: Uint8Array,
+  source: string,
+): UnsupportedTransferSyntaxError | undefined {
   let uid: string | undefined;
   try {
     uid = dicomParser.readPart10Header(input).string('x00020010');
@@ -185,9 +196,10 @@ function parseFailure(err: unknown, source: string, input: Uint8Array): DicomErr
     return new DicomError(source, "not a DICOM file: no 'DICM' magic at byte 128");
   }
   // (0002,0000) UL at byte 132 gives the meta group's length (PS3.10 §7.1).
-  const metaEnd = hasMagicAt(input, 128) && readU16le(input, 132) === 0x0002 && readU16le(input, 134) === 0
-    ? 144 + readU32le(input, 140)
-    : 0;
+  const metaEnd =
+    hasMagicAt(input, 128) && readU16le(input, 132) === 0x0002 && readU16le(input, 134) === 0
+      ? 144 + readU32le(input, 140)
+      : 0;
   if (metaEnd > input.length) {
     return new DicomError(
       source,

@@ -3,8 +3,9 @@
  * encapsulated data through the codecs, then keeps only the BitsStored bits that end at HighBit
  * and sign-extends them when PixelRepresentation is 1 (PS3.5 §8.1.1, PS3.3 C.7.6.3.1).
  */
-import type { DataSet } from 'dicom-parser';
+
 import { createRequire } from 'node:module';
+import type { DataSet } from 'dicom-parser';
 import { DicomError } from '../errors.js';
 import { decodeFrame } from './codecs.js';
 import type { StoredPixels } from './slice.js';
@@ -52,7 +53,10 @@ export function pixelBytes(
   let littleEndian = syntax.littleEndian;
   if (syntax.pixels === 'native') {
     if (element.encapsulatedPixelData) {
-      throw new DicomError(source, `pixel data is encapsulated but the transfer syntax ${syntax.uid} is native`);
+      throw new DicomError(
+        source,
+        `pixel data is encapsulated but the transfer syntax ${syntax.uid} is native`,
+      );
     }
     const available = Math.min(element.length, dataSet.byteArray.length - element.dataOffset);
     if (available < expected) {
@@ -65,13 +69,24 @@ export function pixelBytes(
   } else {
     const fragments = element.fragments ?? [];
     if (!element.encapsulatedPixelData || fragments.length === 0) {
-      throw new DicomError(source, `transfer syntax ${syntax.name} needs encapsulated pixel data, found none`);
+      throw new DicomError(
+        source,
+        `transfer syntax ${syntax.name} needs encapsulated pixel data, found none`,
+      );
     }
     let frame: Uint8Array;
     try {
-      frame = dicomParser.readEncapsulatedPixelDataFromFragments(dataSet, element, 0, fragments.length);
+      frame = dicomParser.readEncapsulatedPixelDataFromFragments(
+        dataSet,
+        element,
+        0,
+        fragments.length,
+      );
     } catch (err) {
-      throw new DicomError(source, `truncated pixel data: cannot read its fragments (${describe(err)})`);
+      throw new DicomError(
+        source,
+        `truncated pixel data: cannot read its fragments (${describe(err)})`,
+      );
     }
     if (syntax.pixels === 'encapsulated-uncompressed') {
       bytes = frame;
@@ -134,7 +149,12 @@ export function toStored(
 ): StoredPixels {
   const { bitsAllocated, bitsStored, highBit, pixelRepresentation } = layout;
   const signed = pixelRepresentation === 1;
-  if (bitsStored < 1 || bitsStored > bitsAllocated || highBit < bitsStored - 1 || highBit >= bitsAllocated) {
+  if (
+    bitsStored < 1 ||
+    bitsStored > bitsAllocated ||
+    highBit < bitsStored - 1 ||
+    highBit >= bitsAllocated
+  ) {
     throw new DicomError(
       source,
       `inconsistent pixel layout: BitsAllocated ${bitsAllocated}, BitsStored ${bitsStored}, HighBit ${highBit}`,
@@ -162,7 +182,10 @@ export function toStored(
   if (bitsAllocated === 8) {
     const raw = bytes.subarray(0, n);
     // A plain Uint8Array view, never a Node Buffer (whose `slice` does not copy).
-    if (full) return signed ? new Int8Array(raw.buffer, raw.byteOffset, n) : new Uint8Array(raw.buffer, raw.byteOffset, n);
+    if (full)
+      return signed
+        ? new Int8Array(raw.buffer, raw.byteOffset, n)
+        : new Uint8Array(raw.buffer, raw.byteOffset, n);
     const mask = (1 << bitsStored) - 1;
     const signBit = 1 << (bitsStored - 1);
     const out = signed ? new Int8Array(n) : new Uint8Array(n);

@@ -28,7 +28,8 @@ export interface Image<T extends Float32Array | Uint8Array> {
 
 /** Checks a config once, when a pipeline is built, before any slice is read. */
 export function validatePreprocessConfig(cfg: PreprocessConfig): void {
-  if (cfg.windows.length === 0) throw new ConfigError('at least one window is needed, received none');
+  if (cfg.windows.length === 0)
+    throw new ConfigError('at least one window is needed, received none');
   for (const w of cfg.windows) validateWindow(w);
   if (cfg.size !== undefined && (!Number.isInteger(cfg.size) || cfg.size < 1)) {
     throw new ConfigError(`size must be a positive integer, received ${cfg.size}`);
@@ -53,7 +54,7 @@ export function windowedImage(slice: CtSlice, cfg: PreprocessConfig): Image<Floa
  */
 export function windowedImageUint8(slice: CtSlice, cfg: PreprocessConfig): Image<Uint8Array> {
   const size = cfg.size;
-  const method = size === undefined ? 'auto' : cfg.resizeMethod ?? 'auto';
+  const method = size === undefined ? 'auto' : (cfg.resizeMethod ?? 'auto');
   if (
     size !== undefined &&
     slice.rows === 2 * size &&
@@ -67,11 +68,20 @@ export function windowedImageUint8(slice: CtSlice, cfg: PreprocessConfig): Image
 }
 
 /** HU image, resized when `size` is set (area/bilinear on HU values). */
-export function huImage(slice: CtSlice, size?: number, method: ResizeMethod = 'auto'): Image<Float32Array> {
+export function huImage(
+  slice: CtSlice,
+  size?: number,
+  method: ResizeMethod = 'auto',
+): Image<Float32Array> {
   if (size === undefined || (size === slice.rows && size === slice.cols)) {
     return { data: slice.hu.slice(), height: slice.rows, width: slice.cols, channels: 1 };
   }
-  return { data: resize(slice.hu, slice.rows, slice.cols, 1, size, size, method), height: size, width: size, channels: 1 };
+  return {
+    data: resize(slice.hu, slice.rows, slice.cols, 1, size, size, method),
+    height: size,
+    width: size,
+    channels: 1,
+  };
 }
 
 /**

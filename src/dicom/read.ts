@@ -22,7 +22,10 @@ export async function readSlice(path: string, opts: ReadOptions = {}): Promise<C
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new DicomError(path, `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new DicomError(
+      path,
+      `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   const parsed = parseDicomBytes(bytes, path);
   if (parsed.syntax.pixels !== 'native' && parsed.syntax.pixels !== 'encapsulated-uncompressed') {
@@ -35,14 +38,25 @@ export async function readSlice(path: string, opts: ReadOptions = {}): Promise<C
  * Synchronous variant for bytes in memory. Compressed syntaxes need `await initCodecs()` once
  * beforehand (readSlice does it for you).
  */
-export function decodeSlice(bytes: Uint8Array, source = '<buffer>', opts: ReadOptions = {}): CtSlice {
+export function decodeSlice(
+  bytes: Uint8Array,
+  source = '<buffer>',
+  opts: ReadOptions = {},
+): CtSlice {
   return sliceFromParsed(parseDicomBytes(bytes, source), source, opts);
 }
 
 /** Only the attributes, without decoding pixels (for `ichdet inspect` and indexing). */
-export function readAttributes(bytes: Uint8Array, source = '<buffer>'): SliceAttributes & { rows: number; cols: number } {
+export function readAttributes(
+  bytes: Uint8Array,
+  source = '<buffer>',
+): SliceAttributes & { rows: number; cols: number } {
   const parsed = parseDicomBytes(bytes, source);
-  return { ...sliceAttributes(parsed), rows: parsed.dataSet.uint16('x00280010') ?? 0, cols: parsed.dataSet.uint16('x00280011') ?? 0 };
+  return {
+    ...sliceAttributes(parsed),
+    rows: parsed.dataSet.uint16('x00280010') ?? 0,
+    cols: parsed.dataSet.uint16('x00280011') ?? 0,
+  };
 }
 
 function sliceFromParsed(parsed: ParsedDicom, source: string, opts: ReadOptions): CtSlice {
@@ -88,7 +102,10 @@ export function ctSliceLayout(ds: DataSet, a: SliceAttributes, source: string): 
       `colour image (SamplesPerPixel ${a.samplesPerPixel}, PhotometricInterpretation ${a.photometricInterpretation})`,
     );
   }
-  if (a.photometricInterpretation !== 'MONOCHROME1' && a.photometricInterpretation !== 'MONOCHROME2') {
+  if (
+    a.photometricInterpretation !== 'MONOCHROME1' &&
+    a.photometricInterpretation !== 'MONOCHROME2'
+  ) {
     throw new NotACtSliceError(
       source,
       `PhotometricInterpretation ${a.photometricInterpretation || 'absent'} is not MONOCHROME1 or MONOCHROME2`,
@@ -100,10 +117,16 @@ export function ctSliceLayout(ds: DataSet, a: SliceAttributes, source: string): 
   const rows = ds.uint16('x00280010');
   const cols = ds.uint16('x00280011');
   if (!rows || !cols) {
-    throw new DicomError(source, `missing or zero Rows/Columns (0028,0010)/(0028,0011): received ${rows}×${cols}`);
+    throw new DicomError(
+      source,
+      `missing or zero Rows/Columns (0028,0010)/(0028,0011): received ${rows}×${cols}`,
+    );
   }
   if (a.bitsAllocated !== 8 && a.bitsAllocated !== 16 && a.bitsAllocated !== 32) {
-    throw new DicomError(source, `unsupported BitsAllocated ${a.bitsAllocated}; expected 8, 16 or 32`);
+    throw new DicomError(
+      source,
+      `unsupported BitsAllocated ${a.bitsAllocated}; expected 8, 16 or 32`,
+    );
   }
   return {
     rows,
@@ -128,12 +151,18 @@ export function sliceAttributes(parsed: ParsedDicom): SliceAttributes {
     sopInstanceUid: str(ds, 'x00080018'),
     modality: str(ds, 'x00080060'),
     transferSyntaxUid: parsed.syntax.uid,
-    imagePositionPatient: fixed(nums(ds, 'x00200032'), 3) as SliceAttributes['imagePositionPatient'],
-    imageOrientationPatient: fixed(nums(ds, 'x00200037'), 6) as SliceAttributes['imageOrientationPatient'],
+    imagePositionPatient: fixed(
+      nums(ds, 'x00200032'),
+      3,
+    ) as SliceAttributes['imagePositionPatient'],
+    imageOrientationPatient: fixed(
+      nums(ds, 'x00200037'),
+      6,
+    ) as SliceAttributes['imageOrientationPatient'],
     pixelSpacing: fixed(nums(ds, 'x00280030'), 2) as SliceAttributes['pixelSpacing'],
     sliceThickness: nums(ds, 'x00180050')[0],
-    rescaleSlope: nums(ds, 'x00281053')[0] ?? 1,
-    rescaleIntercept: nums(ds, 'x00281052')[0] ?? 0,
+    rescaleSlope: firstNumber(ds, 'x00281053', 1),
+    rescaleIntercept: firstNumber(ds, 'x00281052', 0),
     windowCenter: nums(ds, 'x00281050'),
     windowWidth: nums(ds, 'x00281051'),
     bitsAllocated,
@@ -163,6 +192,14 @@ function nums(ds: DataSet, tag: string): number[] {
     if (Number.isFinite(v)) out.push(v);
   }
   return out;
+}
+
+/** The first value of a DS element; `absent` when missing or empty; NaN when present but not a number. */
+function firstNumber(ds: DataSet, tag: string, absent: number): number {
+  const text = ds.elements[tag]?.length ? ds.string(tag) : undefined;
+  if (text === undefined || text === '') return absent;
+  const v = Number.parseFloat(text.split('\\')[0] ?? '');
+  return Number.isFinite(v) ? v : Number.NaN;
 }
 
 function fixed(values: number[], n: number): number[] | undefined {

@@ -4,7 +4,13 @@
  */
 
 /** Stored pixel values as decoded, after masking to BitsStored and sign extension from HighBit. */
-export type StoredPixels = Int16Array | Uint16Array | Int32Array | Uint32Array | Int8Array | Uint8Array;
+export type StoredPixels =
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | Int8Array
+  | Uint8Array;
 
 /** The DICOM attributes the pipeline needs, read from the file as written (no corrections). */
 export interface SliceAttributes {

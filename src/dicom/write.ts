@@ -7,7 +7,13 @@ import { deflateRawSync } from 'node:zlib';
 import dcmjs from 'dcmjs';
 import { ConfigError } from '../errors.js';
 import { type EncodeParams, encodeFrame } from './codecs.js';
-import { EXPLICIT_VR_LE, findTransferSyntax, IMPLICIT_VR_LE } from './syntax.js';
+import {
+  EXPLICIT_VR_LE,
+  findTransferSyntax,
+  HTJ2K_LOSSLESS_RPCL,
+  IMPLICIT_VR_LE,
+  JPEG_LOSSLESS_SV1,
+} from './syntax.js';
 
 export const CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2';
 /** ichdet's implementation class UID (a 2.25 UUID-derived root, PS3.5 Annex B.2). */
@@ -64,6 +70,13 @@ export function encodeSlice(spec: WriteSliceSpec, opts: WriteOptions = {}): Uint
   const syntax = findTransferSyntax(syntaxUid);
   if (!syntax) throw new ConfigError(`cannot write transfer syntax ${syntaxUid}`);
   const photometric = spec.photometricInterpretation ?? 'MONOCHROME2';
+  if (syntaxUid === JPEG_LOSSLESS_SV1 && (opts.encode?.predictor ?? 1) !== 1) {
+    throw new ConfigError(
+      `transfer syntax ${JPEG_LOSSLESS_SV1} is selection value 1: encode.predictor must be 1, received ${opts.encode?.predictor}`,
+    );
+  }
+  // HTJ2K Lossless RPCL: RPCL progression (and the TLM markers OpenJPH then writes), PS3.5 §10.18.
+  const syntaxParams = syntaxUid === HTJ2K_LOSSLESS_RPCL ? { progressionOrder: 2 } : {};
   const raw = new Uint8Array(spec.stored.buffer, spec.stored.byteOffset, spec.stored.byteLength);
   let pixelValue: ArrayBuffer;
   let pixelVr: 'OW' | 'OB';
@@ -79,7 +92,7 @@ export function encodeSlice(spec: WriteSliceSpec, opts: WriteOptions = {}): Uint
         ? raw.slice()
         : encodeFrame(
             syntax.pixels,
-            raw.slice(),
+            syntax.pixels === 'jpeg' ? jpegSamples(raw, spec) : raw.slice(),
             {
               rows: spec.rows,
               cols: spec.cols,
@@ -89,7 +102,7 @@ export function encodeSlice(spec: WriteSliceSpec, opts: WriteOptions = {}): Uint
               samplesPerPixel: 1,
               photometricInterpretation: photometric,
             },
-            { lossy: syntax.lossy, ...opts.encode },
+            { lossy: syntax.lossy, ...syntaxParams, ...opts.encode },
           );
     pixelValue = evenCopy(frame);
   }
@@ -134,7 +147,10 @@ export function encodeDataset(ds: Record<string, unknown>, opts: WriteOptions = 
   const syntaxUid = opts.transferSyntax ?? EXPLICIT_VR_LE;
   const syntax = findTransferSyntax(syntaxUid);
   if (!syntax) throw new ConfigError(`cannot write transfer syntax ${syntaxUid}`);
-  if (opts.preamble === false && (!syntax.littleEndian || syntax.deflated || syntax.pixels !== 'native')) {
+  if (
+    opts.preamble === false &&
+    (!syntax.littleEndian || syntax.deflated || syntax.pixels !== 'native')
+  ) {
     throw new ConfigError(
       `a bare data set (preamble: false) must be implicit or explicit VR little endian, received ${syntaxUid}`,
     );
@@ -151,7 +167,9 @@ export function encodeDataset(ds: Record<string, unknown>, opts: WriteOptions = 
   });
   const dict = new dcmjs.data.DicomDict(meta);
   dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(ds);
-  const file = new Uint8Array(dict.write({ allowInvalidVRLength: true, fragmentMultiframe: false }));
+  const file = new Uint8Array(
+    dict.write({ allowInvalidVRLength: true, fragmentMultiframe: false }),
+  );
   const dataStart = datasetOffset(file);
   if (opts.preamble === false) return file.slice(dataStart);
   if (!syntax.deflated) return file;
@@ -180,6 +198,24 @@ function withDeflatedDataset(file: Uint8Array, dataStart: number, uid: string): 
   out.set(head, 0);
   out.set(body, head.length);
   return out;
+}
+
+/**
+ * JPEG (ITU T.81) codes samples in [0, 2^P − 1] with P = BitsStored, so signed values go in as
+ * their P-bit two's complement pattern, which the reader sign-extends back. Sign-extended 16-bit
+ * words would reach the codec as out-of-range samples, which the lossless predictors 5–7 (with
+ * their halving) corrupt.
+ */
+function jpegSamples(raw: Uint8Array, spec: WriteSliceSpec): Uint8Array {
+  const bytes = raw.slice();
+  if (spec.bitsAllocated !== 16 || spec.bitsStored >= 16) return bytes;
+  const mask = 2 ** spec.bitsStored - 1;
+  for (let i = 0; i + 1 < bytes.length; i += 2) {
+    const v = (bytes[i]! | (bytes[i + 1]! << 8)) & mask;
+    bytes[i] = v & 0xff;
+    bytes[i + 1] = v >> 8;
+  }
+  return bytes;
 }
 
 function swap16(bytes: Uint8Array): void {

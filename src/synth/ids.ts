@@ -23,7 +23,9 @@ export function feistel(index: number, bits: number, key: number): number {
 }
 
 function hexId(index: number, digits: number, key: number): string {
-  return `ID_${feistel(index, digits * 4, key).toString(16).padStart(digits, '0')}`;
+  return `ID_${feistel(index, digits * 4, key)
+    .toString(16)
+    .padStart(digits, '0')}`;
 }
 
 /** Which id family an id belongs to; each has its own key, so families never collide by design. */

@@ -48,7 +48,7 @@ export interface SynthOptionsInput {
   seed?: number | string;
   /** Nominal matrix size; a few patients get other sizes. Default 512. */
   size?: number | string;
-  /** Slices per series `MIN:MAX` (or one number). Default `24:40`. */
+  /** Slices per series `MIN:MAX` (or one number). Default `24:36`. */
   slicesPerSeries?: string | [number, number];
   /** `rsna`, `balanced`, or a JSON object of per-subtype rates (and optionally `any`). Default `rsna`. */
   prevalence?: string | PrevalenceRates;
@@ -91,7 +91,7 @@ export const SYNTH_DEFAULTS = {
   patients: 20,
   seed: 0,
   size: 512,
-  slicesPerSeries: [24, 40] as [number, number],
+  slicesPerSeries: [24, 36] as [number, number],
   prevalence: 'rsna',
   difficulty: 'realistic' as Difficulty,
   duplicates: 0,
@@ -101,7 +101,7 @@ export const SYNTH_DEFAULTS = {
 } as const;
 
 function show(value: unknown): string {
-  return typeof value === 'string' ? `"${value}"` : JSON.stringify(value) ?? String(value);
+  return typeof value === 'string' ? `"${value}"` : (JSON.stringify(value) ?? String(value));
 }
 
 function integer(option: string, value: unknown, min: number, max: number): number {

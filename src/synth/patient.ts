@@ -210,7 +210,7 @@ export function sampleAnatomy(rng: Rng, difficulty: Difficulty): Anatomy {
     sulci.push({
       theta: ((i + rng.uniform(-0.35, 0.35)) / nSulci) * 2 * Math.PI - Math.PI,
       drift: rng.uniform(-0.006, 0.006),
-      depth: rng.uniform(7, 17),
+      depth: rng.uniform(4, 14),
       lambda: rng.uniform(6, 14),
       psi: rng.uniform(0, 2 * Math.PI),
     });
@@ -238,8 +238,8 @@ export function sampleAnatomy(rng: Rng, difficulty: Difficulty): Anatomy {
     ventricleScale: 0.75 + 0.9 * age * age + rng.uniform(-0.05, 0.1),
     sulci,
     curvature: [
-      [rng.int(3, 6), rng.uniform(0.4, 1.2), rng.uniform(0, 2 * Math.PI)],
-      [rng.int(9, 15), rng.uniform(0.3, 0.9), rng.uniform(0, 2 * Math.PI)],
+      [rng.int(3, 6), rng.uniform(0.6, 1.6), rng.uniform(0, 2 * Math.PI)],
+      [rng.int(9, 15), rng.uniform(0.6, 1.6), rng.uniform(0, 2 * Math.PI)],
     ],
     hu: {
       air: -1000,
@@ -248,10 +248,10 @@ export function sampleAnatomy(rng: Rng, difficulty: Difficulty): Anatomy {
       muscle: rng.uniform(45, 55),
       cortical: rng.uniform(1150, 1650),
       diploe: rng.uniform(420, 680),
-      csf: rng.uniform(4, 11),
-      grey: rng.uniform(37, 43),
-      white: rng.uniform(23, 28),
-      deepGrey: rng.uniform(36, 41),
+      csf: rng.uniform(5, 10),
+      grey: rng.uniform(38, 42),
+      white: rng.uniform(23, 27),
+      deepGrey: rng.uniform(37, 41),
       falx: rng.uniform(48, 58),
       venous: rng.uniform(45, 58) + (mimic(0.35) ? rng.uniform(8, 16) : 0),
       calc: rng.uniform(150, 350),
@@ -289,23 +289,48 @@ function sampleProfile(
     case 0:
       return sig(-1024, rng.chance(0.4) ? -2000 : undefined);
     case 1:
-      return { intercept: -1024, slope: 1, bitsStored: 12, pixelRepresentation: 0, padding: undefined, quirk: false };
+      return {
+        intercept: -1024,
+        slope: 1,
+        bitsStored: 12,
+        pixelRepresentation: 0,
+        padding: undefined,
+        quirk: false,
+      };
     case 2:
-      return { intercept: -1024, slope: 1, bitsStored: 16, pixelRepresentation: 0, padding: undefined, quirk: false };
+      return {
+        intercept: -1024,
+        slope: 1,
+        bitsStored: 16,
+        pixelRepresentation: 0,
+        padding: undefined,
+        quirk: false,
+      };
     case 3:
       // The RSNA quirk: 12-bit unsigned with intercept 0 (> −100) and wrapped stored values.
-      return { intercept: 0, slope: 1, bitsStored: 12, pixelRepresentation: 0, padding: undefined, quirk: true };
+      return {
+        intercept: 0,
+        slope: 1,
+        bitsStored: 12,
+        pixelRepresentation: 0,
+        padding: undefined,
+        quirk: true,
+      };
     case 4:
-      return { intercept: -1000, slope: 1, bitsStored: 16, pixelRepresentation: 0, padding: undefined, quirk: false };
+      return {
+        intercept: -1000,
+        slope: 1,
+        bitsStored: 16,
+        pixelRepresentation: 0,
+        padding: undefined,
+        quirk: false,
+      };
     default:
       return sig(1, undefined);
   }
 }
 
-function sig(
-  intercept: number,
-  padding: number | undefined,
-): ReturnType<typeof sampleProfile> {
+function sig(intercept: number, padding: number | undefined): ReturnType<typeof sampleProfile> {
   return { intercept, slope: 1, bitsStored: 16, pixelRepresentation: 1, padding, quirk: false };
 }
 
@@ -324,8 +349,7 @@ export function sampleScanner(
   else if (odd < 0.04) cols = Math.round(size * 1.2);
   // Spacing 0.4–0.5 mm at 512 (field of view 205–256 mm), large enough for the head.
   const needed = (2 * Math.max(anatomy.a, anatomy.b) + 24) / Math.min(rows, cols);
-  const spacing =
-    Math.round(Math.max(needed, rng.uniform(0.4, 0.5) * (512 / size)) * 1e4) / 1e4;
+  const spacing = Math.round(Math.max(needed, rng.uniform(0.4, 0.5) * (512 / size)) * 1e4) / 1e4;
   const prof = sampleProfile(rng);
   const wc = rng.weighted([50, 20, 15, 15]);
   const windowCenter: number | number[] =
@@ -333,7 +357,10 @@ export function sampleScanner(
   const windowWidth: number | number[] =
     wc === 0 ? 80 : wc === 1 ? 100 : wc === 2 ? [80, 150] : [80, 2800];
   const n = rng.int(slices[0], slices[1]);
-  const thickness = rng.weighted([80, 10, 10]) === 0 ? 5 : rng.chance(0.5) ? 4.5 : 5.5;
+  const nominal = rng.weighted([80, 10, 10]) === 0 ? 5 : rng.chance(0.5) ? 4.5 : 5.5;
+  // Long series get thinner spacing (down to 4 mm) so they cover the head, not the neck.
+  const fit = Math.floor(((anatomy.top + 62) / Math.max(1, n - 1)) * 10) / 10;
+  const thickness = Math.min(nominal, Math.max(4, fit));
   // The series ends near the vertex and runs down through the skull base into the neck.
   const zTop = anatomy.top + rng.uniform(-14, 4);
   const zOffset = Math.round(rng.uniform(-120, 200) * 10) / 10;

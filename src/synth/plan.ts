@@ -13,8 +13,8 @@ import { Rng } from '../util/rng.js';
 import type { SynthOptions } from './options.js';
 import {
   buildPatient,
-  PRIOR_SLICES_PER_LESION,
   type Patient,
+  PRIOR_SLICES_PER_LESION,
   STREAM,
   sliceCount,
 } from './patient.js';
@@ -58,41 +58,66 @@ export function patientLabels(patient: Patient, scratch?: SliceImage): number[] 
 }
 
 export function buildFromPlan(opts: PlanOptions, p: PatientPlan): Patient {
-  return buildPatient(opts.seed, p.index, p.kinds, opts.size, opts.slicesPerSeries, opts.difficulty);
+  return buildPatient(
+    opts.seed,
+    p.index,
+    p.kinds,
+    opts.size,
+    opts.slicesPerSeries,
+    opts.difficulty,
+  );
 }
 
-export function planDataset(opts: PlanOptions): Plan {
-  const rates = [
-    opts.prevalence.epidural,
-    opts.prevalence.intraparenchymal,
-    opts.prevalence.intraventricular,
-    opts.prevalence.subarachnoid,
-    opts.prevalence.subdural,
-  ];
-  const anyRate = opts.prevalence.any;
-  const counts = [0, 0, 0, 0, 0, 0];
+/** Plans patients one at a time (so rendering can start before planning ends). */
+export class Planner {
+  private readonly rates: number[];
+  private readonly counts = [0, 0, 0, 0, 0, 0];
   // Running mean of labelled slices per lesion of each subtype, and per bleeding patient (any).
-  const sum = [...PRIOR_SLICES_PER_LESION, 7].map((x) => x * 3);
-  const num = [3, 3, 3, 3, 3, 3];
-  const patients: PatientPlan[] = [];
-  let images = 0;
-  let scratch: SliceImage | undefined;
-  for (let index = 0; index < opts.patients; index++) {
+  private readonly sum = [...PRIOR_SLICES_PER_LESION, 7].map((x) => x * 3);
+  private readonly num = [3, 3, 3, 3, 3, 3];
+  private images = 0;
+  private index = 0;
+  private scratch: SliceImage | undefined;
+
+  constructor(private readonly opts: PlanOptions) {
+    const p = opts.prevalence;
+    this.rates = [p.epidural, p.intraparenchymal, p.intraventricular, p.subarachnoid, p.subdural];
+  }
+
+  /** Images planned so far. */
+  get totalImages(): number {
+    return this.images;
+  }
+
+  /** Labelled images per subtype and `any` so far. */
+  get expected(): number[] {
+    return [...this.counts];
+  }
+
+  private mean(k: number): number {
+    return (this.sum[k] ?? 0) / (this.num[k] ?? 1);
+  }
+
+  /** The next patient's plan, or undefined after the last one. */
+  next(): PatientPlan | undefined {
+    const { opts, counts } = this;
+    if (this.index >= opts.patients) return undefined;
+    const index = this.index++;
     const slices = sliceCount(opts.seed, index, opts.size, opts.slicesPerSeries, opts.difficulty);
-    const firstImage = images;
-    images += slices;
+    const firstImage = this.images;
+    this.images += slices;
+    const images = this.images;
     const rng = new Rng(opts.seed, index, STREAM.plan);
-    const mean = (k: number): number => (sum[k] ?? 0) / (num[k] ?? 1);
+    const anyRate = opts.prevalence.any;
     const needAny = anyRate * images - (counts[5] ?? 0);
     let kinds = 0;
-    if (anyRate > 0 && needAny >= rng.uniform(0.25, 1) * mean(5)) {
+    if (anyRate > 0 && needAny >= rng.uniform(0.25, 1) * this.mean(5)) {
       let best = -1;
       let bestScore = -Infinity;
       for (let k = 0; k < SUBTYPES.length; k++) {
-        const rate = rates[k] ?? 0;
+        const rate = this.rates[k] ?? 0;
         if (rate <= 0) continue;
-        const need = rate * images - (counts[k] ?? 0);
-        const score = need / mean(k);
+        const score = (rate * images - (counts[k] ?? 0)) / this.mean(k);
         if (score >= rng.uniform(0.35, 1)) kinds |= 1 << k;
         if (score > bestScore) {
           bestScore = score;
@@ -102,26 +127,42 @@ export function planDataset(opts: PlanOptions): Plan {
       if (kinds === 0 && best >= 0) kinds = 1 << best;
     }
     const plan: PatientPlan = { index, kinds, firstImage, slices };
-    patients.push(plan);
-    if (kinds === 0) continue;
-    const patient = buildFromPlan(opts, plan);
-    if (!scratch || scratch.rows !== patient.scanner.rows || scratch.cols !== patient.scanner.cols) {
-      scratch = allocSlice(patient.scanner.rows, patient.scanner.cols);
+    if (kinds !== 0) this.observe(plan);
+    return plan;
+  }
+
+  private observe(plan: PatientPlan): void {
+    const patient = buildFromPlan(this.opts, plan);
+    const { rows, cols } = patient.scanner;
+    if (!this.scratch || this.scratch.rows !== rows || this.scratch.cols !== cols) {
+      this.scratch = allocSlice(rows, cols);
     }
-    const labels = patientLabels(patient, scratch);
+    const labels = patientLabels(patient, this.scratch);
     let anyCount = 0;
     for (const bits of labels) if (bits) anyCount++;
-    counts[5] = (counts[5] ?? 0) + anyCount;
-    sum[5] = (sum[5] ?? 0) + anyCount;
-    num[5] = (num[5] ?? 0) + 1;
+    this.add(5, anyCount);
     for (let k = 0; k < SUBTYPES.length; k++) {
-      if (!(kinds & (1 << k))) continue;
+      if (!(plan.kinds & (1 << k))) continue;
       let c = 0;
       for (const bits of labels) if (bits & (1 << k)) c++;
-      counts[k] = (counts[k] ?? 0) + c;
-      sum[k] = (sum[k] ?? 0) + c;
-      num[k] = (num[k] ?? 0) + 1;
+      this.add(k, c);
     }
   }
-  return { patients, totalImages: images, expected: counts };
+
+  private add(k: number, c: number): void {
+    this.counts[k] = (this.counts[k] ?? 0) + c;
+    this.sum[k] = (this.sum[k] ?? 0) + c;
+    this.num[k] = (this.num[k] ?? 0) + 1;
+  }
+}
+
+/**
+ * Plans the whole dataset. `expected` is exact: label-only rendering gives the very labels the
+ * full render writes, so this is also the fast label-only mode of the generator.
+ */
+export function planDataset(opts: PlanOptions): Plan {
+  const planner = new Planner(opts);
+  const patients: PatientPlan[] = [];
+  for (let p = planner.next(); p; p = planner.next()) patients.push(p);
+  return { patients, totalImages: planner.totalImages, expected: planner.expected };
 }

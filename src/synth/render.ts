@@ -61,6 +61,8 @@ const SUBARACH = new Uint8Array(32);
 for (const c of [T.sulcus, T.csf, T.cistern, T.fissure]) SUBARACH[c] = 1;
 
 export const NB = 2048;
+/** One period of a sine over 64 entries, in bins: sulci wiggle as they run into the brain. */
+const WIGGLE = Float32Array.from({ length: 64 }, (_, i) => 6 * Math.sin((i / 64) * 2 * Math.PI));
 const NB_MASK = NB - 1;
 const TWO_PI = 2 * Math.PI;
 const BIN_SCALE = NB / TWO_PI;
@@ -89,9 +91,9 @@ export function allocSlice(rows: number, cols: number): SliceImage {
 function angleBin(v: number, u: number): number {
   const ax = u < 0 ? -u : u;
   const ay = v < 0 ? -v : v;
-  const mx = ax > ay ? ax : ay;
+  const mx = Math.max(ax, ay);
   if (mx === 0) return NB / 2;
-  const a = (ax > ay ? ay : ax) / mx;
+  const a = Math.min(ax, ay) / mx;
   const s = a * a;
   let r = ((-0.0464964749 * s + 0.15931422) * s - 0.327622764) * s * a + a;
   if (ay > ax) r = 1.57079637 - r;
@@ -108,7 +110,7 @@ function wrapAngle(x: number): number {
   return y - Math.PI;
 }
 
-const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > hi ? hi : x);
+const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : Math.min(x, hi));
 
 /** Fraction (0..1) of a structure's radius at height zh, for a structure centred at zc ± half. */
 function zProfile(zh: number, zc: number, half: number): number {
@@ -136,6 +138,7 @@ export class SliceRenderer {
   private readonly sulDist = new Float32Array(NB);
   private readonly sulDepth = new Float32Array(NB);
   private readonly curv = new Float32Array(NB);
+  private readonly phase = new Float32Array(NB);
   private readonly shape = new Float32Array(NB);
   private readonly cosB = new Float32Array(NB);
   private zh = 0;
@@ -169,6 +172,7 @@ export class SliceRenderer {
       const th = binAngle(k);
       for (const [n, amp, ph] of anatomy.curvature) c += amp * Math.sin(n * th + ph);
       this.curv[k] = c;
+      this.phase[k] = 32 + 31 * Math.sin(th * 23 + anatomy.curvature[0]![2]);
     }
   }
 
@@ -330,6 +334,7 @@ export class SliceRenderer {
     const sulDist = this.sulDist;
     const sulDepth = this.sulDepth;
     const curv = this.curv;
+    const phase = this.phase;
     const skin = an.skin;
     const skinFat = an.skin + an.fat;
     const ot = an.outerTable * this.skullFactor;
@@ -343,6 +348,9 @@ export class SliceRenderer {
     const tableY = an.hy + an.b * Math.max(0.75, this.sliceScale) * 1.02 + 14;
     const holderR = an.b * 1.06 + 6;
     const top = this.sliceScale > 0;
+    let maxOuter = 0;
+    for (let k = 0; k < NB; k++) maxOuter = Math.max(maxOuter, outer[k]!);
+    const maxOuter2 = (maxOuter + 1) * (maxOuter + 1);
     for (let r = rect.r0; r < rect.r1; r++) {
       const y = scanner.y0 + r * sp;
       const dy = y - an.hy;
@@ -355,9 +363,10 @@ export class SliceRenderer {
       let i = r * cols + rect.c0;
       for (let c = rect.c0; c < rect.c1; c++, i++, u += du, v += dv) {
         mask[i] = 0;
-        const pr = Math.sqrt(u * u + v * v);
-        const b = top ? angleBin(v, u) : 0;
-        const depth = top ? outer[b]! - pr : -1;
+        const pr2 = u * u + v * v;
+        const pr = pr2 > maxOuter2 ? 0 : Math.sqrt(pr2);
+        const b = pr2 > maxOuter2 || !top ? 0 : angleBin(v, u);
+        const depth = pr2 > maxOuter2 || !top ? -1 : outer[b]! - pr;
         if (depth < 0) {
           // Outside the head: air, the table, and the curved head holder.
           const dxh = scanner.x0 + c * sp - an.hx;
@@ -365,7 +374,7 @@ export class SliceRenderer {
           if (inTable && dxh > -180 && dxh < 180) {
             cls[i] = T.table;
             hu[i] = y < tableY + 1.5 || y > tableY + 7.5 ? H.table : -650;
-          } else if (dy > holderR * 0.45 && rh > holderR && rh < holderR + 2.5 && y < tableY) {
+          } else if (dy > holderR * 0.7 && rh > holderR && rh < holderR + 2.5 && y < tableY) {
             cls[i] = T.table;
             hu[i] = H.table * 0.7;
           } else {
@@ -432,7 +441,7 @@ export class SliceRenderer {
           continue;
         }
         const bd = id - csfT;
-        const b2 = (b + ((curv[b]! * bd) | 0)) & NB_MASK;
+        const b2 = (b + ((curv[b]! * bd + WIGGLE[((bd * 5 + phase[b]!) | 0) & 63]!) | 0)) & NB_MASK;
         const sdist = sulDist[b2]! * pr;
         const sdepth = sulDepth[b2]!;
         if (bd < sdepth && sdist < sw) {
@@ -628,7 +637,7 @@ export class SliceRenderer {
       this.each(rect, -ro, ro, 6 - ro, 6 + ro, (i, u, v) => {
         if (!BRAIN[cls[i]!]) return;
         const d2 = u * u + (v - 6) ** 2;
-        if (d2 < 11 * 11) set(i, T.brainstem, H.white + 2);
+        if (d2 < 11.8 * 11.8) set(i, T.brainstem, H.white + 2);
         else if (d2 < ro * ro) set(i, T.cistern, H.csf);
       });
     }
@@ -693,10 +702,10 @@ export class SliceRenderer {
     this.each(rect, -an.a, an.a, -an.b - 5, vFloor + 14, (i, u, v) => {
       const c = cls[i]!;
       if (!BRAIN[c] && c !== T.venous) return;
-      const central = Math.abs(u) < 17;
-      const limit = central ? vFloor + 12 : vFloor;
+      // The sella and clivus bulge back at the midline; the floor curves forward laterally.
+      const limit = vFloor + 14 * Math.exp(-(u * u) / 180) - (u * u) / 160;
       if (v > limit) return;
-      if (!central && zh > -30 && Math.abs(u) > 20 && v > vFloor - 30) return;
+      if (zh > -30 && Math.abs(u) > 22 && v > vFloor - 30 - (u * u) / 160) return;
       // Sphenoid and ethmoid air inside the bone.
       const su = u / 11;
       const sv = (v - (vFloor - 8)) / 9;
@@ -747,7 +756,10 @@ export class SliceRenderer {
           const ang = st.angles[s]!;
           const ou = s % 2 === 0 ? 28 : -28;
           const d = Math.abs((u - ou) * Math.sin(ang) - (v - 10) * Math.cos(ang));
-          if (d < 2.5) h += (s % 3 === 0 ? 1 : -1) * amp * Math.exp(-d * d * 1.2);
+          if (d < 2.5) {
+            const far = Math.sqrt((u - ou) ** 2 + (v - 10) ** 2);
+            h += (s % 3 === 0 ? 1 : -1) * amp * Math.exp(-d * d * 1.2 - far / 30);
+          }
         }
         hu[i] = hu[i]! + h;
       });
@@ -768,7 +780,12 @@ export class SliceRenderer {
       const db = Math.sqrt(u * u + (v - 4) ** 2);
       const dc = Math.sqrt(u * u + ((v - 24) / 1.1) ** 2);
       if (dc < 8) set(i, dc < 5 ? T.white : T.csf, dc < 5 ? H.white + 5 : H.csf);
-      else if (db < 12 || (dc < 11 && v > 17)) set(i, db > 10.5 || dc < 11 ? T.cortical : T.diploe, db > 10.5 || dc < 11 ? H.cortical * 0.8 : H.diploe);
+      else if (db < 12 || (dc < 11 && v > 17))
+        set(
+          i,
+          db > 10.5 || dc < 11 ? T.cortical : T.diploe,
+          db > 10.5 || dc < 11 ? H.cortical * 0.8 : H.diploe,
+        );
     });
     this.each(rect, -9, 9, -34, -18, (i, u, v) => {
       if ((u / 9) ** 2 + ((v + 26) / 6) ** 2 < 1) set(i, T.sinusAir, -990);
@@ -794,7 +811,10 @@ export class SliceRenderer {
         const b = (v - ip.v) / ip.rv;
         const q =
           (a * a + b * b + dz * dz) *
-          (1 + ip.irregular * Math.sin(ip.f1 * (u - ip.u) + ip.p1) * Math.sin(ip.f2 * (v - ip.v) + ip.p2));
+          (1 +
+            ip.irregular *
+              Math.sin(ip.f1 * (u - ip.u) + ip.p1) *
+              Math.sin(ip.f2 * (v - ip.v) + ip.p2));
         if (q < 1) {
           cls[i] = T.blood;
           hu[i] = ip.hu;
@@ -890,7 +910,15 @@ export class SliceRenderer {
     for (const ip of lesions.intraparenchymal) {
       const g = (1 + ip.oedema) * (1 + ip.irregular);
       if (Math.abs(zh - ip.z) < ip.rz * g) {
-        add(this.boxRect(ip.u - ip.ru * g, ip.u + ip.ru * g, ip.v - ip.rv * g, ip.v + ip.rv * g, full));
+        add(
+          this.boxRect(
+            ip.u - ip.ru * g,
+            ip.u + ip.ru * g,
+            ip.v - ip.rv * g,
+            ip.v + ip.rv * g,
+            full,
+          ),
+        );
       }
     }
     for (const iv of lesions.intraventricular) {
@@ -898,7 +926,15 @@ export class SliceRenderer {
     }
     for (const sa of lesions.subarachnoid) {
       if (Math.abs(zh - sa.z) < sa.halfHeight) {
-        add(this.boxRect(sa.u - sa.radius, sa.u + sa.radius, sa.v - sa.radius, sa.v + sa.radius, full));
+        add(
+          this.boxRect(
+            sa.u - sa.radius,
+            sa.u + sa.radius,
+            sa.v - sa.radius,
+            sa.v + sa.radius,
+            full,
+          ),
+        );
       }
     }
     if (rects.length === 0) return undefined;
@@ -961,24 +997,34 @@ export function addNoise(
   const table = normalTable16();
   const s = (sigma * 8) / 3;
   let x = seed | 0 || 0x2545f491;
-  const n = rows * cols;
-  let i = 0;
-  for (; i + 1 < n; i += 2) {
+  // Noise and the horizontal blur in one pass into tmp (each row sees its noise once), then the
+  // vertical pass back into hu; edges replicate.
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
-    hu[i] = hu[i]! + s * table[x & 0xffff]!;
-    hu[i + 1] = hu[i + 1]! + s * table[(x >>> 16) & 0xffff]!;
-  }
-  if (i < n) hu[i] = hu[i]! + s * table[seed & 0xffff]!;
-  // Horizontal pass into tmp, vertical pass back into hu; edges replicate.
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    tmp[o] = (3 * hu[o]! + hu[o + 1]!) * 0.25;
-    for (let c = 1; c < cols - 1; c++) {
-      tmp[o + c] = (hu[o + c - 1]! + 2 * hu[o + c]! + hu[o + c + 1]!) * 0.25;
+    let prev = hu[o]! + s * table[x & 0xffff]!;
+    let cur = prev;
+    let hi = x >>> 16;
+    for (let c = 0; c < cols; c++) {
+      let next: number;
+      if (c + 1 < cols) {
+        let n: number;
+        if ((c & 1) === 0) n = table[hi & 0xffff]!;
+        else {
+          x ^= x << 13;
+          x ^= x >>> 17;
+          x ^= x << 5;
+          n = table[x & 0xffff]!;
+          hi = x >>> 16;
+        }
+        next = hu[o + c + 1]! + s * n;
+      } else next = cur;
+      tmp[o + c] = (prev + 2 * cur + next) * 0.25;
+      prev = cur;
+      cur = next;
     }
-    tmp[o + cols - 1] = (hu[o + cols - 2]! + 3 * hu[o + cols - 1]!) * 0.25;
   }
   for (let c = 0; c < cols; c++) hu[c] = (3 * tmp[c]! + tmp[cols + c]!) * 0.25;
   for (let r = 1; r < rows - 1; r++) {

@@ -12,32 +12,53 @@ import type { ScannerProfile } from './patient.js';
 
 /** Converts HU (rounded to integers) to the stored values of `profile`. */
 export function huToStored(hu: Float32Array, profile: ScannerProfile): Int16Array | Uint16Array {
-  const n = hu.length;
-  const { intercept, slope } = profile;
-  if (profile.quirk) {
-    const out = new Uint16Array(n);
-    for (let i = 0; i < n; i++) {
-      let h = Math.round(hu[i]!);
-      h = h < -1000 ? -1000 : h > 3095 ? 3095 : h;
-      out[i] = h < 0 ? h + 4096 : h;
-    }
-    return out;
-  }
+  if (profile.quirk) return quirkStored(hu);
   if (profile.pixelRepresentation === 1) {
-    const out = new Int16Array(n);
-    const lo = profile.padding ?? -1024;
-    for (let i = 0; i < n; i++) {
-      let h = Math.round(hu[i]!);
-      h = h < lo ? lo : h > 3071 ? 3071 : h;
-      out[i] = Math.round((h - intercept) / slope);
-    }
-    return out;
+    return signedStored(hu, profile.padding ?? -1024, profile.intercept, profile.slope);
   }
+  return unsignedStored(hu, profile.intercept, profile.slope, 2 ** profile.bitsStored - 1);
+}
+
+// Three small monomorphic loops: V8 keeps each one tight (one array type in, one out).
+
+function quirkStored(hu: Float32Array): Uint16Array {
+  const n = hu.length;
   const out = new Uint16Array(n);
-  const max = 2 ** profile.bitsStored - 1;
   for (let i = 0; i < n; i++) {
-    let s = Math.round((Math.round(hu[i]!) - intercept) / slope);
-    s = s < 0 ? 0 : s > max ? max : s;
+    let h = Math.floor(hu[i]! + 0.5);
+    if (h < -1000) h = -1000;
+    else if (h > 3095) h = 3095;
+    out[i] = h < 0 ? h + 4096 : h;
+  }
+  return out;
+}
+
+function signedStored(hu: Float32Array, lo: number, intercept: number, slope: number): Int16Array {
+  const n = hu.length;
+  const out = new Int16Array(n);
+  const inv = 1 / slope;
+  for (let i = 0; i < n; i++) {
+    let h = Math.floor(hu[i]! + 0.5);
+    if (h < lo) h = lo;
+    else if (h > 3071) h = 3071;
+    out[i] = Math.floor((h - intercept) * inv + 0.5);
+  }
+  return out;
+}
+
+function unsignedStored(
+  hu: Float32Array,
+  intercept: number,
+  slope: number,
+  max: number,
+): Uint16Array {
+  const n = hu.length;
+  const out = new Uint16Array(n);
+  const inv = 1 / slope;
+  for (let i = 0; i < n; i++) {
+    let s = Math.floor((Math.floor(hu[i]! + 0.5) - intercept) * inv + 0.5);
+    if (s < 0) s = 0;
+    else if (s > max) s = max;
     out[i] = s;
   }
   return out;

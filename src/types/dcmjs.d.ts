@@ -10,7 +10,10 @@ declare module 'dcmjs' {
       constructor(meta: DenaturalizedDataset);
       meta: DenaturalizedDataset;
       dict: DenaturalizedDataset;
-      write(options?: { allowInvalidVRLength?: boolean; fragmentMultiframe?: boolean }): ArrayBuffer;
+      write(options?: {
+        allowInvalidVRLength?: boolean;
+        fragmentMultiframe?: boolean;
+      }): ArrayBuffer;
     }
     class DicomMessage {
       static readFile(

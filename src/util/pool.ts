@@ -1,13 +1,17 @@
 /**
- * A reusable pool of worker threads that runs one task module over many items and returns the
- * results in item order. The task module exports `runTask(item)` (sync or async); items and
- * results must be structured-cloneable. An error in a task rejects `map` with the item named.
+ * A reusable pool of worker threads that runs one task module over many items. The task module
+ * exports `runTask(item)` (sync or async); items and results must be structured-cloneable.
+ * `map` returns results in item order; `run` queues one item (so a caller can keep submitting
+ * work while earlier items run). A failed task rejects with a TaskError naming the item.
  *
  * Works from compiled `dist/` (`.js` worker) and from TypeScript sources under tsx or vitest: when
- * this module's own URL ends in `.ts`, the worker is started on `pool-worker.ts` with
- * `--import tsx` so it can load TypeScript task modules too.
+ * this module's own URL ends in `.ts`, the worker registers tsx's loader hooks and then imports
+ * `pool-worker.ts`, so it can load TypeScript task modules too.
  */
+import { createRequire } from 'node:module';
 import { availableParallelism, cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../errors.js';
 
@@ -19,13 +23,12 @@ export interface PoolOptions {
 }
 
 export interface MapOptions<T, R> {
-  /** How an item is named in error messages; defaults to its index. */
+  /** How an item is named in error messages; defaults to `item <index>`. */
   describe?: (item: T, index: number) => string;
   /** Called once per finished item, in completion order (for progress bars). */
   onResult?: (result: R, index: number) => void;
 }
 
-/** The message a task failure carries back from the worker. */
 interface WorkerReply {
   id: number;
   ok: boolean;
@@ -55,10 +58,25 @@ export function defaultPoolSize(): number {
   return typeof availableParallelism === 'function' ? availableParallelism() : cpus().length;
 }
 
+interface Pending {
+  id: number;
+  item: unknown;
+  label: string;
+  resolve: (r: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: Pending | undefined;
+}
+
 export class WorkerPool {
   readonly size: number;
-  private readonly workers: Worker[] = [];
   private readonly taskModule: string;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Pending[] = [];
+  private nextId = 0;
   private closed = false;
 
   constructor(opts: PoolOptions) {
@@ -71,87 +89,104 @@ export class WorkerPool {
   }
 
   private spawn(): Worker {
-    const ts = fromSources();
-    const workerUrl = new URL(ts ? './pool-worker.ts' : './pool-worker.js', import.meta.url);
-    const worker = new Worker(workerUrl, {
-      workerData: { taskModule: this.taskModule },
-      execArgv: ts ? ['--import', 'tsx'] : [],
+    const workerData = { taskModule: this.taskModule };
+    if (fromSources()) {
+      // From sources the worker must load TypeScript: register tsx's ESM hooks inside the new
+      // thread first (a worker's `--import tsx` does not cover its own entry file on Node 20).
+      const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
+      const tsxApi = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
+      const entry = new URL('./pool-worker.ts', import.meta.url).href;
+      const boot =
+        `import(${JSON.stringify(tsxApi)})` +
+        `.then((m) => { m.register(); return import(${JSON.stringify(entry)}); })` +
+        '.catch((e) => { setImmediate(() => { throw e; }); });';
+      return new Worker(boot, { eval: true, workerData });
+    }
+    return new Worker(new URL('./pool-worker.js', import.meta.url), { workerData });
+  }
+
+  /** Starts every worker now (they load the task module while the caller prepares work). */
+  start(): void {
+    if (this.closed) throw new Error('WorkerPool.start called after close()');
+    while (this.slots.length < this.size) this.addSlot();
+  }
+
+  private addSlot(): Slot {
+    const slot: Slot = { worker: this.spawn(), busy: undefined };
+    slot.worker.on('message', (reply: WorkerReply) => {
+      const job = slot.busy;
+      slot.busy = undefined;
+      if (job && reply.id === job.id) {
+        if (reply.ok) job.resolve(reply.result);
+        else {
+          const e = reply.error ?? { name: 'Error', message: 'unknown worker error' };
+          job.reject(new TaskError(job.label, e.name, e.message, e.stack));
+        }
+      }
+      this.dispatch();
     });
-    worker.unref();
-    return worker;
+    const fail = (err: Error): void => {
+      const job = slot.busy;
+      slot.busy = undefined;
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots.splice(i, 1);
+      if (job) job.reject(new TaskError(job.label, err.name, err.message, err.stack));
+      if (!this.closed) this.dispatch();
+    };
+    slot.worker.on('error', fail);
+    slot.worker.on('exit', (code) => {
+      if (!this.closed) fail(new Error(`worker exited with code ${code}`));
+    });
+    slot.worker.unref();
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      let slot = this.slots.find((s) => !s.busy);
+      if (!slot && this.slots.length < this.size) slot = this.addSlot();
+      if (!slot) break;
+      const job = this.queue.shift()!;
+      slot.busy = job;
+      slot.worker.ref();
+      slot.worker.postMessage({ id: job.id, item: job.item });
+    }
+    for (const s of this.slots) if (!s.busy) s.worker.unref();
+  }
+
+  /** Queues one item; resolves with its result. `label` names it in errors. */
+  run<T, R>(item: T, label = `item ${this.nextId}`): Promise<R> {
+    if (this.closed) return Promise.reject(new Error('WorkerPool.run called after close()'));
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({
+        id: this.nextId++,
+        item,
+        label,
+        resolve: resolve as (r: unknown) => void,
+        reject,
+      });
+      this.dispatch();
+    });
   }
 
   /** Runs the task over every item; resolves with the results in item order. */
   async map<T, R>(items: readonly T[], opts: MapOptions<T, R> = {}): Promise<R[]> {
-    if (this.closed) throw new Error('WorkerPool.map called after close()');
     const describe = opts.describe ?? ((_item: T, index: number) => `item ${index}`);
-    const results = new Array<R>(items.length);
-    if (items.length === 0) return results;
-    while (this.workers.length < Math.min(this.size, items.length)) {
-      this.workers.push(this.spawn());
-    }
-    const active = this.workers.slice(0, Math.min(this.size, items.length));
-    let nextIndex = 0;
-    let finished = 0;
-    return new Promise<R[]>((resolve, reject) => {
-      let failed = false;
-      const cleanups: (() => void)[] = [];
-      const fail = (err: Error): void => {
-        if (failed) return;
-        failed = true;
-        for (const c of cleanups) c();
-        // A failed map leaves workers in an unknown state; terminate them, later maps respawn.
-        for (const w of this.workers) void w.terminate();
-        this.workers.length = 0;
-        reject(err);
-      };
-      const feed = (worker: Worker): void => {
-        if (failed || nextIndex >= items.length) return;
-        const id = nextIndex++;
-        worker.postMessage({ id, item: items[id] });
-      };
-      for (const worker of active) {
-        worker.ref();
-        const onMessage = (reply: WorkerReply): void => {
-          if (failed) return;
-          const item = items[reply.id] as T;
-          if (!reply.ok) {
-            const e = reply.error ?? { name: 'Error', message: 'unknown worker error' };
-            fail(new TaskError(describe(item, reply.id), e.name, e.message, e.stack));
-            return;
-          }
-          results[reply.id] = reply.result as R;
-          finished++;
-          opts.onResult?.(reply.result as R, reply.id);
-          if (finished === items.length) {
-            for (const c of cleanups) c();
-            resolve(results);
-            return;
-          }
-          feed(worker);
-        };
-        const onError = (err: Error): void => fail(err);
-        const onExit = (code: number): void => {
-          if (finished < items.length) fail(new Error(`worker exited with code ${code}`));
-        };
-        worker.on('message', onMessage);
-        worker.on('error', onError);
-        worker.on('exit', onExit);
-        cleanups.push(() => {
-          worker.off('message', onMessage);
-          worker.off('error', onError);
-          worker.off('exit', onExit);
-          worker.unref();
-        });
-        feed(worker);
-      }
-    });
+    return Promise.all(
+      items.map(async (item, i) => {
+        const r = await this.run<T, R>(item, describe(item, i));
+        opts.onResult?.(r, i);
+        return r;
+      }),
+    );
   }
 
-  /** Stops every worker. */
+  /** Stops every worker; queued items are rejected. */
   async close(): Promise<void> {
     this.closed = true;
-    const ws = this.workers.splice(0);
+    for (const job of this.queue.splice(0)) job.reject(new Error('worker pool closed'));
+    const ws = this.slots.splice(0).map((s) => s.worker);
     await Promise.all(ws.map((w) => w.terminate()));
   }
 }
