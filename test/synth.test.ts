@@ -401,3 +401,22 @@ describe('prevalence', () => {
     }
   }, 60_000);
 });
+
+describe('the worker pool', () => {
+  it('rejects with the failing item named when a task throws in a worker', async () => {
+    const { WorkerPool } = await import('../src/util/pool.js');
+    const pool = new WorkerPool({
+      taskModule: new URL('../src/synth/task.ts', import.meta.url),
+      size: 1,
+    });
+    const opts = resolveSynthOptions({ out: join(tmp, 'missing'), slicesPerSeries: '4:4' });
+    const plan = { index: 0, kinds: 0, firstImage: 0, slices: 4 };
+    try {
+      await expect(
+        pool.run({ opts, plan, out: join(tmp, 'missing') }, 'patient 0'),
+      ).rejects.toThrow(/^task failed on patient 0: Error: ENOENT/);
+    } finally {
+      await pool.close();
+    }
+  });
+});

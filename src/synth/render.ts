@@ -958,9 +958,16 @@ export class SliceRenderer {
     this.paint(img, rect);
     const areas = [0, 0, 0, 0, 0];
     const { mask } = img;
-    for (let r = rect.r0; r < rect.r1; r++) {
-      let i = r * this.cols + rect.c0;
-      for (let c = rect.c0; c < rect.c1; c++, i++) {
+    // Mask bits are only ever set inside the lesion rectangle: count there.
+    const lr = this.lesionRect(index);
+    if (!lr) return areas;
+    const r0 = Math.max(rect.r0, lr.r0);
+    const r1 = Math.min(rect.r1, lr.r1);
+    const c0 = Math.max(rect.c0, lr.c0);
+    const c1 = Math.min(rect.c1, lr.c1);
+    for (let r = r0; r < r1; r++) {
+      let i = r * this.cols + c0;
+      for (let c = c0; c < c1; c++, i++) {
         const m = mask[i]!;
         if (m === 0) continue;
         if (m & 1) areas[0]!++;

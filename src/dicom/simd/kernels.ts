@@ -98,15 +98,15 @@ function load(): Exports | null {
   }
 }
 
-function exports(): Exports | undefined {
-  if (!enabled) return undefined;
+/** The instance, loaded on first use; undefined where this runtime has no WebAssembly SIMD. */
+function instance(): Exports | undefined {
   if (loaded === undefined) loaded = load();
   return loaded ?? undefined;
 }
 
 /** True when the kernels are enabled and this runtime has WebAssembly SIMD. */
 export function simdAvailable(): boolean {
-  return exports() !== undefined;
+  return enabled && instance() !== undefined;
 }
 
 /** The memory as bytes, at least `size` long (views go stale when the memory grows). */
@@ -206,7 +206,11 @@ export function planWindow3(
  * Returns false, writing nothing, when the kernels are unavailable.
  */
 export function window3(plan: Window3Plan, words: Uint8Array, n: number, out: Float32Array): boolean {
-  const ex = exports();
+  return enabled && run3(plan, words, n, out);
+}
+
+function run3(plan: Window3Plan, words: Uint8Array, n: number, out: Float32Array): boolean {
+  const ex = instance();
   if (ex === undefined) return false;
   const padded = Math.ceil(n / 8) * 8;
   const src = PARAMS;
@@ -231,8 +235,12 @@ export function window3HalveUint8(
   cols: number,
   out: Uint8Array,
 ): boolean {
+  return enabled && runHalve(plan, words, rows, cols, out);
+}
+
+function runHalve(plan: Window3Plan, words: Uint8Array, rows: number, cols: number, out: Uint8Array): boolean {
   if (rows % 2 !== 0 || cols % 8 !== 0 || rows < 2 || cols < 8) return false;
-  const ex = exports();
+  const ex = instance();
   if (ex === undefined) return false;
   const n = rows * cols;
   const m = (rows / 2) * (cols / 2) * 3;
@@ -251,14 +259,14 @@ export function window3HalveUint8(
  * window k of word w as windowStack computes it. Compares the float32 kernel bit for bit, and
  * the uint8 kernel on an image whose 2 × 2 blocks each repeat one word (so the mean is that
  * word's value and its byte is Math.round(v × 255)). False when anything differs or the
- * kernels are unavailable.
+ * runtime has no WebAssembly SIMD. (It runs the kernels even while `setSimdEnabled(false)`.)
  */
 export function verifyWindow3(plan: Window3Plan, table: Float32Array): boolean {
-  if (table.length !== 65536 * 3 || !simdAvailable()) return false;
+  if (table.length !== 65536 * 3) return false;
   const words = new Uint16Array(65536);
   for (let w = 0; w < 65536; w++) words[w] = w;
   const values = new Float32Array(65536 * 3);
-  if (!window3(plan, littleEndianBytes(words), 65536, values)) return false;
+  if (!run3(plan, littleEndianBytes(words), 65536, values)) return false;
   const got = new Uint32Array(values.buffer);
   const want = new Uint32Array(table.buffer, table.byteOffset, table.length);
   for (let i = 0; i < got.length; i++) if (got[i] !== want[i]) return false;
@@ -269,7 +277,7 @@ export function verifyWindow3(plan: Window3Plan, table: Float32Array): boolean {
     blocks[i] = blocks[i + 1] = blocks[i + 512] = blocks[i + 513] = w;
   }
   const bytes = new Uint8Array(65536 * 3);
-  if (!window3HalveUint8(plan, littleEndianBytes(blocks), 512, 512, bytes)) return false;
+  if (!runHalve(plan, littleEndianBytes(blocks), 512, 512, bytes)) return false;
   for (let i = 0; i < bytes.length; i++) {
     const v = table[i]!;
     if (bytes[i] !== (v >= 1 ? 255 : (v * 255 + 0.5) | 0)) return false;
