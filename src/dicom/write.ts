@@ -80,11 +80,19 @@ export function encodeSlice(spec: WriteSliceSpec, opts: WriteOptions = {}): Uint
   const raw = new Uint8Array(spec.stored.buffer, spec.stored.byteOffset, spec.stored.byteLength);
   let pixelValue: ArrayBuffer;
   let pixelVr: 'OW' | 'OB';
+  let nativePixels: Uint8Array | undefined;
   if (syntax.pixels === 'native') {
+    // Native pixel data is appended as raw element bytes after the rest of the data set
+    // (it is the last element, (7FE0,0010)): one copy instead of dcmjs' growing stream.
     pixelVr = spec.bitsAllocated === 8 ? 'OB' : 'OW';
-    const bytes = raw.slice();
-    if (!syntax.littleEndian && spec.bitsAllocated === 16) swap16(bytes);
-    pixelValue = bytes.buffer;
+    nativePixels = pixelDataElement(
+      raw,
+      pixelVr,
+      syntax.implicitVr,
+      syntax.littleEndian,
+      spec.bitsAllocated,
+    );
+    pixelValue = new ArrayBuffer(0);
   } else {
     pixelVr = 'OB';
     const frame =
@@ -133,17 +141,51 @@ export function encodeSlice(spec: WriteSliceSpec, opts: WriteOptions = {}): Uint
     ...(spec.rescaleIntercept !== undefined ? { RescaleIntercept: spec.rescaleIntercept } : {}),
     ...(spec.rescaleSlope !== undefined ? { RescaleSlope: spec.rescaleSlope } : {}),
     ...spec.extra,
-    PixelData: [pixelValue],
-    _vrMap: { PixelData: pixelVr },
+    ...(nativePixels ? {} : { PixelData: [pixelValue], _vrMap: { PixelData: pixelVr } }),
   };
-  return encodeDataset(ds, { ...opts, transferSyntax: syntaxUid });
+  return encodeDataset(ds, { ...opts, transferSyntax: syntaxUid }, nativePixels);
+}
+
+/**
+ * A native (7FE0,0010) element as bytes (PS3.5 §7.1): tag, VR and 32-bit length for explicit
+ * VR (§7.1.2), tag and length for implicit VR (§7.1.3); 16-bit samples byte-swapped for big
+ * endian; padded to even length.
+ */
+function pixelDataElement(
+  raw: Uint8Array,
+  vr: 'OW' | 'OB',
+  implicit: boolean,
+  littleEndian: boolean,
+  bitsAllocated: number,
+): Uint8Array {
+  const length = raw.length + (raw.length % 2);
+  const header = implicit ? 8 : 12;
+  const out = new Uint8Array(header + length);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, 0x7fe0, littleEndian);
+  view.setUint16(2, 0x0010, littleEndian);
+  if (implicit) {
+    view.setUint32(4, length, littleEndian);
+  } else {
+    out[4] = vr.charCodeAt(0);
+    out[5] = vr.charCodeAt(1);
+    view.setUint32(8, length, littleEndian);
+  }
+  out.set(raw, header);
+  if (!littleEndian && bitsAllocated === 16) swap16(out.subarray(header, header + raw.length));
+  return out;
 }
 
 /**
  * Encodes any data set given in dcmjs' naturalized form (keyword → value). Pixel data, when
  * present, must already be in the target syntax's form.
  */
-export function encodeDataset(ds: Record<string, unknown>, opts: WriteOptions = {}): Uint8Array {
+export function encodeDataset(
+  ds: Record<string, unknown>,
+  opts: WriteOptions = {},
+  /** Encoded elements to append after the data set (they must sort after all of its tags). */
+  trailing?: Uint8Array,
+): Uint8Array {
   const syntaxUid = opts.transferSyntax ?? EXPLICIT_VR_LE;
   const syntax = findTransferSyntax(syntaxUid);
   if (!syntax) throw new ConfigError(`cannot write transfer syntax ${syntaxUid}`);
@@ -167,9 +209,15 @@ export function encodeDataset(ds: Record<string, unknown>, opts: WriteOptions = 
   });
   const dict = new dcmjs.data.DicomDict(meta);
   dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(ds);
-  const file = new Uint8Array(
+  const written = new Uint8Array(
     dict.write({ allowInvalidVRLength: true, fragmentMultiframe: false }),
   );
+  let file = written;
+  if (trailing) {
+    file = new Uint8Array(written.length + trailing.length);
+    file.set(written, 0);
+    file.set(trailing, written.length);
+  }
   const dataStart = datasetOffset(file);
   if (opts.preamble === false) return file.slice(dataStart);
   if (!syntax.deflated) return file;
