@@ -64,7 +64,7 @@ beforeAll(() => {
 });
 
 describe('ichdet CLI', () => {
-  it.each([[], ['inspect'], ['export']])(
+  it.each([[], ['inspect'], ['export'], ['synth']])(
     'prints usage for --help of "%s" and exits 0',
     async (...cmd) => {
       const r = await ichdet(...(cmd as string[]), '--help');
@@ -154,5 +154,19 @@ describe('ichdet CLI', () => {
     // File window 40/80: HU 0 → 0, HU 40 → round(0.5 × 255) = 128, HU ≥ 80 → 255.
     expect(Array.from(p2.data.subarray(0, 5))).toEqual([0, 32, 64, 96, 128]);
     expect(Array.from(p1.data.subarray(0, 5))).toEqual([255, 223, 191, 159, 127]);
+  });
+
+  it('synth writes the RSNA layout and prints the positive rates; a bad option names itself', async () => {
+    const out = join(dir, 'synth');
+    const r = await ichdet('synth', '--out', out, '--patients', '2', '--size', '64', '--workers', '1');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^wrote \d+ slices of 2 patients to /);
+    expect(r.stdout).toMatch(/positive rates: epidural [\d.]+%, intraparenchymal/);
+    const csv = readFileSync(join(out, 'stage_2_train.csv'), 'utf8').split('\n');
+    expect(csv[0]).toBe('ID,Label');
+    expect(csv[1]).toMatch(/^ID_[0-9a-f]{9}_epidural,[01]$/);
+    const bad = await ichdet('synth', '--out', join(dir, 'synth2'), '--patients', 'abc');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe('ichdet: --patients must be a positive integer, received "abc"\n');
   });
 });
