@@ -13,6 +13,8 @@ export {
   type InspectRecord,
   inspect,
 } from './commands/inspect.js';
+// Synthetic data.
+export { type SynthResult, synth } from './commands/synth.js';
 // DICOM layer.
 export { codecsReady, decodeFrame, encodeFrame, initCodecs } from './dicom/codecs.js';
 export { type FastResult, readWindowed, readWindowedUint8 } from './dicom/fastpath.js';
@@ -65,3 +67,10 @@ export {
 // Files.
 export { decodeNpy, encodeNpy } from './io/npy.js';
 export { decodePng, encodePngGray8, encodePngRgb8 } from './io/png.js';
+export {
+  resolveSynthOptions,
+  SYNTH_DEFAULTS,
+  type SynthOptions,
+  type SynthOptionsInput,
+} from './synth/options.js';
+export { LABELS, SUBTYPES } from './synth/subtypes.js';
