@@ -158,7 +158,17 @@ describe('ichdet CLI', () => {
 
   it('synth writes the RSNA layout and prints the positive rates; a bad option names itself', async () => {
     const out = join(dir, 'synth');
-    const r = await ichdet('synth', '--out', out, '--patients', '2', '--size', '64', '--workers', '1');
+    const r = await ichdet(
+      'synth',
+      '--out',
+      out,
+      '--patients',
+      '2',
+      '--size',
+      '64',
+      '--workers',
+      '1',
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^wrote \d+ slices of 2 patients to /);
     expect(r.stdout).toMatch(/positive rates: epidural [\d.]+%, intraparenchymal/);

@@ -7,7 +7,7 @@
  * from the reference arithmetic; it is cached per (layout, slope, intercept, fix, windows).
  *
  * For three windows, WebAssembly SIMD kernels (simd/kernels.ts) compute the same values
- * arithmetically, about twice as fast. A parameter set uses them only after they have matched
+ * arithmetically, two to three times as fast. A parameter set uses them only after they have matched
  * the table on every one of the 65,536 words; otherwise, or where the runtime has no wasm SIMD,
  * the table loops below run.
  */

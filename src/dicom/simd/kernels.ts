@@ -10,10 +10,10 @@
  *
  * - Stored values and the RSNA wrap are integer operations on i16 lanes: exact.
  * - HU = fround(stored × slope + intercept). With integer slope |s| < 2^14 and integer
- *   intercept |i| < 2^30, |stored × slope + intercept| < 2^31, so i32 arithmetic is exact (a
- *   wrap of an intermediate cancels mod 2^32) and one conversion to f32 rounds it to nearest
- *   even, as Math.fround does to the exact float64 value. Otherwise the kernel does JavaScript's
- *   two float64 operations (wasm never fuses a multiply-add) and demotes the result: the same.
+ *   intercept |i| < 2^30 (not −0), |stored × slope + intercept| < 2^31, so i32 arithmetic is
+ *   exact (a wrap of an intermediate cancels mod 2^32) and one conversion to f32 rounds it to
+ *   nearest even, as Math.fround does to the exact float64 value. Otherwise the kernel does
+ *   JavaScript's two float64 operations (wasm never fuses a multiply-add) and demotes: the same.
  * - clip: JavaScript's `x < lo ? lo : x > hi ? hi : x` is wasm's pmin(pmax(x, lo), hi) for
  *   every x including NaN and ±0, because lo ≤ hi (pmax(a, b) = a < b ? b : a,
  *   pmin(a, b) = b < a ? b : a). lo, hi and width must be float32 numbers (checked).
@@ -22,10 +22,17 @@
  *   why every plan is also checked on all 65,536 words (`verifyWindow3`) before it is used.
  * - (y − lo) / width: float32 division of two float32 numbers equals the float64 quotient
  *   rounded to float32, since 53 ≥ 2 × 24 + 2 makes that double rounding innocuous.
- * - The 2 × 2 mean and the quantisation are JavaScript's float64 operations in f64x2 lanes:
- *   promote (exact), (a + b) + (d + e), × 0.25, demote (= fround), × 255 + 0.5, then floor,
- *   which is `| 0` for these values (≥ 0, and < 255.5 when v < 1); v ≥ 1 gives ≥ 255, which
- *   the saturating narrow to 8 bits makes 255.
+ * - The 2 × 2 mean: JavaScript's float64 operations in f64x2 lanes, promote (exact) then
+ *   S = (a + b) + (d + e), so S is the same number. JavaScript then takes v = fround(S × 0.25)
+ *   and the byte v ≥ 1 ? 255 : (v × 255 + 0.5) | 0, which is round-half-up(255 v): 255 v is
+ *   exact in float64 (32 significant bits) and so is adding 0.5 when v ≥ 2^-21 (below that both
+ *   give 0). The kernel takes u = fround(S) and t = u × 63.75 (exact: 24 + 8 bits), and adds
+ *   2^52, which rounds t to an integer, half to even, into the low 32 bits of the lane. Where
+ *   S × 0.25 is a normal float32 number, fround(S × 0.25) = fround(S) × 0.25, so t = 255 v;
+ *   below that, v and t are both tiny and give 0. Half-even and half-up differ only when 255 v
+ *   is k + ½ exactly, i.e. v = (2k + 1)/510, a dyadic number only for 2k + 1 = 255 (v < 1):
+ *   v = ½, where both give 128. v ≥ 1 gives ≥ 255, which the saturating narrow makes 255
+ *   (window values are ≥ 0 and at most about 1, so t stays far below 2^31).
  *
  * The per-pixel values depend only on the word and the plan, so checking all 65,536 words
  * checks every image.
@@ -47,11 +54,18 @@ interface WasmMemory {
 
 interface Exports {
   memory: WasmMemory;
-  window3(params: number, src: number, dst: number, n: number): void;
-  window3HalveU8(params: number, src: number, dst: number, rows: number, cols: number): void;
+  window3(params: number, src: number, dst: number, n: number, tmp: number): void;
+  window3HalveU8(
+    params: number,
+    src: number,
+    dst: number,
+    rows: number,
+    cols: number,
+    tmp: number,
+  ): void;
 }
 
-/** The pixel layout a plan decodes (PS3.3 C.7.6.3.1: BitsStored bits ending at HighBit). */
+/** The pixel layout a plan decodes (PS3.5 8.1.1: BitsStored bits ending at HighBit). */
 export interface Window3Layout {
   bitsStored: number;
   highBit: number;
@@ -92,7 +106,8 @@ function load(): Exports | null {
   try {
     const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
     if (!WebAssembly.validate(bytes)) return null;
-    return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Exports;
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes), {})
+      .exports as unknown as Exports;
   } catch {
     return null;
   }
@@ -109,11 +124,20 @@ export function simdAvailable(): boolean {
   return enabled && instance() !== undefined;
 }
 
-/** The memory as bytes, at least `size` long (views go stale when the memory grows). */
-function memory(ex: Exports, size: number): Uint8Array {
+/**
+ * The memory as bytes, grown to at least `size`, or undefined when it cannot grow (the caller
+ * then falls back to JavaScript). Views go stale when the memory grows, so this one is renewed.
+ */
+function memory(ex: Exports, size: number): Uint8Array | undefined {
   const have = ex.memory.buffer.byteLength;
-  if (have < size) ex.memory.grow(Math.ceil((size - have) / PAGE));
-  if (heap === undefined || heap.buffer !== ex.memory.buffer || heap.byteLength === 0) {
+  if (have < size) {
+    try {
+      ex.memory.grow(Math.ceil((size - have) / PAGE));
+    } catch {
+      return undefined;
+    }
+  }
+  if (heap === undefined || heap.buffer !== ex.memory.buffer) {
     heap = new Uint8Array(ex.memory.buffer);
   }
   return heap;
@@ -136,7 +160,9 @@ export function planWindow3(
   const { bitsStored: bs, highBit, pixelRepresentation } = layout;
   const signed = pixelRepresentation === 1;
   if (windows.length !== 3) return undefined;
-  if (!Number.isInteger(bs) || bs < 1 || bs > 16 || highBit < bs - 1 || highBit > 15) return undefined;
+  if (!Number.isInteger(bs) || bs < 1 || bs > 16 || highBit < bs - 1 || highBit > 15) {
+    return undefined;
+  }
   if (hu.rsnaFixApplied && (bs !== 12 || signed)) return undefined;
   const slope = hu.rescaleSlope;
   const intercept = hu.rsnaFixApplied ? RSNA_INTERCEPT : hu.rescaleIntercept;
@@ -162,8 +188,13 @@ export function planWindow3(
   const signBit = bs < 16 ? 1 << (bs - 1) : 0;
   const unsigned16 = !signed && bs === 16;
   const bias = unsigned16 ? 32768 : 0;
+  // Integers cannot be −0: an intercept of −0 gives HU −0 (0 × −1 + −0) in JavaScript.
   const huMode =
-    Number.isInteger(slope) && Number.isInteger(intercept) && Math.abs(slope) < 2 ** 14 && Math.abs(intercept) < 2 ** 30
+    Number.isInteger(slope) &&
+    Number.isInteger(intercept) &&
+    !Object.is(intercept, -0) &&
+    Math.abs(slope) < 2 ** 14 &&
+    Math.abs(intercept) < 2 ** 30
       ? 'int'
       : 'f64';
   view.setInt32(0, highBit + 1 - bs, true);
@@ -190,7 +221,7 @@ export function planWindow3(
       view.setFloat32(224 + 48 * q + 4 * j, width[k]!, true);
     }
   }
-  // window3HalveU8: one splat per window.
+  // window3HalveU8: one splat per window, and its quantisation constants.
   for (let k = 0; k < 3; k++) {
     for (let j = 0; j < 4; j++) {
       view.setFloat32(336 + 48 * k + 4 * j, lo[k]!, true);
@@ -198,6 +229,8 @@ export function planWindow3(
       view.setFloat32(368 + 48 * k + 4 * j, width[k]!, true);
     }
   }
+  f64(480, 255 * 0.25);
+  f64(496, 2 ** 52);
   return { params: new Uint8Array(buf), huMode };
 }
 
@@ -205,7 +238,12 @@ export function planWindow3(
  * Windows n little-endian 16-bit words (`words`, 2n bytes) into `out` (n × 3 float32, HWC).
  * Returns false, writing nothing, when the kernels are unavailable.
  */
-export function window3(plan: Window3Plan, words: Uint8Array, n: number, out: Float32Array): boolean {
+export function window3(
+  plan: Window3Plan,
+  words: Uint8Array,
+  n: number,
+  out: Float32Array,
+): boolean {
   return enabled && run3(plan, words, n, out);
 }
 
@@ -215,10 +253,12 @@ function run3(plan: Window3Plan, words: Uint8Array, n: number, out: Float32Array
   const padded = Math.ceil(n / 8) * 8;
   const src = PARAMS;
   const dst = align16(src + 2 * padded);
-  const mem = memory(ex, dst + 12 * padded);
+  const tmp = dst + 12 * padded;
+  const mem = memory(ex, tmp + 4096);
+  if (mem === undefined) return false;
   mem.set(plan.params, 0);
   mem.set(words.subarray(0, 2 * n), src);
-  ex.window3(0, src, dst, padded);
+  ex.window3(0, src, dst, padded, tmp);
   out.set(new Float32Array(mem.buffer, dst, 3 * n));
   return true;
 }
@@ -238,7 +278,13 @@ export function window3HalveUint8(
   return enabled && runHalve(plan, words, rows, cols, out);
 }
 
-function runHalve(plan: Window3Plan, words: Uint8Array, rows: number, cols: number, out: Uint8Array): boolean {
+function runHalve(
+  plan: Window3Plan,
+  words: Uint8Array,
+  rows: number,
+  cols: number,
+  out: Uint8Array,
+): boolean {
   if (rows % 2 !== 0 || cols % 8 !== 0 || rows < 2 || cols < 8) return false;
   const ex = instance();
   if (ex === undefined) return false;
@@ -246,10 +292,12 @@ function runHalve(plan: Window3Plan, words: Uint8Array, rows: number, cols: numb
   const m = (rows / 2) * (cols / 2) * 3;
   const src = PARAMS;
   const dst = align16(src + 2 * n);
-  const mem = memory(ex, dst + m + 16);
+  const tmp = align16(dst + m + 4);
+  const mem = memory(ex, tmp + 14 * cols);
+  if (mem === undefined) return false;
   mem.set(plan.params, 0);
   mem.set(words.subarray(0, 2 * n), src);
-  ex.window3HalveU8(0, src, dst, rows, cols);
+  ex.window3HalveU8(0, src, dst, rows, cols, tmp);
   out.set(mem.subarray(dst, dst + m));
   return true;
 }
