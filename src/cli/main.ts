@@ -5,7 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerExport } from './export.js';
+import { registerInfo } from './info.js';
 import { registerInspect } from './inspect.js';
+import { registerMerge } from './merge.js';
+import { registerPrepare } from './prepare.js';
 import { registerSynth } from './synth.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -24,6 +27,9 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerExport(program);
   registerSynth(program);
+  registerPrepare(program);
+  registerInfo(program);
+  registerMerge(program);
   return program;
 }
 

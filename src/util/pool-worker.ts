@@ -1,11 +1,14 @@
 /**
  * The worker side of `util/pool.ts`: imports the task module named in `workerData` once, then
  * answers `{ id, item }` messages with `{ id, ok, result }` or `{ id, ok: false, error }`.
+ * A task module that exports `transferList(result)` has those buffers moved, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
 interface TaskModule {
   runTask: (item: unknown) => unknown;
+  /** Optional: the buffers of a result to transfer (not copy) back to the main thread. */
+  transferList?: (result: unknown) => ArrayBuffer[];
 }
 
 const port = parentPort;
@@ -20,7 +23,7 @@ port.on('message', async (msg: { id: number; item: unknown }) => {
       throw new TypeError(`task module ${taskModule} does not export a runTask function`);
     }
     const result = await mod.runTask(msg.item);
-    port.postMessage({ id: msg.id, ok: true, result });
+    port.postMessage({ id: msg.id, ok: true, result }, mod.transferList?.(result) ?? []);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     port.postMessage({

@@ -1,0 +1,128 @@
+/**
+ * Benchmarks of `ichdet prepare` and of the cache it writes:
+ * - prepare: slices/s from uncompressed 512×512 DICOM to a 256×256×3 cache on 2 worker
+ *   threads, end to end (listing, decoding, writing, fdatasync, index, final step);
+ *   target ≥ 2,000/s (the 752k-slice RSNA set in under 7 minutes).
+ * - cache reads: slices/s for random-access batches of 32 (page cache warm, as during
+ *   training after the first epoch); target ≥ 20,000/s.
+ * The DICOM files are written first and not timed. Run alone with `npx tsx bench/prepare.ts`
+ * (`--quick` for fewer files).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { prepare } from '../src/commands/prepare.js';
+import { openCache } from '../src/data/cache.js';
+import { encodeSlice } from '../src/dicom/write.js';
+
+export interface BenchResult {
+  name: string;
+  value: number;
+  unit: string;
+  target: string;
+}
+
+/** A head-like 512² slice (air, scalp, skull, noisy brain), stored = HU + 1024, 12 bits. */
+function phantom(seed: number): Uint16Array {
+  const n = 512;
+  const px = new Uint16Array(n * n);
+  let s = (seed * 2654435761 + 1) >>> 0;
+  const c = n / 2;
+  for (let y = 0; y < n; y++) {
+    for (let x = 0; x < n; x++) {
+      s = (s * 1103515245 + 12345) & 0x7fffffff;
+      const r = Math.hypot((x - c) / (0.38 * n), (y - c) / (0.45 * n));
+      let hu = -1000;
+      if (r < 0.86) hu = 30 + (s / 0x7fffffff - 0.5) * 12;
+      else if (r < 0.94) hu = 1200;
+      else if (r < 1) hu = 45;
+      px[y * n + x] = Math.round(hu) + 1024;
+    }
+  }
+  return px;
+}
+
+export function writeDataset(dir: string, files: number, perSeries: number): void {
+  const base = phantom(1);
+  const stored = new Uint16Array(base.length);
+  for (let i = 0; i < files; i++) {
+    const series = Math.floor(i / perSeries);
+    // A cheap per-slice variation so records differ.
+    for (let j = 0; j < base.length; j++) stored[j] = base[j]! + ((j + i) % 7);
+    const bytes = encodeSlice({
+      rows: 512,
+      cols: 512,
+      stored,
+      bitsAllocated: 16,
+      bitsStored: 12,
+      pixelRepresentation: 0,
+      rescaleSlope: 1,
+      rescaleIntercept: -1024,
+      patientId: `ID_${series.toString(16).padStart(8, '0')}`,
+      studyInstanceUid: `ID_s${series.toString(16).padStart(9, '0')}`,
+      seriesInstanceUid: `ID_r${series.toString(16).padStart(9, '0')}`,
+      sopInstanceUid: `ID_${i.toString(16).padStart(9, '0')}`,
+      imagePositionPatient: [-125, -125, 5 * (i % perSeries)],
+      imageOrientationPatient: [1, 0, 0, 0, 1, 0],
+      pixelSpacing: [0.488, 0.488],
+    });
+    const sub = join(dir, `series-${series}`);
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, `ID_${i.toString(16).padStart(9, '0')}.dcm`), bytes);
+  }
+}
+
+export async function benchPrepare(
+  quick = process.argv.includes('--quick'),
+): Promise<BenchResult[]> {
+  const root = mkdtempSync(join(tmpdir(), 'ichdet-bench-prepare-'));
+  try {
+    const files = quick ? 200 : 800;
+    const images = join(root, 'images');
+    writeDataset(images, files, 40);
+    const out = join(root, 'cache');
+    const r = await prepare({ images, out, size: 256, workers: 2, progress: false });
+    const cache = openCache(out, { size: 256 });
+    let readRate = 0;
+    try {
+      const n = cache.count();
+      const batch = 32;
+      const outBuf = new Uint8Array(batch * cache.config.recordBytes);
+      let s = 12345;
+      const pick = () => {
+        s = (s * 1103515245 + 12345) & 0x7fffffff;
+        return s % n;
+      };
+      const ids = () => Array.from({ length: batch }, pick);
+      for (let i = 0; i < 20; i++) cache.readBatch(ids(), outBuf); // warm the page cache
+      const rounds = quick ? 200 : 1000;
+      const t0 = performance.now();
+      for (let i = 0; i < rounds; i++) cache.readBatch(ids(), outBuf);
+      readRate = (rounds * batch) / ((performance.now() - t0) / 1000);
+    } finally {
+      cache.close();
+    }
+    return [
+      {
+        name: `prepare: 512² DICOM → 256²×3 cache, 2 workers, end to end (${r.cached} slices)`,
+        value: Math.round(r.slicesPerSecond),
+        unit: 'slices/s',
+        target: '≥ 2,000',
+      },
+      {
+        name: 'cache: random-access batches of 32 records (256²×3), 1 thread, page cache warm',
+        value: Math.round(readRate),
+        unit: 'slices/s',
+        target: '≥ 20,000',
+      },
+    ];
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  for (const r of await benchPrepare())
+    console.log(`${r.name}: ${r.value} ${r.unit} (target ${r.target})`);
+}

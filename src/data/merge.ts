@@ -1,0 +1,237 @@
+/**
+ * `ichdet merge`: joins caches with the same preprocessing config into one.
+ *
+ * Partition mode: when every input is a `--shard K/N` cache of the same file list (same
+ * file_list_sha256 and N, distinct K), each slice goes to slot = its file_index in the whole
+ * list, exactly where a single `prepare` would have put it, and an image id found in two
+ * partitions keeps the file earlier in the list (the later one becomes a reject, as in a
+ * single run). The merge of all N partitions is then identical to a cache prepared in one go.
+ *
+ * General mode (any other set of caches): slices are packed in input order; an image id in
+ * two inputs is an InputError naming both.
+ *
+ * Not resumable: an interrupted merge leaves an incomplete cache; delete it and merge again.
+ */
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError, InputError } from '../errors.js';
+import { createProgress } from '../util/progress.js';
+import {
+  type Cache,
+  type CacheConfig,
+  type CacheJob,
+  checkField,
+  openCache,
+  openIndex,
+  type RejectRow,
+  ShardWriter,
+  SLICE_COLUMNS,
+  type SliceRow,
+  saveConfig,
+} from './cache.js';
+import { duplicateReason, finalizeIndex, writeCacheFiles } from './prepare.js';
+
+export interface MergeOptions {
+  out: string;
+  inputs: readonly string[];
+  progress?: boolean;
+}
+
+export interface MergeResult {
+  out: string;
+  mode: 'partition' | 'general';
+  inputs: number;
+  cached: number;
+  rejected: number;
+  /** Image ids found in two partitions (partition mode; the later file became a reject). */
+  duplicates: number;
+  seconds: number;
+}
+
+const COMMIT_EVERY = 256;
+
+function checkSameConfig(dir: string, c: CacheConfig, ref: CacheConfig, refDir: string): void {
+  const hint = `as in ${refDir}; merge needs identical preprocessing`;
+  checkField(dir, 'version', c.version, ref.version, hint);
+  checkField(dir, 'size', c.size, ref.size, hint);
+  checkField(
+    dir,
+    'windows',
+    c.windows.map((w) => `${w.center}/${w.width}`).join(','),
+    ref.windows.map((w) => `${w.center}/${w.width}`).join(','),
+    hint,
+  );
+  checkField(dir, 'channels', c.channels, ref.channels, hint);
+  checkField(dir, 'rsna_fix', c.rsnaFix, ref.rsnaFix, hint);
+  checkField(dir, 'record_bytes', c.recordBytes, ref.recordBytes, hint);
+}
+
+function parseSpec(s: string): { k: number; n: number } {
+  const [k, n] = s.split('/').map(Number);
+  return { k: k ?? 1, n: n ?? 1 };
+}
+
+/** Whether the inputs are distinct partitions of one file list. */
+function partitionMode(caches: readonly Cache[]): boolean {
+  const first = caches[0]!.job;
+  const n = parseSpec(first.shard).n;
+  const seen = new Map<string, string>();
+  for (const c of caches) {
+    if (c.job.fileListSha256 !== first.fileListSha256 || parseSpec(c.job.shard).n !== n) {
+      return false;
+    }
+    const other = seen.get(c.job.shard);
+    if (other !== undefined) {
+      throw new ConfigError(
+        `partition ${c.job.shard} of the same file list is given twice: ${other} and ${c.dir}`,
+      );
+    }
+    seen.set(c.job.shard, c.dir);
+  }
+  return true;
+}
+
+/** Merges caches into a new one. @throws ConfigError, InputError */
+export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
+  const start = performance.now();
+  if (o.inputs.length === 0) {
+    throw new ConfigError('merge needs at least one input cache, received none');
+  }
+  const out = resolve(o.out);
+  if (existsSync(out) && readdirSync(out).length > 0) {
+    throw new ConfigError(`--out must be a new or empty folder, received "${o.out}"`);
+  }
+  const caches: Cache[] = [];
+  try {
+    for (const dir of o.inputs) {
+      if (resolve(dir) === out) throw new ConfigError(`--out must not be an input: "${dir}"`);
+      caches.push(openCache(dir));
+    }
+    const ref = caches[0]!;
+    for (const c of caches.slice(1)) checkSameConfig(c.dir, c.config, ref.config, ref.dir);
+    const partition = partitionMode(caches);
+
+    type Entry = { row: SliceRow; cache: Cache; slot: number };
+    const entries: Entry[] = [];
+    const rejects: RejectRow[] = [];
+    for (const c of caches) {
+      for (const row of c.sliceRows()) entries.push({ row, cache: c, slot: 0 });
+      rejects.push(...c.rejects());
+    }
+    let slots: number;
+    let duplicates = 0;
+    const kept: Entry[] = [];
+    const byId = new Map<string, Entry>();
+    if (partition) {
+      entries.sort((a, b) => a.row.file_index - b.row.file_index);
+      for (const e of entries) {
+        const first = byId.get(e.row.image_id);
+        if (first) {
+          duplicates++;
+          rejects.push({
+            source: e.row.source,
+            file_index: e.row.file_index,
+            reason: duplicateReason(e.row.image_id, first.row.source),
+          });
+          continue;
+        }
+        byId.set(e.row.image_id, e);
+        e.slot = e.row.file_index;
+        kept.push(e);
+      }
+      slots = ref.job.fileCount;
+    } else {
+      for (const e of entries) {
+        const first = byId.get(e.row.image_id);
+        if (first) {
+          throw new InputError(
+            `image id ${e.row.image_id} is in two caches: ${first.cache.dir} (${first.row.source}) and ${e.cache.dir} (${e.row.source})`,
+          );
+        }
+        byId.set(e.row.image_id, e);
+        e.slot = kept.length;
+        kept.push(e);
+      }
+      slots = kept.length;
+    }
+
+    mkdirSync(out, { recursive: true });
+    const config: CacheConfig = { ...ref.config, createdAt: new Date().toISOString() };
+    const specs = caches.map((c) => parseSpec(c.job.shard));
+    const n = specs[0]!.n;
+    const whole = partition && specs.length === n;
+    const job: CacheJob = {
+      images: caches.every((c) => c.job.images === ref.job.images) ? ref.job.images : '(merged)',
+      fileCount: partition ? ref.job.fileCount : kept.length + rejects.length,
+      fileListSha256: partition ? ref.job.fileListSha256 : '(merged)',
+      shard: whole
+        ? '1/1'
+        : partition
+          ? `${specs
+              .map((s) => s.k)
+              .sort((a, b) => a - b)
+              .join(',')}/${n}`
+          : '1/1',
+      slots,
+      labels: caches.every((c) => c.job.labels === ref.job.labels) ? ref.job.labels : '(merged)',
+      complete: false,
+    };
+    const db = openIndex(out, true);
+    const writer = new ShardWriter(out, config.recordBytes, config.recordsPerShard);
+    const bar = createProgress({
+      total: kept.length,
+      label: 'merge',
+      unit: 'slices',
+      enabled: o.progress ?? true,
+    });
+    try {
+      saveConfig(db, config, job);
+      const cols = SLICE_COLUMNS.map((c) => `"${c}"`).join(', ');
+      const insert = db.prepare(
+        `INSERT INTO slices (${cols}) VALUES (${SLICE_COLUMNS.map((c) => `@${c}`).join(', ')})`,
+      );
+      const insertReject = db.prepare(
+        'INSERT INTO rejects (source, file_index, reason) VALUES (@source, @file_index, @reason)',
+      );
+      const buf = new Uint8Array(config.recordBytes);
+      for (let i = 0; i < kept.length; i += COMMIT_EVERY) {
+        const chunk = kept.slice(i, i + COMMIT_EVERY);
+        const rows: SliceRow[] = [];
+        for (const e of chunk) {
+          e.cache.read(e.row.image_id, buf);
+          writer.write(e.slot, buf);
+          const { shard, record } = writer.locate(e.slot);
+          rows.push({ ...e.row, shard, record });
+        }
+        writer.sync();
+        db.transaction(() => {
+          for (const r of rows) insert.run(r);
+        })();
+        bar.tick(chunk.length);
+      }
+      db.transaction(() => {
+        for (const r of rejects) insertReject.run(r);
+      })();
+      finalizeIndex(db, 'keep');
+      writer.finish(slots);
+      const finalJob = { ...job, complete: true };
+      saveConfig(db, config, finalJob);
+      const { cached, rejected } = await writeCacheFiles(out, db, config, finalJob);
+      return {
+        out,
+        mode: partition ? 'partition' : 'general',
+        inputs: caches.length,
+        cached,
+        rejected,
+        duplicates,
+        seconds: (performance.now() - start) / 1000,
+      };
+    } finally {
+      bar.stop();
+      writer.close();
+      db.close();
+    }
+  } finally {
+    for (const c of caches) c.close();
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The pool task of `ichdet prepare` (see util/pool.ts): decodes a batch of files into cache
+ * records. A file that fails is returned as a reject with its reason; the batch never throws
+ * for one bad file. The records of the good files come back in one buffer, in batch order.
+ */
+import { readFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { readWindowedUint8 } from '../dicom/fastpath.js';
+import type { WindowLevel } from '../dicom/window.js';
+import { DicomError } from '../errors.js';
+
+export interface PrepareFile {
+  /** Path relative to the images folder. */
+  rel: string;
+  /** Position in the whole sorted file list. */
+  fileIndex: number;
+  /** Slot in this cache (shard × recordsPerShard + record). */
+  slot: number;
+}
+
+export interface PrepareBatch {
+  images: string;
+  files: PrepareFile[];
+  windows: WindowLevel[];
+  size: number;
+  rsnaFix: boolean;
+}
+
+/** What the index keeps of a decoded file (labels, neighbours and position come later). */
+export interface DecodedMeta {
+  imageId: string;
+  patientId: string;
+  studyUid: string;
+  seriesUid: string;
+  z: number | null;
+  instanceNumber: number | null;
+  rows: number;
+  cols: number;
+  pixelSpacing: [number, number] | null;
+  slope: number;
+  intercept: number;
+  bitsStored: number;
+  pixelRepresentation: number;
+  rsnaFixApplied: boolean;
+}
+
+export type PrepareItem =
+  | { file: PrepareFile; ok: true; meta: DecodedMeta }
+  | { file: PrepareFile; ok: false; reason: string };
+
+export interface PrepareBatchResult {
+  items: PrepareItem[];
+  /** Records of the ok items, in item order, recordBytes each. */
+  records: Uint8Array;
+}
+
+/**
+ * Position of a slice along its series normal, in mm: ImagePositionPatient · (row × column
+ * direction cosines) (PS3.3 C.7.6.2.1.1); the z coordinate when the orientation is absent;
+ * null when the position is absent.
+ */
+export function sliceZ(
+  ipp: readonly number[] | undefined,
+  iop: readonly number[] | undefined,
+): number | null {
+  if (!ipp || ipp.length < 3) return null;
+  const [x, y, z] = ipp as [number, number, number];
+  if (!iop || iop.length < 6) return Number.isFinite(z) ? z : null;
+  const [a, b, c, d, e, f] = iop as [number, number, number, number, number, number];
+  const nx = b * f - c * e;
+  const ny = c * d - a * f;
+  const nz = a * e - b * d;
+  const v = x * nx + y * ny + z * nz;
+  return Number.isFinite(v) ? v : null;
+}
+
+function imageIdOf(sop: string, rel: string): string {
+  const s = sop.trim();
+  if (s !== '') return s;
+  const name = basename(rel);
+  return extname(name).toLowerCase() === '.dcm' ? name.slice(0, -4) : name;
+}
+
+export function runTask(batch: PrepareBatch): PrepareBatchResult {
+  const c = batch.windows.length;
+  const recordBytes = batch.size * batch.size * c;
+  const buf = new Uint8Array(batch.files.length * recordBytes);
+  const items: PrepareItem[] = [];
+  let n = 0;
+  const cfg = { windows: batch.windows, size: batch.size, rsnaFix: batch.rsnaFix };
+  for (const file of batch.files) {
+    const path = join(batch.images, file.rel);
+    try {
+      const bytes = readFileSync(path);
+      const out = buf.subarray(n * recordBytes, (n + 1) * recordBytes);
+      const r = readWindowedUint8(bytes, path, cfg, out);
+      if (r.image.data !== out) out.set(r.image.data);
+      const a = r.attributes;
+      items.push({
+        file,
+        ok: true,
+        meta: {
+          imageId: imageIdOf(a.sopInstanceUid, file.rel),
+          patientId: a.patientId,
+          studyUid: a.studyInstanceUid,
+          seriesUid: a.seriesInstanceUid,
+          z: sliceZ(a.imagePositionPatient, a.imageOrientationPatient),
+          instanceNumber: a.instanceNumber ?? null,
+          rows: a.rows,
+          cols: a.cols,
+          pixelSpacing: a.pixelSpacing ?? null,
+          slope: a.rescaleSlope,
+          intercept: a.rescaleIntercept,
+          bitsStored: a.bitsStored,
+          pixelRepresentation: a.pixelRepresentation,
+          rsnaFixApplied: a.rsnaFixApplied,
+        },
+      });
+      n++;
+    } catch (err) {
+      const reason =
+        err instanceof DicomError
+          ? err.reason
+          : err instanceof Error
+            ? `${err.name}: ${err.message}`
+            : String(err);
+      items.push({ file, ok: false, reason });
+    }
+  }
+  return { items, records: buf.subarray(0, n * recordBytes) };
+}
+
+/** The records buffer is moved to the main thread, not copied (see util/pool-worker.ts). */
+export function transferList(result: PrepareBatchResult): ArrayBuffer[] {
+  const b = result.records.buffer;
+  return b instanceof ArrayBuffer ? [b] : [];
+}

@@ -1,0 +1,482 @@
+/**
+ * The engine of `ichdet prepare`: DICOM folder → slice cache (layout in data/cache.ts).
+ *
+ * Resumable and crash-safe by construction:
+ * 1. The sorted file list fixes each file's slot (`--shard K/N` keeps files with
+ *    fileIndex % N === K − 1, the j-th of them in slot j), so a record's position never
+ *    depends on timing, worker count or interruptions.
+ * 2. Batches are decoded on worker threads but committed in list order. A commit writes the
+ *    batch's records at their slots (pwrite), fdatasyncs the shard files, and only then inserts
+ *    the batch's index rows and rejects in ONE SQLite transaction. An index row therefore exists
+ *    only for bytes already on disk: a kill at any moment leaves durable, indexed records plus
+ *    perhaps unindexed bytes that a rerun rewrites with the same values.
+ * 3. A rerun lists the same files (the list's sha256 is in the config; a different list, or
+ *    other options, is a ConfigError), skips every file already in `slices` or `rejects`, and
+ *    goes on. Because commits are in order, what is done is always a prefix of the work.
+ * 4. The final step is idempotent: label columns from the CSV, slice order and neighbours per
+ *    series, shard files sized to hold every slot, rejects.csv, README.md, config.json.
+ *
+ * Two files with the same image id (SOPInstanceUID): the first in list order is cached, the
+ * later one is rejected as a duplicate and its slot stays zero.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import type { Window } from '../dicom/window.js';
+import { ConfigError } from '../errors.js';
+import { listFiles, writeFileAtomic } from '../util/files.js';
+import { WorkerPool } from '../util/pool.js';
+import { createProgress } from '../util/progress.js';
+import {
+  type CacheConfig,
+  type CacheJob,
+  cacheReadme,
+  checkField,
+  type Db,
+  INDEX_FILE,
+  ichdetVersion,
+  loadConfig,
+  openIndex,
+  SHARD_DIR,
+  ShardWriter,
+  type SliceRow,
+  saveConfig,
+} from './cache.js';
+import {
+  type CoverageReport,
+  formatLabelsReport,
+  type LabelTable,
+  labelCoverage,
+} from './labels.js';
+import type { PrepareBatch, PrepareBatchResult, PrepareFile } from './prepare-task.js';
+import { LABEL_NAMES } from './types.js';
+
+export interface ShardSpec {
+  /** 1-based partition number. */
+  k: number;
+  n: number;
+}
+
+/** Options after validation (see commands/prepare.ts). */
+export interface PrepareJob {
+  images: string;
+  out: string;
+  labels: LabelTable | undefined;
+  labelsPath: string | undefined;
+  size: number;
+  windows: Window[];
+  rsnaFix: boolean;
+  workers: number;
+  shard: ShardSpec;
+  recordsPerShard: number;
+  /** Files per worker task. */
+  batch: number;
+  progress: boolean;
+}
+
+export interface PrepareOutcome {
+  out: string;
+  /** Files of this partition. */
+  files: number;
+  /** Slices in the index at the end. */
+  cached: number;
+  /** Rejects at the end. */
+  rejected: number;
+  /** Files already done by an earlier run and skipped now. */
+  resumed: number;
+  /** Files decoded by this run. */
+  processed: number;
+  seconds: number;
+  /** Files decoded by this run per second. */
+  slicesPerSecond: number;
+  coverage: CoverageReport | undefined;
+  config: CacheConfig;
+}
+
+function taskModuleUrl(): URL {
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  return new URL(`./prepare-task.${ext}`, import.meta.url);
+}
+
+/** Relative paths with `/` separators, so the list (and its hash) is the same on every OS. */
+function relPath(root: string, file: string): string {
+  return relative(root, file).split(sep).join('/');
+}
+
+export function fileListSha256(rels: readonly string[]): string {
+  const h = createHash('sha256');
+  for (const r of rels) h.update(`${r}\n`);
+  return h.digest('hex');
+}
+
+/** Opens a new cache or checks that an existing one was started with the same job. */
+function openOrResume(
+  job: PrepareJob,
+  config: CacheConfig,
+  cacheJob: CacheJob,
+): { db: Db; config: CacheConfig } {
+  const out = job.out;
+  const exists = existsSync(join(out, INDEX_FILE));
+  if (!exists && existsSync(out)) {
+    const entries = readdirSync(out).filter((e) => e !== SHARD_DIR);
+    if (entries.length > 0) {
+      throw new ConfigError(
+        `--out must be a new or empty folder or an ichdet cache to resume, received "${out}" with ${entries.length} entries and no ${INDEX_FILE}`,
+      );
+    }
+    // A shards/ folder with no index is a first run killed before its first commit.
+    rmSync(join(out, SHARD_DIR), { recursive: true, force: true });
+  }
+  mkdirSync(out, { recursive: true });
+  const db = openIndex(out, true);
+  try {
+    const hasConfig = (db.prepare('SELECT COUNT(*) AS n FROM config').get() as { n: number }).n;
+    if (!hasConfig) {
+      saveConfig(db, config, cacheJob);
+      return { db, config };
+    }
+    const old = loadConfig(db, out);
+    const hint = 'run with the same options, or prepare into a new --out';
+    checkField(out, 'version', old.config.version, config.version, hint);
+    checkField(out, 'size', old.config.size, config.size, hint);
+    checkField(
+      out,
+      'windows',
+      old.config.windows.map((w) => `${w.center}/${w.width}`).join(','),
+      config.windows.map((w) => `${w.center}/${w.width}`).join(','),
+      hint,
+    );
+    checkField(out, 'rsna_fix', old.config.rsnaFix, config.rsnaFix, hint);
+    checkField(out, 'records_per_shard', old.config.recordsPerShard, config.recordsPerShard, hint);
+    checkField(out, 'shard', old.job.shard, cacheJob.shard, hint);
+    checkField(out, 'images', old.job.images, cacheJob.images, hint);
+    checkField(
+      out,
+      'file list',
+      `of ${old.job.fileCount} files (sha256 ${old.job.fileListSha256.slice(0, 12)})`,
+      `of ${cacheJob.fileCount} files (sha256 ${cacheJob.fileListSha256.slice(0, 12)})`,
+      'the images folder changed since the cache was started',
+    );
+    const merged: CacheConfig = { ...config, createdAt: old.config.createdAt };
+    saveConfig(db, merged, { ...cacheJob, complete: false });
+    return { db, config: merged };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/** Lists the files, assigns slots, and returns the work not done yet. */
+async function planWork(job: PrepareJob) {
+  const all = (await listFiles([job.images])).map((f) => relPath(job.images, f));
+  const mine: PrepareFile[] = [];
+  all.forEach((rel, fileIndex) => {
+    if (fileIndex % job.shard.n === job.shard.k - 1) {
+      mine.push({ rel, fileIndex, slot: mine.length });
+    }
+  });
+  return { all, mine };
+}
+
+const INSERT_SLICE = `INSERT INTO slices (image_id, patient_id, study_uid, series_uid, z,
+  instance_number, source, file_index, rows, cols, pixel_spacing_row, pixel_spacing_col, slope,
+  intercept, bits_stored, pixel_representation, rsna_fix_applied, shard, record)
+  VALUES (@image_id, @patient_id, @study_uid, @series_uid, @z, @instance_number, @source,
+  @file_index, @rows, @cols, @pixel_spacing_row, @pixel_spacing_col, @slope, @intercept,
+  @bits_stored, @pixel_representation, @rsna_fix_applied, @shard, @record)`;
+
+/**
+ * Commits decoded batches in list order, as a group commit: `stage` writes a batch's records at
+ * their slots (pwrite into the page cache) and queues its rows; `flush` fdatasyncs the shard
+ * files (on the libuv thread pool, so decoding goes on meanwhile) and then inserts every queued
+ * row in ONE transaction. Rows are inserted only after their bytes are durable.
+ */
+class Committer {
+  private readonly insertSlice;
+  private readonly insertReject;
+  private readonly ids: Map<string, string>;
+  private pending: { rows: Record<string, unknown>[]; rejects: [string, number, string][] }[] = [];
+  private flushing: Promise<void> | undefined;
+  /** Files whose rows are committed (for the progress bar). */
+  committed = 0;
+  constructor(
+    private readonly db: Db,
+    private readonly writer: ShardWriter,
+    private readonly recordBytes: number,
+    private readonly onCommit: (files: number) => void,
+  ) {
+    this.insertSlice = db.prepare(INSERT_SLICE);
+    this.insertReject = db.prepare(
+      'INSERT INTO rejects (source, file_index, reason) VALUES (?, ?, ?)',
+    );
+    const known = db.prepare('SELECT image_id, source FROM slices').all() as {
+      image_id: string;
+      source: string;
+    }[];
+    this.ids = new Map(known.map((r) => [r.image_id, r.source]));
+  }
+
+  /** Writes a batch's records and queues its rows; starts a flush when none is running. */
+  stage(r: PrepareBatchResult): void {
+    const rows: Record<string, unknown>[] = [];
+    const rejects: [string, number, string][] = [];
+    let k = 0;
+    for (const item of r.items) {
+      if (!item.ok) {
+        rejects.push([item.file.rel, item.file.fileIndex, item.reason]);
+        continue;
+      }
+      const m = item.meta;
+      const at = k++;
+      const other = this.ids.get(m.imageId);
+      if (other !== undefined) {
+        rejects.push([item.file.rel, item.file.fileIndex, duplicateReason(m.imageId, other)]);
+        continue;
+      }
+      this.ids.set(m.imageId, item.file.rel);
+      this.writer.write(item.file.slot, r.records, at * this.recordBytes);
+      const { shard, record } = this.writer.locate(item.file.slot);
+      rows.push({
+        image_id: m.imageId,
+        patient_id: m.patientId,
+        study_uid: m.studyUid,
+        series_uid: m.seriesUid,
+        z: m.z,
+        instance_number: m.instanceNumber,
+        source: item.file.rel,
+        file_index: item.file.fileIndex,
+        rows: m.rows,
+        cols: m.cols,
+        pixel_spacing_row: m.pixelSpacing?.[0] ?? null,
+        pixel_spacing_col: m.pixelSpacing?.[1] ?? null,
+        slope: m.slope,
+        intercept: m.intercept,
+        bits_stored: m.bitsStored,
+        pixel_representation: m.pixelRepresentation,
+        rsna_fix_applied: m.rsnaFixApplied ? 1 : 0,
+        shard,
+        record,
+      });
+    }
+    this.pending.push({ rows, rejects });
+    this.flushing ??= this.flushLoop();
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const group = this.pending;
+        this.pending = [];
+        await this.writer.syncAsync();
+        let files = 0;
+        this.db.transaction(() => {
+          for (const g of group) {
+            for (const row of g.rows) this.insertSlice.run(row);
+            for (const rj of g.rejects) this.insertReject.run(...rj);
+            files += g.rows.length + g.rejects.length;
+          }
+        })();
+        this.committed += files;
+        this.onCommit(files);
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  /** Waits until everything staged is committed. */
+  async drain(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+}
+
+export function duplicateReason(imageId: string, other: string): string {
+  return `duplicate image id ${imageId} (already cached from ${other})`;
+}
+
+/**
+ * The idempotent final step: labels (`'keep'` leaves the label columns as they are), slice order and neighbours per series (by z, then instance
+ * number, then image id; unknown z last), in one transaction.
+ */
+export function finalizeIndex(db: Db, labels: LabelTable | undefined | 'keep'): void {
+  type Key = Pick<SliceRow, 'image_id' | 'series_uid' | 'z' | 'instance_number'>;
+  const keys = db
+    .prepare('SELECT image_id, series_uid, z, instance_number FROM slices')
+    .all() as Key[];
+  const series = new Map<string, Key[]>();
+  for (const k of keys) {
+    const s = series.get(k.series_uid);
+    if (s) s.push(k);
+    else series.set(k.series_uid, [k]);
+  }
+  const cmpNullLast = (a: number | null, b: number | null): number =>
+    a === b ? 0 : a === null ? 1 : b === null ? -1 : a - b;
+  const setOrder = db.prepare(
+    'UPDATE slices SET slice_index = ?, prev_id = ?, next_id = ? WHERE image_id = ?',
+  );
+  const setLabels = db.prepare(
+    `UPDATE slices SET ${LABEL_NAMES.map((n) => `"${n}" = ?`).join(', ')} WHERE image_id = ?`,
+  );
+  db.transaction(() => {
+    for (const s of series.values()) {
+      s.sort(
+        (a, b) =>
+          cmpNullLast(a.z, b.z) ||
+          cmpNullLast(a.instance_number, b.instance_number) ||
+          (a.image_id < b.image_id ? -1 : a.image_id > b.image_id ? 1 : 0),
+      );
+      s.forEach((k, i) => {
+        setOrder.run(i, s[i - 1]?.image_id ?? null, s[i + 1]?.image_id ?? null, k.image_id);
+      });
+    }
+    if (labels === 'keep') return;
+    for (const k of keys) {
+      const l = labels?.labels.get(k.image_id);
+      setLabels.run(...LABEL_NAMES.map((_, j) => (l && l[j]! >= 0 ? l[j]! : null)), k.image_id);
+    }
+  })();
+}
+
+function csvField(s: string): string {
+  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** Writes rejects.csv, README.md and config.json from the index. */
+export async function writeCacheFiles(
+  out: string,
+  db: Db,
+  config: CacheConfig,
+  job: CacheJob,
+): Promise<{ cached: number; rejected: number }> {
+  const rejects = db
+    .prepare('SELECT source, reason FROM rejects ORDER BY file_index, source')
+    .all() as { source: string; reason: string }[];
+  const csv = ['file,reason', ...rejects.map((r) => `${csvField(r.source)},${csvField(r.reason)}`)];
+  await writeFileAtomic(join(out, 'rejects.csv'), `${csv.join('\n')}\n`);
+  const cached = (db.prepare('SELECT COUNT(*) FROM slices').pluck().get() as number) ?? 0;
+  await writeFileAtomic(join(out, 'README.md'), cacheReadme(config, job, cached));
+  await writeFileAtomic(join(out, 'config.json'), `${JSON.stringify({ config, job }, null, 2)}\n`);
+  return { cached, rejected: rejects.length };
+}
+
+/** Runs (or resumes) a prepare job; see the header comment for the guarantees. */
+export async function runPrepare(job: PrepareJob): Promise<PrepareOutcome> {
+  const start = performance.now();
+  // Workers load their modules while the files are listed and the index is opened.
+  const pool = new WorkerPool({ taskModule: taskModuleUrl(), size: job.workers });
+  pool.start();
+  try {
+    return await runWithPool(job, pool, start);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function runWithPool(
+  job: PrepareJob,
+  pool: WorkerPool,
+  start: number,
+): Promise<PrepareOutcome> {
+  const { all, mine } = await planWork(job);
+  const channels = job.windows.length;
+  const config: CacheConfig = {
+    format: 1,
+    version: ichdetVersion(),
+    size: job.size,
+    windows: job.windows.map((w) => ({ name: w.name, center: w.center, width: w.width })),
+    channels,
+    rsnaFix: job.rsnaFix,
+    recordBytes: job.size * job.size * channels,
+    recordsPerShard: job.recordsPerShard,
+    createdAt: new Date().toISOString(),
+  };
+  const cacheJob: CacheJob = {
+    images: job.images,
+    fileCount: all.length,
+    fileListSha256: fileListSha256(all),
+    shard: `${job.shard.k}/${job.shard.n}`,
+    slots: mine.length,
+    labels: job.labelsPath ?? null,
+    complete: false,
+  };
+  const opened = openOrResume(job, config, cacheJob);
+  const db = opened.db;
+  const writer = new ShardWriter(job.out, config.recordBytes, config.recordsPerShard);
+  let processed = 0;
+  let resumed = 0;
+  try {
+    const done = new Set<string>([
+      ...(db.prepare('SELECT source FROM slices').pluck().all() as string[]),
+      ...(db.prepare('SELECT source FROM rejects').pluck().all() as string[]),
+    ]);
+    const todo = mine.filter((f) => !done.has(f.rel));
+    resumed = mine.length - todo.length;
+    const bar = createProgress({
+      total: todo.length,
+      label: 'prepare',
+      unit: 'slices',
+      enabled: job.progress,
+    });
+    const committer = new Committer(db, writer, config.recordBytes, (n) => bar.tick(n));
+    try {
+      const batches: PrepareFile[][] = [];
+      for (let i = 0; i < todo.length; i += job.batch) batches.push(todo.slice(i, i + job.batch));
+      const inflight: Promise<PrepareBatchResult>[] = [];
+      const submit = (b: PrepareFile[]) => {
+        const task: PrepareBatch = {
+          images: job.images,
+          files: b,
+          windows: config.windows,
+          size: config.size,
+          rsnaFix: config.rsnaFix,
+        };
+        const p = pool.run<PrepareBatch, PrepareBatchResult>(task, `files ${b[0]?.rel} …`);
+        p.catch(() => {});
+        inflight.push(p);
+      };
+      const window = Math.max(2, job.workers * 3);
+      let next = 0;
+      while (next < batches.length && inflight.length < window) submit(batches[next++]!);
+      while (inflight.length > 0) {
+        const r = await inflight.shift()!;
+        if (next < batches.length) submit(batches[next++]!);
+        committer.stage(r);
+        processed += r.items.length;
+      }
+    } finally {
+      // Also on an error: what was staged is committed (its bytes are written), then we stop.
+      await committer.drain();
+      bar.stop();
+    }
+    finalizeIndex(db, job.labels);
+    writer.finish(mine.length);
+    let coverage: CoverageReport | undefined;
+    if (job.labels) {
+      const ids = new Set(db.prepare('SELECT image_id FROM slices').pluck().all() as string[]);
+      coverage = labelCoverage(job.labels.labels.keys(), ids, job.labels.labels);
+      await writeFileAtomic(
+        join(job.out, 'labels-report.txt'),
+        formatLabelsReport(job.labels.report, coverage),
+      );
+    }
+    const finalJob = { ...cacheJob, complete: true };
+    saveConfig(db, opened.config, finalJob);
+    const { cached, rejected } = await writeCacheFiles(job.out, db, opened.config, finalJob);
+    const seconds = (performance.now() - start) / 1000;
+    return {
+      out: job.out,
+      files: mine.length,
+      cached,
+      rejected,
+      resumed,
+      processed,
+      seconds,
+      slicesPerSecond: seconds > 0 ? processed / seconds : 0,
+      coverage,
+      config: opened.config,
+    };
+  } finally {
+    writer.close();
+    db.close();
+  }
+}
