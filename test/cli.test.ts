@@ -64,7 +64,7 @@ beforeAll(() => {
 });
 
 describe('ichdet CLI', () => {
-  it.each([[], ['inspect'], ['export'], ['synth']])(
+  it.each([[], ['inspect'], ['export'], ['synth'], ['prepare'], ['info'], ['merge'], ['split']])(
     'prints usage for --help of "%s" and exits 0',
     async (...cmd) => {
       const r = await ichdet(...(cmd as string[]), '--help');
@@ -178,5 +178,73 @@ describe('ichdet CLI', () => {
     const bad = await ichdet('synth', '--out', join(dir, 'synth2'), '--patients', 'abc');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toBe('ichdet: --patients must be a positive integer, received "abc"\n');
+  });
+
+  it('runs synth → prepare → info → split end to end on the same folders a user would', async () => {
+    const data = join(dir, 'e2e');
+    expect(
+      (
+        await ichdet(
+          'synth',
+          '--out',
+          data,
+          '--patients',
+          '4',
+          '--size',
+          '64',
+          '--faults',
+          '--workers',
+          '1',
+        )
+      ).code,
+    ).toBe(0);
+    const cache = join(dir, 'e2e-cache');
+    const p = await ichdet(
+      'prepare',
+      '--images',
+      join(data, 'stage_2_train'),
+      '--labels',
+      join(data, 'stage_2_train.csv'),
+      '--out',
+      cache,
+      '--size',
+      '32',
+      '--workers',
+      '1',
+    );
+    expect(p.code).toBe(0);
+    expect(p.stdout).toMatch(/\d+ slices cached, 3 rejected \(see rejects.csv\)/);
+    const rejects = readFileSync(join(cache, 'rejects.csv'), 'utf8').trim().split('\n');
+    expect(rejects).toHaveLength(4);
+    const info = await ichdet('info', cache, '--json');
+    expect(info.code).toBe(0);
+    const split = join(dir, 'e2e-split.csv');
+    const s = await ichdet(
+      'split',
+      '--cache',
+      cache,
+      '--out',
+      split,
+      '--val',
+      '0.25',
+      '--seed',
+      '3',
+    );
+    expect(s.code).toBe(0);
+    const rows = readFileSync(split, 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('image_id,split,repeat');
+    const csv = readFileSync(join(data, 'stage_2_train.csv'), 'utf8').trim().split('\n');
+    // Every labelled image that decoded is in the split (the 3 broken files are not).
+    expect(rows.length - 1).toBe((csv.length - 1) / 6 - 3);
+    const patients = new Map<string, Set<string>>();
+    const meta = readFileSync(join(data, 'metadata.csv'), 'utf8').trim().split('\n').slice(1);
+    const patientOf = new Map(meta.map((l) => [l.split(',')[0]!, l.split(',')[1]!]));
+    for (const r of rows.slice(1)) {
+      const [id, part] = r.split(',');
+      const pid = patientOf.get(id!)!;
+      if (!patients.has(pid)) patients.set(pid, new Set());
+      patients.get(pid)!.add(part!);
+    }
+    for (const parts of patients.values()) expect(parts.size).toBe(1);
   });
 });

@@ -9,6 +9,7 @@ import { registerInfo } from './info.js';
 import { registerInspect } from './inspect.js';
 import { registerMerge } from './merge.js';
 import { registerPrepare } from './prepare.js';
+import { registerSplit } from './split.js';
 import { registerSynth } from './synth.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerPrepare(program);
   registerInfo(program);
   registerMerge(program);
+  registerSplit(program);
   return program;
 }
 
