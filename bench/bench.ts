@@ -179,7 +179,11 @@ async function optional(path: string, fn: string): Promise<BenchRow[]> {
   }
 }
 
-const rows = [...(await benchDicom()), ...(await optional('./synth.js', 'benchSynth'))];
+const rows = [
+  ...(await benchDicom()),
+  ...(await optional('./synth.js', 'benchSynth')),
+  ...(await optional('./prepare.js', 'benchPrepare')),
+];
 const table = formatTable(rows);
 process.stdout.write(
   `\nichdet bench (${new Date().toISOString().slice(0, 10)}, node ${process.version})\n\n${table}\n`,
