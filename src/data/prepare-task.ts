@@ -3,11 +3,11 @@
  * records. A file that fails is returned as a reject with its reason; the batch never throws
  * for one bad file. The records of the good files come back in one buffer, in batch order.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
 import type { WindowLevel } from '../dicom/window.js';
 import { DicomError } from '../errors.js';
+import { ReusableFileReader } from '../util/files.js';
 
 export interface PrepareFile {
   /** Path relative to the images folder. */
@@ -82,28 +82,7 @@ function imageIdOf(sop: string, rel: string): string {
 }
 
 /** One read buffer per worker, reused for every file: no 0.5 MB allocation (and GC) per slice. */
-let readBuffer = new Uint8Array(1 << 20);
-
-/**
- * The whole file, in the reused buffer. Valid until the next call; the decoder copies what it
- * keeps (attributes as strings and numbers, pixels into its own output).
- */
-function readWhole(path: string): Uint8Array {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    if (size > readBuffer.length) readBuffer = new Uint8Array(Math.ceil(size * 1.25));
-    let off = 0;
-    while (off < size) {
-      const got = readSync(fd, readBuffer, off, size - off, off);
-      if (got === 0) break;
-      off += got;
-    }
-    return readBuffer.subarray(0, off);
-  } finally {
-    closeSync(fd);
-  }
-}
+const reader = new ReusableFileReader();
 
 export function runTask(batch: PrepareBatch): PrepareBatchResult {
   const c = batch.windows.length;
@@ -115,7 +94,7 @@ export function runTask(batch: PrepareBatch): PrepareBatchResult {
   for (const file of batch.files) {
     const path = join(batch.images, file.rel);
     try {
-      const bytes = readWhole(path);
+      const bytes = reader.read(path);
       const out = buf.subarray(n * recordBytes, (n + 1) * recordBytes);
       const r = readWindowedUint8(bytes, path, cfg, out);
       if (r.image.data !== out) out.set(r.image.data);

@@ -1,4 +1,5 @@
 /** File-system helpers shared by batch commands. */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
@@ -40,4 +41,29 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   await writeFile(tmp, data);
   await rename(tmp, path);
+}
+
+/**
+ * Reads whole files into one buffer that is reused from call to call (grown when needed), for
+ * hot loops over many files. The returned bytes are valid until the next `read`.
+ */
+export class ReusableFileReader {
+  #buffer = new Uint8Array(1 << 20);
+
+  read(path: string): Uint8Array {
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size > this.#buffer.length) this.#buffer = new Uint8Array(Math.ceil(size * 1.25));
+      let off = 0;
+      while (off < size) {
+        const got = readSync(fd, this.#buffer, off, size - off, off);
+        if (got === 0) break;
+        off += got;
+      }
+      return this.#buffer.subarray(0, off);
+    } finally {
+      closeSync(fd);
+    }
+  }
 }
