@@ -142,7 +142,9 @@ describe('labelCoverage', () => {
     expect(c.labelsWithoutFile).toEqual({ count: 1, examples: ['ID_aa'] });
     expect(c.filesWithoutLabels).toEqual({ count: 1, examples: ['ID_zz'] });
     const text = formatLabelsReport(t.report, c);
-    expect(text).toContain('labelled images with no file: 1');
+    expect(text).toContain(
+      'labelled images not cached (no file, or its file was rejected: see rejects.csv): 1',
+    );
     expect(text).toContain('image files with no labels: 1');
   });
 });

@@ -183,7 +183,10 @@ export function formatLabelsReport(r: LabelsReport, c?: CoverageReport): string 
     ['images whose any disagrees with their subtypes (kept as given)', r.anyDisagrees],
   ];
   if (c) {
-    parts.push(['labelled images with no file', c.labelsWithoutFile]);
+    parts.push([
+      'labelled images not cached (no file, or its file was rejected: see rejects.csv)',
+      c.labelsWithoutFile,
+    ]);
     parts.push(['image files with no labels', c.filesWithoutLabels]);
   }
   const lines = [`labels ${r.file}: ${r.rows} rows, ${r.images} images`];
