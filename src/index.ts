@@ -13,6 +13,8 @@ export {
   type InspectRecord,
   inspect,
 } from './commands/inspect.js';
+// Models.
+export { listModels, type ModelRow } from './commands/models.js';
 // Synthetic data.
 export { type SynthResult, synth } from './commands/synth.js';
 // DICOM layer.
@@ -67,6 +69,15 @@ export {
 // Files.
 export { decodeNpy, encodeNpy } from './io/npy.js';
 export { decodePng, encodePngGray8, encodePngRgb8 } from './io/png.js';
+export {
+  adaptInputConv,
+  archSpec,
+  backbone,
+  buildModel,
+  resetHead,
+  withHead,
+} from './models/index.js';
+export { REGISTRY } from './models/registry.js';
 export {
   resolveSynthOptions,
   SYNTH_DEFAULTS,

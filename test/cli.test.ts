@@ -64,14 +64,21 @@ beforeAll(() => {
 });
 
 describe('ichdet CLI', () => {
-  it.each([[], ['inspect'], ['export'], ['synth'], ['prepare'], ['info'], ['merge'], ['split']])(
-    'prints usage for --help of "%s" and exits 0',
-    async (...cmd) => {
-      const r = await ichdet(...(cmd as string[]), '--help');
-      expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/^Usage: ichdet/);
-    },
-  );
+  it.each([
+    [],
+    ['inspect'],
+    ['export'],
+    ['synth'],
+    ['prepare'],
+    ['info'],
+    ['merge'],
+    ['split'],
+    ['models'],
+  ])('prints usage for --help of "%s" and exits 0', async (...cmd) => {
+    const r = await ichdet(...(cmd as string[]), '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: ichdet/);
+  });
 
   it('inspects a file as JSON with the attributes as written', async () => {
     const r = await ichdet('inspect', good, '--json');

@@ -8,6 +8,7 @@ import { registerExport } from './export.js';
 import { registerInfo } from './info.js';
 import { registerInspect } from './inspect.js';
 import { registerMerge } from './merge.js';
+import { registerModels } from './models.js';
 import { registerPrepare } from './prepare.js';
 import { registerSplit } from './split.js';
 import { registerSynth } from './synth.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerMerge(program);
   registerSplit(program);
+  registerModels(program);
   return program;
 }
 
