@@ -74,6 +74,7 @@ describe('ichdet CLI', () => {
     ['merge'],
     ['split'],
     ['models'],
+    ['weights', 'download'],
   ])('prints usage for --help of "%s" and exits 0', async (...cmd) => {
     const r = await ichdet(...(cmd as string[]), '--help');
     expect(r.code).toBe(0);

@@ -12,6 +12,7 @@ import { registerModels } from './models.js';
 import { registerPrepare } from './prepare.js';
 import { registerSplit } from './split.js';
 import { registerSynth } from './synth.js';
+import { registerWeights } from './weights.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerMerge(program);
   registerSplit(program);
   registerModels(program);
+  registerWeights(program);
   return program;
 }
 

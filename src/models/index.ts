@@ -24,6 +24,14 @@ export {
   type HeadOptions,
   type InputShape,
 } from './common.js';
+export {
+  type AdaptedWeight,
+  type LoadedLayer,
+  type LoadReport,
+  type LoadWeightsOptions,
+  loadKerasWeights,
+  type SkippedLayer,
+} from './h5.js';
 export { ChannelRescaling, Normalization } from './layers.js';
 export {
   ARCH_NAMES,
@@ -33,6 +41,17 @@ export {
   REGISTRY,
   type WeightFile,
 } from './registry.js';
+export {
+  type DownloadOptions,
+  type DownloadProgress,
+  type DownloadResult,
+  downloadWeights,
+  fetchWeightFile,
+  md5File,
+  WEIGHTS_DIR_ENV,
+  weightsDir,
+  weightsPath,
+} from './weights.js';
 
 /** The registry row of an architecture; ConfigError names the choices for an unknown one. */
 export function archSpec(name: string): ArchSpec {
