@@ -9,11 +9,10 @@
  * (`--quick` for fewer files).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import type { prepare as prepareFn } from '../src/commands/prepare.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { openCache } from '../src/data/cache.js';
 import { encodeSlice } from '../src/dicom/write.js';
 
@@ -74,15 +73,52 @@ export function writeDataset(dir: string, files: number, perSeries: number): voi
   }
 }
 
-async function loadPrepare(): Promise<{ prepare: typeof prepareFn; from: string }> {
-  try {
-    const dist = '../dist/commands/prepare.js';
-    const mod = (await import(dist)) as { prepare: typeof prepareFn };
-    return { prepare: mod.prepare, from: 'dist build' };
-  } catch {
-    const mod = await import('../src/commands/prepare.js');
-    return { prepare: mod.prepare, from: 'TypeScript sources' };
+/**
+ * Runs `ichdet prepare` as users run it: the built CLI (`node dist/cli/run.js`) in its own
+ * process, without this bench's TypeScript loader (whose module hooks also slow the worker
+ * threads down). Falls back to the library function from sources when there is no build.
+ * Returns the cached slice count and the wall-clock seconds of the whole command.
+ */
+async function runPrepare(
+  images: string,
+  out: string,
+): Promise<{ cached: number; seconds: number; reportedRate: number; from: string }> {
+  const cli = fileURLToPath(new URL('../dist/cli/run.js', import.meta.url));
+  if (existsSync(cli)) {
+    const t0 = performance.now();
+    const stdout = execFileSync(
+      process.execPath,
+      [
+        cli,
+        'prepare',
+        '--images',
+        images,
+        '--out',
+        out,
+        '--size',
+        '256',
+        '--workers',
+        '2',
+        '--no-progress',
+      ],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, NODE_OPTIONS: '' },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    const cached = Number(/(\d+) slices cached/.exec(stdout)?.[1] ?? Number.NaN);
+    // The command's own rate: from its start to the cache being complete, without Node's
+    // process start-up (about 0.3 s here, which a 3,000-slice run would otherwise pay for).
+    const reportedRate = Number(/, (\d+) slices\/s\)/.exec(stdout)?.[1] ?? Number.NaN);
+    return { cached, seconds, reportedRate, from: 'the built CLI' };
   }
+  const { prepare } = await import('../src/commands/prepare.js');
+  const t0 = performance.now();
+  const r = await prepare({ images, out, size: 256, workers: 2, progress: false });
+  const seconds = (performance.now() - t0) / 1000;
+  return { cached: r.cached, seconds, reportedRate: r.slicesPerSecond, from: 'TypeScript sources' };
 }
 
 export async function benchPrepare(
@@ -99,8 +135,7 @@ export async function benchPrepare(
     const out = join(root, 'cache');
     // Measure what users run: the compiled CLI code (worker threads start from dist/ without
     // a TypeScript loader). `npm run bench` builds first; from sources when there is no build.
-    const { prepare, from } = await loadPrepare();
-    const r = await prepare({ images, out, size: 256, workers: 2, progress: false });
+    const r = await runPrepare(images, out);
     const cache = openCache(out, { size: 256 });
     let readRate = 0;
     try {
@@ -123,10 +158,16 @@ export async function benchPrepare(
     }
     return [
       {
-        name: `prepare: 512² DICOM → 256²×3 cache, 2 workers, end to end (${r.cached} slices, ${from})`,
-        value: Math.round(r.slicesPerSecond),
+        name: `prepare: 512² DICOM → 256²×3 cache, 2 workers (${r.cached} slices, ${r.from}, rate it reports)`,
+        value: Math.round(r.reportedRate),
         unit: 'slices/s',
         target: '≥ 2,000',
+      },
+      {
+        name: 'prepare: the same, wall clock of the whole process incl. Node start-up',
+        value: Math.round(r.cached / r.seconds),
+        unit: 'slices/s',
+        target: '—',
       },
       {
         name: 'cache: random-access batches of 32 records (256²×3), 1 thread, page cache warm',
