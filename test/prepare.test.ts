@@ -196,6 +196,34 @@ function expectNoHalfWrittenRecords(dir: string): number {
   }
 }
 
+describe('prepare lock', () => {
+  it('refuses a cache another live process is writing, naming its pid, and leaves no lock behind', async () => {
+    const out = join(root, 'locked');
+    mkdirSync(out, { recursive: true });
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      writeFileSync(join(out, '.prepare.lock'), `${holder.pid}\n`);
+      await expect(prepare({ ...base, out, workers: 1 })).rejects.toThrow(
+        new RegExp(`cache .*locked is being written by process ${holder.pid} \\(lock `),
+      );
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  it('takes over the lock of a process that is gone, as after kill -9', async () => {
+    const out = join(root, 'stale-lock');
+    mkdirSync(out, { recursive: true });
+    const gone = spawn(process.execPath, ['-e', '0']);
+    await new Promise((ok) => gone.on('exit', ok));
+    writeFileSync(join(out, '.prepare.lock'), `${gone.pid}\n`);
+    const r = await prepare({ ...base, out, workers: 1 });
+    expect(r.cached).toBe(files - 3);
+    expect(existsSync(join(out, '.prepare.lock'))).toBe(false);
+    expect(cacheChecksums(out)).toEqual(cacheChecksums(reference));
+  });
+});
+
 describe('prepare after kill -9', () => {
   it('resumes after SIGKILLs at two moments and ends identical to an uninterrupted run', async () => {
     const out = join(root, 'killed');

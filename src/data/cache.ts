@@ -53,6 +53,8 @@ const fdatasyncAsync = promisify(fdatasync);
 export const CACHE_FORMAT = 1;
 export const INDEX_FILE = 'index.sqlite';
 export const SHARD_DIR = 'shards';
+/** Held by the process writing the cache (its pid); a stale one (process gone) is taken over. */
+export const LOCK_FILE = '.prepare.lock';
 export const DEFAULT_RECORDS_PER_SHARD = 4096;
 
 /** What decides the bytes of a record: checked by every reader and by a resumed prepare. */

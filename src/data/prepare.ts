@@ -25,6 +25,7 @@ import { join, relative, sep } from 'node:path';
 import type { Window } from '../dicom/window.js';
 import { ConfigError } from '../errors.js';
 import { listFiles, writeFileAtomic } from '../util/files.js';
+import { acquireLock } from '../util/lock.js';
 import { WorkerPool } from '../util/pool.js';
 import { createProgress } from '../util/progress.js';
 import {
@@ -35,6 +36,7 @@ import {
   type Db,
   INDEX_FILE,
   ichdetVersion,
+  LOCK_FILE,
   loadConfig,
   openIndex,
   SHARD_DIR,
@@ -118,7 +120,7 @@ function openOrResume(
   const out = job.out;
   const exists = existsSync(join(out, INDEX_FILE));
   if (!exists && existsSync(out)) {
-    const entries = readdirSync(out).filter((e) => e !== SHARD_DIR);
+    const entries = readdirSync(out).filter((e) => e !== SHARD_DIR && e !== LOCK_FILE);
     if (entries.length > 0) {
       throw new ConfigError(
         `--out must be a new or empty folder or an ichdet cache to resume, received "${out}" with ${entries.length} entries and no ${INDEX_FILE}`,
@@ -399,7 +401,15 @@ async function runWithPool(
     labels: job.labelsPath ?? null,
     complete: false,
   };
-  const opened = openOrResume(job, config, cacheJob);
+  mkdirSync(job.out, { recursive: true });
+  const release = acquireLock(join(job.out, LOCK_FILE), `cache ${job.out}`);
+  let opened: ReturnType<typeof openOrResume>;
+  try {
+    opened = openOrResume(job, config, cacheJob);
+  } catch (err) {
+    release();
+    throw err;
+  }
   const db = opened.db;
   const writer = new ShardWriter(job.out, config.recordBytes, config.recordsPerShard);
   let processed = 0;
@@ -478,5 +488,6 @@ async function runWithPool(
   } finally {
     writer.close();
     db.close();
+    release();
   }
 }
