@@ -4,11 +4,17 @@
  */
 import { extname } from 'node:path';
 import { huImage, validatePreprocessConfig, windowedImage } from '../dicom/preprocess.js';
-import { quantize255, toUint8 } from '../dicom/quantize.js';
+import { toUint8 } from '../dicom/quantize.js';
 import { readSlice } from '../dicom/read.js';
 import type { ResizeMethod } from '../dicom/resize.js';
 import type { CtSlice } from '../dicom/slice.js';
-import { DEFAULT_WINDOWS, parseWindows, type Window, type WindowLevel } from '../dicom/window.js';
+import {
+  DEFAULT_WINDOWS,
+  parseWindows,
+  type Window,
+  type WindowLevel,
+  windowStackUint8,
+} from '../dicom/window.js';
 import { ConfigError } from '../errors.js';
 import { encodeNpy } from '../io/npy.js';
 import { encodePngGray8, encodePngRgb8 } from '../io/png.js';
@@ -73,37 +79,21 @@ export async function exportSlice(o: ExportOptions): Promise<ExportResult> {
   const { format, windows } = resolveExportOptions(o);
   const slice = await readSlice(o.file, { rsnaFix: o.rsnaFix ?? true });
   const method = o.resizeMethod ?? 'auto';
-  if (!windows) {
-    const img = huImage(slice, o.size, method);
-    if (format === 'npy') {
-      await writeFileAtomic(o.out, encodeNpy(img.data, [img.height, img.width]));
-      return {
-        out: o.out,
-        format,
-        shape: [img.height, img.width],
-        dtype: 'float32',
-        rsnaFixApplied: slice.rsnaFixApplied,
-      };
-    }
-    const display = displayWindow(slice);
-    await writeFileAtomic(
-      o.out,
-      encodePngGray8(displayBytes(img.data, display), img.height, img.width),
-    );
-    return {
-      out: o.out,
-      format,
-      shape: [img.height, img.width],
-      dtype: 'uint8',
-      rsnaFixApplied: slice.rsnaFixApplied,
-      displayWindow: display,
-    };
-  }
-  const img = windowedImage(slice, { windows, size: o.size, resizeMethod: method });
-  const shape = [img.height, img.width, img.channels];
+  const img = windows
+    ? windowedImage(slice, { windows, size: o.size, resizeMethod: method })
+    : huImage(slice, o.size, method);
+  const shape = windows ? [img.height, img.width, img.channels] : [img.height, img.width];
+  const result = { out: o.out, format, shape, rsnaFixApplied: slice.rsnaFixApplied };
   if (format === 'npy') {
     await writeFileAtomic(o.out, encodeNpy(img.data, shape));
-    return { out: o.out, format, shape, dtype: 'float32', rsnaFixApplied: slice.rsnaFixApplied };
+    return { ...result, dtype: 'float32' };
+  }
+  if (!windows) {
+    const display = displayWindow(slice);
+    const bytes = windowStackUint8(img.data, [display]);
+    if (display.inverted) for (let i = 0; i < bytes.length; i++) bytes[i] = 255 - bytes[i]!;
+    await writeFileAtomic(o.out, encodePngGray8(bytes, img.height, img.width));
+    return { ...result, dtype: 'uint8', displayWindow: display };
   }
   const bytes = toUint8(img.data);
   const png =
@@ -111,7 +101,7 @@ export async function exportSlice(o: ExportOptions): Promise<ExportResult> {
       ? encodePngGray8(bytes, img.height, img.width)
       : encodePngRgb8(bytes, img.height, img.width);
   await writeFileAtomic(o.out, png);
-  return { out: o.out, format, shape, dtype: 'uint8', rsnaFixApplied: slice.rsnaFixApplied };
+  return { ...result, dtype: 'uint8' };
 }
 
 /**
@@ -128,17 +118,4 @@ export function displayWindow(slice: CtSlice): WindowLevel & { inverted: boolean
     width: ok ? w : 80,
     inverted: slice.photometricInterpretation === 'MONOCHROME1',
   };
-}
-
-function displayBytes(hu: Float32Array, d: WindowLevel & { inverted: boolean }): Uint8Array {
-  const lo = d.center - d.width / 2;
-  const out = new Uint8Array(hu.length);
-  for (let i = 0; i < hu.length; i++) {
-    const x = hu[i]!;
-    const v = quantize255(
-      Math.fround(((x < lo ? lo : x > lo + d.width ? lo + d.width : x) - lo) / d.width),
-    );
-    out[i] = d.inverted ? 255 - v : v;
-  }
-  return out;
 }

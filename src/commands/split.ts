@@ -68,9 +68,7 @@ export async function writeSplit(
   const json = splitJsonPath(out);
   const text = splitTable(plan.table);
   await writeFileAtomic(out, splitCsv(plan.rows));
-  const record = {
-    command: 'ichdet split',
-    ...source,
+  const summary = {
     options: plan.options,
     images: plan.rows.length,
     counts,
@@ -78,18 +76,11 @@ export async function writeSplit(
     unlabelled: plan.unlabelled,
     table: plan.table,
   };
-  await writeFileAtomic(json, `${JSON.stringify(record, null, 2)}\n`);
-  return {
-    out,
+  await writeFileAtomic(
     json,
-    options: plan.options,
-    images: plan.rows.length,
-    counts,
-    unused: plan.unused,
-    unlabelled: plan.unlabelled,
-    table: plan.table,
-    text,
-  };
+    `${JSON.stringify({ command: 'ichdet split', ...source, ...summary }, null, 2)}\n`,
+  );
+  return { out, json, ...summary, text };
 }
 
 /**

@@ -11,7 +11,6 @@ import {
   EXPLICIT_VR_LE,
   findTransferSyntax,
   HTJ2K_LOSSLESS_RPCL,
-  IMPLICIT_VR_LE,
   JPEG_LOSSLESS_SV1,
 } from './syntax.js';
 
@@ -280,5 +279,3 @@ function evenCopy(frame: Uint8Array): ArrayBuffer {
   out.set(frame);
   return out.buffer;
 }
-
-export { IMPLICIT_VR_LE };
