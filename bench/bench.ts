@@ -188,6 +188,7 @@ const rows = [
   ...(await benchDicom()),
   ...(await optional('./synth.js', 'benchSynth')),
   ...(await optional('./prepare.js', 'benchPrepare')),
+  ...(process.argv.includes('--no-train') ? [] : await optional('./train.js', 'benchTrain')),
 ];
 const table = formatTable(rows);
 process.stdout.write(

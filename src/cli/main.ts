@@ -12,6 +12,7 @@ import { registerModels } from './models.js';
 import { registerPrepare } from './prepare.js';
 import { registerSplit } from './split.js';
 import { registerSynth } from './synth.js';
+import { registerTrain } from './train.js';
 import { registerWeights } from './weights.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerSplit(program);
   registerModels(program);
   registerWeights(program);
+  registerTrain(program);
   return program;
 }
 

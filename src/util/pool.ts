@@ -58,6 +58,26 @@ export function defaultPoolSize(): number {
   return typeof availableParallelism === 'function' ? availableParallelism() : cpus().length;
 }
 
+/**
+ * Starts a worker thread on the module `util/<name>` or any module beside this one reached by
+ * a relative `name` (`../train/worker`), from compiled JS or from TypeScript sources alike.
+ */
+export function startThread(name: string, workerData: unknown): Worker {
+  if (fromSources()) {
+    // From sources the worker must load TypeScript: register tsx's ESM hooks inside the new
+    // thread first (a worker's `--import tsx` does not cover its own entry file on Node 20).
+    const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
+    const tsxApi = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
+    const entry = new URL(`./${name}.ts`, import.meta.url).href;
+    const boot =
+      `import(${JSON.stringify(tsxApi)})` +
+      `.then((m) => { m.register(); return import(${JSON.stringify(entry)}); })` +
+      '.catch((e) => { setImmediate(() => { throw e; }); });';
+    return new Worker(boot, { eval: true, workerData });
+  }
+  return new Worker(new URL(`./${name}.js`, import.meta.url), { workerData });
+}
+
 interface Pending {
   id: number;
   item: unknown;
@@ -89,20 +109,7 @@ export class WorkerPool {
   }
 
   private spawn(): Worker {
-    const workerData = { taskModule: this.taskModule };
-    if (fromSources()) {
-      // From sources the worker must load TypeScript: register tsx's ESM hooks inside the new
-      // thread first (a worker's `--import tsx` does not cover its own entry file on Node 20).
-      const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-      const tsxApi = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
-      const entry = new URL('./pool-worker.ts', import.meta.url).href;
-      const boot =
-        `import(${JSON.stringify(tsxApi)})` +
-        `.then((m) => { m.register(); return import(${JSON.stringify(entry)}); })` +
-        '.catch((e) => { setImmediate(() => { throw e; }); });';
-      return new Worker(boot, { eval: true, workerData });
-    }
-    return new Worker(new URL('./pool-worker.js', import.meta.url), { workerData });
+    return startThread('pool-worker', { taskModule: this.taskModule });
   }
 
   /** Starts every worker now (they load the task module while the caller prepares work). */

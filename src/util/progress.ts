@@ -38,6 +38,8 @@ export interface ProgressSummary {
 export interface Progress {
   /** Records n more units done (default 1). */
   tick(n?: number): void;
+  /** Text shown after the ETA (`loss 0.213`), and in the summary line; '' for none. */
+  setInfo(text: string): void;
   /** Ends the bar (or writes the summary line); later calls and ticks do nothing. */
   stop(): void;
   summary(): ProgressSummary;
@@ -82,23 +84,25 @@ export function createProgress(opts: ProgressOptions): Progress {
   let count = 0;
   let stoppedAt: number | undefined;
   let lastRefresh = start;
+  let info = '';
 
   const summary = (): ProgressSummary => {
     const seconds = ((stoppedAt ?? now()) - start) / 1000;
     return { count, seconds, rate: seconds > 0 ? count / seconds : 0 };
   };
-  const payload = (): { rate: string; etaText: string } => {
+  const payload = (): { rate: string; etaText: string; info: string } => {
     const { rate } = summary();
     return {
       rate: rate.toFixed(1),
       etaText: formatDuration(rate > 0 ? (total - count) / rate : Number.NaN),
+      info: info === '' ? '' : ` | ${info}`,
     };
   };
 
   const bar = shouldDrawProgress(stream, process.env, opts.enabled)
     ? new cliProgress.SingleBar(
         {
-          format: `${label} [{bar}] {value}/{total} {percentage}% | {rate} ${unit}/s | ETA {etaText}`,
+          format: `${label} [{bar}] {value}/{total} {percentage}% | {rate} ${unit}/s | ETA {etaText}{info}`,
           stream,
           hideCursor: true,
           barsize: 30,
@@ -121,6 +125,9 @@ export function createProgress(opts: ProgressOptions): Progress {
         bar.update(count, payload());
       }
     },
+    setInfo(text: string): void {
+      info = text;
+    },
     stop(): void {
       if (stoppedAt !== undefined) return;
       const final = payload();
@@ -132,7 +139,7 @@ export function createProgress(opts: ProgressOptions): Progress {
         const s = summary();
         stream.write(
           `${label}: ${s.count} ${unit} in ${s.seconds.toFixed(1)} s ` +
-            `(${s.rate.toFixed(1)} ${unit}/s)\n`,
+            `(${s.rate.toFixed(1)} ${unit}/s)${info === '' ? '' : `, ${info}`}\n`,
         );
       }
     },

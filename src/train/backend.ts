@@ -1,0 +1,71 @@
+/**
+ * Choosing the tfjs backend a training or inference thread runs on:
+ * - `node`: `@tensorflow/tfjs-node-gpu` or `@tensorflow/tfjs-node` (native TensorFlow, CUDA or
+ *   CPU) when the user has installed one — an optional dependency ichdet does not install (its
+ *   install downloads libtensorflow, which fails offline);
+ * - `wasm`: tfjs-backend-wasm (XNNPACK, SIMD) with ichdet's training kernels registered;
+ * - `cpu`: the pure-JS backend (slow; tests and debugging);
+ * - `auto`: node when importable, else wasm.
+ * Each worker thread has its own tfjs instance and calls this once.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-layers registers gradients when imported; the wasm kernels are registered after it.
+import '@tensorflow/tfjs-layers';
+import '@tensorflow/tfjs-backend-cpu';
+import { ConfigError } from '../errors.js';
+import type { BackendChoice } from './config.js';
+import { registerWasmTrainingKernels } from './kernels.js';
+
+export type { BackendChoice } from './config.js';
+
+export interface BackendInfo {
+  name: 'wasm' | 'node' | 'cpu';
+  detail: string;
+}
+
+const NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+
+/** Imports tfjs-node(-gpu) if installed; the name of the one found, or null. */
+async function importNode(): Promise<string | null> {
+  for (const pkg of NODE_PACKAGES) {
+    try {
+      // A variable specifier: the package is optional and has no types here.
+      const spec: string = pkg;
+      await import(spec);
+      return pkg;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw err;
+    }
+  }
+  return null;
+}
+
+/** Sets up and selects the backend; resolves with what was chosen. */
+export async function initBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
+  if (choice === 'node' || choice === 'auto') {
+    const pkg = await importNode();
+    if (pkg !== null) {
+      await tf.setBackend('tensorflow');
+      await tf.ready();
+      return { name: 'node', detail: pkg };
+    }
+    if (choice === 'node') {
+      throw new ConfigError(
+        '--backend node needs @tensorflow/tfjs-node (CPU) or @tensorflow/tfjs-node-gpu (CUDA): npm install @tensorflow/tfjs-node@4.22.0',
+      );
+    }
+  }
+  if (choice === 'cpu') {
+    await tf.setBackend('cpu');
+    await tf.ready();
+    return { name: 'cpu', detail: 'pure JavaScript' };
+  }
+  await import('@tensorflow/tfjs-backend-wasm');
+  registerWasmTrainingKernels();
+  if (!(await tf.setBackend('wasm'))) {
+    throw new ConfigError('the wasm backend failed to start');
+  }
+  await tf.ready();
+  return { name: 'wasm', detail: 'XNNPACK SIMD, single-threaded' };
+}

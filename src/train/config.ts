@@ -1,0 +1,207 @@
+/**
+ * The one typed configuration of a training run, parsed and checked before any work starts and
+ * saved as `RUN/config.json`, so a run can be reproduced (and resumed) from its folder alone.
+ * Defaults are the reference study's: 224², 10 epochs, batch 32, Adam 1e-4, binary
+ * cross-entropy, ImageNet weights, flips and crops on the fly.
+ */
+import { ConfigError } from '../errors.js';
+import { ARCH_NAMES, type ArchName, REGISTRY } from '../models/registry.js';
+
+export const LOSSES = ['bce', 'weighted-bce', 'focal'] as const;
+export type LossName = (typeof LOSSES)[number];
+export const OPTIMIZERS = ['adam', 'sgd', 'rmsprop'] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+/** Validation metric that picks `RUN/best/`. */
+export const MONITORS = ['weighted_log_loss', 'loss', 'mean_auc'] as const;
+export type Monitor = (typeof MONITORS)[number];
+export const BACKENDS = ['auto', 'wasm', 'node', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+
+export const DEFAULT_AUGMENT = 'hflip=0.25,vflip=0.10,crop=0.25';
+
+/** What the caller gives; everything but the paths and the architecture has a default. */
+export interface TrainOptionsInput {
+  cache: string;
+  split: string;
+  arch: string;
+  out: string;
+  size?: number;
+  epochs?: number;
+  batch?: number;
+  lr?: number;
+  optimizer?: string;
+  loss?: string;
+  /** Focal loss γ (default 2). */
+  focalGamma?: number;
+  /** `imagenet`, `none` or a Keras `.h5` file. */
+  weights?: string;
+  augment?: string;
+  context?: number;
+  freezeBackbone?: boolean;
+  dropout?: number;
+  seed?: number;
+  monitor?: string;
+  /** Split names trained on (default `train`). */
+  trainSplits?: string[];
+  /** Split name validated on (default `val`). */
+  valSplit?: string;
+  /** Worker threads (default: the machine's cores). */
+  workers?: number;
+  /** Examples per forward/backward pass inside a worker; `0` = chosen from the model and size. */
+  microBatch?: number;
+  backend?: string;
+  /** Mid-epoch checkpoints to `RUN/last/` at most this often, in minutes (0: epoch ends only). */
+  checkpointMinutes?: number;
+  /** Stop after this many optimiser steps in total (benchmarks and tests); unset: all epochs. */
+  maxSteps?: number;
+}
+
+export interface TrainConfig {
+  cache: string;
+  split: string;
+  arch: ArchName;
+  size: number;
+  epochs: number;
+  batch: number;
+  lr: number;
+  optimizer: OptimizerName;
+  loss: LossName;
+  focalGamma: number;
+  weights: string;
+  augment: string;
+  context: 0 | 1 | 2;
+  freezeBackbone: boolean;
+  dropout: number;
+  seed: number;
+  monitor: Monitor;
+  trainSplits: string[];
+  valSplit: string;
+  workers: number;
+  microBatch: number;
+  backend: BackendChoice;
+  checkpointMinutes: number;
+  maxSteps: number | null;
+}
+
+function oneOf<T extends string>(field: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new ConfigError(`${field} must be one of ${choices.join(', ')}, received "${value}"`);
+  }
+  return value as T;
+}
+
+function posInt(field: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new ConfigError(`${field} must be a positive integer, received ${value}`);
+  }
+  return value;
+}
+
+function nonNegInt(field: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new ConfigError(`${field} must be an integer ≥ 0, received ${value}`);
+  }
+  return value;
+}
+
+/**
+ * Fills defaults and checks every field, naming the field and the value received.
+ *
+ * @throws ConfigError before anything is read or written.
+ */
+export function resolveTrainConfig(o: TrainOptionsInput, cores = 2): TrainConfig {
+  const arch = oneOf('--arch', o.arch, ARCH_NAMES);
+  const spec = REGISTRY.find((s) => s.name === arch)!;
+  const size = posInt('--size', o.size ?? 224);
+  const min = Math.max(32, spec.minSize);
+  if (size < min) {
+    throw new ConfigError(`--size must be ≥ ${min} for ${arch}, received ${size}`);
+  }
+  const lr = o.lr ?? 1e-4;
+  if (!(lr > 0) || !Number.isFinite(lr)) {
+    throw new ConfigError(`--lr must be a positive number, received ${lr}`);
+  }
+  const context = o.context ?? 0;
+  if (context !== 0 && context !== 1 && context !== 2) {
+    throw new ConfigError(`--context must be 0, 1 or 2, received ${context}`);
+  }
+  const dropout = o.dropout ?? 0;
+  if (!(dropout >= 0 && dropout < 1)) {
+    throw new ConfigError(`--dropout must be in [0, 1), received ${dropout}`);
+  }
+  const focalGamma = o.focalGamma ?? 2;
+  if (!(focalGamma >= 0) || !Number.isFinite(focalGamma)) {
+    throw new ConfigError(`--focal-gamma must be a number ≥ 0, received ${focalGamma}`);
+  }
+  const seed = o.seed ?? 0;
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new ConfigError(`--seed must be an integer ≥ 0, received ${seed}`);
+  }
+  const checkpointMinutes = o.checkpointMinutes ?? 10;
+  if (!(checkpointMinutes >= 0) || !Number.isFinite(checkpointMinutes)) {
+    throw new ConfigError(
+      `--checkpoint-minutes must be a number ≥ 0, received ${checkpointMinutes}`,
+    );
+  }
+  const trainSplits = o.trainSplits ?? ['train'];
+  if (trainSplits.length === 0)
+    throw new ConfigError('--train-splits must name at least one split');
+  const valSplit = o.valSplit ?? 'val';
+  if (trainSplits.includes(valSplit)) {
+    throw new ConfigError(`validation split "${valSplit}" is also a training split`);
+  }
+  const batch = posInt('--batch', o.batch ?? 32);
+  const workers = posInt('--workers', o.workers ?? cores);
+  return {
+    cache: o.cache,
+    split: o.split,
+    arch,
+    size,
+    epochs: posInt('--epochs', o.epochs ?? 10),
+    batch,
+    lr,
+    optimizer: oneOf('--optimizer', o.optimizer ?? 'adam', OPTIMIZERS),
+    loss: oneOf('--loss', o.loss ?? 'bce', LOSSES),
+    focalGamma,
+    weights: o.weights ?? 'imagenet',
+    augment: o.augment ?? DEFAULT_AUGMENT,
+    context,
+    freezeBackbone: o.freezeBackbone ?? false,
+    dropout,
+    seed,
+    monitor: oneOf('--monitor', o.monitor ?? 'weighted_log_loss', MONITORS),
+    trainSplits,
+    valSplit,
+    workers: Math.min(workers, batch),
+    microBatch: nonNegInt('--micro-batch', o.microBatch ?? 0),
+    backend: oneOf('--backend', o.backend ?? 'auto', BACKENDS),
+    checkpointMinutes,
+    maxSteps: o.maxSteps === undefined ? null : posInt('--max-steps', o.maxSteps),
+  };
+}
+
+/**
+ * Activation memory per example relative to MobileNetV2 at 224² (measured peak wasm heap
+ * growth of one training pass; rounded up).
+ */
+const ACTIVATION_WEIGHT: Record<ArchName, number> = {
+  vgg16: 3,
+  resnet50: 2.5,
+  inception_v3: 2,
+  mobilenet_v2: 1,
+  xception: 2.5,
+  efficientnet_b0: 1.5,
+  efficientnet_b2: 2,
+  efficientnet_b3: 2.5,
+};
+
+/**
+ * Examples per forward/backward pass: the configured value, or one that keeps a worker's wasm
+ * heap under its ~2 GB limit (16 MobileNetV2 examples at 224², more at smaller sizes), never
+ * more than the worker's share of the batch.
+ */
+export function microBatchFor(c: TrainConfig, share: number): number {
+  if (c.microBatch > 0) return Math.min(c.microBatch, share);
+  const budget = (16 * (224 * 224)) / (c.size * c.size) / ACTIVATION_WEIGHT[c.arch];
+  return Math.max(1, Math.min(share, Math.floor(budget)));
+}

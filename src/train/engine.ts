@@ -1,0 +1,241 @@
+/**
+ * The data-parallel engine: N model workers (one tfjs instance and heap each, one per core)
+ * hold identical replicas; each step every worker computes the gradient sum of its share of the
+ * batch in micro-batches (so the configured batch size is exact whatever fits in a heap), the
+ * engine adds the shares in worker order, applies the optimiser once to the master weights in
+ * shared memory, and averages the batch-norm moving statistics the workers updated. Replicas
+ * then reload the weights before their next step, so they never drift apart.
+ */
+import type { Worker } from 'node:worker_threads';
+import { IchdetError } from '../errors.js';
+import { startThread } from '../util/pool.js';
+import { applyUpdate, type OptimizerState } from './optim.js';
+import type { Reply, Request, TensorInfo, WorkerInit } from './protocol.js';
+
+/** Raised when a model worker fails; keeps the worker's message and stack. */
+export class WorkerFailure extends IchdetError {
+  override name = 'WorkerFailure';
+  constructor(
+    readonly worker: number,
+    message: string,
+    readonly workerStack?: string,
+  ) {
+    super(`training worker ${worker}: ${message}`);
+  }
+}
+
+interface Channel {
+  worker: Worker;
+  pending: ((r: Reply) => void) | undefined;
+  failed: Error | undefined;
+}
+
+type ReplyOf<T extends Reply['type']> = Extract<Reply, { type: T }>;
+
+export interface StepResult {
+  /** Mean loss over the batch. */
+  loss: number;
+}
+
+export class ModelWorkers {
+  readonly trainable: TensorInfo[] = [];
+  readonly stats: TensorInfo[] = [];
+  backend = '';
+  /** Master weights (trainable, flat) and moving statistics, shared with every worker. */
+  params: Float32Array<ArrayBufferLike> = new Float32Array(0);
+  statValues: Float32Array<ArrayBufferLike> = new Float32Array(0);
+  private grads: Float32Array<ArrayBufferLike>[] = [];
+  private statsOut: Float32Array<ArrayBufferLike>[] = [];
+  private readonly channels: Channel[] = [];
+  private version = 0;
+
+  private constructor(readonly size: number) {}
+
+  /** Starts `n` workers and builds (or loads) the model in each; all must agree on its layout. */
+  static async start(n: number, init: WorkerInit): Promise<ModelWorkers> {
+    const w = new ModelWorkers(n);
+    for (let i = 0; i < n; i++) w.channels.push(w.open(i));
+    try {
+      const ready = await Promise.all(
+        w.channels.map((_, i) => w.call<'ready'>(i, { type: 'init', init }, 'ready')),
+      );
+      const first = ready[0]!;
+      for (const [i, r] of ready.entries()) {
+        const same =
+          r.trainable.length === first.trainable.length &&
+          r.trainable.every(
+            (t, k) => t.name === first.trainable[k]!.name && t.size === first.trainable[k]!.size,
+          ) &&
+          r.params.every((v, k) => Object.is(v, first.params[k]));
+        if (!same)
+          throw new WorkerFailure(i, 'its model differs from worker 0 after the same build');
+      }
+      w.backend = first.backend;
+      w.trainable.push(...first.trainable);
+      w.stats.push(...first.stats);
+      const p = first.params.length;
+      const s = first.statValues.length;
+      const paramsBuf = new SharedArrayBuffer(p * 4);
+      const statsBuf = new SharedArrayBuffer(s * 4);
+      w.params = new Float32Array(paramsBuf);
+      w.params.set(first.params);
+      w.statValues = new Float32Array(statsBuf);
+      w.statValues.set(first.statValues);
+      await Promise.all(
+        w.channels.map((_, i) => {
+          const grads = new SharedArrayBuffer(p * 4);
+          const statsOut = new SharedArrayBuffer(s * 4);
+          w.grads.push(new Float32Array(grads));
+          w.statsOut.push(new Float32Array(statsOut));
+          return w.call<'shared'>(
+            i,
+            { type: 'share', buffers: { params: paramsBuf, stats: statsBuf, grads, statsOut } },
+            'shared',
+          );
+        }),
+      );
+      w.version = 1;
+      return w;
+    } catch (err) {
+      await w.close();
+      throw err;
+    }
+  }
+
+  private open(i: number): Channel {
+    const ch: Channel = {
+      worker: startThread('../train/worker', null),
+      pending: undefined,
+      failed: undefined,
+    };
+    ch.worker.on('message', (r: Reply) => {
+      const f = ch.pending;
+      ch.pending = undefined;
+      f?.(r);
+    });
+    const fail = (e: Error) => {
+      ch.failed = e;
+      const f = ch.pending;
+      ch.pending = undefined;
+      f?.({ type: 'error', name: e.name, message: e.message, stack: e.stack });
+    };
+    ch.worker.on('error', fail);
+    ch.worker.on('exit', (code) => {
+      if (ch.failed === undefined) fail(new Error(`exited with code ${code}`));
+    });
+    void i;
+    return ch;
+  }
+
+  private call<T extends Reply['type']>(
+    i: number,
+    req: Request,
+    expect: T,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<ReplyOf<T>> {
+    const ch = this.channels[i]!;
+    if (ch.failed) return Promise.reject(new WorkerFailure(i, ch.failed.message, ch.failed.stack));
+    return new Promise((resolve, reject) => {
+      ch.pending = (r) => {
+        if (r.type === 'error') reject(new WorkerFailure(i, `${r.name}: ${r.message}`, r.stack));
+        else if (r.type !== expect)
+          reject(new WorkerFailure(i, `replied "${r.type}" to "${req.type}"`));
+        else resolve(r as ReplyOf<T>);
+      };
+      ch.worker.postMessage(req, transfer);
+    });
+  }
+
+  /**
+   * One optimiser step over a batch already split into per-worker shares (x: n×H×W×C, y: n×6).
+   * Shares may be empty (a last batch smaller than the worker count).
+   */
+  async step(
+    shares: readonly { x: Float32Array; y: Float32Array; n: number }[],
+    opt: OptimizerState,
+    o: { micro: number; seed: number },
+  ): Promise<StepResult> {
+    const batch = shares.reduce((s, sh) => s + sh.n, 0);
+    const active = shares.map((sh, i) => ({ sh, i })).filter(({ sh }) => sh.n > 0);
+    const replies = await Promise.all(
+      active.map(({ sh, i }) =>
+        this.call<'stepped'>(
+          i,
+          {
+            type: 'step',
+            version: this.version,
+            x: sh.x,
+            y: sh.y,
+            n: sh.n,
+            micro: o.micro,
+            batch,
+            seed: o.seed * 64 + i,
+          },
+          'stepped',
+          [sh.x.buffer as ArrayBuffer, sh.y.buffer as ArrayBuffer],
+        ),
+      ),
+    );
+    // Σ of the shares' gradient sums, in worker order (deterministic).
+    const g = this.grads[active[0]!.i]!.slice();
+    for (const { i } of active.slice(1)) {
+      const gi = this.grads[i]!;
+      for (let k = 0; k < g.length; k++) g[k] = g[k]! + gi[k]!;
+    }
+    applyUpdate(opt, this.params, g);
+    if (this.statValues.length > 0) {
+      const outs = active.map(({ i }) => this.statsOut[i]!);
+      const s = this.statValues;
+      for (let k = 0; k < s.length; k++) {
+        let sum = 0;
+        for (const o2 of outs) sum += o2[k]!;
+        s[k] = sum / outs.length;
+      }
+    }
+    this.version++;
+    return { loss: replies.reduce((s, r) => s + r.lossSum, 0) / batch };
+  }
+
+  /** Probabilities (n×6) of the shares, concatenated in share order. */
+  async predict(
+    shares: readonly { x: Float32Array; n: number }[],
+    micro: number,
+  ): Promise<Float32Array> {
+    const replies = await Promise.all(
+      shares.map((sh, i) =>
+        sh.n === 0
+          ? Promise.resolve({ type: 'predicted' as const, p: new Float32Array(0) })
+          : this.call<'predicted'>(
+              i,
+              { type: 'predict', version: this.version, x: sh.x, n: sh.n, micro },
+              'predicted',
+              [sh.x.buffer as ArrayBuffer],
+            ),
+      ),
+    );
+    const total = replies.reduce((s, r) => s + r.p.length, 0);
+    const out = new Float32Array(total);
+    let off = 0;
+    for (const r of replies) {
+      out.set(r.p, off);
+      off += r.p.length;
+    }
+    return out;
+  }
+
+  /** Saves the current model (tfjs layers format) to `dir` from worker 0. */
+  async save(dir: string, metadata: Record<string, unknown>): Promise<void> {
+    await this.call<'saved'>(0, { type: 'save', version: this.version, dir, metadata }, 'saved');
+  }
+
+  /** Replaces the master weights and statistics (resume); workers reload them before their next use. */
+  load(params: Float32Array, stats: Float32Array): void {
+    this.params.set(params);
+    this.statValues.set(stats);
+    this.version++;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.channels.splice(0).map((c) => c.worker.terminate()));
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Optimisers over one flat float32 vector of trainable weights, run by the engine once per step
+ * (the workers only compute gradients). The update rules are Keras 3's, so a run matches
+ * Keras' defaults; the whole state is plain arrays and a step counter, so a checkpoint restores
+ * it bit for bit (tfjs' own Adam recomputes β^t with `pow` on restore, which differs from the
+ * running product in the last bits).
+ *
+ * - adam (Keras `Adam`, ε = 1e-7): t = step + 1, α = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ),
+ *   m += (g − m)(1 − β₁), v += (g² − v)(1 − β₂), w −= α·m/(√v + ε); β₁ = 0.9, β₂ = 0.999.
+ * - sgd (Keras `SGD` with momentum 0.9): u = 0.9·u − lr·g, w += u.
+ * - rmsprop (Keras `RMSprop`, ρ = 0.9, ε = 1e-7, no momentum): v = ρv + (1 − ρ)g²,
+ *   w −= lr·g/(√v + ε).
+ */
+import type { OptimizerName } from './config.js';
+
+export interface OptimizerState {
+  name: OptimizerName;
+  lr: number;
+  /** Steps taken. */
+  step: number;
+  /** Slot vectors (adam: m, v; sgd: u; rmsprop: v), each as long as the weights. */
+  slots: Float32Array[];
+}
+
+const SLOTS: Record<OptimizerName, number> = { adam: 2, sgd: 1, rmsprop: 1 };
+
+export function createOptimizer(name: OptimizerName, lr: number, size: number): OptimizerState {
+  return {
+    name,
+    lr,
+    step: 0,
+    slots: Array.from({ length: SLOTS[name] }, () => new Float32Array(size)),
+  };
+}
+
+/** One update of `w` in place with gradient `g`. */
+export function applyUpdate(o: OptimizerState, w: Float32Array, g: Float32Array): void {
+  const n = w.length;
+  const lr = o.lr;
+  if (o.name === 'adam') {
+    const b1 = 0.9;
+    const b2 = 0.999;
+    const eps = 1e-7;
+    const t = o.step + 1;
+    const alpha = (lr * Math.sqrt(1 - b2 ** t)) / (1 - b1 ** t);
+    const m = o.slots[0]!;
+    const v = o.slots[1]!;
+    for (let i = 0; i < n; i++) {
+      const gi = g[i]!;
+      const mi = m[i]! + (gi - m[i]!) * (1 - b1);
+      const vi = v[i]! + (gi * gi - v[i]!) * (1 - b2);
+      m[i] = mi;
+      v[i] = vi;
+      w[i] = w[i]! - (m[i]! * alpha) / (Math.sqrt(v[i]!) + eps);
+    }
+  } else if (o.name === 'sgd') {
+    const u = o.slots[0]!;
+    for (let i = 0; i < n; i++) {
+      u[i] = 0.9 * u[i]! - lr * g[i]!;
+      w[i] = w[i]! + u[i]!;
+    }
+  } else {
+    const rho = 0.9;
+    const eps = 1e-7;
+    const v = o.slots[0]!;
+    for (let i = 0; i < n; i++) {
+      const gi = g[i]!;
+      v[i] = rho * v[i]! + (1 - rho) * gi * gi;
+      w[i] = w[i]! - (lr * gi) / (Math.sqrt(v[i]!) + eps);
+    }
+  }
+  o.step++;
+}
+
+/** The state as JSON header + one binary blob (slots concatenated). */
+export function serializeOptimizer(o: OptimizerState): { json: string; data: Uint8Array } {
+  const size = o.slots[0]?.length ?? 0;
+  const data = new Uint8Array(o.slots.length * size * 4);
+  o.slots.forEach((s, i) => {
+    data.set(new Uint8Array(s.buffer, s.byteOffset, s.byteLength), i * size * 4);
+  });
+  return {
+    json: `${JSON.stringify({ name: o.name, lr: o.lr, step: o.step, slots: o.slots.length, size })}\n`,
+    data,
+  };
+}
+
+export function deserializeOptimizer(json: string, data: Uint8Array, file: string): OptimizerState {
+  const h = JSON.parse(json) as {
+    name: OptimizerName;
+    lr: number;
+    step: number;
+    slots: number;
+    size: number;
+  };
+  if (data.byteLength !== h.slots * h.size * 4) {
+    throw new Error(
+      `${file}: optimiser state has ${data.byteLength} bytes, expected ${h.slots * h.size * 4}`,
+    );
+  }
+  const copy = new Float32Array(h.slots * h.size);
+  new Uint8Array(copy.buffer).set(data);
+  const slots = Array.from({ length: h.slots }, (_, i) => copy.slice(i * h.size, (i + 1) * h.size));
+  return { name: h.name, lr: h.lr, step: h.step, slots };
+}

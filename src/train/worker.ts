@@ -1,0 +1,211 @@
+/**
+ * A model worker: one tfjs instance in its own thread (and, on wasm, its own heap). It builds or
+ * loads the model once, then answers the engine's requests: compute the gradient of a batch
+ * share (in micro-batches), predict, save. The optimiser lives in the engine; this worker only
+ * copies the engine's shared weights in when their version changed.
+ */
+import { parentPort } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { loadKerasWeights } from '../models/h5.js';
+import { backbone, buildModel } from '../models/index.js';
+import type { ArchName } from '../models/registry.js';
+import { Rng } from '../util/rng.js';
+import { initBackend } from './backend.js';
+import { loadSavedModel, saveLayersModel } from './checkpoint.js';
+import { lossSum } from './loss.js';
+import type { Reply, Request, SharedBuffers, TensorInfo, WorkerInit } from './protocol.js';
+import { isMovingStat, withSeededRandom } from './seeded.js';
+
+const port = parentPort;
+if (!port) throw new Error('train/worker.ts must run inside a worker thread');
+
+interface State {
+  init: WorkerInit;
+  model: LayersModel;
+  trainable: tf.Variable[];
+  stats: tf.Variable[];
+  buffers?: SharedBuffers;
+  version: number;
+}
+
+let state: State | undefined;
+
+function infos(vars: readonly tf.Variable[]): TensorInfo[] {
+  return vars.map((v) => ({ name: v.name, shape: [...v.shape], size: v.size }));
+}
+
+function flatten(vars: readonly tf.Variable[]): Float32Array {
+  const total = vars.reduce((s, v) => s + v.size, 0);
+  const out = new Float32Array(total);
+  let off = 0;
+  for (const v of vars) {
+    out.set(v.dataSync() as Float32Array, off);
+    off += v.size;
+  }
+  return out;
+}
+
+function assignFlat(vars: readonly tf.Variable[], flat: Float32Array): void {
+  let off = 0;
+  for (const v of vars) {
+    // A copy: the shared memory keeps changing under the engine.
+    const values = flat.slice(off, off + v.size);
+    tf.tidy(() => v.assign(tf.tensor(values, v.shape, 'float32')));
+    off += v.size;
+  }
+}
+
+async function init(w: WorkerInit): Promise<Reply> {
+  const backend = await initBackend(w.backend as 'auto');
+  let model: LayersModel;
+  if (w.checkpoint !== null) {
+    model = await loadSavedModel(w.checkpoint);
+  } else {
+    // tfjs' initialisers draw their seeds from Math.random: a seeded stream makes the fresh
+    // weights a function of --seed alone, identical in every worker.
+    model = withSeededRandom(new Rng(w.seed, 0x1417), () =>
+      buildModel(w.arch, {
+        inputShape: [w.size, w.size, w.channels],
+        head: { numClasses: 6, dropout: w.dropout },
+      }),
+    );
+    if (w.weightsFile !== null) {
+      await loadKerasWeights(model, w.weightsFile, { arch: w.arch as ArchName });
+    }
+  }
+  if (w.freezeBackbone) {
+    for (const layer of backbone(model, w.arch).layers) layer.trainable = false;
+  }
+  const trainable = model.trainableWeights.map((lw) => lw.read() as tf.Variable);
+  const stats = w.freezeBackbone
+    ? []
+    : model.nonTrainableWeights
+        .filter((lw) => isMovingStat(lw.name))
+        .map((lw) => lw.read() as tf.Variable);
+  state = { init: w, model, trainable, stats, version: -1 };
+  return {
+    type: 'ready',
+    backend: `${backend.name} (${backend.detail})`,
+    trainable: infos(trainable),
+    stats: infos(stats),
+    params: flatten(trainable),
+    statValues: flatten(stats),
+  };
+}
+
+function sync(s: State, version: number): void {
+  if (version === s.version || !s.buffers) return;
+  assignFlat(s.trainable, new Float32Array(s.buffers.params));
+  assignFlat(s.stats, new Float32Array(s.buffers.stats));
+  s.version = version;
+}
+
+function forward(s: State, x: tf.Tensor4D, training: boolean): tf.Tensor2D {
+  return s.model.apply(x, { training }) as tf.Tensor2D;
+}
+
+function step(s: State, r: Extract<Request, { type: 'step' }>): Reply {
+  sync(s, r.version);
+  const { channels, size } = s.init;
+  const per = size * size * channels;
+  const training = !s.init.freezeBackbone;
+  let acc: tf.Tensor[] | undefined;
+  let lossTotal = 0;
+  for (let start = 0, k = 0; start < r.n; start += r.micro, k++) {
+    const m = Math.min(r.micro, r.n - start);
+    const x = tf.tensor4d(r.x.subarray(start * per, (start + m) * per), [m, size, size, channels]);
+    const y = tf.tensor2d(r.y.subarray(start * 6, (start + m) * 6), [m, 6]);
+    const { value, grads } = withSeededRandom(new Rng(r.seed, k), () =>
+      tf.variableGrads(
+        () =>
+          tf.div(
+            lossSum(s.init.loss, y, forward(s, x, training), s.init.focalGamma),
+            r.batch,
+          ) as tf.Scalar,
+        s.trainable,
+      ),
+    );
+    lossTotal += (value.dataSync()[0] ?? Number.NaN) * r.batch;
+    value.dispose();
+    x.dispose();
+    y.dispose();
+    const gs = s.trainable.map((v) => {
+      const g = grads[v.name];
+      if (!g) throw new Error(`no gradient for trainable weight ${v.name}`);
+      return g;
+    });
+    if (acc === undefined) acc = gs;
+    else {
+      const prev: tf.Tensor[] = acc;
+      acc = prev.map((a, i) => tf.add(a, gs[i]!));
+      for (const t of prev) t.dispose();
+      for (const t of gs) t.dispose();
+    }
+  }
+  const out = new Float32Array(s.buffers!.grads);
+  let off = 0;
+  for (const g of acc ?? []) {
+    out.set(g.dataSync() as Float32Array, off);
+    off += g.size;
+    g.dispose();
+  }
+  new Float32Array(s.buffers!.statsOut).set(flatten(s.stats));
+  return { type: 'stepped', lossSum: lossTotal };
+}
+
+function predict(s: State, r: Extract<Request, { type: 'predict' }>): Reply {
+  sync(s, r.version);
+  const { channels, size } = s.init;
+  const per = size * size * channels;
+  const p = new Float32Array(r.n * 6);
+  for (let start = 0; start < r.n; start += r.micro) {
+    const m = Math.min(r.micro, r.n - start);
+    const out = tf.tidy(() => {
+      const x = tf.tensor4d(r.x.subarray(start * per, (start + m) * per), [
+        m,
+        size,
+        size,
+        channels,
+      ]);
+      return forward(s, x, false);
+    });
+    p.set(out.dataSync() as Float32Array, start * 6);
+    out.dispose();
+  }
+  return { type: 'predicted', p };
+}
+
+async function handle(r: Request): Promise<Reply> {
+  if (r.type === 'init') return init(r.init);
+  if (!state) throw new Error(`request "${r.type}" before init`);
+  switch (r.type) {
+    case 'share':
+      state.buffers = r.buffers;
+      return { type: 'shared' };
+    case 'step':
+      return step(state, r);
+    case 'predict':
+      return predict(state, r);
+    case 'save':
+      sync(state, r.version);
+      await saveLayersModel(state.model, r.dir, r.metadata);
+      return { type: 'saved' };
+  }
+}
+
+port.on('message', (r: Request) => {
+  handle(r).then(
+    (reply) =>
+      port.postMessage(reply, reply.type === 'predicted' ? [reply.p.buffer as ArrayBuffer] : []),
+    (err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      port.postMessage({
+        type: 'error',
+        name: e.name,
+        message: e.message,
+        stack: e.stack,
+      } satisfies Reply);
+    },
+  );
+});

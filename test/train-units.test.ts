@@ -1,0 +1,165 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../src/errors.js';
+import { microBatchFor, resolveTrainConfig } from '../src/train/config.js';
+import { lossSum, lossSumArrays } from '../src/train/loss.js';
+import {
+  applyUpdate,
+  createOptimizer,
+  deserializeOptimizer,
+  serializeOptimizer,
+} from '../src/train/optim.js';
+import { isMovingStat } from '../src/train/seeded.js';
+
+const base = { cache: 'c', split: 's.csv', arch: 'mobilenet_v2', out: 'r' };
+
+describe('training config', () => {
+  it('defaults to the reference study: 224², 10 epochs, batch 32, Adam 1e-4, BCE, ImageNet, flips and crops', () => {
+    const c = resolveTrainConfig(base, 2);
+    expect(c).toMatchObject({
+      size: 224,
+      epochs: 10,
+      batch: 32,
+      lr: 1e-4,
+      optimizer: 'adam',
+      loss: 'bce',
+      weights: 'imagenet',
+      augment: 'hflip=0.25,vflip=0.10,crop=0.25',
+      context: 0,
+      monitor: 'weighted_log_loss',
+      workers: 2,
+      seed: 0,
+    });
+  });
+
+  it.each([
+    [
+      { arch: 'alexnet' },
+      '--arch must be one of vgg16, resnet50, inception_v3, mobilenet_v2, xception, efficientnet_b0, efficientnet_b2, efficientnet_b3, received "alexnet"',
+    ],
+    [{ size: 16 }, '--size must be ≥ 32 for mobilenet_v2, received 16'],
+    [{ arch: 'inception_v3', size: 64 }, '--size must be ≥ 75 for inception_v3, received 64'],
+    [{ lr: -1 }, '--lr must be a positive number, received -1'],
+    [{ context: 3 }, '--context must be 0, 1 or 2, received 3'],
+    [{ loss: 'mse' }, '--loss must be one of bce, weighted-bce, focal, received "mse"'],
+    [{ batch: 0 }, '--batch must be a positive integer, received 0'],
+    [{ dropout: 1 }, '--dropout must be in [0, 1), received 1'],
+    [{ valSplit: 'train' }, 'validation split "train" is also a training split'],
+  ])('rejects %j naming the field and the value', (bad, message) => {
+    expect(() => resolveTrainConfig({ ...base, ...bad })).toThrow(new ConfigError(message));
+  });
+
+  it('never uses more workers than examples in a batch, and micro-batches fit the share', () => {
+    const c = resolveTrainConfig({ ...base, batch: 1 }, 2);
+    expect(c.workers).toBe(1);
+    const big = resolveTrainConfig({ ...base, size: 224 }, 2);
+    // 16 MobileNetV2 examples at 224² per pass, capped by the worker's share of 16.
+    expect(microBatchFor(big, 16)).toBe(16);
+    expect(microBatchFor(resolveTrainConfig({ ...base, arch: 'vgg16' }), 16)).toBe(5);
+    expect(microBatchFor(resolveTrainConfig({ ...base, microBatch: 4 }), 16)).toBe(4);
+    expect(microBatchFor(resolveTrainConfig({ ...base, size: 64 }), 16)).toBe(16);
+  });
+});
+
+describe('losses', () => {
+  const y = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+  const p = [0.9, 0.2, 0.1, 0.3, 0.05, 0.8, 0.1, 0.1, 0.5, 0.2, 0.3, 0.4];
+  const bce = (yi: number, pi: number) => -(yi * Math.log(pi) + (1 - yi) * Math.log(1 - pi));
+
+  it('bce, weighted-bce and focal follow their formulas, summed over examples', () => {
+    let plain = 0;
+    let weighted = 0;
+    let focal = 0;
+    for (let i = 0; i < 12; i++) {
+      const l = bce(y[i]!, p[i]!);
+      plain += l / 6;
+      weighted += ((i % 6 === 5 ? 2 : 1) * l) / 7;
+      const pt = y[i] ? p[i]! : 1 - p[i]!;
+      focal += ((1 - pt) ** 2 * l) / 6;
+    }
+    expect(lossSumArrays('bce', y, p, 6)).toBeCloseTo(plain, 12);
+    expect(lossSumArrays('weighted-bce', y, p, 6)).toBeCloseTo(weighted, 12);
+    expect(lossSumArrays('focal', y, p, 6)).toBeCloseTo(focal, 12);
+    // By hand for the first image: bce terms −ln 0.9, −ln 0.8, −ln 0.9, −ln 0.7, −ln 0.95, −ln 0.8.
+    const first = [0.9, 0.8, 0.9, 0.7, 0.95, 0.8].reduce((s, q) => s - Math.log(q), 0) / 6;
+    expect(lossSumArrays('bce', y.slice(0, 6), p.slice(0, 6), 6)).toBeCloseTo(first, 12);
+  });
+
+  it('the tensor losses equal the array losses', async () => {
+    await tf.setBackend('cpu');
+    const yt = tf.tensor2d(y, [2, 6]);
+    const pt = tf.tensor2d(p, [2, 6]);
+    for (const name of ['bce', 'weighted-bce', 'focal'] as const) {
+      const t = lossSum(name, yt, pt);
+      expect(t.dataSync()[0]).toBeCloseTo(lossSumArrays(name, y, p, 6), 5);
+      t.dispose();
+    }
+    yt.dispose();
+    pt.dispose();
+  });
+
+  it('clips probabilities at 1e-7 so a confident mistake costs −ln 1e-7, not Infinity', () => {
+    expect(lossSumArrays('bce', [1], [0], 1)).toBeCloseTo(-Math.log(1e-7), 9);
+  });
+});
+
+describe('optimisers', () => {
+  it('Adam takes a first step of lr·g/|g| (Keras 3 formula, ε = 1e-7)', () => {
+    const o = createOptimizer('adam', 0.1, 1);
+    const w = new Float32Array([1]);
+    applyUpdate(o, w, new Float32Array([0.5]));
+    // m = 0.05, v = 0.00025, α = 0.1·√0.001/0.1; Δ = α·m/(√v + ε) = 0.1 · 0.0158114/(0.0158114 + 1e-7).
+    const m = 0.05;
+    const v = 0.00025;
+    const alpha = (0.1 * Math.sqrt(1 - 0.999)) / (1 - 0.9);
+    expect(w[0]).toBeCloseTo(1 - (m * alpha) / (Math.sqrt(v) + 1e-7), 6);
+    expect(w[0]).toBeCloseTo(0.9000006, 6);
+    expect(o.step).toBe(1);
+    // Second step, same gradient: m = 0.095, v = 0.00049975, α = 0.1·√(1 − 0.999²)/(1 − 0.9²).
+    applyUpdate(o, w, new Float32Array([0.5]));
+    const a2 = (0.1 * Math.sqrt(1 - 0.999 ** 2)) / (1 - 0.9 ** 2);
+    expect(w[0]).toBeCloseTo(0.9000006 - (0.095 * a2) / (Math.sqrt(0.00049975) + 1e-7), 6);
+  });
+
+  it('SGD with momentum 0.9 and RMSprop follow Keras', () => {
+    const s = createOptimizer('sgd', 0.1, 1);
+    const w = new Float32Array([1]);
+    applyUpdate(s, w, new Float32Array([2]));
+    applyUpdate(s, w, new Float32Array([2]));
+    // u1 = −0.2, w = 0.8; u2 = −0.18 − 0.2 = −0.38, w = 0.42.
+    expect(w[0]).toBeCloseTo(0.42, 6);
+    const r = createOptimizer('rmsprop', 0.01, 1);
+    const w2 = new Float32Array([1]);
+    applyUpdate(r, w2, new Float32Array([2]));
+    // v = 0.1·4 = 0.4; w = 1 − 0.01·2/(√0.4 + 1e-7).
+    expect(w2[0]).toBeCloseTo(1 - 0.02 / (Math.sqrt(0.4) + 1e-7), 6);
+  });
+
+  it('a serialised state restores bit for bit and continues identically', () => {
+    const a = createOptimizer('adam', 1e-3, 4);
+    const wa = new Float32Array([1, -2, 3, 0.5]);
+    const g = new Float32Array([0.1, -0.3, 0.7, 0]);
+    applyUpdate(a, wa, g);
+    applyUpdate(a, wa, g);
+    const s = serializeOptimizer(a);
+    const b = deserializeOptimizer(s.json, s.data, 'x');
+    const wb = wa.slice();
+    applyUpdate(a, wa, g);
+    applyUpdate(b, wb, g);
+    expect(Array.from(wb)).toEqual(Array.from(wa));
+    expect(b.step).toBe(3);
+    expect(() => deserializeOptimizer(s.json, s.data.subarray(4), 'opt.bin')).toThrow(
+      'opt.bin: optimiser state has 28 bytes, expected 32',
+    );
+  });
+});
+
+describe('batch-norm statistics', () => {
+  it('are recognised by name, also with tfjs uniquifying suffixes', () => {
+    expect(isMovingStat('bn_Conv1/moving_mean')).toBe(true);
+    expect(isMovingStat('conv1_bn/moving_variance_1')).toBe(true);
+    expect(isMovingStat('normalization/mean')).toBe(false);
+    expect(isMovingStat('bn_Conv1/gamma')).toBe(false);
+  });
+});
