@@ -42,15 +42,24 @@ export function parseAugment(spec: string): AugmentOptions {
   const o: AugmentOptions = { ...NO_AUGMENT, cropScale: [...NO_AUGMENT.cropScale] };
   const s = spec.trim();
   if (s === 'none' || s === '') return o;
+  const seen = new Set<string>();
   for (const part of s.split(',')) {
     const [key = '', value, ...rest] = part.split('=').map((t) => t.trim());
     if (value === undefined || rest.length > 0) {
       throw new ConfigError(`augment entries are key=value, received "${part}"`);
     }
+    if (seen.has(key)) throw new ConfigError(`augment ${key} is given twice in "${spec}"`);
+    seen.add(key);
     if (key === 'hflip' || key === 'vflip' || key === 'crop') o[key] = probability(key, value);
     else if (key === 'crop_scale') {
-      const [lo, hi] = value.split(':').map(Number);
-      if (lo === undefined || hi === undefined || !(lo > 0 && lo <= hi && hi <= 1)) {
+      const parts = value.split(':');
+      const [lo, hi] = parts.map((t) => (t.trim() === '' ? Number.NaN : Number(t)));
+      if (
+        parts.length !== 2 ||
+        lo === undefined ||
+        hi === undefined ||
+        !(lo > 0 && lo <= hi && hi <= 1)
+      ) {
         throw new ConfigError(
           `augment crop_scale must be lo:hi with 0 < lo ≤ hi ≤ 1, received "${value}"`,
         );
@@ -65,6 +74,7 @@ export function parseAugment(spec: string): AugmentOptions {
   return o;
 }
 
+/** The spec string of `o`, which `parseAugment` reads back to the same options. */
 export function formatAugment(o: AugmentOptions): string {
   if (o.hflip === 0 && o.vflip === 0 && o.crop === 0) return 'none';
   return `hflip=${o.hflip},vflip=${o.vflip},crop=${o.crop},crop_scale=${o.cropScale[0]}:${o.cropScale[1]}`;

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { ConfigError } from '../errors.js';
+import { patchBatchNormTraining } from './bn-fix.js';
 import type { BackendChoice } from './config.js';
 import { registerWasmTrainingKernels } from './kernels.js';
 
@@ -43,6 +44,7 @@ async function importNode(): Promise<string | null> {
 
 /** Sets up and selects the backend; resolves with what was chosen. */
 export async function initBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
+  patchBatchNormTraining();
   if (choice === 'node' || choice === 'auto') {
     const pkg = await importNode();
     if (pkg !== null) {

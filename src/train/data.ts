@@ -6,7 +6,13 @@
  * Channel layout (NHWC, float32): for context k the slices z−k … z+k of the same series, each
  * slice's cache channels (windows) in cache order. A neighbour that does not exist (the end of a
  * series, or a slice missing from the cache) repeats the nearest slice that does — at worst the
- * centre slice — as MONAI's and most RSNA solutions' edge padding does.
+ * centre slice (edge replication), so every example has all its channels.
+ *
+ * Geometry: an optional square crop of the cache image, resized to the input size, else the
+ * whole image resized (when the sizes differ); both bilinear with half-pixel centres, as
+ * `resize(..., 'bilinear')` in dicom/resize.ts (no area averaging: caches are made at or near
+ * the input size). Flips come last. Everything works on the uint8 records directly, one pass per
+ * slice, with the scaling folded in.
  *
  * Scaling (x = v/255 ∈ [0, 1] for a cache byte v), per Keras `preprocess_input`:
  * - `tf` (MobileNetV2, InceptionV3, Xception): 2x − 1 ∈ [−1, 1];
@@ -17,6 +23,7 @@
  *   the channel count anyway.
  */
 import type { Cache } from '../data/cache.js';
+import { ConfigError } from '../errors.js';
 import type { Preprocessing } from '../models/registry.js';
 import { Rng } from '../util/rng.js';
 import { type AugmentDraw, type AugmentOptions, drawAugment } from './augment.js';
@@ -34,13 +41,16 @@ export function inputChannels(cacheChannels: number, context: number): number {
   return cacheChannels * (2 * context + 1);
 }
 
-/** Per-channel scale a and offset b: input = a·v + b for a cache byte v. */
+/**
+ * Per-channel scale a and offset b: input = a·v + b for a cache byte v (float64, so the only
+ * rounding is the final one to float32).
+ */
 export function channelAffine(
   p: Preprocessing,
   channels: number,
-): { a: Float32Array; b: Float32Array } {
-  const a = new Float32Array(channels);
-  const b = new Float32Array(channels);
+): { a: Float64Array; b: Float64Array } {
+  const a = new Float64Array(channels);
+  const b = new Float64Array(channels);
   for (let c = 0; c < channels; c++) {
     if (p === 'tf') {
       a[c] = 2 / 255;
@@ -56,16 +66,24 @@ export function channelAffine(
   return { a, b };
 }
 
+/** Sampling along one axis: output pixel d blends input pixels i0[d] and i1[d], weight w[d] on i1. */
+interface AxisTable {
+  i0: Int32Array;
+  i1: Int32Array;
+  w: Float64Array;
+}
+
 /**
- * Source sampling along one axis: output pixel d of `out` reads input pixels i0[d], i1[d] with
- * weight w[d] on i1 — bilinear with half-pixel centres over the window [from, from + len) of
- * the input, clamped to the window, as `resize` (dicom/resize.ts) does for a whole image;
- * `flip` mirrors the output.
+ * Bilinear with half-pixel centres over the window [from, from + len) of the input, clamped to
+ * the window — what `resize` (dicom/resize.ts) does to the cropped image alone — with `out`
+ * samples; `flip` mirrors the output. Indices are multiplied by `stride`.
  */
-function axisTable(from: number, len: number, out: number, flip: boolean) {
-  const i0 = new Int32Array(out);
-  const i1 = new Int32Array(out);
-  const w = new Float32Array(out);
+function axisTable(from: number, len: number, out: number, flip: boolean, stride: number) {
+  const t: AxisTable = {
+    i0: new Int32Array(out),
+    i1: new Int32Array(out),
+    w: new Float64Array(out),
+  };
   const scale = len / out;
   for (let d = 0; d < out; d++) {
     const dd = flip ? out - 1 - d : d;
@@ -73,15 +91,20 @@ function axisTable(from: number, len: number, out: number, flip: boolean) {
     if (s < 0) s = 0;
     if (s > len - 1) s = len - 1;
     const f = Math.floor(s);
-    const f1 = Math.min(f + 1, len - 1);
-    i0[d] = from + f;
-    i1[d] = from + f1;
-    w[d] = s - f;
+    t.i0[d] = (from + f) * stride;
+    t.i1[d] = (from + Math.min(f + 1, len - 1)) * stride;
+    t.w[d] = s - f;
   }
-  return { i0, i1, w };
+  return t;
 }
 
-/** The augmentation of the example at `position` of epoch `epoch`, independent of batching. */
+const PREPROCESSING: readonly Preprocessing[] = ['caffe', 'tf', 'none'];
+
+/**
+ * The augmentation of the example at `position` (its index in the epoch order) of epoch `epoch`:
+ * an `Rng` seeded by hashInts(seed, epoch, position), so it does not depend on how batches are
+ * cut or shared between workers. `size` is the cache image side (crops are in cache pixels).
+ */
 export function exampleDraw(
   o: AugmentOptions,
   seed: number,
@@ -92,10 +115,13 @@ export function exampleDraw(
   return drawAugment(o, new Rng(seed, epoch, position), size);
 }
 
-/** A seeded Fisher–Yates shuffle of the training positions for one epoch. */
+/**
+ * A seeded Fisher–Yates shuffle of the training positions for one epoch (an `Rng` seeded by
+ * hashInts(seed, epoch)); `train` is unchanged.
+ */
 export function epochOrder(train: Int32Array, seed: number, epoch: number): Int32Array {
   const order = train.slice();
-  const rng = new Rng(seed, 0x0e0c, epoch);
+  const rng = new Rng(seed, epoch);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(rng.next() * (i + 1));
     const t = order[i]!;
@@ -105,35 +131,52 @@ export function epochOrder(train: Int32Array, seed: number, epoch: number): Int3
   return order;
 }
 
+/**
+ * Turns cache positions into model input batches. Configured once (cache, input spec, augment
+ * options); `load` is pure given its positions and draws and never changes the cache records.
+ */
 export class BatchLoader {
   readonly channels: number;
   private readonly prev: Int32Array;
   private readonly next: Int32Array;
   private readonly cacheSize: number;
   private readonly cacheChannels: number;
-  private readonly affine: { a: Float32Array; b: Float32Array };
+  private readonly affine: { a: Float64Array; b: Float64Array };
 
+  /** @throws ConfigError for an input size, context or preprocessing out of range. */
   constructor(
     private readonly cache: Cache,
     private readonly spec: InputSpec,
     readonly augment: AugmentOptions,
   ) {
+    if (!Number.isInteger(spec.size) || spec.size <= 0) {
+      throw new ConfigError(`input size must be a positive integer, received ${spec.size}`);
+    }
+    if (spec.context !== 0 && spec.context !== 1 && spec.context !== 2) {
+      throw new ConfigError(`context must be 0, 1 or 2, received ${String(spec.context)}`);
+    }
+    if (!PREPROCESSING.includes(spec.preprocessing)) {
+      throw new ConfigError(
+        `preprocessing must be one of ${PREPROCESSING.join(', ')}, received "${String(spec.preprocessing)}"`,
+      );
+    }
     this.cacheSize = cache.config.size;
     this.cacheChannels = cache.config.channels;
     this.channels = inputChannels(this.cacheChannels, spec.context);
     const rows = cache.sliceRows();
     const pos = new Map<string, number>();
     for (const [i, r] of rows.entries()) pos.set(r.image_id, i);
-    this.prev = Int32Array.from(rows, (r) =>
-      r.prev_id === null ? -1 : (pos.get(r.prev_id) ?? -1),
-    );
-    this.next = Int32Array.from(rows, (r) =>
-      r.next_id === null ? -1 : (pos.get(r.next_id) ?? -1),
-    );
+    const at = (id: string | null) => (id === null ? -1 : (pos.get(id) ?? -1));
+    this.prev = Int32Array.from(rows, (r) => at(r.prev_id));
+    this.next = Int32Array.from(rows, (r) => at(r.next_id));
     this.affine = channelAffine(spec.preprocessing, this.channels);
   }
 
-  /** Cache positions of the slices z−k … z+k around `p`, edges repeating the nearest slice. */
+  /**
+   * Cache positions of the slices z−k … z+k around position `p` (k = context), following the
+   * series' prev/next chain; past the end of the chain (series edge, or a neighbour missing from
+   * the cache) the nearest slice found is repeated, the centre at worst.
+   */
   contextOf(p: number): number[] {
     const k = this.spec.context;
     const out = new Array<number>(2 * k + 1).fill(p);
@@ -153,8 +196,14 @@ export class BatchLoader {
   }
 
   /**
-   * The model input for the examples at cache `positions` (n × size × size × channels), with
-   * each example's augmentation draw (`null`: none, e.g. for validation).
+   * The model input for the examples at cache `positions`: n × size × size × channels float32
+   * (NHWC), preprocessed. `draws[e]` is example e's augmentation (`null`, or `draws` null: none,
+   * as for validation): crop (a square of the cache image, resized to `size`), else a resize from
+   * the cache size when it differs, then the flips. `out` is filled when it has the batch's
+   * length, else a new array is returned.
+   *
+   * @throws RangeError when `draws` has another length than `positions` or a crop leaves the
+   *   cache image.
    */
   load(
     positions: ArrayLike<number>,
@@ -164,48 +213,103 @@ export class BatchLoader {
     const n = positions.length;
     const { size } = this.spec;
     const C = this.channels;
-    const cc = this.cacheChannels;
     const S = this.cacheSize;
     const per = size * size * C;
+    if (draws !== null && draws.length !== n) {
+      throw new RangeError(
+        `load needs one draw per position: ${n} positions, ${draws.length} draws`,
+      );
+    }
     const x = out !== undefined && out.length === n * per ? out : new Float32Array(n * per);
     const slices = Array.from(positions, (p) => this.contextOf(p));
     const unique = [...new Set(slices.flat())];
     const records = this.cache.readBatch(unique);
     const recordOf = new Map(unique.map((p, i) => [p, records[i]!]));
-    const { a, b } = this.affine;
     for (let e = 0; e < n; e++) {
       const d = draws?.[e] ?? null;
       const crop = d?.crop ?? { y: 0, x: 0, side: S };
-      const ty = axisTable(crop.y, crop.side, size, d?.vflip ?? false);
-      const tx = axisTable(crop.x, crop.side, size, d?.hflip ?? false);
-      const base = e * per;
+      if (
+        !Number.isInteger(crop.y) ||
+        !Number.isInteger(crop.x) ||
+        !Number.isInteger(crop.side) ||
+        crop.side < 1 ||
+        crop.y < 0 ||
+        crop.x < 0 ||
+        crop.y + crop.side > S ||
+        crop.x + crop.side > S
+      ) {
+        throw new RangeError(
+          `crop ${JSON.stringify(crop)} of example ${e} is not a square inside the ${S}² cache image`,
+        );
+      }
+      const ty = axisTable(crop.y, crop.side, size, d?.vflip ?? false, S * this.cacheChannels);
+      const tx = axisTable(crop.x, crop.side, size, d?.hflip ?? false, this.cacheChannels);
       for (const [s, p] of slices[e]!.entries()) {
-        const rec = recordOf.get(p)!;
-        const c0 = s * cc;
-        for (let oy = 0; oy < size; oy++) {
-          const r0 = ty.i0[oy]! * S;
-          const r1 = ty.i1[oy]! * S;
-          const wy = ty.w[oy]!;
-          const rowBase = base + oy * size * C;
-          for (let ox = 0; ox < size; ox++) {
-            const x0 = tx.i0[ox]!;
-            const x1 = tx.i1[ox]!;
-            const wx = tx.w[ox]!;
-            const o = rowBase + ox * C + c0;
-            const p00 = (r0 + x0) * cc;
-            const p01 = (r0 + x1) * cc;
-            const p10 = (r1 + x0) * cc;
-            const p11 = (r1 + x1) * cc;
-            for (let c = 0; c < cc; c++) {
-              const top = rec[p00 + c]! + (rec[p01 + c]! - rec[p00 + c]!) * wx;
-              const bot = rec[p10 + c]! + (rec[p11 + c]! - rec[p10 + c]!) * wx;
-              const v = top + (bot - top) * wy;
-              x[o + c] = a[c0 + c]! * v + b[c0 + c]!;
-            }
-          }
-        }
+        this.sample(recordOf.get(p)!, ty, tx, x, e * per, s * this.cacheChannels);
       }
     }
     return x;
+  }
+
+  /** Bilinear samples of one record into channels c0… of the example at `base` of `x`. */
+  private sample(
+    rec: Uint8Array,
+    ty: AxisTable,
+    tx: AxisTable,
+    x: Float32Array,
+    base: number,
+    c0: number,
+  ): void {
+    const { size } = this.spec;
+    const C = this.channels;
+    const cc = this.cacheChannels;
+    const { a, b } = this.affine;
+    const { i0: x0s, i1: x1s, w: wxs } = tx;
+    for (let oy = 0; oy < size; oy++) {
+      const r0 = ty.i0[oy]!;
+      const r1 = ty.i1[oy]!;
+      const wy = ty.w[oy]!;
+      let o = base + oy * size * C + c0;
+      if (cc === 3) {
+        // The three-window cache, unrolled.
+        const a0 = a[c0]!;
+        const a1 = a[c0 + 1]!;
+        const a2 = a[c0 + 2]!;
+        const b0 = b[c0]!;
+        const b1 = b[c0 + 1]!;
+        const b2 = b[c0 + 2]!;
+        for (let ox = 0; ox < size; ox++, o += C) {
+          const x0 = x0s[ox]!;
+          const x1 = x1s[ox]!;
+          const wx = wxs[ox]!;
+          const p00 = r0 + x0;
+          const p01 = r0 + x1;
+          const p10 = r1 + x0;
+          const p11 = r1 + x1;
+          let t = rec[p00]! + (rec[p01]! - rec[p00]!) * wx;
+          let u = rec[p10]! + (rec[p11]! - rec[p10]!) * wx;
+          x[o] = a0 * (t + (u - t) * wy) + b0;
+          t = rec[p00 + 1]! + (rec[p01 + 1]! - rec[p00 + 1]!) * wx;
+          u = rec[p10 + 1]! + (rec[p11 + 1]! - rec[p10 + 1]!) * wx;
+          x[o + 1] = a1 * (t + (u - t) * wy) + b1;
+          t = rec[p00 + 2]! + (rec[p01 + 2]! - rec[p00 + 2]!) * wx;
+          u = rec[p10 + 2]! + (rec[p11 + 2]! - rec[p10 + 2]!) * wx;
+          x[o + 2] = a2 * (t + (u - t) * wy) + b2;
+        }
+        continue;
+      }
+      for (let ox = 0; ox < size; ox++, o += C) {
+        const x0 = x0s[ox]!;
+        const x1 = x1s[ox]!;
+        const wx = wxs[ox]!;
+        for (let c = 0; c < cc; c++) {
+          const p00 = r0 + x0 + c;
+          const p10 = r1 + x0 + c;
+          const t = rec[p00]! + (rec[r0 + x1 + c]! - rec[p00]!) * wx;
+          const u = rec[p10]! + (rec[r1 + x1 + c]! - rec[p10]!) * wx;
+          x[o + c] = a[c0 + c]! * (t + (u - t) * wy) + b[c0 + c]!;
+        }
+      }
+    }
   }
 }

@@ -8,7 +8,11 @@ import type { SplitRow } from '../data/split.js';
 import { ConfigError, InputError } from '../errors.js';
 
 const SPLIT_NAME = /^[A-Za-z0-9_-]+$/;
-const IMAGE_ID = /^ID_[0-9A-Za-z]+$/;
+/**
+ * An image id is the slice's SOPInstanceUID as the cache stores it: `ID_<hex>` in the RSNA data,
+ * a dotted UID elsewhere. So only what cannot be one is refused: empty, spaces, quotes.
+ */
+const IMAGE_ID = /^[^\s"']+$/;
 
 /**
  * Parses a split file.
@@ -20,10 +24,11 @@ export function readSplitCsv(path: string): SplitRow[] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
-  } catch {
-    throw new InputError(`cannot read split file ${path}`);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new InputError(`cannot read split file ${path}: ${why}`);
   }
-  const lines = text.split(/\r?\n/);
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const header = (lines[0] ?? '').trim();
   if (header !== 'image_id,split,repeat') {
     throw new InputError(`${path}:1: header must be "image_id,split,repeat", received "${header}"`);
@@ -40,7 +45,9 @@ export function readSplitCsv(path: string): SplitRow[] {
     }
     const [imageId, split, repeatText] = cells as [string, string, string];
     if (!IMAGE_ID.test(imageId)) {
-      throw new InputError(`${at}: image_id must look like ID_<hex>, received "${imageId}"`);
+      throw new InputError(
+        `${at}: image_id must be a non-empty id without spaces or quotes, received "${imageId}"`,
+      );
     }
     if (!SPLIT_NAME.test(split)) {
       throw new InputError(
@@ -48,7 +55,7 @@ export function readSplitCsv(path: string): SplitRow[] {
       );
     }
     const repeat = Number(repeatText);
-    if (repeatText === '' || !Number.isInteger(repeat) || repeat < 0) {
+    if (!/^[0-9]+$/.test(repeatText) || !Number.isSafeInteger(repeat)) {
       throw new InputError(`${at}: repeat must be an integer ≥ 0, received "${repeatText}"`);
     }
     const before = seen.get(imageId);
@@ -71,39 +78,51 @@ export interface ResolvedSplit {
 /**
  * Cache positions of the named splits.
  *
- * @throws InputError when a listed image is not in the cache; ConfigError when a named split
- *   has no images.
+ * @throws InputError when a listed image is not in the cache (naming the first and the count);
+ *   ConfigError when a named split has no examples (no rows, or a training split whose repeats
+ *   are all 0) or the validation split is also a training split.
  */
 export function resolveSplit(
   cache: Cache,
   rows: readonly SplitRow[],
   opts: { train: readonly string[]; val: string },
 ): ResolvedSplit {
+  if (opts.train.includes(opts.val)) {
+    throw new ConfigError(`validation split "${opts.val}" is also a training split`);
+  }
   const position = new Map<string, number>();
   for (const [i, r] of cache.rows().entries()) position.set(r.imageId, i);
   const missing = rows.filter((r) => !position.has(r.imageId));
   if (missing.length > 0) {
     throw new InputError(
-      `${missing.length} image(s) of the split file are not in cache ${cache.dir}, first ${missing[0]!.imageId}; was the split made from another cache?`,
+      `split image ${missing[0]!.imageId} is not in cache ${cache.dir} (${missing.length} of ${rows.length} split images are missing); was the split made from another cache?`,
     );
   }
   const train: number[] = [];
   const val: number[] = [];
   const trainSet = new Set(opts.train);
+  /** Examples per named split: images for validation, images × repeat for training. */
+  const examples = new Map<string, number>([...opts.train, opts.val].map((n) => [n, 0]));
   for (const r of rows) {
     const p = position.get(r.imageId)!;
-    if (trainSet.has(r.split)) for (let k = 0; k < r.repeat; k++) train.push(p);
-    else if (r.split === opts.val) val.push(p);
+    if (trainSet.has(r.split)) {
+      for (let k = 0; k < r.repeat; k++) train.push(p);
+      examples.set(r.split, examples.get(r.split)! + r.repeat);
+    } else if (r.split === opts.val) {
+      val.push(p);
+      examples.set(r.split, examples.get(r.split)! + 1);
+    }
   }
-  const names = [...new Set(rows.map((r) => r.split))].sort();
-  if (opts.train.length > 0 && train.length === 0) {
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(r.split, (counts.get(r.split) ?? 0) + 1);
+  const names = [...counts.keys()].sort();
+  const have = names.map((n) => `${n} (${counts.get(n)})`).join(', ') || 'no rows';
+  for (const [name, n] of examples) {
+    if (n > 0) continue;
+    const role = name === opts.val ? 'validation' : 'training';
+    const why = counts.has(name) ? 'every repeat is 0' : 'no rows';
     throw new ConfigError(
-      `training split(s) ${opts.train.join(', ')} have no examples; the split file has ${names.join(', ')}`,
-    );
-  }
-  if (val.length === 0) {
-    throw new ConfigError(
-      `validation split "${opts.val}" has no images; the split file has ${names.join(', ')}`,
+      `${role} split "${name}" has no examples (${why}); the split file has ${have}`,
     );
   }
   return { train: Int32Array.from(train), val: Int32Array.from(val) };
