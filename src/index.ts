@@ -15,6 +15,14 @@ export {
 } from './commands/inspect.js';
 // Models.
 export { listModels, type ModelRow } from './commands/models.js';
+// Evaluation (ichdet score and the metrics behind it).
+export {
+  resolveScoreOptions,
+  type ScoreConfig,
+  type ScoreOptions,
+  type ScoreResult,
+  score,
+} from './commands/score.js';
 // Synthetic data.
 export { type SynthResult, synth } from './commands/synth.js';
 // DICOM layer.
@@ -66,6 +74,26 @@ export {
   NotACtSliceError,
   UnsupportedTransferSyntaxError,
 } from './errors.js';
+export { averagePrecision, rocAuc } from './eval/auc.js';
+export { type BootstrapCi, type BootstrapOptions, bootstrapCi } from './eval/bootstrap.js';
+export { LOG_LOSS_EPS, logLoss, weightedLogLoss } from './eval/logloss.js';
+export {
+  computeMetrics,
+  type LabelMetrics,
+  type MetricsOptions,
+  type MetricsReport,
+} from './eval/metrics.js';
+export {
+  alignPredictions,
+  parseRsnaLabels,
+  parseSubmission,
+  type RsnaLabels,
+  type RsnaSubmission,
+  readRsnaLabels,
+  readSubmission,
+  writeSubmission,
+} from './eval/rsna.js';
+export { formatMetricsTable } from './eval/table.js';
 // Files.
 export { decodeNpy, encodeNpy } from './io/npy.js';
 export { decodePng, encodePngGray8, encodePngRgb8 } from './io/png.js';

@@ -4,12 +4,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerEvaluate } from './evaluate.js';
 import { registerExport } from './export.js';
 import { registerInfo } from './info.js';
 import { registerInspect } from './inspect.js';
 import { registerMerge } from './merge.js';
 import { registerModels } from './models.js';
 import { registerPrepare } from './prepare.js';
+import { registerScore } from './score.js';
 import { registerSplit } from './split.js';
 import { registerSynth } from './synth.js';
 import { registerTrain } from './train.js';
@@ -38,6 +40,8 @@ export function buildProgram(): Command {
   registerModels(program);
   registerWeights(program);
   registerTrain(program);
+  registerScore(program);
+  registerEvaluate(program);
   return program;
 }
 

@@ -1,0 +1,110 @@
+import { type Command, InvalidArgumentError } from 'commander';
+import { evaluate } from '../commands/evaluate.js';
+import { ConfigError } from '../errors.js';
+import type { BackendChoice } from '../train/config.js';
+import { action, positiveInt } from './shared.js';
+
+interface EvaluateCliOptions {
+  run: string;
+  cache?: string;
+  split?: string;
+  splitName?: string;
+  checkpoint?: string;
+  tta?: string;
+  threshold?: number;
+  bootstrap?: number;
+  seed?: number;
+  workers?: number;
+  backend?: string;
+  out?: string;
+  figures?: boolean;
+  json?: boolean;
+  progress?: boolean;
+}
+
+function nonNegInt(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) {
+      throw new InvalidArgumentError(`${name} must be an integer ≥ 0, received "${v}"`);
+    }
+    return n;
+  };
+}
+
+export function registerEvaluate(program: Command): void {
+  program
+    .command('evaluate')
+    .description(
+      "predict a split with a run's best (or last) model: predictions.csv (RSNA format), metrics.json with bootstrap CIs, ROC and PR curves per label",
+    )
+    .requiredOption('--run <run>', 'the run folder (ichdet train --out)')
+    .option('--cache <dir>', "cache to predict (default: the run's)")
+    .option('--split <split.csv>', "split file (default: the run's)")
+    .option('--split-name <name>', "split to predict (default: the run's validation split)")
+    .option('--checkpoint <which>', 'best or last (default best)')
+    .option('--tta <mode>', 'test-time augmentation: none or hflip (default none)')
+    .option(
+      '--threshold <t>',
+      'threshold for accuracy, sensitivity, specificity (default 0.5)',
+      Number,
+    )
+    .option(
+      '--bootstrap <n>',
+      'bootstrap resamples for 95% intervals, 0 for none (default 1000)',
+      nonNegInt('--bootstrap'),
+    )
+    .option('--seed <s>', 'bootstrap seed (default 0)', nonNegInt('--seed'))
+    .option(
+      '--workers <n>',
+      'model worker threads (default: the number of cores)',
+      positiveInt('--workers'),
+    )
+    .option('--backend <name>', "auto, wasm, node or cpu (default: the run's)")
+    .option('--out <dir>', 'output folder (default RUN/eval)')
+    .option('--no-figures', 'skip the ROC/PR figures')
+    .option('--json', 'print metrics.json instead of the table')
+    .option('--no-progress', 'no progress bar')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  ichdet evaluate --run runs/mnv2',
+        '  ichdet evaluate --run runs/mnv2 --checkpoint last --tta hflip --bootstrap 2000',
+      ].join('\n'),
+    )
+    .action(
+      action(program, async (o: EvaluateCliOptions) => {
+        if (o.checkpoint !== undefined && o.checkpoint !== 'best' && o.checkpoint !== 'last') {
+          throw new ConfigError(`--checkpoint must be best or last, received "${o.checkpoint}"`);
+        }
+        const r = await evaluate({
+          run: o.run,
+          ...(o.cache !== undefined && { cache: o.cache }),
+          ...(o.split !== undefined && { split: o.split }),
+          ...(o.splitName !== undefined && { splitName: o.splitName }),
+          ...(o.checkpoint !== undefined && { checkpoint: o.checkpoint as 'best' | 'last' }),
+          ...(o.tta !== undefined && { tta: o.tta }),
+          ...(o.threshold !== undefined && { threshold: o.threshold }),
+          ...(o.bootstrap !== undefined && { bootstrap: o.bootstrap }),
+          ...(o.seed !== undefined && { seed: o.seed }),
+          ...(o.workers !== undefined && { workers: o.workers }),
+          ...(o.backend !== undefined && { backend: o.backend as BackendChoice }),
+          ...(o.out !== undefined && { out: o.out }),
+          figures: o.figures !== false,
+          progress: o.progress !== false,
+        });
+        if (o.json) {
+          process.stdout.write(
+            `${JSON.stringify({ model: r.model, split: r.split, images: r.images, metrics: r.metrics, bootstrap: r.ci }, null, 2)}\n`,
+          );
+          return 0;
+        }
+        process.stdout.write(
+          `evaluated ${r.model} on split "${r.split}" (${r.images} images)\n\n${r.text}\nwrote ${r.out}\n`,
+        );
+        return 0;
+      }),
+    );
+}

@@ -1,0 +1,220 @@
+/**
+ * `ichdet evaluate`: predicts a split of a cache with a trained run's best (or last) model and
+ * writes what a reader needs to judge it — `RUN/eval/predictions.csv` (RSNA submission format),
+ * `RUN/eval/metrics.json` (every metric of `computeMetrics`, bootstrap intervals), and ROC and
+ * precision–recall curves per label as PNG and SVG.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { openCache } from '../data/cache.js';
+import { LABEL_NAMES } from '../data/types.js';
+import { ConfigError, InputError } from '../errors.js';
+import { type BootstrapCi, bootstrapCi } from '../eval/bootstrap.js';
+import { prCurve, rocCurve } from '../eval/curves.js';
+import { computeMetrics, labelColumn, type MetricsReport } from '../eval/metrics.js';
+import { prPlotSpec, renderSvg, rocPlotSpec, svgToPng } from '../eval/plots.js';
+import { writeSubmission } from '../eval/rsna.js';
+import { formatMetricsTable } from '../eval/table.js';
+import type { BackendChoice, TrainConfig } from '../train/config.js';
+import { predictCache, TTA_MODES, type TtaMode } from '../train/predict.js';
+import { readSplitCsv, resolveSplit } from '../train/split-file.js';
+import { CONFIG_FILE, modelDir } from '../train/train.js';
+import { writeFileAtomic } from '../util/files.js';
+import { defaultPoolSize } from '../util/pool.js';
+
+export interface EvaluateOptions {
+  /** The run folder (`ichdet train --out`). */
+  run: string;
+  /** Cache and split file; default the run's own. */
+  cache?: string;
+  split?: string;
+  /** Split name to predict; default the run's validation split. */
+  splitName?: string;
+  checkpoint?: 'best' | 'last';
+  tta?: string;
+  threshold?: number;
+  /** Bootstrap resamples for 95% intervals (0: none; default 1000). */
+  bootstrap?: number;
+  seed?: number;
+  workers?: number;
+  backend?: BackendChoice;
+  /** Output folder; default RUN/eval. */
+  out?: string;
+  /** Write the ROC/PR figures (default true). */
+  figures?: boolean;
+  progress?: boolean;
+}
+
+export interface EvaluateResult {
+  out: string;
+  model: string;
+  split: string;
+  images: number;
+  metrics: MetricsReport;
+  ci: BootstrapCi | null;
+  files: string[];
+  /** Predictions n × 6 and labels n × 6 (for callers that plot them). */
+  p: Float32Array;
+  y: Float32Array;
+  /** The table as the CLI prints it. */
+  text: string;
+}
+
+function runConfig(run: string): TrainConfig {
+  const file = join(run, CONFIG_FILE);
+  if (!existsSync(file))
+    throw new InputError(`${run} is not a training run (${CONFIG_FILE} is missing)`);
+  return JSON.parse(readFileSync(file, 'utf8')) as TrainConfig;
+}
+
+/** ROC and PR curve figures per label (PNG + SVG) in `dir`; returns the files written. */
+export async function writeEvalFigures(
+  dir: string,
+  model: string,
+  y: Float32Array,
+  p: Float32Array,
+  n: number,
+  metrics: MetricsReport,
+): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  const files: string[] = [];
+  for (const [l, label] of LABEL_NAMES.entries()) {
+    const yl = labelColumn(y, n, l);
+    const pl = labelColumn(p, n, l);
+    const roc = rocCurve(yl, pl);
+    const pr = prCurve(yl, pl);
+    const specs = [];
+    const { auc, ap, positives } = metrics.labels[label];
+    if (roc) {
+      specs.push({
+        name: `roc_${label}`,
+        spec: rocPlotSpec([{ model, label, fpr: roc.fpr, tpr: roc.tpr, auc }], `ROC — ${label}`),
+      });
+    }
+    if (pr) {
+      specs.push({
+        name: `pr_${label}`,
+        spec: prPlotSpec(
+          [
+            {
+              model,
+              label,
+              precision: pr.precision,
+              recall: pr.recall,
+              ap,
+              prevalence: positives / n,
+            },
+          ],
+          `Precision–recall — ${label}`,
+        ),
+      });
+    }
+    for (const { name, spec } of specs) {
+      const svg = await renderSvg(spec);
+      const svgFile = join(dir, `${name}.svg`);
+      const pngFile = join(dir, `${name}.png`);
+      await writeFileAtomic(svgFile, svg);
+      await writeFileAtomic(pngFile, svgToPng(svg));
+      files.push(svgFile, pngFile);
+    }
+  }
+  return files;
+}
+
+/**
+ * Evaluates a run on a split; see the module comment.
+ *
+ * @throws ConfigError for bad options; InputError for a missing run, model, cache or split.
+ */
+export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
+  const run = resolve(o.run);
+  const config = runConfig(run);
+  const tta = (o.tta ?? 'none') as TtaMode;
+  if (!TTA_MODES.includes(tta)) {
+    throw new ConfigError(`--tta must be one of ${TTA_MODES.join(', ')}, received "${o.tta}"`);
+  }
+  const bootstrap = o.bootstrap ?? 1000;
+  if (!Number.isInteger(bootstrap) || bootstrap < 0) {
+    throw new ConfigError(`--bootstrap must be an integer ≥ 0, received ${bootstrap}`);
+  }
+  const dir = modelDir(run, o.checkpoint ?? 'best');
+  const splitName = o.splitName ?? config.valSplit;
+  const cache = openCache(o.cache ?? config.cache);
+  try {
+    const rows = cache.rows();
+    const split = resolveSplit(cache, readSplitCsv(o.split ?? config.split), {
+      train: [],
+      val: splitName,
+    });
+    const n = split.val.length;
+    const y = new Float32Array(n * 6);
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = rows[split.val[i]!]!;
+      ids.push(r.imageId);
+      for (let l = 0; l < 6; l++) {
+        const v = r.labels[l]!;
+        if (v !== 0 && v !== 1) {
+          throw new InputError(
+            `image ${r.imageId} of split "${splitName}" has no ${LABEL_NAMES[l]} label`,
+          );
+        }
+        y[i * 6 + l] = v;
+      }
+    }
+    const p = await predictCache(dir, cache, split.val, {
+      workers: o.workers ?? defaultPoolSize(),
+      backend: o.backend ?? config.backend,
+      tta,
+      progress: o.progress !== false,
+      label: `evaluate ${config.arch}`,
+    });
+    const metrics = computeMetrics(
+      y,
+      p,
+      n,
+      o.threshold === undefined ? {} : { threshold: o.threshold },
+    );
+    const ci =
+      bootstrap > 0 ? bootstrapCi(y, p, n, { samples: bootstrap, seed: o.seed ?? 0 }) : null;
+    const out = resolve(o.out ?? join(run, 'eval'));
+    mkdirSync(out, { recursive: true });
+    const predictions = join(out, 'predictions.csv');
+    await writeSubmission(predictions, ids, p);
+    const metricsFile = join(out, 'metrics.json');
+    await writeFileAtomic(
+      metricsFile,
+      `${JSON.stringify(
+        {
+          run,
+          model: dir,
+          arch: config.arch,
+          split: splitName,
+          tta,
+          images: n,
+          metrics,
+          bootstrap: ci,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    const files = [predictions, metricsFile];
+    if (o.figures !== false)
+      files.push(...(await writeEvalFigures(join(out, 'figures'), config.arch, y, p, n, metrics)));
+    return {
+      out,
+      model: dir,
+      split: splitName,
+      images: n,
+      metrics,
+      ci,
+      files,
+      p,
+      y,
+      text: formatMetricsTable(metrics, ci),
+    };
+  } finally {
+    cache.close();
+  }
+}
