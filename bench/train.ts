@@ -47,6 +47,7 @@ export async function trainRate(
     freezeBackbone: false,
     loss: 'bce',
     focalGamma: 2,
+    bnMomentum: null,
   });
   try {
     const opt = createOptimizer('adam', 1e-4, w.params.length);

@@ -31,6 +31,7 @@ interface TrainCliOptions {
   backend?: string;
   checkpointMinutes?: number;
   maxSteps?: number;
+  bnMomentum?: number;
   progress?: boolean;
 }
 
@@ -127,6 +128,11 @@ export function registerTrain(program: Command): void {
       'stop after this many optimiser steps (resume later)',
       positiveInt('--max-steps'),
     )
+    .option(
+      '--bn-momentum <m>',
+      "batch-norm moving-average momentum for all layers (default: Keras' per model)",
+      number('--bn-momentum'),
+    )
     .option('--no-progress', 'no progress bar')
     .addHelpText(
       'after',
@@ -170,6 +176,7 @@ export function registerTrain(program: Command): void {
           ...(o.backend !== undefined && { backend: o.backend }),
           ...(o.checkpointMinutes !== undefined && { checkpointMinutes: o.checkpointMinutes }),
           ...(o.maxSteps !== undefined && { maxSteps: o.maxSteps }),
+          ...(o.bnMomentum !== undefined && { bnMomentum: o.bnMomentum }),
         };
         const r = await train({
           ...input,

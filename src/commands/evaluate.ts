@@ -12,7 +12,7 @@ import { ConfigError, InputError } from '../errors.js';
 import { type BootstrapCi, bootstrapCi } from '../eval/bootstrap.js';
 import { prCurve, rocCurve } from '../eval/curves.js';
 import { computeMetrics, labelColumn, type MetricsReport } from '../eval/metrics.js';
-import { prPlotSpec, renderSvg, rocPlotSpec, svgToPng } from '../eval/plots.js';
+import { type EvalLabelCurves, renderEvalFigures } from '../eval/report.js';
 import { writeSubmission } from '../eval/rsna.js';
 import { formatMetricsTable } from '../eval/table.js';
 import type { BackendChoice, TrainConfig } from '../train/config.js';
@@ -68,7 +68,7 @@ function runConfig(run: string): TrainConfig {
 }
 
 /** ROC and PR curve figures per label (PNG + SVG) in `dir`; returns the files written. */
-export async function writeEvalFigures(
+export function writeEvalFigures(
   dir: string,
   model: string,
   y: Float32Array,
@@ -76,49 +76,20 @@ export async function writeEvalFigures(
   n: number,
   metrics: MetricsReport,
 ): Promise<string[]> {
-  mkdirSync(dir, { recursive: true });
-  const files: string[] = [];
-  for (const [l, label] of LABEL_NAMES.entries()) {
+  const perLabel: EvalLabelCurves[] = LABEL_NAMES.map((label, l) => {
     const yl = labelColumn(y, n, l);
     const pl = labelColumn(p, n, l);
-    const roc = rocCurve(yl, pl);
-    const pr = prCurve(yl, pl);
-    const specs = [];
-    const { auc, ap, positives } = metrics.labels[label];
-    if (roc) {
-      specs.push({
-        name: `roc_${label}`,
-        spec: rocPlotSpec([{ model, label, fpr: roc.fpr, tpr: roc.tpr, auc }], `ROC — ${label}`),
-      });
-    }
-    if (pr) {
-      specs.push({
-        name: `pr_${label}`,
-        spec: prPlotSpec(
-          [
-            {
-              model,
-              label,
-              precision: pr.precision,
-              recall: pr.recall,
-              ap,
-              prevalence: positives / n,
-            },
-          ],
-          `Precision–recall — ${label}`,
-        ),
-      });
-    }
-    for (const { name, spec } of specs) {
-      const svg = await renderSvg(spec);
-      const svgFile = join(dir, `${name}.svg`);
-      const pngFile = join(dir, `${name}.png`);
-      await writeFileAtomic(svgFile, svg);
-      await writeFileAtomic(pngFile, svgToPng(svg));
-      files.push(svgFile, pngFile);
-    }
-  }
-  return files;
+    const m = metrics.labels[label];
+    return {
+      label,
+      roc: rocCurve(yl, pl),
+      pr: prCurve(yl, pl),
+      auc: m.auc,
+      ap: m.ap,
+      prevalence: m.positives / n,
+    };
+  });
+  return renderEvalFigures(perLabel, dir, { model });
 }
 
 /**

@@ -54,6 +54,11 @@ export interface TrainOptionsInput {
   checkpointMinutes?: number;
   /** Stop after this many optimiser steps in total (benchmarks and tests); unset: all epochs. */
   maxSteps?: number;
+  /**
+   * Momentum of every batch-norm layer's moving statistics; unset keeps Keras' (0.99, or 0.999
+   * in MobileNetV2), which barely move in a short run from scratch.
+   */
+  bnMomentum?: number;
 }
 
 export interface TrainConfig {
@@ -81,6 +86,7 @@ export interface TrainConfig {
   backend: BackendChoice;
   checkpointMinutes: number;
   maxSteps: number | null;
+  bnMomentum: number | null;
 }
 
 function oneOf<T extends string>(field: string, value: string, choices: readonly T[]): T {
@@ -177,7 +183,14 @@ export function resolveTrainConfig(o: TrainOptionsInput, cores = 2): TrainConfig
     backend: oneOf('--backend', o.backend ?? 'auto', BACKENDS),
     checkpointMinutes,
     maxSteps: o.maxSteps === undefined ? null : posInt('--max-steps', o.maxSteps),
+    bnMomentum: bnMomentum(o.bnMomentum),
   };
+}
+
+function bnMomentum(v: number | undefined): number | null {
+  if (v === undefined) return null;
+  if (!(v >= 0 && v < 1)) throw new ConfigError(`--bn-momentum must be in [0, 1), received ${v}`);
+  return v;
 }
 
 /**

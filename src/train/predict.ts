@@ -85,6 +85,7 @@ export async function predictCache(
     freezeBackbone: false,
     loss: 'bce',
     focalGamma: 2,
+    bnMomentum: null,
   });
   const per = input.size * input.size * input.channels;
   const micro = o.micro ?? 16;

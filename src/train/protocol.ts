@@ -21,6 +21,8 @@ export interface WorkerInit {
   freezeBackbone: boolean;
   loss: LossName;
   focalGamma: number;
+  /** Overrides every batch-norm layer's momentum; null keeps the model's. */
+  bnMomentum: number | null;
 }
 
 export interface SharedBuffers {

@@ -199,6 +199,19 @@ function labelsOf(cache: Cache, positions: ArrayLike<number>, rows: ReturnType<C
 /** Validation metrics from labels y and probabilities p (n × 6). */
 export function validationMetrics(c: TrainConfig, y: Float32Array, p: Float32Array) {
   const n = y.length / 6;
+  if (!p.every(Number.isFinite)) {
+    // A diverged model: logged as such (NaN, null) instead of stopping the run.
+    return {
+      valLoss: Number.NaN,
+      valBce: Number.NaN,
+      valWeightedLogLoss: Number.NaN,
+      valAuc: Object.fromEntries(LABEL_NAMES.map((l) => [l, null])) as Record<
+        string,
+        number | null
+      >,
+      valMeanAuc: null,
+    };
+  }
   const valAuc: Record<string, number | null> = {};
   const defined: number[] = [];
   for (const [l, name] of LABEL_NAMES.entries()) {
@@ -297,6 +310,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       freezeBackbone: config.freezeBackbone,
       loss: config.loss,
       focalGamma: config.focalGamma,
+      bnMomentum: config.bnMomentum ?? null,
     });
     try {
       return await runLoop();

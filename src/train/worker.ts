@@ -74,6 +74,13 @@ async function init(w: WorkerInit): Promise<Reply> {
       await loadKerasWeights(model, w.weightsFile, { arch: w.arch as ArchName });
     }
   }
+  if (w.bnMomentum !== null) {
+    for (const layer of model.layers) {
+      if (layer.getClassName() === 'BatchNormalization') {
+        (layer as unknown as { momentum: number }).momentum = w.bnMomentum;
+      }
+    }
+  }
   if (w.freezeBackbone) {
     for (const layer of backbone(model, w.arch).layers) layer.trainable = false;
   }

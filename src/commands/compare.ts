@@ -1,0 +1,293 @@
+/**
+ * `ichdet compare`: the comparative study. Trains every listed architecture on the same cache,
+ * split and options (each in `STUDY/runs/<arch>/`, resumable: a finished run is not trained
+ * again, an interrupted one continues from its checkpoint), evaluates each on the validation
+ * split with bootstrap intervals, and writes `STUDY/report.html` (self-contained), `report.md`,
+ * `study.json` and the figures.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { openCache } from '../data/cache.js';
+import { LABEL_NAMES } from '../data/types.js';
+import { ConfigError } from '../errors.js';
+import { downsampleCurve, rocCurve } from '../eval/curves.js';
+import { labelColumn } from '../eval/metrics.js';
+import {
+  renderStudyHtml,
+  renderStudyMarkdown,
+  type Study,
+  type StudyModel,
+  writeStudyFigures,
+} from '../eval/report.js';
+import { archSpec } from '../models/index.js';
+import { ARCH_NAMES } from '../models/registry.js';
+import { resolveTrainConfig, type TrainOptionsInput } from '../train/config.js';
+import { readSplitCsv, resolveSplit } from '../train/split-file.js';
+import { CONFIG_FILE, LAST_DIR, METRICS_FILE, type TrainResult, train } from '../train/train.js';
+import { writeFileAtomic } from '../util/files.js';
+import { defaultPoolSize } from '../util/pool.js';
+import { evaluate } from './evaluate.js';
+
+export interface CompareOptions extends Omit<TrainOptionsInput, 'arch' | 'out'> {
+  /** `all` or a comma-separated list (or array) of registry names. */
+  archs: string | string[];
+  /** The study folder. */
+  out: string;
+  /** Models trained at the same time; each gets cores / parallel workers (default 1). */
+  parallel?: number;
+  /** Bootstrap resamples for the intervals (default 1000). */
+  bootstrap?: number;
+  /** Raise each model's input size to its architecture's minimum (InceptionV3 75, Xception 71). */
+  fitMinSize?: boolean;
+  title?: string;
+  progress?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface CompareResult {
+  out: string;
+  report: string;
+  markdown: string;
+  study: Study;
+  /** Architectures trained in this call (others were finished already). */
+  trained: string[];
+}
+
+/** Parses `all` / `a,b,c` into registry names; ConfigError names an unknown one. */
+export function parseArchs(archs: string | readonly string[]): string[] {
+  const list = typeof archs === 'string' ? archs.split(',').map((s) => s.trim()) : [...archs];
+  if (list.length === 1 && list[0] === 'all') return [...ARCH_NAMES];
+  if (list.length === 0 || list.some((a) => a === '')) {
+    throw new ConfigError(
+      `--archs must be all or a comma-separated list, received "${String(archs)}"`,
+    );
+  }
+  for (const a of list) archSpec(a);
+  if (new Set(list).size !== list.length)
+    throw new ConfigError(`--archs lists an architecture twice: ${list.join(',')}`);
+  return list;
+}
+
+function finished(runDir: string): boolean {
+  const state = join(runDir, LAST_DIR, 'state.json');
+  if (!existsSync(state) || !existsSync(join(runDir, CONFIG_FILE))) return false;
+  const s = JSON.parse(readFileSync(state, 'utf8')) as { epoch: number };
+  const c = JSON.parse(readFileSync(join(runDir, CONFIG_FILE), 'utf8')) as { epochs: number };
+  return s.epoch >= c.epochs;
+}
+
+/** Runs `tasks` with at most `limit` at a time; results in task order. */
+async function limited<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, tasks.length) }, async () => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await tasks[i]!();
+    }
+  });
+  await Promise.all(lanes);
+  return results;
+}
+
+/**
+ * Runs the study; see the module comment.
+ *
+ * @throws ConfigError for bad options (checked for every architecture before any training).
+ */
+export async function compare(o: CompareOptions): Promise<CompareResult> {
+  const log = o.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const archs = parseArchs(o.archs);
+  const out = resolve(o.out);
+  const parallel = o.parallel ?? 1;
+  if (!Number.isInteger(parallel) || parallel < 1) {
+    throw new ConfigError(`--parallel must be a positive integer, received ${parallel}`);
+  }
+  const cores = defaultPoolSize();
+  const workers = o.workers ?? Math.max(1, Math.floor(cores / Math.min(parallel, archs.length)));
+  const {
+    archs: _a,
+    out: _o,
+    parallel: _p,
+    bootstrap: _b,
+    fitMinSize,
+    title: _t,
+    log: _l,
+    progress,
+    ...trainOptions
+  } = o;
+  const sizeOf = (arch: string) => {
+    const size = o.size ?? 224;
+    return fitMinSize ? Math.max(size, archSpec(arch).minSize) : size;
+  };
+  // Every config is checked before anything is trained.
+  for (const arch of archs) {
+    resolveTrainConfig({ ...trainOptions, arch, out: '', size: sizeOf(arch), workers }, cores);
+  }
+  mkdirSync(join(out, 'runs'), { recursive: true });
+  await writeFileAtomic(
+    join(out, 'compare.json'),
+    `${JSON.stringify({ archs, parallel, workers, options: trainOptions, fitMinSize: fitMinSize ?? false }, null, 2)}\n`,
+  );
+  const trained: string[] = [];
+  const results = await limited(
+    archs.map((arch) => async (): Promise<StudyModel> => {
+      const runDir = join(out, 'runs', arch);
+      let result: TrainResult | undefined;
+      if (finished(runDir)) {
+        log(`${arch}: finished already, not trained again`);
+      } else {
+        const resume = existsSync(join(runDir, CONFIG_FILE));
+        result = await train({
+          ...trainOptions,
+          arch,
+          out: runDir,
+          size: sizeOf(arch),
+          workers,
+          resume,
+          ...(progress !== undefined && { progress }),
+          log: (s) => log(`${arch}: ${s}`),
+        });
+        trained.push(arch);
+      }
+      const ev = await evaluate({
+        run: runDir,
+        bootstrap: o.bootstrap ?? 1000,
+        workers,
+        figures: true,
+        ...(progress !== undefined && { progress }),
+      });
+      const history = readFileSync(join(runDir, METRICS_FILE), 'utf8')
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              epoch: number;
+              trainLoss: number;
+              valLoss: number;
+              valWeightedLogLoss: number;
+              valMeanAuc: number | null;
+              seconds: number;
+              imagesPerSecond: number;
+              best: boolean;
+            },
+        );
+      const spec = archSpec(arch);
+      const n = ev.images;
+      const roc: StudyModel['roc'] = {};
+      const auc: StudyModel['auc'] = {};
+      for (const [l, label] of LABEL_NAMES.entries()) {
+        const c = rocCurve(labelColumn(ev.y, n, l), labelColumn(ev.p, n, l));
+        const d = c ? downsampleCurve(c.fpr, c.tpr, 200) : null;
+        roc[label] = d ? { fpr: d.xs, tpr: d.ys } : null;
+        auc[label] = ev.metrics.labels[label].auc;
+      }
+      const any = ev.metrics.labels.any.triage;
+      const trainSeconds = history.reduce((s, h) => s + h.seconds, 0);
+      const ips =
+        history.length > 0
+          ? history.reduce((s, h) => s + h.imagesPerSecond, 0) / history.length
+          : 0;
+      const bestEpoch = [...history].reverse().find((h) => h.best)?.epoch ?? null;
+      void result;
+      return {
+        arch,
+        title: spec.title,
+        params: countParamsOf(runDir) ?? spec.paramsNoTop,
+        size: sizeOf(arch),
+        accuracy: ev.metrics.mean.accuracy.value,
+        meanAuc: ev.metrics.mean.auc.value,
+        meanAucCi: ev.ci?.auc.mean ?? null,
+        auc,
+        weightedLogLoss: ev.metrics.weightedLogLoss,
+        weightedLogLossCi: ev.ci?.weightedLogLoss ?? null,
+        triage:
+          any && any.specificity !== null
+            ? {
+                threshold: any.threshold,
+                sensitivity: any.sensitivity,
+                specificity: any.specificity,
+              }
+            : null,
+        trainSeconds,
+        imagesPerSecond: ips,
+        bestEpoch,
+        history: history.map((h) => ({
+          epoch: h.epoch,
+          trainLoss: h.trainLoss,
+          valLoss: h.valLoss,
+          valWeightedLogLoss: h.valWeightedLogLoss,
+          valMeanAuc: h.valMeanAuc,
+        })),
+        roc,
+      };
+    }),
+    parallel,
+  );
+  const study = await describeStudy(o, archs, results);
+  const report = join(out, 'report.html');
+  const markdown = join(out, 'report.md');
+  await writeStudyFigures(study, join(out, 'figures'));
+  await writeFileAtomic(report, await renderStudyHtml(study));
+  await writeFileAtomic(markdown, renderStudyMarkdown(study));
+  await writeFileAtomic(join(out, 'study.json'), `${JSON.stringify(study, null, 2)}\n`);
+  return { out, report, markdown, study, trained };
+}
+
+/** The parameter count of a run's saved model (with its 6-output head), from model.json. */
+function countParamsOf(runDir: string): number | null {
+  const file = join(runDir, LAST_DIR, 'model.json');
+  if (!existsSync(file)) return null;
+  const json = JSON.parse(readFileSync(file, 'utf8')) as {
+    weightsManifest: { weights: { shape: number[]; name: string }[] }[];
+  };
+  let n = 0;
+  for (const g of json.weightsManifest)
+    for (const w of g.weights) n += w.shape.reduce((a, b) => a * b, 1);
+  return n;
+}
+
+async function describeStudy(
+  o: CompareOptions,
+  archs: string[],
+  models: StudyModel[],
+): Promise<Study> {
+  const cache = openCache(o.cache);
+  try {
+    const split = resolveSplit(cache, readSplitCsv(o.split), {
+      train: o.trainSplits ?? ['train'],
+      val: o.valSplit ?? 'val',
+    });
+    const rows = cache.rows();
+    const positives: Record<string, number> = {};
+    for (const [l, label] of LABEL_NAMES.entries()) {
+      let k = 0;
+      for (const p of split.val) if (rows[p]!.labels[l] === 1) k++;
+      positives[label] = k;
+    }
+    return {
+      title: o.title ?? `ichdet comparative study: ${archs.length} CNNs`,
+      createdAt: new Date().toISOString(),
+      dataset: {
+        cache: resolve(o.cache),
+        split: resolve(o.split),
+        trainImages: split.train.length,
+        valImages: split.val.length,
+        positives,
+      },
+      options: resolveTrainConfig({ ...o, arch: archs[0]!, out: '' }) as unknown as Record<
+        string,
+        unknown
+      >,
+      models,
+      notes: [
+        'Parameters count the trained model (backbone + 6-output head), not the ImageNet top.',
+        'Intervals are 95% percentile bootstrap intervals over validation images; overlapping intervals mean the models are not shown to differ.',
+      ],
+    };
+  } finally {
+    cache.close();
+  }
+}
