@@ -3,6 +3,21 @@
  * building blocks it is made of.
  */
 
+// Training, evaluation and the study.
+export {
+  type CompareOptions,
+  type CompareResult,
+  compare,
+  parseArchs,
+} from './commands/compare.js';
+export {
+  type DemoOptions,
+  type DemoPlan,
+  type DemoResult,
+  demo,
+  demoPlan,
+} from './commands/demo.js';
+export { type EvaluateOptions, type EvaluateResult, evaluate } from './commands/evaluate.js';
 // Commands (one per CLI command).
 export { type ExportOptions, type ExportResult, exportSlice } from './commands/export.js';
 export {
@@ -84,6 +99,12 @@ export {
   type MetricsReport,
 } from './eval/metrics.js';
 export {
+  renderStudyHtml,
+  renderStudyMarkdown,
+  type Study,
+  type StudyModel,
+} from './eval/report.js';
+export {
   alignPredictions,
   parseRsnaLabels,
   parseSubmission,
@@ -113,3 +134,9 @@ export {
   type SynthOptionsInput,
 } from './synth/options.js';
 export { LABELS, SUBTYPES } from './synth/subtypes.js';
+export { initBackend } from './train/backend.js';
+export { loadSavedModel, readModelMetadata, saveLayersModel } from './train/checkpoint.js';
+export { resolveTrainConfig, type TrainConfig, type TrainOptionsInput } from './train/config.js';
+export { registerWasmTrainingKernels } from './train/kernels.js';
+export { predictCache } from './train/predict.js';
+export { type EpochRecord, type TrainOptions, type TrainResult, train } from './train/train.js';

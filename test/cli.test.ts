@@ -75,10 +75,57 @@ describe('ichdet CLI', () => {
     ['split'],
     ['models'],
     ['weights', 'download'],
+    ['train'],
+    ['evaluate'],
+    ['score'],
+    ['compare'],
+    ['demo'],
   ])('prints usage for --help of "%s" and exits 0', async (...cmd) => {
     const r = await ichdet(...(cmd as string[]), '--help');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: ichdet/);
+  });
+
+  it('names the missing or bad training option and the value received', async () => {
+    const missing = await ichdet(
+      'train',
+      '--out',
+      join(dir, 'run-x'),
+      '--cache',
+      dir,
+      '--split',
+      'x.csv',
+    );
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe('ichdet: --arch is required (unless --resume)\n');
+    const arch = await ichdet(
+      'train',
+      '--out',
+      join(dir, 'run-y'),
+      '--cache',
+      dir,
+      '--split',
+      'x.csv',
+      '--arch',
+      'alexnet',
+    );
+    expect(arch.stderr).toMatch(/^ichdet: --arch must be one of vgg16, .*, received "alexnet"\n$/);
+    const resume = await ichdet('train', '--resume', '--out', join(dir, 'nothing-here'));
+    expect(resume.stderr).toBe(
+      `ichdet: --resume: ${join(dir, 'nothing-here')} holds no run (config.json is missing)\n`,
+    );
+    const archs = await ichdet(
+      'compare',
+      '--cache',
+      dir,
+      '--split',
+      'x.csv',
+      '--archs',
+      'vgg16,lenet',
+      '--out',
+      join(dir, 's'),
+    );
+    expect(archs.stderr).toMatch(/^ichdet: unknown architecture "lenet", expected one of vgg16/);
   });
 
   it('inspects a file as JSON with the attributes as written', async () => {

@@ -54,7 +54,7 @@ export function demoPlan(quick: boolean): DemoPlan {
         lr: 1e-3,
       }
     : {
-        patients: 40,
+        patients: 32,
         slices: '16:20',
         synthSize: 128,
         cacheSize: 64,

@@ -1,0 +1,81 @@
+/**
+ * `ichdet demo --quick` end to end, as a new user runs it: synth → prepare → split → compare of
+ * two architectures → report. The report lists every model, the models learn (best mean AUC on
+ * the validation split well above chance), and every run has its evaluation outputs.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Study } from '../src/eval/report.js';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..');
+let out: string;
+let stdout: string;
+
+beforeAll(async () => {
+  out = join(mkdtempSync(join(tmpdir(), 'ichdet-demo-')), 'demo');
+  const r = await run(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'src/cli/run.ts'), 'demo', '--quick', '--out', out],
+    { cwd: root, env: { ...process.env, CI: 'true' }, maxBuffer: 1 << 24 },
+  );
+  stdout = r.stdout;
+}, 600_000);
+
+describe('ichdet demo --quick', () => {
+  it('writes a report that contains every model and says where it is', () => {
+    expect(stdout).toContain(`report: ${join(out, 'study', 'report.html')}`);
+    const html = readFileSync(join(out, 'study', 'report.html'), 'utf8');
+    const md = readFileSync(join(out, 'study', 'report.md'), 'utf8');
+    for (const title of ['MobileNetV2', 'EfficientNetB0']) {
+      expect(html).toContain(title);
+      expect(md).toContain(title);
+    }
+    expect(html).not.toMatch(/(src|href)="https?:/);
+    for (const f of ['roc', 'auc_vs_params', 'validation']) {
+      expect(existsSync(join(out, 'study', 'figures', `${f}.svg`))).toBe(true);
+      expect(existsSync(join(out, 'study', 'figures', `${f}.png`))).toBe(true);
+    }
+  });
+
+  it('trains models that learn: the best mean validation AUC is well above 0.5', () => {
+    const study = JSON.parse(readFileSync(join(out, 'study', 'study.json'), 'utf8')) as Study;
+    expect(study.models.map((m) => m.arch)).toEqual(['mobilenet_v2', 'efficientnet_b0']);
+    const best = Math.max(...study.models.map((m) => m.meanAuc ?? 0));
+    expect(best).toBeGreaterThan(0.65);
+    for (const m of study.models) {
+      expect(m.history).toHaveLength(3);
+      expect(m.weightedLogLossCi![0]).toBeLessThanOrEqual(m.weightedLogLoss!);
+      expect(m.weightedLogLossCi![1]).toBeGreaterThanOrEqual(m.weightedLogLoss!);
+    }
+  });
+
+  it('evaluates every run: an RSNA-format prediction file with six rows per validation image', () => {
+    const study = JSON.parse(readFileSync(join(out, 'study', 'study.json'), 'utf8')) as Study;
+    for (const m of study.models) {
+      const lines = readFileSync(
+        join(out, 'study', 'runs', m.arch, 'eval', 'predictions.csv'),
+        'utf8',
+      )
+        .trim()
+        .split('\n');
+      expect(lines[0]).toBe('ID,Label');
+      expect(lines.length - 1).toBe(6 * study.dataset.valImages);
+      expect(lines[1]).toMatch(/^ID_[0-9a-f]+_epidural,0\.\d+$/);
+    }
+  });
+
+  it('skips finished steps when run again', async () => {
+    const r = await run(
+      process.execPath,
+      ['--import', 'tsx', join(root, 'src/cli/run.ts'), 'demo', '--quick', '--out', out],
+      { cwd: root, env: { ...process.env, CI: 'true' }, maxBuffer: 1 << 24 },
+    );
+    expect(r.stderr).toContain('mobilenet_v2: finished already, not trained again');
+    expect(r.stderr).toContain('efficientnet_b0: finished already, not trained again');
+  }, 300_000);
+});
