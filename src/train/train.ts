@@ -365,6 +365,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         channels,
         context: config.context,
         cacheChannels: cache.config.channels,
+        cacheSize: cache.config.size,
         windows: cache.config.windows,
         rsnaFix: cache.config.rsnaFix,
         preprocessing: spec.preprocessing,
