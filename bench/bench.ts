@@ -189,6 +189,8 @@ const rows = [
   ...(await optional('./synth.js', 'benchSynth')),
   ...(await optional('./prepare.js', 'benchPrepare')),
   ...(process.argv.includes('--no-train') ? [] : await optional('./train.js', 'benchTrain')),
+  ...(process.argv.includes('--no-infer') ? [] : await optional('./infer.js', 'benchInfer')),
+  ...(process.argv.includes('--no-infer') ? [] : await optional('./predict.js', 'benchSeries')),
 ];
 const table = formatTable(rows);
 process.stdout.write(
