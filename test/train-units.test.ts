@@ -163,3 +163,12 @@ describe('batch-norm statistics', () => {
     expect(isMovingStat('bn_Conv1/gamma')).toBe(false);
   });
 });
+
+describe('backend choice', () => {
+  it('asks for tfjs-node by name when --backend node is forced and it is not installed', async () => {
+    const { initBackend } = await import('../src/train/backend.js');
+    await expect(initBackend('node')).rejects.toThrow(
+      /--backend node needs @tensorflow\/tfjs-node \(CPU\) or @tensorflow\/tfjs-node-gpu \(CUDA\)/,
+    );
+  });
+});

@@ -129,6 +129,23 @@ describe('train', () => {
     });
   });
 
+  it('trains a 2.5D model (context 1: 9 input channels) with the weighted loss and saves it so', async () => {
+    const r = await train(
+      options('context', {
+        context: 1,
+        loss: 'weighted-bce',
+        epochs: 1,
+        maxSteps: 3,
+        dropout: 0.2,
+      }),
+    );
+    expect(r.steps).toBe(3);
+    const meta = readModelMetadata(join(dir, 'context', 'last'));
+    expect(meta).toMatchObject({ channels: 9, context: 1, cacheChannels: 3 });
+    const json = JSON.parse(readFileSync(join(dir, 'context', 'last', 'model.json'), 'utf8'));
+    expect(JSON.stringify(json.modelTopology)).toContain('"batch_input_shape":[null,32,32,9]');
+  }, 120_000);
+
   it('refuses to overwrite a run folder without --resume', async () => {
     await expect(train(options('ref'))).rejects.toThrow(
       /already holds a training run; continue it with --resume/,

@@ -54,15 +54,15 @@ export function demoPlan(quick: boolean): DemoPlan {
         lr: 1e-3,
       }
     : {
-        patients: 32,
-        slices: '16:20',
+        patients: 24,
+        slices: '14:18',
         synthSize: 128,
         cacheSize: 64,
         size: 64,
         archs: 'all',
         epochs: 3,
         batch: 16,
-        lr: 1e-3,
+        lr: 3e-4,
       };
 }
 
