@@ -30,6 +30,12 @@ export {
 } from './commands/inspect.js';
 // Models.
 export { listModels, type ModelRow } from './commands/models.js';
+// Inference on new studies (ichdet predict, Grad-CAM).
+export {
+  type PredictOptions,
+  type PredictResult,
+  predict,
+} from './commands/predict.js';
 // Evaluation (ichdet score and the metrics behind it).
 export {
   resolveScoreOptions,
@@ -115,6 +121,20 @@ export {
   writeSubmission,
 } from './eval/rsna.js';
 export { formatMetricsTable } from './eval/table.js';
+export { camToSlice, GradCam, pointingHit } from './infer/gradcam.js';
+export {
+  type InferenceRuntime,
+  predictFiles,
+  type SlicePrediction,
+  tfjsRuntime,
+} from './infer/predict.js';
+export {
+  groupSeries,
+  groupStudies,
+  type Series,
+  type SliceRef,
+  type Study as SeriesStudy,
+} from './infer/series.js';
 // Files.
 export { decodeNpy, encodeNpy } from './io/npy.js';
 export { decodePng, encodePngGray8, encodePngRgb8 } from './io/png.js';

@@ -11,6 +11,7 @@ import { registerInfo } from './info.js';
 import { registerInspect } from './inspect.js';
 import { registerMerge } from './merge.js';
 import { registerModels } from './models.js';
+import { registerPredict } from './predict.js';
 import { registerPrepare } from './prepare.js';
 import { registerScore } from './score.js';
 import { registerSplit } from './split.js';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerScore(program);
   registerEvaluate(program);
+  registerPredict(program);
   registerCompare(program);
   registerDemo(program);
   return program;

@@ -100,6 +100,21 @@ function axisTable(from: number, len: number, out: number, flip: boolean, stride
 
 const PREPROCESSING: readonly Preprocessing[] = ['caffe', 'tf', 'none'];
 
+/** Checks an input spec; ConfigError names the field and the value received. */
+export function validateInputSpec(spec: InputSpec): void {
+  if (!Number.isInteger(spec.size) || spec.size <= 0) {
+    throw new ConfigError(`input size must be a positive integer, received ${spec.size}`);
+  }
+  if (spec.context !== 0 && spec.context !== 1 && spec.context !== 2) {
+    throw new ConfigError(`context must be 0, 1 or 2, received ${String(spec.context)}`);
+  }
+  if (!PREPROCESSING.includes(spec.preprocessing)) {
+    throw new ConfigError(
+      `preprocessing must be one of ${PREPROCESSING.join(', ')}, received "${String(spec.preprocessing)}"`,
+    );
+  }
+}
+
 /**
  * The augmentation of the example at `position` (its index in the epoch order) of epoch `epoch`:
  * an `Rng` seeded by hashInts(seed, epoch, position), so it does not depend on how batches are
@@ -141,7 +156,6 @@ export class BatchLoader {
   private readonly next: Int32Array;
   private readonly cacheSize: number;
   private readonly cacheChannels: number;
-  private readonly affine: { a: Float64Array; b: Float64Array };
 
   /** @throws ConfigError for an input size, context or preprocessing out of range. */
   constructor(
@@ -149,17 +163,7 @@ export class BatchLoader {
     private readonly spec: InputSpec,
     readonly augment: AugmentOptions,
   ) {
-    if (!Number.isInteger(spec.size) || spec.size <= 0) {
-      throw new ConfigError(`input size must be a positive integer, received ${spec.size}`);
-    }
-    if (spec.context !== 0 && spec.context !== 1 && spec.context !== 2) {
-      throw new ConfigError(`context must be 0, 1 or 2, received ${String(spec.context)}`);
-    }
-    if (!PREPROCESSING.includes(spec.preprocessing)) {
-      throw new ConfigError(
-        `preprocessing must be one of ${PREPROCESSING.join(', ')}, received "${String(spec.preprocessing)}"`,
-      );
-    }
+    validateInputSpec(spec);
     this.cacheSize = cache.config.size;
     this.cacheChannels = cache.config.channels;
     this.channels = inputChannels(this.cacheChannels, spec.context);
@@ -169,7 +173,6 @@ export class BatchLoader {
     const at = (id: string | null) => (id === null ? -1 : (pos.get(id) ?? -1));
     this.prev = Int32Array.from(rows, (r) => at(r.prev_id));
     this.next = Int32Array.from(rows, (r) => at(r.next_id));
-    this.affine = channelAffine(spec.preprocessing, this.channels);
   }
 
   /**
@@ -211,104 +214,148 @@ export class BatchLoader {
     out?: Float32Array,
   ): Float32Array {
     const n = positions.length;
-    const { size } = this.spec;
-    const C = this.channels;
-    const S = this.cacheSize;
-    const per = size * size * C;
     if (draws !== null && draws.length !== n) {
       throw new RangeError(
         `load needs one draw per position: ${n} positions, ${draws.length} draws`,
       );
     }
-    const x = out !== undefined && out.length === n * per ? out : new Float32Array(n * per);
     const slices = Array.from(positions, (p) => this.contextOf(p));
     const unique = [...new Set(slices.flat())];
     const records = this.cache.readBatch(unique);
     const recordOf = new Map(unique.map((p, i) => [p, records[i]!]));
-    for (let e = 0; e < n; e++) {
-      const d = draws?.[e] ?? null;
-      const crop = d?.crop ?? { y: 0, x: 0, side: S };
-      if (
-        !Number.isInteger(crop.y) ||
-        !Number.isInteger(crop.x) ||
-        !Number.isInteger(crop.side) ||
-        crop.side < 1 ||
-        crop.y < 0 ||
-        crop.x < 0 ||
-        crop.y + crop.side > S ||
-        crop.x + crop.side > S
-      ) {
+    return inputFromRecords(
+      slices.map((ps) => ps.map((p) => recordOf.get(p)!)),
+      { size: this.cacheSize, channels: this.cacheChannels },
+      this.spec,
+      draws,
+      out,
+    );
+  }
+}
+
+/**
+ * The model input (n × size × size × channels float32, NHWC, preprocessed) of examples given as
+ * their cache records: `examples[e]` holds the 2·context + 1 records z−k … z+k of example e, each
+ * `cache.size`² × `cache.channels` uint8 (a cache record, or `readWindowedUint8` of a DICOM file
+ * at the cache's size and windows, which is the same bytes). What `BatchLoader.load` does once it
+ * has read the records; `ichdet predict` calls it on slices read from DICOM files.
+ *
+ * @throws RangeError when `draws` has another length than `examples`, an example has another
+ *   record count than the context needs, or a crop leaves the cache image.
+ */
+export function inputFromRecords(
+  examples: readonly (readonly Uint8Array[])[],
+  cache: { size: number; channels: number },
+  spec: InputSpec,
+  draws: readonly (AugmentDraw | null)[] | null,
+  out?: Float32Array,
+): Float32Array {
+  const n = examples.length;
+  const { size } = spec;
+  const S = cache.size;
+  const cc = cache.channels;
+  const C = inputChannels(cc, spec.context);
+  const per = size * size * C;
+  if (draws !== null && draws.length !== n) {
+    throw new RangeError(`load needs one draw per position: ${n} positions, ${draws.length} draws`);
+  }
+  const affine = channelAffine(spec.preprocessing, C);
+  const x = out !== undefined && out.length === n * per ? out : new Float32Array(n * per);
+  for (let e = 0; e < n; e++) {
+    const recs = examples[e]!;
+    if (recs.length !== 2 * spec.context + 1) {
+      throw new RangeError(
+        `example ${e} has ${recs.length} records, context ${spec.context} needs ${2 * spec.context + 1}`,
+      );
+    }
+    const d = draws?.[e] ?? null;
+    const crop = d?.crop ?? { y: 0, x: 0, side: S };
+    if (
+      !Number.isInteger(crop.y) ||
+      !Number.isInteger(crop.x) ||
+      !Number.isInteger(crop.side) ||
+      crop.side < 1 ||
+      crop.y < 0 ||
+      crop.x < 0 ||
+      crop.y + crop.side > S ||
+      crop.x + crop.side > S
+    ) {
+      throw new RangeError(
+        `crop ${JSON.stringify(crop)} of example ${e} is not a square inside the ${S}² cache image`,
+      );
+    }
+    const ty = axisTable(crop.y, crop.side, size, d?.vflip ?? false, S * cc);
+    const tx = axisTable(crop.x, crop.side, size, d?.hflip ?? false, cc);
+    for (const [s, rec] of recs.entries()) {
+      if (rec.length !== S * S * cc) {
         throw new RangeError(
-          `crop ${JSON.stringify(crop)} of example ${e} is not a square inside the ${S}² cache image`,
+          `record ${s} of example ${e} has ${rec.length} bytes, a ${S}² × ${cc} record has ${S * S * cc}`,
         );
       }
-      const ty = axisTable(crop.y, crop.side, size, d?.vflip ?? false, S * this.cacheChannels);
-      const tx = axisTable(crop.x, crop.side, size, d?.hflip ?? false, this.cacheChannels);
-      for (const [s, p] of slices[e]!.entries()) {
-        this.sample(recordOf.get(p)!, ty, tx, x, e * per, s * this.cacheChannels);
-      }
+      sample(rec, ty, tx, x, e * per, s * cc, size, C, cc, affine);
     }
-    return x;
   }
+  return x;
+}
 
-  /** Bilinear samples of one record into channels c0… of the example at `base` of `x`. */
-  private sample(
-    rec: Uint8Array,
-    ty: AxisTable,
-    tx: AxisTable,
-    x: Float32Array,
-    base: number,
-    c0: number,
-  ): void {
-    const { size } = this.spec;
-    const C = this.channels;
-    const cc = this.cacheChannels;
-    const { a, b } = this.affine;
-    const { i0: x0s, i1: x1s, w: wxs } = tx;
-    for (let oy = 0; oy < size; oy++) {
-      const r0 = ty.i0[oy]!;
-      const r1 = ty.i1[oy]!;
-      const wy = ty.w[oy]!;
-      let o = base + oy * size * C + c0;
-      if (cc === 3) {
-        // The three-window cache, unrolled.
-        const a0 = a[c0]!;
-        const a1 = a[c0 + 1]!;
-        const a2 = a[c0 + 2]!;
-        const b0 = b[c0]!;
-        const b1 = b[c0 + 1]!;
-        const b2 = b[c0 + 2]!;
-        for (let ox = 0; ox < size; ox++, o += C) {
-          const x0 = x0s[ox]!;
-          const x1 = x1s[ox]!;
-          const wx = wxs[ox]!;
-          const p00 = r0 + x0;
-          const p01 = r0 + x1;
-          const p10 = r1 + x0;
-          const p11 = r1 + x1;
-          let t = rec[p00]! + (rec[p01]! - rec[p00]!) * wx;
-          let u = rec[p10]! + (rec[p11]! - rec[p10]!) * wx;
-          x[o] = a0 * (t + (u - t) * wy) + b0;
-          t = rec[p00 + 1]! + (rec[p01 + 1]! - rec[p00 + 1]!) * wx;
-          u = rec[p10 + 1]! + (rec[p11 + 1]! - rec[p10 + 1]!) * wx;
-          x[o + 1] = a1 * (t + (u - t) * wy) + b1;
-          t = rec[p00 + 2]! + (rec[p01 + 2]! - rec[p00 + 2]!) * wx;
-          u = rec[p10 + 2]! + (rec[p11 + 2]! - rec[p10 + 2]!) * wx;
-          x[o + 2] = a2 * (t + (u - t) * wy) + b2;
-        }
-        continue;
-      }
+/** Bilinear samples of one record into channels c0… of the example at `base` of `x`. */
+function sample(
+  rec: Uint8Array,
+  ty: AxisTable,
+  tx: AxisTable,
+  x: Float32Array,
+  base: number,
+  c0: number,
+  size: number,
+  C: number,
+  cc: number,
+  affine: { a: Float64Array; b: Float64Array },
+): void {
+  const { a, b } = affine;
+  const { i0: x0s, i1: x1s, w: wxs } = tx;
+  for (let oy = 0; oy < size; oy++) {
+    const r0 = ty.i0[oy]!;
+    const r1 = ty.i1[oy]!;
+    const wy = ty.w[oy]!;
+    let o = base + oy * size * C + c0;
+    if (cc === 3) {
+      // The three-window cache, unrolled.
+      const a0 = a[c0]!;
+      const a1 = a[c0 + 1]!;
+      const a2 = a[c0 + 2]!;
+      const b0 = b[c0]!;
+      const b1 = b[c0 + 1]!;
+      const b2 = b[c0 + 2]!;
       for (let ox = 0; ox < size; ox++, o += C) {
         const x0 = x0s[ox]!;
         const x1 = x1s[ox]!;
         const wx = wxs[ox]!;
-        for (let c = 0; c < cc; c++) {
-          const p00 = r0 + x0 + c;
-          const p10 = r1 + x0 + c;
-          const t = rec[p00]! + (rec[r0 + x1 + c]! - rec[p00]!) * wx;
-          const u = rec[p10]! + (rec[r1 + x1 + c]! - rec[p10]!) * wx;
-          x[o + c] = a[c0 + c]! * (t + (u - t) * wy) + b[c0 + c]!;
-        }
+        const p00 = r0 + x0;
+        const p01 = r0 + x1;
+        const p10 = r1 + x0;
+        const p11 = r1 + x1;
+        let t = rec[p00]! + (rec[p01]! - rec[p00]!) * wx;
+        let u = rec[p10]! + (rec[p11]! - rec[p10]!) * wx;
+        x[o] = a0 * (t + (u - t) * wy) + b0;
+        t = rec[p00 + 1]! + (rec[p01 + 1]! - rec[p00 + 1]!) * wx;
+        u = rec[p10 + 1]! + (rec[p11 + 1]! - rec[p10 + 1]!) * wx;
+        x[o + 1] = a1 * (t + (u - t) * wy) + b1;
+        t = rec[p00 + 2]! + (rec[p01 + 2]! - rec[p00 + 2]!) * wx;
+        u = rec[p10 + 2]! + (rec[p11 + 2]! - rec[p10 + 2]!) * wx;
+        x[o + 2] = a2 * (t + (u - t) * wy) + b2;
+      }
+      continue;
+    }
+    for (let ox = 0; ox < size; ox++, o += C) {
+      const x0 = x0s[ox]!;
+      const x1 = x1s[ox]!;
+      const wx = wxs[ox]!;
+      for (let c = 0; c < cc; c++) {
+        const p00 = r0 + x0 + c;
+        const p10 = r1 + x0 + c;
+        const t = rec[p00]! + (rec[r0 + x1 + c]! - rec[p00]!) * wx;
+        const u = rec[p10]! + (rec[r1 + x1 + c]! - rec[p10]!) * wx;
+        x[o + c] = a[c0 + c]! * (t + (u - t) * wy) + b[c0 + c]!;
       }
     }
   }

@@ -1,0 +1,100 @@
+import type { Command } from 'commander';
+import { PREDICT_FORMATS, predict } from '../commands/predict.js';
+import type { BackendChoice } from '../train/config.js';
+import { TTA_MODES } from '../train/predict.js';
+import { action, positiveInt } from './shared.js';
+
+interface PredictCliOptions {
+  model: string;
+  input: string[];
+  out: string;
+  format?: string;
+  tta?: string;
+  runtime?: string;
+  threshold?: string;
+  cam?: string;
+  top?: number;
+  workers?: number;
+  backend?: string;
+  progress?: boolean;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export function registerPredict(program: Command): void {
+  program
+    .command('predict')
+    .description(
+      'predict new DICOM studies with a trained model: six probabilities per slice, any per series and study with a triage flag, optional Grad-CAM heatmaps',
+    )
+    .requiredOption('--model <dir>', 'a training run (its best/ model) or a model folder')
+    .requiredOption(
+      '--input <path>',
+      'DICOM file or folder, walked recursively (repeatable)',
+      collect,
+    )
+    .requiredOption('--out <dir>', 'output folder')
+    .option(
+      '--format <f>',
+      `${PREDICT_FORMATS.join(', ')}: slices.csv + summary.csv, predictions.json, or an RSNA submission.csv (default csv)`,
+    )
+    .option('--tta <mode>', `test-time augmentation: ${TTA_MODES.join(', ')} (default none)`)
+    .option('--runtime <name>', 'tfjs (default); onnx is not available yet')
+    .option(
+      '--threshold <t>',
+      "flag threshold on any (default: the run's triage threshold from eval/metrics.json, else 0.5)",
+    )
+    .option(
+      '--cam <dir>',
+      'Grad-CAM heatmaps (PNG over the brain window + .npy) of every flagged slice, per label',
+    )
+    .option('--top <k>', 'top slices listed per series and study (default 3)', positiveInt('--top'))
+    .option('--workers <n>', 'model workers (default: all cores)', positiveInt('--workers'))
+    .option('--backend <name>', 'auto, wasm, node or cpu (default auto)')
+    .option('--no-progress', 'no progress bar')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Bad or non-CT files are listed in OUT/rejects.csv with the reason and skipped.',
+        '',
+        'Examples:',
+        '  ichdet predict --model runs/mnv2 --input study/ --out pred',
+        '  ichdet predict --model runs/mnv2/best --input a.dcm --input b.dcm --out pred --format rsna --tta hflip',
+        '  ichdet predict --model runs/mnv2 --input study/ --out pred --cam pred/cam',
+      ].join('\n'),
+    )
+    .action(
+      action(program, async (o: PredictCliOptions) => {
+        const threshold = o.threshold === undefined ? undefined : Number(o.threshold);
+        const r = await predict({
+          model: o.model,
+          inputs: o.input,
+          out: o.out,
+          format: o.format,
+          tta: o.tta,
+          runtime: o.runtime,
+          threshold,
+          cam: o.cam,
+          topK: o.top,
+          workers: o.workers,
+          backend: o.backend as BackendChoice | undefined,
+          progress: o.progress !== false,
+        });
+        for (const s of r.studies) {
+          process.stdout.write(
+            `study ${s.studyUid}: any ${s.any.toFixed(4)} over ${s.slices} slices${s.flag ? '  FLAGGED' : ''} (top ${s.top.map((t) => t.imageId).join(', ')})\n`,
+          );
+        }
+        process.stdout.write(
+          `${r.slices.length} slices in ${r.series.length} series, ${r.studies.length} studies` +
+            ` (${r.studies.filter((s) => s.flag).length} flagged at ${r.threshold.value}, ${r.threshold.source});` +
+            ` ${r.rejects.length} files rejected; wrote ${r.written.join(', ')}` +
+            `${r.cams.length ? `; ${r.cams.length} heatmaps in ${o.cam}` : ''}\n`,
+        );
+        return 0;
+      }),
+    );
+}

@@ -1,0 +1,300 @@
+/**
+ * `ichdet predict`: a trained model on new DICOM files or folders. Writes to the output folder:
+ * - `--format csv` (default): `slices.csv` (one row per slice: ids, position, six
+ *   probabilities, flag) and `summary.csv` (one row per series and per study: the maximum of
+ *   each label over its slices, the flag at the threshold, the top slices by `any`);
+ * - `--format json`: `predictions.json` with all of it;
+ * - `--format rsna`: `submission.csv`, the competition's `ID,Label` rows
+ *   (`ID_<SOPInstanceUID>_<subtype>`);
+ * - always `rejects.csv` (file, reason) and `predict.json` (the options, model, threshold and
+ *   counts, so a prediction can be reproduced);
+ * - `--cam DIR`: Grad-CAM heatmaps (infer/gradcam.ts) of every slice whose `any` reaches the
+ *   threshold: `<image>_<label>.png` (over the brain window) and `<image>_<label>.npy` (the map,
+ *   float32 rows × cols in [0, 1]).
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { LABEL_NAMES } from '../data/types.js';
+import { readWindowed } from '../dicom/fastpath.js';
+import { WINDOW_PRESETS } from '../dicom/window.js';
+import { ConfigError } from '../errors.js';
+import { formatSubmission } from '../eval/rsna.js';
+import { camToSlice, GradCam, overlayPng } from '../infer/gradcam.js';
+import {
+  type GroupSummary,
+  type InferenceRuntime,
+  type PredictedSeries,
+  type PredictFilesResult,
+  predictFiles,
+  predictModelInput,
+  type Reject,
+  type RuntimeName,
+  resolveThreshold,
+  type SlicePrediction,
+} from '../infer/predict.js';
+import { encodeNpy } from '../io/npy.js';
+import { initBackend } from '../train/backend.js';
+import type { BackendChoice } from '../train/config.js';
+import { modelDir } from '../train/train.js';
+import { writeFileAtomic } from '../util/files.js';
+import { defaultPoolSize } from '../util/pool.js';
+
+export const PREDICT_FORMATS = ['csv', 'json', 'rsna'] as const;
+export type PredictFormat = (typeof PREDICT_FORMATS)[number];
+
+export interface PredictOptions {
+  /** A run folder (its best/ model) or a model folder. */
+  model: string;
+  /** DICOM files or folders (walked recursively). */
+  inputs: string[];
+  /** Output folder. */
+  out: string;
+  format?: PredictFormat | string;
+  tta?: string;
+  runtime?: RuntimeName | string;
+  threshold?: number;
+  /** Grad-CAM output folder. */
+  cam?: string;
+  topK?: number;
+  workers?: number;
+  backend?: BackendChoice;
+  progress?: boolean;
+  /** An already started runtime (tests, benchmarks). */
+  runtimeInstance?: InferenceRuntime;
+}
+
+export interface CamRecord {
+  imageId: string;
+  label: string;
+  png: string;
+  npy: string;
+  /** Row and column of the map's maximum in the slice. */
+  peak: [number, number];
+}
+
+export interface PredictResult extends PredictFilesResult {
+  out: string;
+  format: PredictFormat;
+  /** Files written (outputs, rejects, config; not the heatmaps). */
+  written: string[];
+  cams: CamRecord[];
+}
+
+function csvField(s: string): string {
+  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** `slices.csv`: one row per slice. */
+export function slicesCsv(slices: readonly SlicePrediction[], threshold: number): string {
+  const head = [
+    'image_id',
+    'study_uid',
+    'series_uid',
+    'patient_id',
+    'index',
+    'position',
+    ...LABEL_NAMES,
+    'flag',
+    'file',
+  ];
+  const rows = slices.map((s) =>
+    [
+      s.imageId,
+      s.studyUid,
+      s.seriesUid,
+      s.patientId,
+      String(s.index),
+      s.position === null ? '' : String(s.position),
+      ...s.p.map(String),
+      s.p[5]! >= threshold ? '1' : '0',
+      s.file,
+    ]
+      .map(csvField)
+      .join(','),
+  );
+  return `${[head.join(','), ...rows].join('\n')}\n`;
+}
+
+/** `summary.csv`: one row per series, then one per study. */
+export function summaryCsv(
+  series: readonly GroupSummary[],
+  studies: readonly GroupSummary[],
+): string {
+  const head = [
+    'level',
+    'study_uid',
+    'series_uid',
+    'patient_id',
+    'slices',
+    ...LABEL_NAMES,
+    'flag',
+    'top_slices',
+  ];
+  const row = (level: string, g: GroupSummary) =>
+    [
+      level,
+      g.studyUid,
+      g.seriesUid ?? '',
+      g.patientId,
+      String(g.slices),
+      ...g.max.map(String),
+      g.flag ? '1' : '0',
+      g.top.map((t) => `${t.imageId}:${t.any}`).join(' '),
+    ]
+      .map(csvField)
+      .join(',');
+  return `${[head.join(','), ...series.map((g) => row('series', g)), ...studies.map((g) => row('study', g))].join('\n')}\n`;
+}
+
+export function rejectsCsv(rejects: readonly Reject[]): string {
+  return `${['file,reason', ...rejects.map((r) => `${csvField(r.file)},${csvField(r.reason)}`)].join('\n')}\n`;
+}
+
+/** The competition id of an image: its id when it already starts with `ID_`, else `ID_<id>`. */
+export function rsnaId(imageId: string): string {
+  return imageId.startsWith('ID_') ? imageId : `ID_${imageId}`;
+}
+
+/** A file-name-safe form of an image id. */
+function safeName(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/**
+ * Predicts; see the module comment.
+ *
+ * @throws ConfigError for a bad option (before any work); InputError for a missing model or input.
+ */
+export async function predict(o: PredictOptions): Promise<PredictResult> {
+  const format = (o.format ?? 'csv') as PredictFormat;
+  if (!PREDICT_FORMATS.includes(format)) {
+    throw new ConfigError(
+      `--format must be one of ${PREDICT_FORMATS.join(', ')}, received "${o.format}"`,
+    );
+  }
+  if (o.inputs.length === 0) throw new ConfigError('--input needs at least one file or folder');
+  const out = resolve(o.out);
+  const cams: CamRecord[] = [];
+  let cam: GradCam | undefined;
+  let camDir: string | undefined;
+  let threshold = 0;
+  let brain: { center: number; width: number } = { ...WINDOW_PRESETS.brain };
+  let rsnaFix = true;
+  const onSeries =
+    o.cam === undefined
+      ? undefined
+      : async (s: PredictedSeries) => {
+          const flagged = s.slices.map((_, i) => i).filter((i) => s.p[i * 6 + 5]! >= threshold);
+          if (flagged.length === 0 || cam === undefined || camDir === undefined) return;
+          const per = cam.size * cam.size * cam.channels;
+          const x = new Float32Array(flagged.length * per);
+          for (const [j, i] of flagged.entries())
+            x.set(s.x.subarray(i * per, (i + 1) * per), j * per);
+          const m = cam.maps(x, flagged.length);
+          const L = m.labels.length;
+          for (const [j, i] of flagged.entries()) {
+            const ref = s.slices[i]!;
+            const gray = readWindowed(s.bytes[i]!, ref.file, { windows: [brain], rsnaFix });
+            const { height: rows, width: cols } = gray.image;
+            for (const [li, l] of m.labels.entries()) {
+              const raw = m.maps.subarray((j * L + li) * m.h * m.w, (j * L + li + 1) * m.h * m.w);
+              const map = camToSlice(raw, m.h, m.w, rows, cols);
+              const label = LABEL_NAMES[l]!;
+              const base = join(camDir, `${safeName(ref.imageId)}_${label}`);
+              await writeFileAtomic(`${base}.npy`, encodeNpy(map, [rows, cols]));
+              await writeFileAtomic(`${base}.png`, overlayPng(gray.image.data, map, rows, cols));
+              let peak = 0;
+              for (let k = 1; k < map.length; k++) if (map[k]! > map[peak]!) peak = k;
+              cams.push({
+                imageId: ref.imageId,
+                label,
+                png: `${base}.png`,
+                npy: `${base}.npy`,
+                peak: [Math.floor(peak / cols), peak % cols],
+              });
+            }
+          }
+        };
+  // predictFiles resolves these too; Grad-CAM needs them before the first series.
+  const dir = modelDir(resolve(o.model), 'best');
+  const input = predictModelInput(dir);
+  threshold = resolveThreshold(dir, o.threshold).value;
+  rsnaFix = input.rsnaFix;
+  const named = input.windows.find((w) => w.name === 'brain');
+  if (named) brain = { center: named.center, width: named.width };
+  if (o.cam !== undefined) {
+    camDir = resolve(o.cam);
+    mkdirSync(camDir, { recursive: true });
+    await initBackend(o.backend ?? 'auto');
+    cam = await GradCam.load(dir);
+  }
+  let r: PredictFilesResult;
+  try {
+    r = await predictFiles({
+      model: o.model,
+      inputs: o.inputs,
+      runtime: o.runtime as RuntimeName | undefined,
+      tta: o.tta,
+      threshold: o.threshold,
+      topK: o.topK,
+      workers: o.workers ?? defaultPoolSize(),
+      backend: o.backend,
+      progress: o.progress,
+      runtimeInstance: o.runtimeInstance,
+      onSeries,
+    });
+  } finally {
+    cam?.dispose();
+  }
+  mkdirSync(out, { recursive: true });
+  const written: string[] = [];
+  const write = async (name: string, text: string) => {
+    const f = join(out, name);
+    await writeFileAtomic(f, text);
+    written.push(f);
+  };
+  if (format === 'csv') {
+    await write('slices.csv', slicesCsv(r.slices, r.threshold.value));
+    await write('summary.csv', summaryCsv(r.series, r.studies));
+  } else if (format === 'json') {
+    const { input: _input, ...rest } = r;
+    await write('predictions.json', `${JSON.stringify({ ...rest, cams }, null, 2)}\n`);
+  } else {
+    const p = new Float32Array(r.slices.length * 6);
+    for (const [i, s] of r.slices.entries()) p.set(s.p, i * 6);
+    await write(
+      'submission.csv',
+      formatSubmission(
+        r.slices.map((s) => rsnaId(s.imageId)),
+        p,
+      ),
+    );
+  }
+  await write('rejects.csv', rejectsCsv(r.rejects));
+  await write(
+    'predict.json',
+    `${JSON.stringify(
+      {
+        command: 'ichdet predict',
+        model: r.model,
+        arch: r.input.arch,
+        inputs: o.inputs.map((p) => resolve(p)),
+        format,
+        runtime: r.runtime,
+        tta: r.tta,
+        threshold: r.threshold,
+        cam: camDir ?? null,
+        files: r.files,
+        slices: r.slices.length,
+        series: r.series.length,
+        studies: r.studies.length,
+        flaggedStudies: r.studies.filter((s) => s.flag).length,
+        rejects: r.rejects.length,
+        seconds: r.seconds,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  return { ...r, out, format, written, cams };
+}
