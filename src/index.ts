@@ -21,6 +21,11 @@ export { type EvaluateOptions, type EvaluateResult, evaluate } from './commands/
 // Commands (one per CLI command).
 export { type ExportOptions, type ExportResult, exportSlice } from './commands/export.js';
 export {
+  type ExportOnnxCommandOptions,
+  type ExportOnnxCommandResult,
+  exportOnnxCommand,
+} from './commands/export-onnx.js';
+export {
   formatInspectRecord,
   type InspectFailure,
   type InspectOk,
@@ -122,6 +127,15 @@ export {
 } from './eval/rsna.js';
 export { formatMetricsTable } from './eval/table.js';
 export { camToSlice, GradCam, pointingHit } from './infer/gradcam.js';
+export {
+  type ExportOnnxOptions,
+  type ExportRunOptions,
+  type ExportRunResult,
+  exportOnnx,
+  exportRunToOnnx,
+} from './infer/onnx-export.js';
+export { inspectModel as inspectOnnx, type OnnxHeader } from './infer/onnx-proto.js';
+export { type OnnxLoadOptions, OnnxModel } from './infer/onnx-runtime.js';
 export {
   type InferenceRuntime,
   predictFiles,

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCompare, registerDemo } from './compare.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerExport } from './export.js';
+import { registerExportOnnx } from './export-onnx.js';
 import { registerInfo } from './info.js';
 import { registerInspect } from './inspect.js';
 import { registerMerge } from './merge.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerScore(program);
   registerEvaluate(program);
+  registerExportOnnx(program);
   registerPredict(program);
   registerCompare(program);
   registerDemo(program);

@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { exportOnnxCommand } from '../commands/export-onnx.js';
+import { ConfigError } from '../errors.js';
+import { action, positiveInt } from './shared.js';
+
+interface ExportOnnxCliOptions {
+  out: string;
+  checkpoint?: string;
+  opset?: number;
+  verify?: boolean;
+}
+
+export function registerExportOnnx(program: Command): void {
+  program
+    .command('export-onnx')
+    .description(
+      "convert a trained run's model to ONNX (preprocessing config in its metadata) for ONNX Runtime in Node, Python, C++ or the browser",
+    )
+    .argument('<run>', 'the run folder (ichdet train --out), or a model folder with model.json')
+    .requiredOption('--out <model.onnx>', 'the ONNX file to write')
+    .option('--checkpoint <which>', 'best or last (default best)')
+    .option('--opset <n>', 'ONNX opset, 13 to 21 (default 17)', positiveInt('--opset'))
+    .option('--no-verify', 'skip the ONNX Runtime vs tfjs check on a random batch')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  ichdet export-onnx runs/mnv2 --out mnv2.onnx',
+        '  ichdet export-onnx runs/mnv2 --checkpoint last --out mnv2-last.onnx',
+      ].join('\n'),
+    )
+    .action(
+      action(program, async (run: string, o: ExportOnnxCliOptions) => {
+        if (o.checkpoint !== undefined && o.checkpoint !== 'best' && o.checkpoint !== 'last') {
+          throw new ConfigError(`--checkpoint must be best or last, received "${o.checkpoint}"`);
+        }
+        const r = await exportOnnxCommand({
+          run,
+          out: o.out,
+          ...(o.checkpoint !== undefined && { checkpoint: o.checkpoint as 'best' | 'last' }),
+          ...(o.opset !== undefined && { opset: o.opset }),
+          verify: o.verify !== false,
+        });
+        const mb = (r.bytes / 1048576).toFixed(1);
+        const check =
+          r.maxAbsDiff === null
+            ? 'not verified'
+            : `max |onnx − tfjs| = ${r.maxAbsDiff.toExponential(1)} on a random batch`;
+        process.stdout.write(
+          `wrote ${r.out} (${r.arch ?? 'model'} from ${r.model}, ${r.nodes} nodes, ${mb} MB; ${check})\n`,
+        );
+        return 0;
+      }),
+    );
+}
