@@ -307,6 +307,26 @@ describe('predict on a trained model', () => {
     }
   }, 120_000);
 
+  it('predicts the same probabilities with --runtime onnx (onnxruntime-node) within 1e-4', async () => {
+    const valDir = join(dir, 'val-dicom');
+    const common = {
+      model: run,
+      inputs: [valDir],
+      format: 'json',
+      workers: 2,
+      progress: false,
+    } as const;
+    const t = await predict({ ...common, out: join(dir, 'pred-tfjs'), backend: 'wasm' });
+    const o = await predict({ ...common, out: join(dir, 'pred-onnx'), runtime: 'onnx' });
+    expect(o.slices.map((s) => s.imageId)).toEqual(t.slices.map((s) => s.imageId));
+    let maxDiff = 0;
+    for (const [i, s] of o.slices.entries()) {
+      for (let l = 0; l < 6; l++)
+        maxDiff = Math.max(maxDiff, Math.abs(s.p[l]! - t.slices[i]!.p[l]!));
+    }
+    expect(maxDiff).toBeLessThan(1e-4);
+  }, 120_000);
+
   it('lists bad files with reasons, skips them and writes an RSNA submission of the rest', async () => {
     const inDir = join(dir, 'mixed');
     mkdirSync(inDir);

@@ -41,7 +41,10 @@ export function registerPredict(program: Command): void {
       `${PREDICT_FORMATS.join(', ')}: slices.csv + summary.csv, predictions.json, or an RSNA submission.csv (default csv)`,
     )
     .option('--tta <mode>', `test-time augmentation: ${TTA_MODES.join(', ')} (default none)`)
-    .option('--runtime <name>', 'tfjs (default); onnx is not available yet')
+    .option(
+      '--runtime <name>',
+      'tfjs (default: model workers on every core) or onnx (onnxruntime-node; DIR/model.onnx, else exported on the fly)',
+    )
     .option(
       '--threshold <t>',
       "flag threshold on any (default: the run's triage threshold from eval/metrics.json, else 0.5)",

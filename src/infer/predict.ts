@@ -11,7 +11,8 @@
  * workers, one per core) is the one built here. Decoding the next series overlaps the model's
  * work on the previous ones.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { LABEL_NAMES } from '../data/types.js';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
@@ -26,6 +27,8 @@ import { type ModelInput, modelInput, TTA_MODES, type TtaMode } from '../train/p
 import { modelDir } from '../train/train.js';
 import { listFiles, ReusableFileReader } from '../util/files.js';
 import { createProgress } from '../util/progress.js';
+import { exportRunToOnnx } from './onnx-export.js';
+import { OnnxModel } from './onnx-runtime.js';
 import { contextIndices, groupSeries, type SliceRef, sliceRef } from './series.js';
 
 /** What runs a model: probabilities (n × 6, row-major) of n preprocessed inputs (NHWC). */
@@ -61,6 +64,29 @@ export interface TfjsRuntimeOptions {
   backend?: BackendChoice;
   /** Examples per forward pass in a worker (default 16). */
   micro?: number;
+}
+
+/**
+ * The ONNX Runtime (onnxruntime-node, native, `threads` intra-op threads): `DIR/model.onnx` when
+ * the model folder has one (`ichdet export-onnx RUN --out RUN/best/model.onnx`), else the model
+ * is exported to a temporary file first.
+ */
+export async function onnxRuntime(dir: string, threads: number): Promise<InferenceRuntime> {
+  let file = join(dir, 'model.onnx');
+  let tmp: string | undefined;
+  if (!existsSync(file)) {
+    tmp = mkdtempSync(join(tmpdir(), 'ichdet-onnx-'));
+    file = join(tmp, 'model.onnx');
+    await exportRunToOnnx(dir, file);
+  }
+  const model = await OnnxModel.load(file, { threads });
+  return {
+    predict: (x: Float32Array, n: number) => model.run(x, n),
+    async close() {
+      await model.close();
+      if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
+    },
+  };
 }
 
 /** The tfjs runtime: the saved model loaded in `workers` model workers, each input split among them. */
@@ -285,9 +311,6 @@ export async function predictFiles(o: PredictFilesOptions): Promise<PredictFiles
   if (!RUNTIMES.includes(runtimeName)) {
     throw new ConfigError(`--runtime must be one of tfjs, onnx, received "${String(o.runtime)}"`);
   }
-  if (runtimeName === 'onnx' && o.runtimeInstance === undefined) {
-    throw new ConfigError('--runtime onnx is not available yet; use --runtime tfjs');
-  }
   const tta = (o.tta ?? 'none') as TtaMode;
   if (!TTA_MODES.includes(tta)) {
     throw new ConfigError(`--tta must be one of ${TTA_MODES.join(', ')}, received "${o.tta}"`);
@@ -347,7 +370,11 @@ export async function predictFiles(o: PredictFilesOptions): Promise<PredictFiles
     unit: 'images',
     enabled: o.progress !== false,
   });
-  const runtime = o.runtimeInstance ?? (await tfjsRuntime(dir, { workers, backend: o.backend }));
+  const runtime =
+    o.runtimeInstance ??
+    (runtimeName === 'onnx'
+      ? await onnxRuntime(dir, workers)
+      : await tfjsRuntime(dir, { workers, backend: o.backend }));
   const predictions: SlicePrediction[] = [];
   const seriesOut: GroupSummary[] = [];
   type Batch = { series: { slices: SliceRef[]; bytes: Uint8Array[] }[]; x: Float32Array };
