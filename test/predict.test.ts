@@ -312,10 +312,10 @@ describe('predict on a trained model', () => {
     const common = {
       model: run,
       inputs: [valDir],
-      format: 'json',
+      format: 'json' as const,
       workers: 2,
       progress: false,
-    } as const;
+    };
     const t = await predict({ ...common, out: join(dir, 'pred-tfjs'), backend: 'wasm' });
     const o = await predict({ ...common, out: join(dir, 'pred-onnx'), runtime: 'onnx' });
     expect(o.slices.map((s) => s.imageId)).toEqual(t.slices.map((s) => s.imageId));
