@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { ConfigError } from '../errors.js';
-import { patchBatchNormTraining } from './bn-fix.js';
+import { patchBatchNormTraining } from './batchnorm.js';
 import type { BackendChoice } from './config.js';
 import { registerWasmTrainingKernels } from './kernels.js';
 
@@ -42,7 +42,11 @@ async function importNode(): Promise<string | null> {
   return null;
 }
 
-/** Sets up and selects the backend; resolves with what was chosen. */
+/**
+ * Sets up and selects the backend; resolves with what was chosen. Every choice gets the
+ * BatchNormalization training fix (batchnorm.ts); wasm also gets ichdet's training kernels,
+ * registered once the backend is ready.
+ */
 export async function initBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
   patchBatchNormTraining();
   if (choice === 'node' || choice === 'auto') {
@@ -54,7 +58,8 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
     }
     if (choice === 'node') {
       throw new ConfigError(
-        '--backend node needs @tensorflow/tfjs-node (CPU) or @tensorflow/tfjs-node-gpu (CUDA): npm install @tensorflow/tfjs-node@4.22.0',
+        '--backend node needs @tensorflow/tfjs-node (CPU) or @tensorflow/tfjs-node-gpu (CUDA), ' +
+          'which are not installed: npm install @tensorflow/tfjs-node@4.22.0',
       );
     }
   }
@@ -64,10 +69,10 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
     return { name: 'cpu', detail: 'pure JavaScript' };
   }
   await import('@tensorflow/tfjs-backend-wasm');
-  registerWasmTrainingKernels();
   if (!(await tf.setBackend('wasm'))) {
     throw new ConfigError('the wasm backend failed to start');
   }
   await tf.ready();
-  return { name: 'wasm', detail: 'XNNPACK SIMD, single-threaded' };
+  registerWasmTrainingKernels();
+  return { name: 'wasm', detail: 'XNNPACK SIMD, single-threaded, ichdet training kernels' };
 }
