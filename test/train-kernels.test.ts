@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { layers, type SymbolicTensor, model as tflModel } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assemble, sourceSha256 } from '../scripts/build-wasm.js';
+import { ConfigError } from '../src/errors.js';
 import { initBackend } from '../src/train/backend.js';
 import { batchNormTraining } from '../src/train/batchnorm.js';
 import { conv2dBackpropFilter, conv2dBackpropInput } from '../src/train/kernels.js';
@@ -524,6 +525,27 @@ describe('activation gradients, reductions and slices agree with the cpu backend
     x.dispose();
     expect(Array.from(y.dataSync())).toEqual([1, 2, 3]);
     y.dispose();
+  });
+});
+
+describe('initBackend', () => {
+  it('picks wasm for auto here (tfjs-node is not installed), cpu on request', async () => {
+    expect(await initBackend('auto')).toEqual({
+      name: 'wasm',
+      detail: 'XNNPACK SIMD, single-threaded, ichdet training kernels',
+    });
+    expect(tf.getBackend()).toBe('wasm');
+    expect((await initBackend('cpu')).name).toBe('cpu');
+    expect(tf.getBackend()).toBe('cpu');
+    expect((await initBackend('wasm')).name).toBe('wasm');
+  });
+
+  it('says how to install tfjs-node when node is asked for and missing', async () => {
+    await expect(initBackend('node')).rejects.toThrow(
+      /--backend node needs @tensorflow\/tfjs-node .*npm install @tensorflow\/tfjs-node@4\.22\.0/,
+    );
+    await expect(initBackend('node')).rejects.toBeInstanceOf(ConfigError);
+    expect(tf.getBackend()).toBe('wasm');
   });
 });
 

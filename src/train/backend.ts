@@ -13,9 +13,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { ConfigError } from '../errors.js';
-import { patchBatchNormTraining } from './batchnorm.js';
 import type { BackendChoice } from './config.js';
-import { registerWasmTrainingKernels } from './kernels.js';
+import { registerTrainingGradients, registerWasmTrainingKernels } from './kernels.js';
 
 export type { BackendChoice } from './config.js';
 
@@ -44,11 +43,12 @@ async function importNode(): Promise<string | null> {
 
 /**
  * Sets up and selects the backend; resolves with what was chosen. Every choice gets the
- * BatchNormalization training fix (batchnorm.ts); wasm also gets ichdet's training kernels,
- * registered once the backend is ready.
+ * training fixes (the BatchNormalization `scale: false` fix, the corrected AvgPool gradient:
+ * kernels.ts `registerTrainingGradients`); wasm also gets ichdet's training kernels, registered
+ * once the backend is ready.
  */
 export async function initBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
-  patchBatchNormTraining();
+  registerTrainingGradients();
   if (choice === 'node' || choice === 'auto') {
     const pkg = await importNode();
     if (pkg !== null) {

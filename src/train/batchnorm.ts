@@ -22,11 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
-import { onWasm } from './simd.js';
-
-/** Kernel and gradient name of the fused training batch norm (wasm only). */
-export const BATCH_NORM_KERNEL = 'IchdetBatchNorm';
-const BATCH_NORM_GRAD_KERNEL = 'IchdetBatchNormGrad';
+import { BATCH_NORM_KERNEL, batchNormTrain, batchNormTrainGrad, onWasm } from './simd.js';
 
 export interface BatchNormResult {
   y: tf.Tensor;
@@ -56,11 +52,9 @@ export function batchNormTraining(
     const g = gamma ?? tf.ones([c]);
     const b = beta ?? tf.zeros([c]);
     if (onWasm() && a === x.rank - 1 && x.dtype === 'float32') {
-      const [y, stats] = tf
-        .engine()
-        .runKernel(BATCH_NORM_KERNEL, { x, gamma: g, beta: b }, { epsilon }) as tf.Tensor[];
-      const [mean, variance] = tf.unstack(stats as tf.Tensor2D) as [tf.Tensor1D, tf.Tensor1D];
-      return { y: y as tf.Tensor, mean, variance };
+      const [y, stats] = batchNormTrain(x, g, b, epsilon);
+      const [mean, variance] = tf.unstack(stats) as [tf.Tensor1D, tf.Tensor1D];
+      return { y, mean, variance };
     }
     // tfjs-layers' own computation (normalizeBatchInTraining), with γ and β always present.
     const reduction = x.shape.map((_, i) => i).filter((i) => i !== a);
@@ -82,13 +76,11 @@ function registerBatchNormGradient(): void {
       const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor;
       const [x, gamma, stats] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
       const { epsilon } = attrs as { epsilon: number };
-      const [dx, dgb] = tf
-        .engine()
-        .runKernel(BATCH_NORM_GRAD_KERNEL, { dy, x, stats, gamma }, { epsilon }) as tf.Tensor[];
+      const [dx, dgb] = batchNormTrainGrad(dy, x, stats, gamma, epsilon);
       return {
-        x: () => dx as tf.Tensor,
-        gamma: () => tf.squeeze(tf.slice(dgb as tf.Tensor, [0, 0], [1, -1]), [0]),
-        beta: () => tf.squeeze(tf.slice(dgb as tf.Tensor, [1, 0], [1, -1]), [0]),
+        x: () => dx,
+        gamma: () => tf.squeeze(tf.slice(dgb, [0, 0], [1, -1]), [0]),
+        beta: () => tf.squeeze(tf.slice(dgb, [1, 0], [1, -1]), [0]),
       };
     },
   });

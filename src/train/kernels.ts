@@ -515,13 +515,18 @@ function avgPoolGradKernel(shipped: tf.KernelFunc): tf.KernelFunc {
  * 'same' pooling (InceptionV3's 3×3 stride-1 pools): the corner of a 3×3 input gets 4/9 instead
  * of 1/4 + 2/6 + 1/9. Here dy is first scaled by kh·kw / count per output position, so the
  * kernel's 1/(kh·kw) leaves dy/count: dx[p] = Σ_{windows w ∋ p} dy[w] / count(w). 'valid'
- * pooling (count = kh·kw everywhere) is unchanged.
+ * pooling (count = kh·kw everywhere) is unchanged. Only on the cpu and wasm backends: native
+ * TensorFlow's AvgPoolGrad (tfjs-node) already divides by the count.
  */
 function registerAvgPoolGradient(): void {
+  const shipped = tf.getGradient(tf.AvgPool);
+  if (!shipped) throw new Error('tfjs-core has no gradient for AvgPool');
   tf.registerGradient({
     kernelName: tf.AvgPool,
     inputsToSave: ['x'],
     gradFunc: (dy, saved, attrs) => {
+      const backend = tf.getBackend();
+      if (backend !== 'wasm' && backend !== 'cpu') return shipped.gradFunc(dy, saved, attrs);
       const [x] = saved;
       if (!x || Array.isArray(dy)) throw new Error('AvgPool gradient: the input was not saved');
       const a = attrs as Attrs;
@@ -664,19 +669,42 @@ function patchSwish(): void {
   };
 }
 
+let gradientsRegistered = false;
+
+/**
+ * Registers the training fixes every backend gets (once; later calls do nothing): the
+ * BatchNormalization training fix (batchnorm.ts), the corrected AvgPool gradient (cpu and wasm),
+ * and the gradients of Relu, Relu6 and ClipByValue and the Swish activation, which take their
+ * SIMD paths only while 'wasm' is the active backend and are tfjs' own elsewhere. Call after
+ * importing tfjs-layers: it re-registers tfjs-core's gradients when imported (kernels.ts imports
+ * it, through batchnorm.ts, before this can run).
+ */
+export function registerTrainingGradients(): void {
+  if (gradientsRegistered) return;
+  gradientsRegistered = true;
+  patchBatchNormTraining();
+  registerAvgPoolGradient();
+  registerMaskGradient(tf.Relu, () => [0, Number.POSITIVE_INFINITY]);
+  registerMaskGradient(tf.Relu6, () => [0, 6]);
+  registerMaskGradient(tf.ClipByValue, (attrs) => [
+    below(Number(attrs.clipValueMin)),
+    Number(attrs.clipValueMax),
+  ]);
+  patchSwish();
+}
+
 let registered = false;
 
 /**
- * Registers the training kernels on the 'wasm' backend and the gradient overrides (once; later
- * calls do nothing), and fixes tfjs-layers' BatchNormalization for training (batchnorm.ts). Call
- * after importing tfjs-layers (it re-registers tfjs-core's gradients when imported) and the wasm
- * backend; kernels.ts imports both before it can be called.
+ * Registers the training kernels on the 'wasm' backend (once; later calls do nothing), and
+ * registerTrainingGradients. Call after importing the wasm backend (its kernels are replaced
+ * here; the shipped ones serve the cases these do not take).
  */
 export function registerWasmTrainingKernels(): void {
   if (registered) return;
   registered = true;
+  registerTrainingGradients();
   registerSimdKernels();
-  patchBatchNormTraining();
   const wasm = 'wasm';
   const replace = (kernelName: string, kernelFunc: (shipped: tf.KernelFunc) => tf.KernelFunc) => {
     const old = tf.getKernel(kernelName, wasm);
@@ -757,13 +785,5 @@ export function registerWasmTrainingKernels(): void {
   replace(tf.MaxPoolGrad, (shipped) => maxPoolGradKernel(shipped));
   replace(tf.AvgPoolGrad, (shipped) => avgPoolGradKernel(shipped));
   replace(tf.SplitV, (shipped) => splitV(shipped));
-  registerAvgPoolGradient();
-  patchSwish();
   replace(tf.Mean, (shipped) => reduction('Mean', shipped));
-  registerMaskGradient(tf.Relu, () => [0, Number.POSITIVE_INFINITY]);
-  registerMaskGradient(tf.Relu6, () => [0, 6]);
-  registerMaskGradient(tf.ClipByValue, (attrs) => [
-    below(Number(attrs.clipValueMin)),
-    Number(attrs.clipValueMax),
-  ]);
 }

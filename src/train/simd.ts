@@ -603,19 +603,20 @@ export function groupColSum(x: tf.Tensor, groups: number): tf.Tensor2D {
   return run('IchdetColSum', { x }, { groups }) as tf.Tensor2D;
 }
 
+/** The kernel name of the fused training batch norm, for its registered gradient. */
+export const BATCH_NORM_KERNEL = 'IchdetBatchNorm';
+
 /**
  * Training batch norm over the last axis (see kernels.wat): y, and stats = [μ; σ²] as 2 × c.
+ * γ and β are always given (ones and zeros stand for missing ones): the gradient saves γ.
  */
 export function batchNormTrain(
   x: tf.Tensor,
-  gamma: tf.Tensor1D | null,
-  beta: tf.Tensor1D | null,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
   epsilon: number,
 ): [tf.Tensor, tf.Tensor2D] {
-  const inputs: tf.NamedTensorMap = { x };
-  if (gamma) inputs.gamma = gamma;
-  if (beta) inputs.beta = beta;
-  const [y, stats] = runMany('IchdetBatchNorm', inputs, { epsilon });
+  const [y, stats] = runMany(BATCH_NORM_KERNEL, { x, gamma, beta }, { epsilon });
   return [y as tf.Tensor, stats as tf.Tensor2D];
 }
 
@@ -623,13 +624,11 @@ export function batchNormTrain(
 export function batchNormTrainGrad(
   dy: tf.Tensor,
   x: tf.Tensor,
-  stats: tf.Tensor2D,
-  gamma: tf.Tensor1D | null,
+  stats: tf.Tensor,
+  gamma: tf.Tensor,
   epsilon: number,
 ): [tf.Tensor, tf.Tensor2D] {
-  const inputs: tf.NamedTensorMap = { dy, x, stats };
-  if (gamma) inputs.gamma = gamma;
-  const [dx, dgb] = runMany('IchdetBatchNormGrad', inputs, { epsilon });
+  const [dx, dgb] = runMany('IchdetBatchNormGrad', { dy, x, stats, gamma }, { epsilon });
   return [dx as tf.Tensor, dgb as tf.Tensor2D];
 }
 
