@@ -22,8 +22,13 @@ import type { WindowLevel } from '../dicom/window.js';
 import { ConfigError, DicomError } from '../errors.js';
 import type { BackendChoice } from '../train/config.js';
 import { inputFromRecords } from '../train/data.js';
-import { ModelWorkers } from '../train/engine.js';
-import { type ModelInput, modelInput, TTA_MODES, type TtaMode } from '../train/predict.js';
+import {
+  type ModelInput,
+  modelInput,
+  startPredictor,
+  TTA_MODES,
+  type TtaMode,
+} from '../train/predict.js';
 import { modelDir } from '../train/train.js';
 import { listFiles, ReusableFileReader } from '../util/files.js';
 import { createProgress } from '../util/progress.js';
@@ -90,39 +95,8 @@ export async function onnxRuntime(dir: string, threads: number): Promise<Inferen
 }
 
 /** The tfjs runtime: the saved model loaded in `workers` model workers, each input split among them. */
-export async function tfjsRuntime(dir: string, o: TfjsRuntimeOptions): Promise<InferenceRuntime> {
-  const input = modelInput(dir);
-  const workers = await ModelWorkers.start(o.workers, {
-    backend: o.backend ?? 'auto',
-    arch: input.arch,
-    size: input.size,
-    channels: input.channels,
-    dropout: 0,
-    seed: 0,
-    weightsFile: null,
-    checkpoint: dir,
-    freezeBackbone: false,
-    loss: 'bce',
-    focalGamma: 2,
-    bnMomentum: null,
-  });
-  const per = input.size * input.size * input.channels;
-  const micro = o.micro ?? 16;
-  return {
-    async predict(x: Float32Array, n: number): Promise<Float32Array> {
-      if (x.length !== n * per) {
-        throw new RangeError(`predict needs ${n} × ${per} inputs, received ${x.length}`);
-      }
-      const shares = [];
-      for (let i = 0, start = 0; i < o.workers; i++) {
-        const m = Math.floor(n / o.workers) + (i < n % o.workers ? 1 : 0);
-        shares.push({ x: x.slice(start * per, (start + m) * per), n: m });
-        start += m;
-      }
-      return workers.predict(shares, micro);
-    },
-    close: () => workers.close(),
-  };
+export function tfjsRuntime(dir: string, o: TfjsRuntimeOptions): Promise<InferenceRuntime> {
+  return startPredictor(dir, o);
 }
 
 /** A file left out, and why. */

@@ -41,6 +41,54 @@ export function modelInput(dir: string): ModelInput {
   return m as unknown as ModelInput;
 }
 
+/** A saved model loaded in model workers (one per core), each input split among them. */
+export interface Predictor {
+  readonly input: ModelInput;
+  /** Probabilities (n × 6) of n preprocessed inputs (n × size × size × channels). */
+  predict(x: Float32Array, n: number): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+/** Starts `o.workers` model workers on the model in `dir`. */
+export async function startPredictor(
+  dir: string,
+  o: { workers: number; backend?: BackendChoice | undefined; micro?: number | undefined },
+): Promise<Predictor> {
+  const input = modelInput(dir);
+  const workers = await ModelWorkers.start(o.workers, {
+    backend: o.backend ?? 'auto',
+    arch: input.arch,
+    size: input.size,
+    channels: input.channels,
+    dropout: 0,
+    seed: 0,
+    weightsFile: null,
+    checkpoint: dir,
+    freezeBackbone: false,
+    loss: 'bce',
+    focalGamma: 2,
+    bnMomentum: null,
+  });
+  const per = input.size * input.size * input.channels;
+  const micro = o.micro ?? 16;
+  return {
+    input,
+    predict(x: Float32Array, n: number): Promise<Float32Array> {
+      if (x.length !== n * per) {
+        throw new RangeError(`predict needs ${n} × ${per} inputs, received ${x.length}`);
+      }
+      const shares = [];
+      for (let i = 0, start = 0; i < o.workers; i++) {
+        const m = Math.floor(n / o.workers) + (i < n % o.workers ? 1 : 0);
+        shares.push({ x: x.slice(start * per, (start + m) * per), n: m });
+        start += m;
+      }
+      return workers.predict(shares, micro);
+    },
+    close: () => workers.close(),
+  };
+}
+
 export interface PredictCacheOptions {
   workers: number;
   backend?: BackendChoice;
@@ -73,22 +121,7 @@ export async function predictCache(
     { size: input.size, context: input.context, preprocessing: input.preprocessing },
     NO_AUGMENT,
   );
-  const workers = await ModelWorkers.start(o.workers, {
-    backend: o.backend ?? 'auto',
-    arch: input.arch,
-    size: input.size,
-    channels: input.channels,
-    dropout: 0,
-    seed: 0,
-    weightsFile: null,
-    checkpoint: dir,
-    freezeBackbone: false,
-    loss: 'bce',
-    focalGamma: 2,
-    bnMomentum: null,
-  });
-  const per = input.size * input.size * input.channels;
-  const micro = o.micro ?? 16;
+  const predictor = await startPredictor(dir, o);
   const chunk = 32 * o.workers;
   const out = new Float32Array(positions.length * 6);
   const bar = createProgress({
@@ -107,13 +140,7 @@ export async function predictCache(
           ? Array.from(pos, () => ({ hflip: true, vflip: false, crop: null }))
           : null;
         const x = loader.load(pos, draws);
-        const shares = [];
-        for (let i = 0, start = 0; i < o.workers; i++) {
-          const m = Math.floor(pos.length / o.workers) + (i < pos.length % o.workers ? 1 : 0);
-          shares.push({ x: x.slice(start * per, (start + m) * per), n: m });
-          start += m;
-        }
-        const p = await workers.predict(shares, micro);
+        const p = await predictor.predict(x, pos.length);
         for (let k = 0; k < p.length; k++) sum[k] = sum[k]! + p[k]!;
       }
       for (let k = 0; k < sum.length; k++) out[from * 6 + k] = sum[k]! / passes.length;
@@ -121,7 +148,7 @@ export async function predictCache(
     }
   } finally {
     bar.stop();
-    await workers.close();
+    await predictor.close();
   }
   return out;
 }
