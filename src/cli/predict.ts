@@ -13,6 +13,8 @@ interface PredictCliOptions {
   runtime?: string;
   threshold?: string;
   cam?: string;
+  camLayer?: string;
+  masks?: string;
   top?: number;
   workers?: number;
   backend?: string;
@@ -53,6 +55,14 @@ export function registerPredict(program: Command): void {
       '--cam <dir>',
       'Grad-CAM heatmaps (PNG over the brain window + .npy) of every flagged slice, per label',
     )
+    .option(
+      '--cam-layer <layer>',
+      "Grad-CAM layer: a layer name, or 1/8, 1/16, 1/32 for the last layer at that fraction of the input's size (default: the architecture's last convolutional block)",
+    )
+    .option(
+      '--masks <dir>',
+      'label masks <image id>.png (bit k = subtype k, as ichdet synth writes): score the heatmaps with the pointing game (OUT/pointing.csv)',
+    )
     .option('--top <k>', 'top slices listed per series and study (default 3)', positiveInt('--top'))
     .option('--workers <n>', 'model workers (default: all cores)', positiveInt('--workers'))
     .option('--backend <name>', 'auto, wasm, node or cpu (default auto)')
@@ -67,6 +77,7 @@ export function registerPredict(program: Command): void {
         '  ichdet predict --model runs/mnv2 --input study/ --out pred',
         '  ichdet predict --model runs/mnv2/best --input a.dcm --input b.dcm --out pred --format rsna --tta hflip',
         '  ichdet predict --model runs/mnv2 --input study/ --out pred --cam pred/cam',
+        '  ichdet predict --model runs/b0 --input synth/stage_2_train --out pred --threshold 0 --cam pred/cam --cam-layer 1/16 --masks synth/masks',
       ].join('\n'),
     )
     .action(
@@ -81,6 +92,8 @@ export function registerPredict(program: Command): void {
           runtime: o.runtime,
           threshold,
           cam: o.cam,
+          camLayer: o.camLayer,
+          masks: o.masks,
           topK: o.top,
           workers: o.workers,
           backend: o.backend as BackendChoice | undefined,
@@ -97,6 +110,14 @@ export function registerPredict(program: Command): void {
             ` ${r.rejects.length} files rejected; wrote ${r.written.join(', ')}` +
             `${r.cams.length ? `; ${r.cams.length} heatmaps in ${o.cam}` : ''}\n`,
         );
+        for (const p of r.pointing ?? []) {
+          process.stdout.write(
+            `pointing game ${p.label}: ${p.hits}/${p.slices} hits` +
+              (p.rate === null
+                ? '\n'
+                : ` (${(100 * p.rate).toFixed(1)}%, chance ${(100 * p.chance!).toFixed(1)}%)\n`),
+          );
+        }
         return 0;
       }),
     );

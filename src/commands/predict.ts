@@ -10,16 +10,24 @@
  *   counts, so a prediction can be reproduced);
  * - `--cam DIR`: Grad-CAM heatmaps (infer/gradcam.ts) of every slice whose `any` reaches the
  *   threshold: `<image>_<label>.png` (over the brain window) and `<image>_<label>.npy` (the map,
- *   float32 rows × cols in [0, 1]).
+ *   float32 rows × cols in [0, 1]); `--cam-layer` picks the layer (default: the architecture's
+ *   feature layer); `--masks DIR` (label masks named `<image>.png`, as `ichdet synth` writes
+ *   them) adds the pointing game per label to `pointing.csv` and `predict.json`.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LABEL_NAMES } from '../data/types.js';
 import { readWindowed } from '../dicom/fastpath.js';
 import { WINDOW_PRESETS } from '../dicom/window.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, InputError } from '../errors.js';
 import { formatSubmission } from '../eval/rsna.js';
-import { camToSlice, GradCam, overlayPng } from '../infer/gradcam.js';
+import {
+  camToSlice,
+  GradCam,
+  overlayPng,
+  PointingGame,
+  type PointingRow,
+} from '../infer/gradcam.js';
 import {
   type GroupSummary,
   type InferenceRuntime,
@@ -33,6 +41,7 @@ import {
   type SlicePrediction,
 } from '../infer/predict.js';
 import { encodeNpy } from '../io/npy.js';
+import { decodePng } from '../io/png.js';
 import { initBackend } from '../train/backend.js';
 import type { BackendChoice } from '../train/config.js';
 import { modelDir } from '../train/train.js';
@@ -55,6 +64,13 @@ export interface PredictOptions {
   threshold?: number;
   /** Grad-CAM output folder. */
   cam?: string;
+  /** Grad-CAM layer: a layer name or `1/8`, `1/16`, `1/32` (default: the feature layer). */
+  camLayer?: string;
+  /**
+   * Folder of label masks (`<image id>.png`, 8-bit, bit k = subtype k, as `ichdet synth`
+   * writes): scores the heatmaps with the pointing game. Needs `cam`.
+   */
+  masks?: string;
   topK?: number;
   workers?: number;
   backend?: BackendChoice;
@@ -78,6 +94,21 @@ export interface PredictResult extends PredictFilesResult {
   /** Files written (outputs, rejects, config; not the heatmaps). */
   written: string[];
   cams: CamRecord[];
+  /** The Grad-CAM layer (null without `cam`). */
+  camLayer: string | null;
+  /** The pointing game per label (null without `masks`). */
+  pointing: PointingRow[] | null;
+}
+
+/** The mask bits of a label: its subtype's bit, or all five for `any`. */
+export function maskBits(label: number): number {
+  return label === 5 ? 0b11111 : 1 << label;
+}
+
+/** `pointing.csv`: one row per label. */
+export function pointingCsv(rows: readonly PointingRow[]): string {
+  const num = (v: number | null) => (v === null ? '' : String(v));
+  return `${['label,slices,hits,rate,chance', ...rows.map((r) => `${r.label},${r.slices},${r.hits},${num(r.rate)},${num(r.chance)}`)].join('\n')}\n`;
 }
 
 function csvField(s: string): string {
@@ -155,6 +186,24 @@ export function rsnaId(imageId: string): string {
   return imageId.startsWith('ID_') ? imageId : `ID_${imageId}`;
 }
 
+/**
+ * The label mask of an image: `DIR/<image id>.png` (8-bit grey, rows × cols), or all zeros when
+ * the folder has none (ichdet synth writes masks for positive slices only).
+ *
+ * @throws InputError naming the file when it is not such a PNG.
+ */
+export function readMask(dir: string, imageId: string, rows: number, cols: number): Uint8Array {
+  const file = join(dir, `${imageId}.png`);
+  if (!existsSync(file)) return new Uint8Array(rows * cols);
+  const png = decodePng(readFileSync(file), file);
+  if (png.height !== rows || png.width !== cols || png.channels !== 1) {
+    throw new InputError(
+      `${file}: a mask must be ${rows} × ${cols} with 1 channel like its slice, received ${png.height} × ${png.width} with ${png.channels}`,
+    );
+  }
+  return png.data instanceof Uint8Array ? png.data : Uint8Array.from(png.data);
+}
+
 /** A file-name-safe form of an image id. */
 function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -173,6 +222,16 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
     );
   }
   if (o.inputs.length === 0) throw new ConfigError('--input needs at least one file or folder');
+  if (o.cam === undefined && (o.masks !== undefined || o.camLayer !== undefined)) {
+    throw new ConfigError(
+      `${o.masks !== undefined ? '--masks' : '--cam-layer'} needs --cam DIR (the heatmaps it applies to)`,
+    );
+  }
+  const masksDir = o.masks === undefined ? undefined : resolve(o.masks);
+  if (masksDir !== undefined && !(existsSync(masksDir) && statSync(masksDir).isDirectory())) {
+    throw new InputError(`--masks: no such folder: ${masksDir}`);
+  }
+  const game = masksDir === undefined ? undefined : new PointingGame();
   const out = resolve(o.out);
   const cams: CamRecord[] = [];
   let cam: GradCam | undefined;
@@ -196,6 +255,8 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
             const ref = s.slices[i]!;
             const gray = readWindowed(s.bytes[i]!, ref.file, { windows: [brain], rsnaFix });
             const { height: rows, width: cols } = gray.image;
+            const mask =
+              masksDir === undefined ? undefined : readMask(masksDir, ref.imageId, rows, cols);
             for (const [li, l] of m.labels.entries()) {
               const raw = m.maps.subarray((j * L + li) * m.h * m.w, (j * L + li + 1) * m.h * m.w);
               const map = camToSlice(raw, m.h, m.w, rows, cols);
@@ -203,6 +264,7 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
               const base = join(camDir, `${safeName(ref.imageId)}_${label}`);
               await writeFileAtomic(`${base}.npy`, encodeNpy(map, [rows, cols]));
               await writeFileAtomic(`${base}.png`, overlayPng(gray.image.data, map, rows, cols));
+              if (mask !== undefined) game?.add(label, map, mask, maskBits(l));
               let peak = 0;
               for (let k = 1; k < map.length; k++) if (map[k]! > map[peak]!) peak = k;
               cams.push({
@@ -226,7 +288,7 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
     camDir = resolve(o.cam);
     mkdirSync(camDir, { recursive: true });
     await initBackend(o.backend ?? 'auto');
-    cam = await GradCam.load(dir);
+    cam = await GradCam.load(dir, o.camLayer);
   }
   let r: PredictFilesResult;
   try {
@@ -258,7 +320,10 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
     await write('summary.csv', summaryCsv(r.series, r.studies));
   } else if (format === 'json') {
     const { input: _input, ...rest } = r;
-    await write('predictions.json', `${JSON.stringify({ ...rest, cams }, null, 2)}\n`);
+    await write(
+      'predictions.json',
+      `${JSON.stringify({ ...rest, cams, camLayer: cam?.layer ?? null }, null, 2)}\n`,
+    );
   } else {
     const p = new Float32Array(r.slices.length * 6);
     for (const [i, s] of r.slices.entries()) p.set(s.p, i * 6);
@@ -271,6 +336,8 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
     );
   }
   await write('rejects.csv', rejectsCsv(r.rejects));
+  const pointing = game?.rows() ?? null;
+  if (pointing !== null) await write('pointing.csv', pointingCsv(pointing));
   await write(
     'predict.json',
     `${JSON.stringify(
@@ -284,6 +351,9 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
         tta: r.tta,
         threshold: r.threshold,
         cam: camDir ?? null,
+        camLayer: cam?.layer ?? null,
+        masks: masksDir ?? null,
+        pointing,
         files: r.files,
         slices: r.slices.length,
         series: r.series.length,
@@ -296,5 +366,5 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
       2,
     )}\n`,
   );
-  return { ...r, out, format, written, cams };
+  return { ...r, out, format, written, cams, camLayer: cam?.layer ?? null, pointing };
 }

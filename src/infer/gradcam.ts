@@ -1,26 +1,30 @@
 /**
  * Grad-CAM (Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via
- * Gradient-based Localization", ICCV 2017) on the registry's feature layer of a saved model:
- * for label l with score y_l (the sigmoid output) and the feature maps A_k (h × w × K),
+ * Gradient-based Localization", ICCV 2017) on one layer of a saved model: for label l with
+ * score y_l (the sigmoid output) and the layer's feature maps A_k (h × w × K),
  *   w_k = mean over (i, j) of ∂y_l / ∂A_k(i, j),   map = ReLU(Σ_k w_k · A_k),
  * upsampled bilinearly (half-pixel centres) to the slice's size and divided by its maximum, so
  * it lies in [0, 1] (all zero when the ReLU leaves nothing).
  *
- * The gradient is taken through the model's own layers after the feature layer (the ichdet
- * head: pooling, dropout (identity at inference), dense + sigmoid), with `tf.grad`.
+ * The layer is the architecture's feature layer (the last convolutional block, as in the paper
+ * and in Keras' Grad-CAM example) unless another is named: any layer with a 4-D output, or
+ * `1/8`, `1/16`, `1/32` for the last layer at that fraction of the input's resolution (finer
+ * maps, as pytorch-grad-cam's and MONAI's `target_layers`). The gradient is taken through the
+ * model's own graph from that layer to the outputs (skip connections that bypass the layer are
+ * constants), run eagerly layer by layer with `tf.grad`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { resize } from '../dicom/resize.js';
 import { ConfigError } from '../errors.js';
 import { encodePngRgb8 } from '../io/png.js';
-import { archSpec, backbone } from '../models/index.js';
+import { archSpec } from '../models/index.js';
 import { loadSavedModel } from '../train/checkpoint.js';
 import { modelInput } from '../train/predict.js';
 
 type Layer = LayersModel['layers'][number];
 
-/** Raw Grad-CAM maps at the feature layer's resolution. */
+/** Raw Grad-CAM maps at the layer's resolution. */
 export interface CamMaps {
   /** n × labels × h × w, ReLU applied, not normalised. */
   maps: Float32Array;
@@ -30,40 +34,176 @@ export interface CamMaps {
   w: number;
 }
 
-/** A saved model split at its feature layer, for Grad-CAM. Call `dispose` when done. */
+/** One step of the model's graph: a layer applied to tensors, giving tensors (by id). */
+interface GraphStep {
+  layer: Layer;
+  inputs: number[];
+  outputs: number[];
+}
+
+/** Images per Grad-CAM pass (bounds the activations kept for the gradient). */
+const CAM_CHUNK = 8;
+
+/** The model's layers as steps in topological order (model.layers is ordered by depth). */
+function graphSteps(model: LayersModel): GraphStep[] {
+  const inputIds = new Set(model.inputs.map((t) => t.id));
+  const steps: GraphStep[] = [];
+  for (const layer of model.layers) {
+    const nodes = layer.inboundNodes;
+    if (nodes.length !== 1) {
+      throw new ConfigError(
+        `Grad-CAM needs each layer used once, layer ${layer.name} has ${nodes.length} inbound nodes`,
+      );
+    }
+    const node = nodes[0]!;
+    const outputs = node.outputTensors.map((t: SymbolicTensor) => t.id);
+    if (outputs.every((id) => inputIds.has(id))) continue;
+    steps.push({ layer, inputs: node.inputTensors.map((t: SymbolicTensor) => t.id), outputs });
+  }
+  return steps;
+}
+
+/** Zero padding before a strided convolution: a map with a border of zeros, never a target. */
+function isPadding(l: Layer): boolean {
+  return l.getClassName() === 'ZeroPadding2D';
+}
+
+/**
+ * Resolves a Grad-CAM layer: a layer name, `1/N` (the last layer whose output is the input's
+ * size / N, rounded up), or undefined (the architecture's feature layer).
+ *
+ * @throws ConfigError naming the value and the layers that could be chosen.
+ */
+export function camLayer(model: LayersModel, arch: string, size: number, layer?: string): string {
+  const candidates = (): string => {
+    const seen = new Map<number, string>();
+    for (const l of model.layers) {
+      const s = l.outputShape;
+      if (Array.isArray(s) && s.length === 4 && typeof s[1] === 'number' && !isPadding(l)) {
+        seen.set(s[1], l.name);
+      }
+    }
+    return [...seen.entries()]
+      .filter(([h]) => h < size)
+      .map(([h, name]) => `${name} (${h}×${h})`)
+      .join(', ');
+  };
+  if (layer === undefined) return archSpec(arch).featureLayer;
+  const frac = /^1\/(\d+)$/.exec(layer);
+  if (frac) {
+    const h = Math.ceil(size / Number(frac[1]));
+    let found: string | undefined;
+    for (const l of model.layers) {
+      const s = l.outputShape;
+      if (Array.isArray(s) && s.length === 4 && s[1] === h && s[2] === h) found = l.name;
+    }
+    if (found === undefined) {
+      throw new ConfigError(
+        `--cam-layer ${layer}: no layer of ${arch} at ${h}×${h} for a ${size}×${size} input; last layer at each size: ${candidates()}`,
+      );
+    }
+    return found;
+  }
+  const l = model.layers.find((x) => x.name === layer);
+  const s = l?.outputShape;
+  if (!l || !Array.isArray(s) || s.length !== 4 || Array.isArray(s[0])) {
+    throw new ConfigError(
+      `--cam-layer "${layer}" is not a layer of ${arch} with one 4-D output; last layer at each size: ${candidates()}`,
+    );
+  }
+  return layer;
+}
+
+/** A saved model prepared for Grad-CAM on one of its layers. Call `dispose` when done. */
 export class GradCam {
+  private readonly steps: GraphStep[];
+  private readonly at: number;
+  /** Steps that depend on the layer's output (the gradient's path), in order. */
+  private readonly downstream: GraphStep[];
+
   private constructor(
     private readonly model: LayersModel,
-    private readonly features: LayersModel,
-    private readonly head: Layer[],
     readonly size: number,
     readonly channels: number,
-    readonly featureLayer: string,
-  ) {}
+    /** The layer whose maps are weighted. */
+    readonly layer: string,
+  ) {
+    this.steps = graphSteps(model);
+    this.at = this.steps.findIndex((s) => s.layer.name === layer);
+    const target = this.steps[this.at];
+    if (target?.outputs.length !== 1) {
+      throw new ConfigError(`Grad-CAM layer ${layer} must have one output`);
+    }
+    const dependent = new Set(target.outputs);
+    this.downstream = [];
+    for (const s of this.steps.slice(this.at + 1)) {
+      if (s.inputs.some((id) => dependent.has(id))) {
+        this.downstream.push(s);
+        for (const id of s.outputs) dependent.add(id);
+      }
+    }
+    const outs = model.outputs.map((t) => t.id);
+    if (outs.length !== 1 || !dependent.has(outs[0]!)) {
+      throw new ConfigError(`the output of ${model.name} does not depend on layer ${layer}`);
+    }
+  }
 
   /**
    * Loads the model saved in `dir` (a backend must be initialised).
    *
-   * @throws ConfigError when the layers after the feature layer are not an ichdet head.
+   * @param layer see `camLayer` (default: the architecture's feature layer).
    */
-  static async load(dir: string): Promise<GradCam> {
+  static async load(dir: string, layer?: string): Promise<GradCam> {
     const input = modelInput(dir);
     const model = await loadSavedModel(dir);
-    return GradCam.fromModel(model, input.arch, input.size, input.channels);
+    try {
+      return GradCam.fromModel(model, input.arch, input.size, input.channels, layer);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
   }
 
-  /** Grad-CAM of a model built by `buildModel` (its head: the layers after the feature layer). */
-  static fromModel(model: LayersModel, arch: string, size: number, channels: number): GradCam {
-    const featureLayer = archSpec(arch).featureLayer;
-    const features = backbone(model, arch);
-    const at = model.layers.findIndex((l) => l.name === featureLayer);
-    const head = model.layers.slice(at + 1);
-    if (at < 0 || head.length === 0 || !head.every((l) => l.name.startsWith('head_'))) {
-      throw new ConfigError(
-        `Grad-CAM needs the ichdet head after ${featureLayer}, found layers ${head.map((l) => l.name).join(', ') || 'none'}`,
-      );
+  /** Grad-CAM of a model built by `buildModel` (or any single-input, single-output model). */
+  static fromModel(
+    model: LayersModel,
+    arch: string,
+    size: number,
+    channels: number,
+    layer?: string,
+  ): GradCam {
+    return new GradCam(model, size, channels, camLayer(model, arch, size, layer));
+  }
+
+  /**
+   * Runs the steps before and including the layer on x; returns the layer's output and the
+   * other tensors the downstream steps read (by id). Tensors nothing needs any more are freed.
+   */
+  private forwardTo(x: tf.Tensor): Map<number, tf.Tensor> {
+    const needed = new Map<number, number>();
+    const count = (s: GraphStep) => {
+      for (const id of s.inputs) needed.set(id, (needed.get(id) ?? 0) + 1);
+    };
+    for (const s of this.steps) count(s);
+    const values = new Map<number, tf.Tensor>([[this.model.inputs[0]!.id, x]]);
+    const down = new Set(this.downstream);
+    for (const [i, s] of this.steps.entries()) {
+      if (i > this.at && down.has(s)) continue;
+      if (i > this.at && !s.inputs.every((id) => values.has(id))) continue;
+      const ins = s.inputs.map((id) => values.get(id)!);
+      const out = s.layer.apply(ins.length === 1 ? ins[0]! : ins) as tf.Tensor | tf.Tensor[];
+      for (const [k, t] of (Array.isArray(out) ? out : [out]).entries())
+        values.set(s.outputs[k]!, t);
+      for (const id of s.inputs) {
+        const left = needed.get(id)! - 1;
+        needed.set(id, left);
+        if (left === 0 && values.get(id) !== x) {
+          values.get(id)!.dispose();
+          values.delete(id);
+        }
+      }
     }
-    return new GradCam(model, features, head, size, channels, featureLayer);
+    return values;
   }
 
   /** Raw maps of n inputs (NHWC, preprocessed) for `labels` (indices into the six outputs). */
@@ -72,26 +212,53 @@ export class GradCam {
     if (x.length !== n * per) {
       throw new RangeError(`Grad-CAM needs ${n} × ${per} inputs, received ${x.length}`);
     }
-    return tf.tidy(() => {
-      const xt = tf.tensor4d(x, [n, this.size, this.size, this.channels]);
-      const a = this.features.predict(xt) as tf.Tensor4D;
-      const [, h, w, k] = a.shape;
-      const out = new Float32Array(n * labels.length * h * w);
-      for (const [li, l] of labels.entries()) {
-        const score = (t: tf.Tensor): tf.Tensor => {
-          let y: tf.Tensor = t;
-          for (const layer of this.head) y = layer.apply(y) as tf.Tensor;
-          return tf.sum(tf.slice(y, [0, l], [n, 1]));
-        };
-        const g = tf.grad(score)(a);
-        const weights = tf.reshape(tf.mean(g, [1, 2]), [n, 1, 1, k]);
-        const cam = tf.relu(tf.sum(tf.mul(a, weights), 3)).dataSync() as Float32Array;
-        for (let e = 0; e < n; e++) {
-          out.set(cam.subarray(e * h * w, (e + 1) * h * w), (e * labels.length + li) * h * w);
+    let out: Float32Array | undefined;
+    let h = 0;
+    let w = 0;
+    const targetId = this.steps[this.at]!.outputs[0]!;
+    const outputId = this.model.outputs[0]!.id;
+    for (let e0 = 0; e0 < n; e0 += CAM_CHUNK) {
+      const m = Math.min(CAM_CHUNK, n - e0);
+      tf.tidy(() => {
+        const xt = tf.tensor4d(x.subarray(e0 * per, (e0 + m) * per), [
+          m,
+          this.size,
+          this.size,
+          this.channels,
+        ]);
+        const fixed = this.forwardTo(xt);
+        const a = fixed.get(targetId) as tf.Tensor4D;
+        const [, ah, aw, k] = a.shape;
+        if (out === undefined) {
+          h = ah;
+          w = aw;
+          out = new Float32Array(n * labels.length * h * w);
         }
-      }
-      return { maps: out, n, labels: [...labels], h, w };
-    });
+        for (const [li, l] of labels.entries()) {
+          const score = (t: tf.Tensor): tf.Tensor => {
+            const values = new Map(fixed);
+            values.set(targetId, t);
+            for (const s of this.downstream) {
+              const ins = s.inputs.map((id) => values.get(id)!);
+              const o = s.layer.apply(ins.length === 1 ? ins[0]! : ins) as tf.Tensor | tf.Tensor[];
+              for (const [j, v] of (Array.isArray(o) ? o : [o]).entries())
+                values.set(s.outputs[j]!, v);
+            }
+            return tf.sum(tf.slice(values.get(outputId)!, [0, l], [m, 1]));
+          };
+          const g = tf.grad(score)(a);
+          const weights = tf.reshape(tf.mean(g, [1, 2]), [m, 1, 1, k]);
+          const cam = tf.relu(tf.sum(tf.mul(a, weights), 3)).dataSync() as Float32Array;
+          for (let e = 0; e < m; e++) {
+            out!.set(
+              cam.subarray(e * h * w, (e + 1) * h * w),
+              ((e0 + e) * labels.length + li) * h * w,
+            );
+          }
+        }
+      });
+    }
+    return { maps: out ?? new Float32Array(0), n, labels: [...labels], h, w };
   }
 
   dispose(): void {
@@ -134,6 +301,51 @@ export function pointingHit(map: ArrayLike<number>, mask: ArrayLike<number>, bit
     throw new RangeError(`map has ${map.length} pixels, mask ${mask.length}`);
   }
   return (mask[argmax(map)]! & bit) !== 0;
+}
+
+/** One label's pointing game over many slices. */
+export interface PointingRow {
+  label: string;
+  /** Slices whose mask holds this label's lesion. */
+  slices: number;
+  /** Of those, how many had the map's maximum inside the lesion. */
+  hits: number;
+  /** hits / slices (null without slices). */
+  rate: number | null;
+  /** Expected rate of a uniformly random point: the mean lesion area fraction (null without slices). */
+  chance: number | null;
+}
+
+/**
+ * The pointing game (Zhang et al., "Top-down Neural Attention by Excitation Backprop", ECCV 2016)
+ * tallied per label: a slice counts for a label when its mask holds that label's bits, and is a
+ * hit when the map's maximum falls on one of those pixels.
+ */
+export class PointingGame {
+  private readonly tally = new Map<string, { slices: number; hits: number; area: number }>();
+
+  /** Adds one map (rows × cols) against its mask; `bits`: the mask bits of the label. */
+  add(label: string, map: ArrayLike<number>, mask: ArrayLike<number>, bits: number): void {
+    let area = 0;
+    for (let i = 0; i < mask.length; i++) if ((mask[i]! & bits) !== 0) area++;
+    const t = this.tally.get(label) ?? { slices: 0, hits: 0, area: 0 };
+    this.tally.set(label, t);
+    if (area === 0) return;
+    t.slices++;
+    t.area += area / mask.length;
+    if (pointingHit(map, mask, bits)) t.hits++;
+  }
+
+  /** One row per label seen, in the order first seen. */
+  rows(): PointingRow[] {
+    return [...this.tally.entries()].map(([label, t]) => ({
+      label,
+      slices: t.slices,
+      hits: t.hits,
+      rate: t.slices > 0 ? t.hits / t.slices : null,
+      chance: t.slices > 0 ? t.area / t.slices : null,
+    }));
+  }
 }
 
 /** The "jet" colour map at t ∈ [0, 1] as 0…255 RGB. */
