@@ -37,9 +37,12 @@ export {
 export { listModels, type ModelRow } from './commands/models.js';
 // Inference on new studies (ichdet predict, Grad-CAM).
 export {
+  maskBits,
   type PredictOptions,
   type PredictResult,
+  pointingCsv,
   predict,
+  readMask,
 } from './commands/predict.js';
 // Evaluation (ichdet score and the metrics behind it).
 export {
@@ -126,7 +129,15 @@ export {
   writeSubmission,
 } from './eval/rsna.js';
 export { formatMetricsTable } from './eval/table.js';
-export { camToSlice, GradCam, pointingHit } from './infer/gradcam.js';
+export {
+  type CamMaps,
+  camLayer,
+  camToSlice,
+  GradCam,
+  PointingGame,
+  type PointingRow,
+  pointingHit,
+} from './infer/gradcam.js';
 export {
   type ExportOnnxOptions,
   type ExportRunOptions,
