@@ -84,7 +84,8 @@ export function camLayer(model: LayersModel, arch: string, size: number, layer?:
       }
     }
     return [...seen.entries()]
-      .filter(([h]) => h < size)
+      .filter(([h]) => h > 1 && h < size)
+      .sort((a, b) => b[0] - a[0])
       .map(([h, name]) => `${name} (${h}×${h})`)
       .join(', ');
   };
