@@ -37,12 +37,9 @@ export {
 export { listModels, type ModelRow } from './commands/models.js';
 // Inference on new studies (ichdet predict, Grad-CAM).
 export {
-  maskBits,
   type PredictOptions,
   type PredictResult,
-  pointingCsv,
   predict,
-  readMask,
 } from './commands/predict.js';
 // Evaluation (ichdet score and the metrics behind it).
 export {
@@ -147,6 +144,14 @@ export {
 } from './infer/onnx-export.js';
 export { inspectModel as inspectOnnx, type OnnxHeader } from './infer/onnx-proto.js';
 export { type OnnxLoadOptions, OnnxModel } from './infer/onnx-runtime.js';
+export {
+  type CachePointing,
+  type LabelMask,
+  maskBits,
+  pointingCsv,
+  pointingOnCache,
+  readMask,
+} from './infer/pointing.js';
 export {
   type InferenceRuntime,
   predictFiles,

@@ -1,7 +1,8 @@
 /**
  * `ichdet demo --quick` end to end, as a new user runs it: synth → prepare → split → compare of
  * two architectures → report. The report lists every model, the models learn (best mean AUC on
- * the validation split well above chance), and every run has its evaluation outputs.
+ * the validation split well above chance), every run has its evaluation outputs, and each
+ * model's Grad-CAM pointing game against the synthetic masks is in the report.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -66,6 +67,44 @@ describe('ichdet demo --quick', () => {
       expect(lines[0]).toBe('ID,Label');
       expect(lines.length - 1).toBe(6 * study.dataset.valImages);
       expect(lines[1]).toMatch(/^ID_[0-9a-f]+_epidural,0\.\d+$/);
+    }
+  });
+
+  it("scores each model's Grad-CAM against the synthetic masks (pointing game) in the report", () => {
+    const study = JSON.parse(readFileSync(join(out, 'study', 'study.json'), 'utf8')) as Study;
+    const val = readFileSync(join(out, 'split.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(','))
+      .filter((c) => c[1] === 'val')
+      .map((c) => c[0]!);
+    const withMask = val.filter((id) => existsSync(join(out, 'synth', 'masks', `${id}.png`)));
+    expect(withMask.length).toBeGreaterThan(10);
+    const md = readFileSync(join(out, 'study', 'report.md'), 'utf8');
+    expect(md).toContain('Grad-CAM pointing game, any');
+    for (const m of study.models) {
+      expect(m.pointing!.layer).toBe(m.arch === 'mobilenet_v2' ? 'out_relu' : 'top_activation');
+      const rows = m.pointing!.rows;
+      expect(rows.map((r) => r.label)).toEqual([
+        'epidural',
+        'intraparenchymal',
+        'intraventricular',
+        'subarachnoid',
+        'subdural',
+        'any',
+      ]);
+      const any = rows.at(-1)!;
+      expect(any.slices).toBe(withMask.length);
+      expect(any.hits).toBeLessThanOrEqual(any.slices);
+      expect(any.chance!).toBeGreaterThan(0);
+      expect(any.chance!).toBeLessThan(0.1);
+      const csv = readFileSync(join(out, 'study', 'runs', m.arch, 'eval', 'pointing.csv'), 'utf8');
+      expect(csv.split('\n').at(-2)).toBe(
+        `any,${any.slices},${any.hits},${any.rate},${any.chance}`,
+      );
+      expect(md).toContain(
+        `(${any.hits}/${any.slices}; chance ${(100 * any.chance!).toFixed(1)}%)`,
+      );
     }
   });
 

@@ -484,6 +484,30 @@ describe('predict on a trained model', () => {
         expect(Number(chance)).toBeCloseTo(t.area / t.slices, 12);
       }
     }
+    // evaluate --masks scores the same maps from the cache (the same model inputs: see the
+    // first test), so its tally of the training split, where every masked slice is, is equal.
+    const ev = await evaluate({
+      run,
+      splitName: 'train',
+      masks,
+      camLayer: '1/16',
+      bootstrap: 0,
+      figures: false,
+      out: join(dir, 'eval-masks'),
+      workers: 1,
+      backend: 'wasm',
+      progress: false,
+    });
+    expect(ev.pointing!.layer).toBe('block_13_expand_relu');
+    expect(ev.pointing!.rows.map((x) => [x.label, x.slices, x.hits])).toEqual(
+      r.pointing!.map((x) => [x.label, x.slices, x.hits]),
+    );
+    for (const [k, x] of ev.pointing!.rows.entries()) {
+      if (x.chance !== null) expect(x.chance).toBeCloseTo(r.pointing![k]!.chance!, 12);
+    }
+    expect(readFileSync(join(dir, 'eval-masks', 'pointing.csv'), 'utf8')).toBe(
+      readFileSync(join(dir, 'pred-masks', 'pointing.csv'), 'utf8'),
+    );
     await expect(
       predict({ model: run, inputs: [join(dir, 'val-dicom')], out: join(dir, 'x'), masks }),
     ).rejects.toThrow('--masks needs --cam DIR');

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { compare } from '../commands/compare.js';
 import { demo } from '../commands/demo.js';
+import type { StudyModel } from '../eval/report.js';
 import { ARCH_NAMES } from '../models/registry.js';
 import { action, positiveInt } from './shared.js';
 
@@ -23,6 +24,8 @@ interface CompareCliOptions {
   workers?: number;
   backend?: string;
   fitMinSize?: boolean;
+  masks?: string;
+  camLayer?: string;
   progress?: boolean;
 }
 
@@ -68,6 +71,11 @@ export function registerCompare(program: Command): void {
       positiveInt('--workers'),
     )
     .option('--backend <name>', 'auto, wasm, node or cpu (default auto)')
+    .option(
+      '--masks <dir>',
+      "label masks <image id>.png (as ichdet synth writes): each model's Grad-CAM pointing game on the validation images, in the report",
+    )
+    .option('--cam-layer <layer>', 'Grad-CAM layer for --masks: a name, or 1/8, 1/16, 1/32')
     .option('--no-progress', 'no progress bars')
     .addHelpText(
       'after',
@@ -103,6 +111,8 @@ export function registerCompare(program: Command): void {
             seed: num(o.seed),
             workers: o.workers,
             backend: o.backend,
+            masks: o.masks,
+            camLayer: o.camLayer,
             progress: o.progress !== false,
           }).filter(([, v]) => v !== undefined),
         ) as unknown as Parameters<typeof compare>[0];
@@ -113,15 +123,14 @@ export function registerCompare(program: Command): void {
     );
 }
 
-function summary(
-  models: { arch: string; meanAuc: number | null; weightedLogLoss: number | null }[],
-): string {
+function summary(models: StudyModel[]): string {
   const f = (v: number | null) => (v === null ? 'n/a' : v.toFixed(4));
   return models
-    .map(
-      (m) =>
-        `${m.arch.padEnd(16)} mean AUC ${f(m.meanAuc)}  weighted log loss ${f(m.weightedLogLoss)}`,
-    )
+    .map((m) => {
+      const any = m.pointing?.rows.find((r) => r.label === 'any');
+      const pointing = any && any.rate !== null ? `  pointing game ${any.hits}/${any.slices}` : '';
+      return `${m.arch.padEnd(16)} mean AUC ${f(m.meanAuc)}  weighted log loss ${f(m.weightedLogLoss)}${pointing}`;
+    })
     .join('\n');
 }
 

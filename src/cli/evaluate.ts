@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { evaluate } from '../commands/evaluate.js';
 import { ConfigError } from '../errors.js';
+import { formatPointing } from '../infer/pointing.js';
 import type { BackendChoice } from '../train/config.js';
 import { action, positiveInt } from './shared.js';
 
@@ -18,6 +19,8 @@ interface EvaluateCliOptions {
   backend?: string;
   out?: string;
   figures?: boolean;
+  masks?: string;
+  camLayer?: string;
   json?: boolean;
   progress?: boolean;
 }
@@ -63,6 +66,14 @@ export function registerEvaluate(program: Command): void {
     .option('--backend <name>', "auto, wasm, node or cpu (default: the run's)")
     .option('--out <dir>', 'output folder (default RUN/eval)')
     .option('--no-figures', 'skip the ROC/PR figures')
+    .option(
+      '--masks <dir>',
+      'label masks <image id>.png (bit k = subtype k, as ichdet synth writes): Grad-CAM pointing game of the images that have one (OUT/pointing.csv)',
+    )
+    .option(
+      '--cam-layer <layer>',
+      "Grad-CAM layer for --masks: a layer name, or 1/8, 1/16, 1/32 (default: the architecture's last convolutional block)",
+    )
     .option('--json', 'print metrics.json instead of the table')
     .option('--no-progress', 'no progress bar')
     .addHelpText(
@@ -72,6 +83,7 @@ export function registerEvaluate(program: Command): void {
         'Examples:',
         '  ichdet evaluate --run runs/mnv2',
         '  ichdet evaluate --run runs/mnv2 --checkpoint last --tta hflip --bootstrap 2000',
+        '  ichdet evaluate --run runs/b0 --masks data/synth/masks --cam-layer 1/16',
       ].join('\n'),
     )
     .action(
@@ -92,18 +104,26 @@ export function registerEvaluate(program: Command): void {
           ...(o.workers !== undefined && { workers: o.workers }),
           ...(o.backend !== undefined && { backend: o.backend as BackendChoice }),
           ...(o.out !== undefined && { out: o.out }),
+          ...(o.masks !== undefined && { masks: o.masks }),
+          ...(o.camLayer !== undefined && { camLayer: o.camLayer }),
           figures: o.figures !== false,
           progress: o.progress !== false,
         });
         if (o.json) {
           process.stdout.write(
-            `${JSON.stringify({ model: r.model, split: r.split, images: r.images, metrics: r.metrics, bootstrap: r.ci }, null, 2)}\n`,
+            `${JSON.stringify({ model: r.model, split: r.split, images: r.images, metrics: r.metrics, bootstrap: r.ci, pointing: r.pointing }, null, 2)}\n`,
           );
           return 0;
         }
         process.stdout.write(
-          `evaluated ${r.model} on split "${r.split}" (${r.images} images)\n\n${r.text}\nwrote ${r.out}\n`,
+          `evaluated ${r.model} on split "${r.split}" (${r.images} images)\n\n${r.text}\n`,
         );
+        if (r.pointing) {
+          process.stdout.write(
+            `Grad-CAM at ${r.pointing.layer}:\n${formatPointing(r.pointing.rows)}`,
+          );
+        }
+        process.stdout.write(`wrote ${r.out}\n`);
         return 0;
       }),
     );

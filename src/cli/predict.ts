@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { PREDICT_FORMATS, predict } from '../commands/predict.js';
+import { formatPointing } from '../infer/pointing.js';
 import type { BackendChoice } from '../train/config.js';
 import { TTA_MODES } from '../train/predict.js';
 import { action, positiveInt } from './shared.js';
@@ -110,14 +111,7 @@ export function registerPredict(program: Command): void {
             ` ${r.rejects.length} files rejected; wrote ${r.written.join(', ')}` +
             `${r.cams.length ? `; ${r.cams.length} heatmaps in ${o.cam}` : ''}\n`,
         );
-        for (const p of r.pointing ?? []) {
-          process.stdout.write(
-            `pointing game ${p.label}: ${p.hits}/${p.slices} hits` +
-              (p.rate === null
-                ? '\n'
-                : ` (${(100 * p.rate).toFixed(1)}%, chance ${(100 * p.chance!).toFixed(1)}%)\n`),
-          );
-        }
+        if (r.pointing) process.stdout.write(formatPointing(r.pointing));
         return 0;
       }),
     );

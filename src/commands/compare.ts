@@ -39,6 +39,13 @@ export interface CompareOptions extends Omit<TrainOptionsInput, 'arch' | 'out'> 
   bootstrap?: number;
   /** Raise each model's input size to its architecture's minimum (InceptionV3 75, Xception 71). */
   fitMinSize?: boolean;
+  /**
+   * Label masks of the images (`<image id>.png`, as `ichdet synth` writes): adds each model's
+   * Grad-CAM pointing game on the validation images to the report.
+   */
+  masks?: string;
+  /** Grad-CAM layer for the pointing game (see `camLayer`). */
+  camLayer?: string;
   title?: string;
   progress?: boolean;
   log?: (line: string) => void;
@@ -111,6 +118,8 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
     parallel: _p,
     bootstrap: _b,
     fitMinSize,
+    masks: _m,
+    camLayer: _c,
     title: _t,
     log: _l,
     progress,
@@ -155,6 +164,8 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
         bootstrap: o.bootstrap ?? 1000,
         workers,
         figures: true,
+        ...(o.masks !== undefined && { masks: o.masks }),
+        ...(o.camLayer !== undefined && { camLayer: o.camLayer }),
         ...(progress !== undefined && { progress }),
       });
       const history = readFileSync(join(runDir, METRICS_FILE), 'utf8')
@@ -222,6 +233,7 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
           valMeanAuc: h.valMeanAuc,
         })),
         roc,
+        pointing: ev.pointing,
       };
     }),
     parallel,
@@ -285,6 +297,11 @@ async function describeStudy(
       notes: [
         'Parameters count the trained model (backbone + 6-output head), not the ImageNet top.',
         'Intervals are 95% percentile bootstrap intervals over validation images; overlapping intervals mean the models are not shown to differ.',
+        ...(models.some((m) => m.pointing)
+          ? [
+              `Grad-CAM pointing game: the share of validation images with a lesion mask whose "any" heatmap (layer ${[...new Set(models.map((m) => m.pointing?.layer ?? 'none'))].join(', ')}) peaks inside the lesion; chance is the mean fraction of the slice the lesion covers. Per-label tallies are in runs/<arch>/eval/pointing.csv.`,
+            ]
+          : []),
       ],
     };
   } finally {

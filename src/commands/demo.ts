@@ -2,7 +2,8 @@
  * `ichdet demo`: the whole study on a synthetic dataset ichdet generates itself — synth →
  * prepare → split by patient → compare — sized to finish in under 20 minutes on a 2-core
  * machine without a GPU (`--quick`: two small architectures, under 5 minutes). Every step is
- * resumable: run it again after an interruption and finished steps are skipped.
+ * resumable: run it again after an interruption and finished steps are skipped. The synthetic
+ * label masks give each model's Grad-CAM pointing game in the report.
  *
  * The scale is far below the reference study's (small images, few epochs, no ImageNet weights,
  * which need the network), so the numbers show the pipeline working and models learning, not
@@ -126,6 +127,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
     bootstrap: 200,
     bnMomentum: 0.9,
     checkpointMinutes: 2,
+    masks: join(data, 'masks'),
     title: `ichdet demo${o.quick ? ' (quick)' : ''}: synthetic head CT, ${plan.archs === 'all' ? 'eight' : 'two'} CNNs from scratch`,
     progress,
     log,

@@ -2,9 +2,11 @@
  * `ichdet evaluate`: predicts a split of a cache with a trained run's best (or last) model and
  * writes what a reader needs to judge it — `RUN/eval/predictions.csv` (RSNA submission format),
  * `RUN/eval/metrics.json` (every metric of `computeMetrics`, bootstrap intervals), and ROC and
- * precision–recall curves per label as PNG and SVG.
+ * precision–recall curves per label as PNG and SVG. With `--masks DIR` (label masks, as
+ * `ichdet synth` writes them), also the Grad-CAM pointing game of the split's images that have
+ * a mask: `RUN/eval/pointing.csv` and `pointing` in metrics.json.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openCache } from '../data/cache.js';
 import { LABEL_NAMES } from '../data/types.js';
@@ -15,6 +17,8 @@ import { computeMetrics, labelColumn, type MetricsReport } from '../eval/metrics
 import { type EvalLabelCurves, renderEvalFigures } from '../eval/report.js';
 import { writeSubmission } from '../eval/rsna.js';
 import { formatMetricsTable } from '../eval/table.js';
+import { type CachePointing, pointingCsv, pointingOnCache } from '../infer/pointing.js';
+import { initBackend } from '../train/backend.js';
 import type { BackendChoice, TrainConfig } from '../train/config.js';
 import { predictCache, TTA_MODES, type TtaMode } from '../train/predict.js';
 import { readSplitCsv, resolveSplit } from '../train/split-file.js';
@@ -42,6 +46,13 @@ export interface EvaluateOptions {
   out?: string;
   /** Write the ROC/PR figures (default true). */
   figures?: boolean;
+  /**
+   * Folder of label masks (`<image id>.png`, as `ichdet synth` writes): adds the Grad-CAM
+   * pointing game of the split's images that have one.
+   */
+  masks?: string;
+  /** Grad-CAM layer for the pointing game (see `camLayer`). */
+  camLayer?: string;
   progress?: boolean;
 }
 
@@ -58,6 +69,8 @@ export interface EvaluateResult {
   y: Float32Array;
   /** The table as the CLI prints it. */
   text: string;
+  /** The pointing game per label (null without `masks`). */
+  pointing: CachePointing | null;
 }
 
 function runConfig(run: string): TrainConfig {
@@ -108,6 +121,13 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   if (!Number.isInteger(bootstrap) || bootstrap < 0) {
     throw new ConfigError(`--bootstrap must be an integer ≥ 0, received ${bootstrap}`);
   }
+  if (o.camLayer !== undefined && o.masks === undefined) {
+    throw new ConfigError('--cam-layer needs --masks DIR (the pointing game it is for)');
+  }
+  const masksDir = o.masks === undefined ? undefined : resolve(o.masks);
+  if (masksDir !== undefined && !(existsSync(masksDir) && statSync(masksDir).isDirectory())) {
+    throw new InputError(`--masks: no such folder: ${masksDir}`);
+  }
   const dir = modelDir(run, o.checkpoint ?? 'best');
   const splitName = o.splitName ?? config.valSplit;
   const cache = openCache(o.cache ?? config.cache);
@@ -140,6 +160,13 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
       progress: o.progress !== false,
       label: `evaluate ${config.arch}`,
     });
+    let pointing: CachePointing | null = null;
+    if (masksDir !== undefined) {
+      await initBackend(o.backend ?? config.backend);
+      pointing = await pointingOnCache(dir, cache, split.val, masksDir, {
+        ...(o.camLayer !== undefined && { layer: o.camLayer }),
+      });
+    }
     const metrics = computeMetrics(
       y,
       p,
@@ -165,12 +192,18 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
           images: n,
           metrics,
           bootstrap: ci,
+          pointing,
         },
         null,
         2,
       )}\n`,
     );
     const files = [predictions, metricsFile];
+    if (pointing !== null) {
+      const f = join(out, 'pointing.csv');
+      await writeFileAtomic(f, pointingCsv(pointing.rows));
+      files.push(f);
+    }
     if (o.figures !== false)
       files.push(...(await writeEvalFigures(join(out, 'figures'), config.arch, y, p, n, metrics)));
     return {
@@ -184,6 +217,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
       p,
       y,
       text: formatMetricsTable(metrics, ci),
+      pointing,
     };
   } finally {
     cache.close();

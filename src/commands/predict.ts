@@ -14,7 +14,7 @@
  *   feature layer); `--masks DIR` (label masks named `<image>.png`, as `ichdet synth` writes
  *   them) adds the pointing game per label to `pointing.csv` and `predict.json`.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LABEL_NAMES } from '../data/types.js';
 import { readWindowed } from '../dicom/fastpath.js';
@@ -28,6 +28,7 @@ import {
   PointingGame,
   type PointingRow,
 } from '../infer/gradcam.js';
+import { maskBits, pointingCsv, readMask } from '../infer/pointing.js';
 import {
   type GroupSummary,
   type InferenceRuntime,
@@ -41,7 +42,6 @@ import {
   type SlicePrediction,
 } from '../infer/predict.js';
 import { encodeNpy } from '../io/npy.js';
-import { decodePng } from '../io/png.js';
 import { initBackend } from '../train/backend.js';
 import type { BackendChoice } from '../train/config.js';
 import { modelDir } from '../train/train.js';
@@ -98,17 +98,6 @@ export interface PredictResult extends PredictFilesResult {
   camLayer: string | null;
   /** The pointing game per label (null without `masks`). */
   pointing: PointingRow[] | null;
-}
-
-/** The mask bits of a label: its subtype's bit, or all five for `any`. */
-export function maskBits(label: number): number {
-  return label === 5 ? 0b11111 : 1 << label;
-}
-
-/** `pointing.csv`: one row per label. */
-export function pointingCsv(rows: readonly PointingRow[]): string {
-  const num = (v: number | null) => (v === null ? '' : String(v));
-  return `${['label,slices,hits,rate,chance', ...rows.map((r) => `${r.label},${r.slices},${r.hits},${num(r.rate)},${num(r.chance)}`)].join('\n')}\n`;
 }
 
 function csvField(s: string): string {
@@ -186,24 +175,6 @@ export function rsnaId(imageId: string): string {
   return imageId.startsWith('ID_') ? imageId : `ID_${imageId}`;
 }
 
-/**
- * The label mask of an image: `DIR/<image id>.png` (8-bit grey, rows × cols), or all zeros when
- * the folder has none (ichdet synth writes masks for positive slices only).
- *
- * @throws InputError naming the file when it is not such a PNG.
- */
-export function readMask(dir: string, imageId: string, rows: number, cols: number): Uint8Array {
-  const file = join(dir, `${imageId}.png`);
-  if (!existsSync(file)) return new Uint8Array(rows * cols);
-  const png = decodePng(readFileSync(file), file);
-  if (png.height !== rows || png.width !== cols || png.channels !== 1) {
-    throw new InputError(
-      `${file}: a mask must be ${rows} × ${cols} with 1 channel like its slice, received ${png.height} × ${png.width} with ${png.channels}`,
-    );
-  }
-  return png.data instanceof Uint8Array ? png.data : Uint8Array.from(png.data);
-}
-
 /** A file-name-safe form of an image id. */
 function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -231,7 +202,7 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
   if (masksDir !== undefined && !(existsSync(masksDir) && statSync(masksDir).isDirectory())) {
     throw new InputError(`--masks: no such folder: ${masksDir}`);
   }
-  const game = masksDir === undefined ? undefined : new PointingGame();
+  const game = masksDir === undefined ? undefined : new PointingGame(LABEL_NAMES);
   const out = resolve(o.out);
   const cams: CamRecord[] = [];
   let cam: GradCam | undefined;
@@ -264,7 +235,7 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
               const base = join(camDir, `${safeName(ref.imageId)}_${label}`);
               await writeFileAtomic(`${base}.npy`, encodeNpy(map, [rows, cols]));
               await writeFileAtomic(`${base}.png`, overlayPng(gray.image.data, map, rows, cols));
-              if (mask !== undefined) game?.add(label, map, mask, maskBits(l));
+              if (mask) game?.add(label, map, mask.data, maskBits(l));
               let peak = 0;
               for (let k = 1; k < map.length; k++) if (map[k]! > map[peak]!) peak = k;
               cams.push({

@@ -55,6 +55,17 @@ export interface StudyModel {
   }[];
   /** ROC curve per label, ideally thinned already (`downsampleCurve`); null where undefined. */
   roc: Record<string, { fpr: number[]; tpr: number[] } | null>;
+  /** Grad-CAM pointing game on the validation images with a label mask (synthetic data). */
+  pointing?: {
+    layer: string;
+    rows: {
+      label: string;
+      slices: number;
+      hits: number;
+      rate: number | null;
+      chance: number | null;
+    }[];
+  } | null;
 }
 
 /** A comparative study: what was compared, on which data, with which options. */
@@ -263,6 +274,26 @@ const MAIN_COLUMNS: Column[] = [
   },
 ];
 
+/** The pointing game of `any`: "rate% (hits/slices; chance%)", ranked by the rate shown. */
+const POINTING_COLUMN: Column = {
+  title: 'Grad-CAM pointing game, any',
+  numeric: true,
+  better: 'high',
+  cell: (m) => {
+    const r = m.pointing?.rows.find((x) => x.label === 'any');
+    if (!r || r.rate === null || r.chance === null) return textCell(NONE);
+    const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+    const head = pct(r.rate);
+    const text = `${head} (${r.hits}/${r.slices}; chance ${pct(r.chance)})`;
+    return { text, head, key: Number((100 * r.rate).toFixed(1)) };
+  },
+};
+
+/** The main table's columns: the pointing game only when some model has it. */
+function mainColumns(models: readonly StudyModel[]): Column[] {
+  return models.some((m) => m.pointing) ? [...MAIN_COLUMNS, POINTING_COLUMN] : MAIN_COLUMNS;
+}
+
 const AUC_COLUMNS: Column[] = [
   { title: 'Model', numeric: false, better: null, cell: (m) => textCell(m.title) },
   ...LABEL_NAMES.map(
@@ -366,7 +397,7 @@ export function renderStudyMarkdown(study: Study): string {
       `${formatInt(d.valImages)} validation images.`,
     '',
   );
-  out.push('## Models', '', markdownTable(buildTable(MAIN_COLUMNS, study.models)), '');
+  out.push('## Models', '', markdownTable(buildTable(mainColumns(study.models), study.models)), '');
   out.push('## ROC AUC per label', '', markdownTable(buildTable(AUC_COLUMNS, study.models)), '');
   out.push('## How to read this', '');
   for (const p of HOW_TO_READ) out.push(p, '');
@@ -492,7 +523,7 @@ export async function renderStudyHtml(study: Study): Promise<string> {
       `split <code>${escapeHtml(d.split)}</code>: ${formatInt(d.trainImages)} training images, ` +
       `${formatInt(d.valImages)} validation images.</p>`,
     '<h2>Models</h2>',
-    `<div class="wide">${htmlTable(buildTable(MAIN_COLUMNS, study.models), 'Validation results per model')}</div>`,
+    `<div class="wide">${htmlTable(buildTable(mainColumns(study.models), study.models), 'Validation results per model')}</div>`,
     `<div class="wide">${htmlTable(buildTable(AUC_COLUMNS, study.models), 'ROC AUC per label')}</div>`,
     '<h2>How to read this</h2>',
     `<div class="note">${HOW_TO_READ.map((p) => `<p>${inlineCode(p)}</p>`).join('\n')}</div>`,

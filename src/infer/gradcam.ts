@@ -325,6 +325,11 @@ export interface PointingRow {
 export class PointingGame {
   private readonly tally = new Map<string, { slices: number; hits: number; area: number }>();
 
+  /** `labels`: rows to report even when no slice counts for them, in this order. */
+  constructor(labels: readonly string[] = []) {
+    for (const l of labels) this.tally.set(l, { slices: 0, hits: 0, area: 0 });
+  }
+
   /** Adds one map (rows × cols) against its mask; `bits`: the mask bits of the label. */
   add(label: string, map: ArrayLike<number>, mask: ArrayLike<number>, bits: number): void {
     let area = 0;
@@ -337,7 +342,7 @@ export class PointingGame {
     if (pointingHit(map, mask, bits)) t.hits++;
   }
 
-  /** One row per label seen, in the order first seen. */
+  /** One row per label (the constructor's, then others in the order first seen). */
   rows(): PointingRow[] {
     return [...this.tally.entries()].map(([label, t]) => ({
       label,

@@ -1,0 +1,139 @@
+/**
+ * The pointing game of Grad-CAM heatmaps against label masks (masks as `ichdet synth` writes
+ * them: `<image id>.png`, 8-bit grey at the slice's resolution, bit k = subtype k), for
+ * `ichdet predict --masks` (heatmaps of DICOM slices) and `ichdet evaluate --masks` (heatmaps of
+ * a split of a cache, so `compare` and `demo` report it per model).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Cache } from '../data/cache.js';
+import { LABEL_NAMES } from '../data/types.js';
+import { InputError } from '../errors.js';
+import { decodePng } from '../io/png.js';
+import { NO_AUGMENT } from '../train/augment.js';
+import { BatchLoader } from '../train/data.js';
+import { modelInput } from '../train/predict.js';
+import { camToSlice, GradCam, PointingGame, type PointingRow } from './gradcam.js';
+
+/** The mask bits of a label (index into LABEL_NAMES): its subtype's bit, or all five for `any`. */
+export function maskBits(label: number): number {
+  return label === 5 ? 0b11111 : 1 << label;
+}
+
+/** `pointing.csv`: one row per label. */
+export function pointingCsv(rows: readonly PointingRow[]): string {
+  const num = (v: number | null) => (v === null ? '' : String(v));
+  const lines = rows.map((r) => `${r.label},${r.slices},${r.hits},${num(r.rate)},${num(r.chance)}`);
+  return `${['label,slices,hits,rate,chance', ...lines].join('\n')}\n`;
+}
+
+/** The pointing game as the CLI prints it: a line per label. */
+export function formatPointing(rows: readonly PointingRow[]): string {
+  return rows
+    .map(
+      (p) =>
+        `pointing game ${p.label}: ${p.hits}/${p.slices} hits` +
+        (p.rate === null || p.chance === null
+          ? '\n'
+          : ` (${(100 * p.rate).toFixed(1)}%, chance ${(100 * p.chance).toFixed(1)}%)\n`),
+    )
+    .join('');
+}
+
+/** A label mask. */
+export interface LabelMask {
+  data: Uint8Array;
+  rows: number;
+  cols: number;
+}
+
+/**
+ * The label mask of an image, `DIR/<image id>.png`, or null when the folder has none (ichdet
+ * synth writes masks for positive slices only). With `rows` and `cols`, the mask must have that
+ * size.
+ *
+ * @throws InputError naming the file when it is not a one-channel PNG (of that size).
+ */
+export function readMask(
+  dir: string,
+  imageId: string,
+  rows?: number,
+  cols?: number,
+): LabelMask | null {
+  const file = join(dir, `${imageId}.png`);
+  if (!existsSync(file)) return null;
+  const png = decodePng(readFileSync(file), file);
+  if (png.channels !== 1) {
+    throw new InputError(`${file}: a mask must have 1 channel, received ${png.channels}`);
+  }
+  if ((rows !== undefined && png.height !== rows) || (cols !== undefined && png.width !== cols)) {
+    throw new InputError(
+      `${file}: a mask must be ${rows} × ${cols} like its slice, received ${png.height} × ${png.width}`,
+    );
+  }
+  const data = png.data instanceof Uint8Array ? png.data : Uint8Array.from(png.data);
+  return { data, rows: png.height, cols: png.width };
+}
+
+export interface CachePointingOptions {
+  /** Grad-CAM layer (see `camLayer`; default the architecture's feature layer). */
+  layer?: string;
+  /** Images per Grad-CAM batch (default 16). */
+  batch?: number;
+}
+
+export interface CachePointing {
+  layer: string;
+  rows: PointingRow[];
+}
+
+/**
+ * The pointing game of the model in `dir` (a tfjs backend must be initialised) on the cache
+ * images at `positions` that have a mask in `masksDir`: each image's Grad-CAM maps (one per label)
+ * are computed on the model's own input (the whole slice, no augmentation), upsampled to the
+ * mask's size and scored against the label's bits.
+ */
+export async function pointingOnCache(
+  dir: string,
+  cache: Cache,
+  positions: ArrayLike<number>,
+  masksDir: string,
+  o: CachePointingOptions = {},
+): Promise<CachePointing> {
+  const input = modelInput(dir);
+  const rows = cache.rows();
+  const withMask: { position: number; mask: LabelMask }[] = [];
+  for (const p of Array.from(positions)) {
+    const mask = readMask(masksDir, rows[p]!.imageId);
+    if (mask) withMask.push({ position: p, mask });
+  }
+  const game = new PointingGame(LABEL_NAMES);
+  const cam = await GradCam.load(dir, o.layer);
+  try {
+    const loader = new BatchLoader(
+      cache,
+      { size: input.size, context: input.context, preprocessing: input.preprocessing },
+      NO_AUGMENT,
+    );
+    const batch = o.batch ?? 16;
+    for (let from = 0; from < withMask.length; from += batch) {
+      const part = withMask.slice(from, from + batch);
+      const x = loader.load(
+        part.map((e) => e.position),
+        null,
+      );
+      const m = cam.maps(x, part.length);
+      const L = m.labels.length;
+      for (const [j, { mask }] of part.entries()) {
+        for (const [li, l] of m.labels.entries()) {
+          const raw = m.maps.subarray((j * L + li) * m.h * m.w, (j * L + li + 1) * m.h * m.w);
+          const map = camToSlice(raw, m.h, m.w, mask.rows, mask.cols);
+          game.add(LABEL_NAMES[l]!, map, mask.data, maskBits(l));
+        }
+      }
+    }
+    return { layer: cam.layer, rows: game.rows() };
+  } finally {
+    cam.dispose();
+  }
+}
