@@ -95,3 +95,9 @@ export async function benchTrain(): Promise<BenchRow[]> {
   }
   return rows;
 }
+
+// Run directly: `npx tsx bench/train.ts [--quick] [--train-archs a,b] [--train-sizes 128]`.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const r of await benchTrain())
+    process.stdout.write(`| ${r.name} | ${r.value.toFixed(1)} | ${r.unit} | ${r.target} |\n`);
+}
