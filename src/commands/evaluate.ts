@@ -6,7 +6,7 @@
  * `ichdet synth` writes them), also the Grad-CAM pointing game of the split's images that have
  * a mask: `RUN/eval/pointing.csv` and `pointing` in metrics.json.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openCache } from '../data/cache.js';
 import { LABEL_NAMES } from '../data/types.js';
@@ -17,7 +17,12 @@ import { computeMetrics, labelColumn, type MetricsReport } from '../eval/metrics
 import { type EvalLabelCurves, renderEvalFigures } from '../eval/report.js';
 import { writeSubmission } from '../eval/rsna.js';
 import { formatMetricsTable } from '../eval/table.js';
-import { type CachePointing, pointingCsv, pointingOnCache } from '../infer/pointing.js';
+import {
+  type CachePointing,
+  pointingCsv,
+  pointingOnCache,
+  resolveMasksDir,
+} from '../infer/pointing.js';
 import { initBackend } from '../train/backend.js';
 import type { BackendChoice, TrainConfig } from '../train/config.js';
 import { predictCache, TTA_MODES, type TtaMode } from '../train/predict.js';
@@ -124,10 +129,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   if (o.camLayer !== undefined && o.masks === undefined) {
     throw new ConfigError('--cam-layer needs --masks DIR (the pointing game it is for)');
   }
-  const masksDir = o.masks === undefined ? undefined : resolve(o.masks);
-  if (masksDir !== undefined && !(existsSync(masksDir) && statSync(masksDir).isDirectory())) {
-    throw new InputError(`--masks: no such folder: ${masksDir}`);
-  }
+  const masksDir = resolveMasksDir(o.masks);
   const dir = modelDir(run, o.checkpoint ?? 'best');
   const splitName = o.splitName ?? config.valSplit;
   const cache = openCache(o.cache ?? config.cache);

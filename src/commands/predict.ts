@@ -14,21 +14,22 @@
  *   feature layer); `--masks DIR` (label masks named `<image>.png`, as `ichdet synth` writes
  *   them) adds the pointing game per label to `pointing.csv` and `predict.json`.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LABEL_NAMES } from '../data/types.js';
 import { readWindowed } from '../dicom/fastpath.js';
 import { WINDOW_PRESETS } from '../dicom/window.js';
-import { ConfigError, InputError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { formatSubmission } from '../eval/rsna.js';
 import {
+  argmax,
   camToSlice,
   GradCam,
   overlayPng,
   PointingGame,
   type PointingRow,
 } from '../infer/gradcam.js';
-import { maskBits, pointingCsv, readMask } from '../infer/pointing.js';
+import { maskBits, pointingCsv, readMask, resolveMasksDir } from '../infer/pointing.js';
 import {
   type GroupSummary,
   type InferenceRuntime,
@@ -198,10 +199,7 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
       `${o.masks !== undefined ? '--masks' : '--cam-layer'} needs --cam DIR (the heatmaps it applies to)`,
     );
   }
-  const masksDir = o.masks === undefined ? undefined : resolve(o.masks);
-  if (masksDir !== undefined && !(existsSync(masksDir) && statSync(masksDir).isDirectory())) {
-    throw new InputError(`--masks: no such folder: ${masksDir}`);
-  }
+  const masksDir = resolveMasksDir(o.masks);
   const game = masksDir === undefined ? undefined : new PointingGame(LABEL_NAMES);
   const out = resolve(o.out);
   const cams: CamRecord[] = [];
@@ -236,8 +234,7 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
               await writeFileAtomic(`${base}.npy`, encodeNpy(map, [rows, cols]));
               await writeFileAtomic(`${base}.png`, overlayPng(gray.image.data, map, rows, cols));
               if (mask) game?.add(label, map, mask.data, maskBits(l));
-              let peak = 0;
-              for (let k = 1; k < map.length; k++) if (map[k]! > map[peak]!) peak = k;
+              const peak = argmax(map);
               cams.push({
                 imageId: ref.imageId,
                 label,

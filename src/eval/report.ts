@@ -10,6 +10,7 @@
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { LABEL_NAMES } from '../data/types.js';
+import type { CachePointing } from '../infer/pointing.js';
 import { writeFileAtomic } from '../util/files.js';
 import {
   aucVsParamsSpec,
@@ -56,16 +57,7 @@ export interface StudyModel {
   /** ROC curve per label, ideally thinned already (`downsampleCurve`); null where undefined. */
   roc: Record<string, { fpr: number[]; tpr: number[] } | null>;
   /** Grad-CAM pointing game on the validation images with a label mask (synthetic data). */
-  pointing?: {
-    layer: string;
-    rows: {
-      label: string;
-      slices: number;
-      hits: number;
-      rate: number | null;
-      chance: number | null;
-    }[];
-  } | null;
+  pointing?: CachePointing | null;
 }
 
 /** A comparative study: what was compared, on which data, with which options. */

@@ -63,6 +63,13 @@ function graphSteps(model: LayersModel): GraphStep[] {
   return steps;
 }
 
+/** Applies one step to the tensors in `values` (by id) and stores its outputs there. */
+function applyStep(s: GraphStep, values: Map<number, tf.Tensor>): void {
+  const ins = s.inputs.map((id) => values.get(id)!);
+  const out = s.layer.apply(ins.length === 1 ? ins[0]! : ins) as tf.Tensor | tf.Tensor[];
+  for (const [k, t] of (Array.isArray(out) ? out : [out]).entries()) values.set(s.outputs[k]!, t);
+}
+
 /** Zero padding before a strided convolution: a map with a border of zeros, never a target. */
 function isPadding(l: Layer): boolean {
   return l.getClassName() === 'ZeroPadding2D';
@@ -182,19 +189,14 @@ export class GradCam {
    */
   private forwardTo(x: tf.Tensor): Map<number, tf.Tensor> {
     const needed = new Map<number, number>();
-    const count = (s: GraphStep) => {
+    for (const s of this.steps) {
       for (const id of s.inputs) needed.set(id, (needed.get(id) ?? 0) + 1);
-    };
-    for (const s of this.steps) count(s);
+    }
     const values = new Map<number, tf.Tensor>([[this.model.inputs[0]!.id, x]]);
     const down = new Set(this.downstream);
-    for (const [i, s] of this.steps.entries()) {
-      if (i > this.at && down.has(s)) continue;
-      if (i > this.at && !s.inputs.every((id) => values.has(id))) continue;
-      const ins = s.inputs.map((id) => values.get(id)!);
-      const out = s.layer.apply(ins.length === 1 ? ins[0]! : ins) as tf.Tensor | tf.Tensor[];
-      for (const [k, t] of (Array.isArray(out) ? out : [out]).entries())
-        values.set(s.outputs[k]!, t);
+    for (const s of this.steps) {
+      if (down.has(s)) continue;
+      applyStep(s, values);
       for (const id of s.inputs) {
         const left = needed.get(id)! - 1;
         needed.set(id, left);
@@ -239,12 +241,7 @@ export class GradCam {
           const score = (t: tf.Tensor): tf.Tensor => {
             const values = new Map(fixed);
             values.set(targetId, t);
-            for (const s of this.downstream) {
-              const ins = s.inputs.map((id) => values.get(id)!);
-              const o = s.layer.apply(ins.length === 1 ? ins[0]! : ins) as tf.Tensor | tf.Tensor[];
-              for (const [j, v] of (Array.isArray(o) ? o : [o]).entries())
-                values.set(s.outputs[j]!, v);
-            }
+            for (const s of this.downstream) applyStep(s, values);
             return tf.sum(tf.slice(values.get(outputId)!, [0, l], [m, 1]));
           };
           const g = tf.grad(score)(a);

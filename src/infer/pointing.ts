@@ -4,8 +4,8 @@
  * `ichdet predict --masks` (heatmaps of DICOM slices) and `ichdet evaluate --masks` (heatmaps of
  * a split of a cache, so `compare` and `demo` report it per model).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Cache } from '../data/cache.js';
 import { LABEL_NAMES } from '../data/types.js';
 import { InputError } from '../errors.js';
@@ -40,6 +40,20 @@ export function formatPointing(rows: readonly PointingRow[]): string {
     .join('');
 }
 
+/**
+ * The absolute path of a `--masks` folder, or undefined without one.
+ *
+ * @throws InputError when it is not a folder.
+ */
+export function resolveMasksDir(masks: string | undefined): string | undefined {
+  if (masks === undefined) return undefined;
+  const dir = resolve(masks);
+  if (!(existsSync(dir) && statSync(dir).isDirectory())) {
+    throw new InputError(`--masks: no such folder: ${dir}`);
+  }
+  return dir;
+}
+
 /** A label mask. */
 export interface LabelMask {
   data: Uint8Array;
@@ -71,8 +85,7 @@ export function readMask(
       `${file}: a mask must be ${rows} × ${cols} like its slice, received ${png.height} × ${png.width}`,
     );
   }
-  const data = png.data instanceof Uint8Array ? png.data : Uint8Array.from(png.data);
-  return { data, rows: png.height, cols: png.width };
+  return { data: png.data, rows: png.height, cols: png.width };
 }
 
 export interface CachePointingOptions {
