@@ -9,11 +9,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { initBackend } from '../src/backend/init.js';
 import { exportOnnx } from '../src/infer/onnx-export.js';
 import { OnnxModel } from '../src/infer/onnx-runtime.js';
 import { buildModel } from '../src/models/index.js';
 import { ARCH_NAMES, type ArchName } from '../src/models/registry.js';
-import { initBackend } from '../src/train/backend.js';
 import { ModelWorkers } from '../src/train/engine.js';
 import type { BenchRow } from './bench.js';
 

@@ -10,13 +10,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { initBackend } from '../src/backend/init.js';
 import { DEFAULT_WINDOWS } from '../src/dicom/window.js';
 import { encodeSlice } from '../src/dicom/write.js';
 import { exportOnnx } from '../src/infer/onnx-export.js';
 import { predictFiles, type RuntimeName } from '../src/infer/predict.js';
 import { buildModel } from '../src/models/index.js';
-import { initBackend } from '../src/train/backend.js';
-import { saveLayersModel } from '../src/train/checkpoint.js';
+import { saveLayersModel } from '../src/run/checkpoint.js';
 import { defaultPoolSize } from '../src/util/pool.js';
 import { Rng } from '../src/util/rng.js';
 import type { BenchRow } from './bench.js';

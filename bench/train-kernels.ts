@@ -14,9 +14,9 @@
  */
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/backend/init.js';
 import { buildModel } from '../src/models/index.js';
 import { ARCH_NAMES, type ArchName } from '../src/models/registry.js';
-import { initBackend } from '../src/train/backend.js';
 import { lossSum } from '../src/train/loss.js';
 import type { BenchRow } from './bench.js';
 

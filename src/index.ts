@@ -3,6 +3,8 @@
  * building blocks it is made of.
  */
 
+export { initBackend } from './backend/init.js';
+export { registerWasmTrainingKernels } from './backend/kernels.js';
 // Training, evaluation and the study.
 export {
   type CompareOptions,
@@ -177,6 +179,7 @@ export {
   withHead,
 } from './models/index.js';
 export { REGISTRY } from './models/registry.js';
+export { loadSavedModel, readModelMetadata, saveLayersModel } from './run/checkpoint.js';
 export {
   resolveSynthOptions,
   SYNTH_DEFAULTS,
@@ -184,9 +187,6 @@ export {
   type SynthOptionsInput,
 } from './synth/options.js';
 export { LABELS, SUBTYPES } from './synth/subtypes.js';
-export { initBackend } from './train/backend.js';
-export { loadSavedModel, readModelMetadata, saveLayersModel } from './train/checkpoint.js';
 export { resolveTrainConfig, type TrainConfig, type TrainOptionsInput } from './train/config.js';
-export { registerWasmTrainingKernels } from './train/kernels.js';
 export { predictCache } from './train/predict.js';
 export { type EpochRecord, type TrainOptions, type TrainResult, train } from './train/train.js';

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend/init.js';
 import { synth } from '../src/commands/synth.js';
 import { readWindowed } from '../src/dicom/fastpath.js';
 import { DEFAULT_WINDOWS } from '../src/dicom/window.js';
@@ -17,7 +18,6 @@ import { ConfigError } from '../src/errors.js';
 import { camLayer, camToSlice, GradCam, PointingGame } from '../src/infer/gradcam.js';
 import { decodePng } from '../src/io/png.js';
 import { buildModel } from '../src/models/index.js';
-import { initBackend } from '../src/train/backend.js';
 import { withSeededRandom } from '../src/train/seeded.js';
 import { Rng } from '../src/util/rng.js';
 

@@ -12,14 +12,14 @@ import {
   type SymbolicTensor,
 } from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend/init.js';
 import { exportOnnxCommand } from '../src/commands/export-onnx.js';
 import { ConfigError } from '../src/errors.js';
 import { exportOnnx, exportRunToOnnx } from '../src/infer/onnx-export.js';
 import { inspectModel } from '../src/infer/onnx-proto.js';
 import { OnnxModel } from '../src/infer/onnx-runtime.js';
 import { type ArchName, backbone, buildModel } from '../src/models/index.js';
-import { initBackend } from '../src/train/backend.js';
-import { saveLayersModel } from '../src/train/checkpoint.js';
+import { saveLayersModel } from '../src/run/checkpoint.js';
 import { withSeededRandom } from '../src/train/seeded.js';
 import { Rng } from '../src/util/rng.js';
 

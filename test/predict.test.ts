@@ -31,7 +31,7 @@ import { contextIndices, groupSeries, groupStudies, type SliceRef } from '../src
 import { decodeNpy } from '../src/io/npy.js';
 import { decodePng } from '../src/io/png.js';
 import { backbone } from '../src/models/index.js';
-import { loadSavedModel } from '../src/train/checkpoint.js';
+import { loadSavedModel } from '../src/run/checkpoint.js';
 import { train } from '../src/train/train.js';
 import { Rng } from '../src/util/rng.js';
 

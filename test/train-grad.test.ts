@@ -11,9 +11,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend/init.js';
 import { buildModel } from '../src/models/index.js';
 import { ARCH_NAMES, REGISTRY } from '../src/models/registry.js';
-import { initBackend } from '../src/train/backend.js';
 import { lossSum } from '../src/train/loss.js';
 import { withSeededRandom } from '../src/train/seeded.js';
 import { Rng } from '../src/util/rng.js';

@@ -13,14 +13,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import { layers, type SymbolicTensor, model as tflModel } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assemble, sourceSha256 } from '../scripts/build-wasm.js';
+import { batchNormTraining } from '../src/backend/batchnorm.js';
+import { initBackend } from '../src/backend/init.js';
+import { conv2dBackpropFilter, conv2dBackpropInput } from '../src/backend/kernels.js';
+import {
+  TRAIN_KERNELS_WASM_BASE64,
+  TRAIN_KERNELS_WAT_SHA256,
+} from '../src/backend/kernels.wasm.js';
+import { transpose2d } from '../src/backend/simd.js';
 import { ConfigError } from '../src/errors.js';
-import { initBackend } from '../src/train/backend.js';
-import { batchNormTraining } from '../src/train/batchnorm.js';
-import { conv2dBackpropFilter, conv2dBackpropInput } from '../src/train/kernels.js';
-import { TRAIN_KERNELS_WASM_BASE64, TRAIN_KERNELS_WAT_SHA256 } from '../src/train/kernels.wasm.js';
-import { transpose2d } from '../src/train/simd.js';
 
-const TRAIN_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'train');
+const TRAIN_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'backend');
 
 beforeAll(async () => {
   await initBackend('wasm');

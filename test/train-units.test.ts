@@ -166,7 +166,7 @@ describe('batch-norm statistics', () => {
 
 describe('backend choice', () => {
   it('asks for tfjs-node by name when --backend node is forced and it is not installed', async () => {
-    const { initBackend } = await import('../src/train/backend.js');
+    const { initBackend } = await import('../src/backend/init.js');
     await expect(initBackend('node')).rejects.toThrow(
       /--backend node needs @tensorflow\/tfjs-node \(CPU\) or @tensorflow\/tfjs-node-gpu \(CUDA\)/,
     );

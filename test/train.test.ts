@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { prepare } from '../src/commands/prepare.js';
 import { split } from '../src/commands/split.js';
 import { synth } from '../src/commands/synth.js';
-import { readModelMetadata } from '../src/train/checkpoint.js';
+import { readModelMetadata } from '../src/run/checkpoint.js';
 import { type EpochRecord, type TrainOptions, train } from '../src/train/train.js';
 
 const root = join(import.meta.dirname, '..');

@@ -1,8 +1,8 @@
 import { type Command, InvalidArgumentError } from 'commander';
+import type { BackendChoice } from '../backend/init.js';
 import { evaluate } from '../commands/evaluate.js';
 import { ConfigError } from '../errors.js';
 import { formatPointing } from '../infer/pointing.js';
-import type { BackendChoice } from '../train/config.js';
 import { action, positiveInt } from './shared.js';
 
 interface EvaluateCliOptions {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
+import type { BackendChoice } from '../backend/init.js';
 import { PREDICT_FORMATS, predict } from '../commands/predict.js';
 import { formatPointing } from '../infer/pointing.js';
-import type { BackendChoice } from '../train/config.js';
 import { TTA_MODES } from '../train/predict.js';
 import { action, positiveInt } from './shared.js';
 

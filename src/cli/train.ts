@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
+import { BACKENDS } from '../backend/init.js';
 import { ARCH_NAMES } from '../models/registry.js';
-import { BACKENDS, DEFAULT_AUGMENT, LOSSES, MONITORS, OPTIMIZERS } from '../train/config.js';
+import { DEFAULT_AUGMENT, LOSSES, MONITORS, OPTIMIZERS } from '../train/config.js';
 import { type TrainOptions, train } from '../train/train.js';
 import { action, positiveInt } from './shared.js';
 

@@ -8,6 +8,8 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { BackendChoice } from '../backend/init.js';
+import { initBackend } from '../backend/init.js';
 import { openCache } from '../data/cache.js';
 import { LABEL_NAMES } from '../data/types.js';
 import { ConfigError, InputError } from '../errors.js';
@@ -23,8 +25,7 @@ import {
   pointingOnCache,
   resolveMasksDir,
 } from '../infer/pointing.js';
-import { initBackend } from '../train/backend.js';
-import type { BackendChoice, TrainConfig } from '../train/config.js';
+import type { TrainConfig } from '../train/config.js';
 import { predictCache, TTA_MODES, type TtaMode } from '../train/predict.js';
 import { readSplitCsv, resolveSplit } from '../train/split-file.js';
 import { CONFIG_FILE, modelDir } from '../train/train.js';

@@ -6,12 +6,12 @@
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { initBackend } from '../backend/init.js';
 import { ConfigError } from '../errors.js';
 import { onnxModelProto } from '../infer/onnx-export.js';
 import { encodeModel } from '../infer/onnx-proto.js';
 import { OnnxModel } from '../infer/onnx-runtime.js';
-import { initBackend } from '../train/backend.js';
-import { loadSavedModel, readModelMetadata } from '../train/checkpoint.js';
+import { loadSavedModel, readModelMetadata } from '../run/checkpoint.js';
 import { modelDir } from '../train/train.js';
 import { writeFileAtomic } from '../util/files.js';
 import { Rng } from '../util/rng.js';

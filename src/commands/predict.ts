@@ -16,6 +16,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { BackendChoice } from '../backend/init.js';
+import { initBackend } from '../backend/init.js';
 import { LABEL_NAMES } from '../data/types.js';
 import { readWindowed } from '../dicom/fastpath.js';
 import { WINDOW_PRESETS } from '../dicom/window.js';
@@ -43,8 +45,6 @@ import {
   type SlicePrediction,
 } from '../infer/predict.js';
 import { encodeNpy } from '../io/npy.js';
-import { initBackend } from '../train/backend.js';
-import type { BackendChoice } from '../train/config.js';
 import { modelDir } from '../train/train.js';
 import { writeFileAtomic } from '../util/files.js';
 import { defaultPoolSize } from '../util/pool.js';

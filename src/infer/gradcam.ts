@@ -19,7 +19,7 @@ import { resize } from '../dicom/resize.js';
 import { ConfigError } from '../errors.js';
 import { encodePngRgb8 } from '../io/png.js';
 import { archSpec } from '../models/index.js';
-import { loadSavedModel } from '../train/checkpoint.js';
+import { loadSavedModel } from '../run/checkpoint.js';
 import { modelInput } from '../train/predict.js';
 
 type Layer = LayersModel['layers'][number];

@@ -13,7 +13,7 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors.js';
-import { loadSavedModel, readModelMetadata } from '../train/checkpoint.js';
+import { loadSavedModel, readModelMetadata } from '../run/checkpoint.js';
 import { modelDir } from '../train/train.js';
 import { writeFileAtomic } from '../util/files.js';
 import {

@@ -14,13 +14,13 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import type { BackendChoice } from '../backend/init.js';
 import { LABEL_NAMES } from '../data/types.js';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
 import { parseDicomBytes } from '../dicom/parse.js';
 import { ctSliceLayout, sliceAttributes } from '../dicom/read.js';
 import type { WindowLevel } from '../dicom/window.js';
 import { ConfigError, DicomError } from '../errors.js';
-import type { BackendChoice } from '../train/config.js';
 import { inputFromRecords } from '../train/data.js';
 import {
   type ModelInput,

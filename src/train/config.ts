@@ -4,6 +4,7 @@
  * Defaults are the reference study's: 224², 10 epochs, batch 32, Adam 1e-4, binary
  * cross-entropy, ImageNet weights, flips and crops on the fly.
  */
+import { BACKENDS, type BackendChoice } from '../backend/init.js';
 import { ConfigError } from '../errors.js';
 import { ARCH_NAMES, type ArchName, REGISTRY } from '../models/registry.js';
 
@@ -14,8 +15,6 @@ export type OptimizerName = (typeof OPTIMIZERS)[number];
 /** Validation metric that picks `RUN/best/`. */
 export const MONITORS = ['weighted_log_loss', 'loss', 'mean_auc'] as const;
 export type Monitor = (typeof MONITORS)[number];
-export const BACKENDS = ['auto', 'wasm', 'node', 'cpu'] as const;
-export type BackendChoice = (typeof BACKENDS)[number];
 
 export const DEFAULT_AUGMENT = 'hflip=0.25,vflip=0.10,crop=0.25';
 

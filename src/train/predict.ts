@@ -4,13 +4,14 @@
  * training saw, minus augmentation). Optional test-time augmentation by horizontal flip: the
  * mean of the plain and the mirrored prediction.
  */
+
+import type { BackendChoice } from '../backend/init.js';
 import type { Cache } from '../data/cache.js';
 import { ConfigError } from '../errors.js';
 import type { Preprocessing } from '../models/registry.js';
+import { readModelMetadata } from '../run/checkpoint.js';
 import { createProgress } from '../util/progress.js';
 import { NO_AUGMENT } from './augment.js';
-import { readModelMetadata } from './checkpoint.js';
-import type { BackendChoice } from './config.js';
 import { BatchLoader } from './data.js';
 import { ModelWorkers } from './engine.js';
 

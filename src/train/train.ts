@@ -16,10 +16,10 @@ import { rocAuc } from '../eval/auc.js';
 import { weightedLogLoss } from '../eval/logloss.js';
 import { archSpec } from '../models/index.js';
 import { downloadWeights, weightsPath } from '../models/weights.js';
+import { MODEL_JSON } from '../run/checkpoint.js';
 import { createProgress } from '../util/progress.js';
 import { hashInts } from '../util/rng.js';
 import { parseAugment } from './augment.js';
-import { MODEL_JSON } from './checkpoint.js';
 import {
   microBatchFor,
   resolveTrainConfig,

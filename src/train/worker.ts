@@ -7,12 +7,12 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { initBackend } from '../backend/init.js';
 import { loadKerasWeights } from '../models/h5.js';
 import { backbone, buildModel } from '../models/index.js';
 import type { ArchName } from '../models/registry.js';
+import { loadSavedModel, saveLayersModel } from '../run/checkpoint.js';
 import { Rng } from '../util/rng.js';
-import { initBackend } from './backend.js';
-import { loadSavedModel, saveLayersModel } from './checkpoint.js';
 import { lossSum } from './loss.js';
 import type { Reply, Request, SharedBuffers, TensorInfo, WorkerInit } from './protocol.js';
 import { isMovingStat, withSeededRandom } from './seeded.js';

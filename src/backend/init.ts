@@ -13,10 +13,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { ConfigError } from '../errors.js';
-import type { BackendChoice } from './config.js';
 import { registerTrainingGradients, registerWasmTrainingKernels } from './kernels.js';
 
-export type { BackendChoice } from './config.js';
+/** The tfjs backends a thread can run on (`auto`: node when importable, else wasm). */
+export const BACKENDS = ['auto', 'wasm', 'node', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
 
 export interface BackendInfo {
   name: 'wasm' | 'node' | 'cpu';
