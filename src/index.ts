@@ -160,6 +160,7 @@ export {
   type SlicePrediction,
   tfjsRuntime,
 } from './infer/predict.js';
+export { predictCache } from './infer/predict-cache.js';
 export {
   groupSeries,
   groupStudies,
@@ -188,5 +189,4 @@ export {
 } from './synth/options.js';
 export { LABELS, SUBTYPES } from './synth/subtypes.js';
 export { resolveTrainConfig, type TrainConfig, type TrainOptionsInput } from './train/config.js';
-export { predictCache } from './train/predict.js';
 export { type EpochRecord, type TrainOptions, type TrainResult, train } from './train/train.js';

@@ -13,6 +13,7 @@ import {
   type SliceRow,
   saveConfig,
 } from '../src/data/cache.js';
+import { BatchLoader, type InputSpec, inputChannels } from '../src/data/input.js';
 import type { SplitRow } from '../src/data/split.js';
 import { resize } from '../src/dicom/resize.js';
 import { DEFAULT_WINDOWS } from '../src/dicom/window.js';
@@ -25,13 +26,7 @@ import {
   NO_AUGMENT,
   parseAugment,
 } from '../src/train/augment.js';
-import {
-  BatchLoader,
-  epochOrder,
-  exampleDraw,
-  type InputSpec,
-  inputChannels,
-} from '../src/train/data.js';
+import { epochOrder, exampleDraw } from '../src/train/data.js';
 import { readSplitCsv, resolveSplit } from '../src/train/split-file.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -430,7 +425,7 @@ const at = (
 ) => x[((e * size + y) * size + xx) * channels + ch]!;
 
 function loader(spec: Partial<InputSpec> = {}, c: Cache = cache): BatchLoader {
-  return new BatchLoader(c, { size: S, context: 0, preprocessing: 'none', ...spec }, NO_AUGMENT);
+  return new BatchLoader(c, { size: S, context: 0, preprocessing: 'none', ...spec });
 }
 
 describe('BatchLoader', () => {
@@ -561,7 +556,7 @@ describe('BatchLoader', () => {
       { hflip: true, vflip: false, crop: null },
     ];
     const drawsCopy = structuredClone(draws);
-    const l = new BatchLoader(cache, { size: 5, context: 1, preprocessing: 'tf' }, NO_AUGMENT);
+    const l = new BatchLoader(cache, { size: 5, context: 1, preprocessing: 'tf' });
     const out = new Float32Array(3 * 5 * 5 * 9);
     expect(l.load(positions, draws, out)).toBe(out);
     expect(out.some((v) => v !== 0)).toBe(true);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { BackendChoice } from '../backend/init.js';
 import { PREDICT_FORMATS, predict } from '../commands/predict.js';
 import { formatPointing } from '../infer/pointing.js';
-import { TTA_MODES } from '../train/predict.js';
+import { TTA_MODES } from '../infer/runtime.js';
 import { action, positiveInt } from './shared.js';
 
 interface PredictCliOptions {

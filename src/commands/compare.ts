@@ -5,7 +5,7 @@
  * split with bootstrap intervals, and writes `STUDY/report.html` (self-contained), `report.md`,
  * `study.json` and the figures.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openCache } from '../data/cache.js';
 import { LABEL_NAMES } from '../data/types.js';
@@ -21,9 +21,10 @@ import {
 } from '../eval/report.js';
 import { archSpec } from '../models/index.js';
 import { ARCH_NAMES } from '../models/registry.js';
+import { openRun } from '../run/run.js';
 import { resolveTrainConfig, type TrainOptionsInput } from '../train/config.js';
 import { readSplitCsv, resolveSplit } from '../train/split-file.js';
-import { CONFIG_FILE, LAST_DIR, METRICS_FILE, type TrainResult, train } from '../train/train.js';
+import { type TrainResult, train } from '../train/train.js';
 import { writeFileAtomic } from '../util/files.js';
 import { defaultPoolSize } from '../util/pool.js';
 import { evaluate } from './evaluate.js';
@@ -73,14 +74,6 @@ export function parseArchs(archs: string | readonly string[]): string[] {
   if (new Set(list).size !== list.length)
     throw new ConfigError(`--archs lists an architecture twice: ${list.join(',')}`);
   return list;
-}
-
-function finished(runDir: string): boolean {
-  const state = join(runDir, LAST_DIR, 'state.json');
-  if (!existsSync(state) || !existsSync(join(runDir, CONFIG_FILE))) return false;
-  const s = JSON.parse(readFileSync(state, 'utf8')) as { epoch: number };
-  const c = JSON.parse(readFileSync(join(runDir, CONFIG_FILE), 'utf8')) as { epochs: number };
-  return s.epoch >= c.epochs;
 }
 
 /** Runs `tasks` with at most `limit` at a time; results in task order. */
@@ -143,10 +136,11 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
     archs.map((arch) => async (): Promise<StudyModel> => {
       const runDir = join(out, 'runs', arch);
       let result: TrainResult | undefined;
-      if (finished(runDir)) {
+      const run = openRun(runDir);
+      if (run.finished()) {
         log(`${arch}: finished already, not trained again`);
       } else {
-        const resume = existsSync(join(runDir, CONFIG_FILE));
+        const resume = run.exists();
         result = await train({
           ...trainOptions,
           arch,
@@ -168,7 +162,7 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
         ...(o.camLayer !== undefined && { camLayer: o.camLayer }),
         ...(progress !== undefined && { progress }),
       });
-      const history = readFileSync(join(runDir, METRICS_FILE), 'utf8')
+      const history = readFileSync(run.metricsFile, 'utf8')
         .trim()
         .split('\n')
         .filter((l) => l !== '')
@@ -206,7 +200,7 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
       return {
         arch,
         title: spec.title,
-        params: countParamsOf(runDir) ?? spec.paramsNoTop,
+        params: run.paramCount('last') ?? spec.paramsNoTop,
         size: sizeOf(arch),
         accuracy: ev.metrics.mean.accuracy.value,
         meanAuc: ev.metrics.mean.auc.value,
@@ -246,19 +240,6 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
   await writeFileAtomic(markdown, renderStudyMarkdown(study));
   await writeFileAtomic(join(out, 'study.json'), `${JSON.stringify(study, null, 2)}\n`);
   return { out, report, markdown, study, trained };
-}
-
-/** The parameter count of a run's saved model (with its 6-output head), from model.json. */
-function countParamsOf(runDir: string): number | null {
-  const file = join(runDir, LAST_DIR, 'model.json');
-  if (!existsSync(file)) return null;
-  const json = JSON.parse(readFileSync(file, 'utf8')) as {
-    weightsManifest: { weights: { shape: number[]; name: string }[] }[];
-  };
-  let n = 0;
-  for (const g of json.weightsManifest)
-    for (const w of g.weights) n += w.shape.reduce((a, b) => a * b, 1);
-  return n;
 }
 
 async function describeStudy(

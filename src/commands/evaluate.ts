@@ -6,7 +6,7 @@
  * `ichdet synth` writes them), also the Grad-CAM pointing game of the split's images that have
  * a mask: `RUN/eval/pointing.csv` and `pointing` in metrics.json.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BackendChoice } from '../backend/init.js';
 import { initBackend } from '../backend/init.js';
@@ -25,10 +25,11 @@ import {
   pointingOnCache,
   resolveMasksDir,
 } from '../infer/pointing.js';
-import type { TrainConfig } from '../train/config.js';
-import { predictCache, TTA_MODES, type TtaMode } from '../train/predict.js';
+import { predictCache } from '../infer/predict-cache.js';
+import { TTA_MODES, type TtaMode } from '../infer/runtime.js';
+import { EVAL_METRICS_FILE } from '../run/layout.js';
+import { openRun } from '../run/run.js';
 import { readSplitCsv, resolveSplit } from '../train/split-file.js';
-import { CONFIG_FILE, modelDir } from '../train/train.js';
 import { writeFileAtomic } from '../util/files.js';
 import { defaultPoolSize } from '../util/pool.js';
 
@@ -79,13 +80,6 @@ export interface EvaluateResult {
   pointing: CachePointing | null;
 }
 
-function runConfig(run: string): TrainConfig {
-  const file = join(run, CONFIG_FILE);
-  if (!existsSync(file))
-    throw new InputError(`${run} is not a training run (${CONFIG_FILE} is missing)`);
-  return JSON.parse(readFileSync(file, 'utf8')) as TrainConfig;
-}
-
 /** ROC and PR curve figures per label (PNG + SVG) in `dir`; returns the files written. */
 export function writeEvalFigures(
   dir: string,
@@ -117,8 +111,9 @@ export function writeEvalFigures(
  * @throws ConfigError for bad options; InputError for a missing run, model, cache or split.
  */
 export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
-  const run = resolve(o.run);
-  const config = runConfig(run);
+  const runFolder = openRun(o.run);
+  const run = runFolder.dir;
+  const config = runFolder.config();
   const tta = (o.tta ?? 'none') as TtaMode;
   if (!TTA_MODES.includes(tta)) {
     throw new ConfigError(`--tta must be one of ${TTA_MODES.join(', ')}, received "${o.tta}"`);
@@ -131,7 +126,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     throw new ConfigError('--cam-layer needs --masks DIR (the pointing game it is for)');
   }
   const masksDir = resolveMasksDir(o.masks);
-  const dir = modelDir(run, o.checkpoint ?? 'best');
+  const dir = runFolder.model(o.checkpoint ?? 'best').dir;
   const splitName = o.splitName ?? config.valSplit;
   const cache = openCache(o.cache ?? config.cache);
   try {
@@ -178,11 +173,11 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     );
     const ci =
       bootstrap > 0 ? bootstrapCi(y, p, n, { samples: bootstrap, seed: o.seed ?? 0 }) : null;
-    const out = resolve(o.out ?? join(run, 'eval'));
+    const out = resolve(o.out ?? runFolder.evalDir);
     mkdirSync(out, { recursive: true });
     const predictions = join(out, 'predictions.csv');
     await writeSubmission(predictions, ids, p);
-    const metricsFile = join(out, 'metrics.json');
+    const metricsFile = join(out, EVAL_METRICS_FILE);
     await writeFileAtomic(
       metricsFile,
       `${JSON.stringify(

@@ -12,7 +12,7 @@ import { onnxModelProto } from '../infer/onnx-export.js';
 import { encodeModel } from '../infer/onnx-proto.js';
 import { OnnxModel } from '../infer/onnx-runtime.js';
 import { loadSavedModel, readModelMetadata } from '../run/checkpoint.js';
-import { modelDir } from '../train/train.js';
+import { resolveModelDir } from '../run/run.js';
 import { writeFileAtomic } from '../util/files.js';
 import { Rng } from '../util/rng.js';
 
@@ -52,7 +52,7 @@ export async function exportOnnxCommand(
   if (!o.out.endsWith('.onnx')) {
     throw new ConfigError(`--out must be an .onnx file, received "${o.out}"`);
   }
-  const dir = modelDir(o.run, o.checkpoint ?? 'best');
+  const dir = resolveModelDir(o.run, o.checkpoint ?? 'best');
   await initBackend('wasm');
   const model = await loadSavedModel(dir);
   const metadata = readModelMetadata(dir);

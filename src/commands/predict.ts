@@ -23,6 +23,7 @@ import { readWindowed } from '../dicom/fastpath.js';
 import { WINDOW_PRESETS } from '../dicom/window.js';
 import { ConfigError } from '../errors.js';
 import { formatSubmission } from '../eval/rsna.js';
+import { resolveInferenceConfig } from '../infer/config.js';
 import {
   argmax,
   camToSlice,
@@ -37,17 +38,14 @@ import {
   type InferenceRuntime,
   type PredictedSeries,
   type PredictFilesResult,
-  predictFiles,
-  predictModelInput,
+  predictInputs,
   type Reject,
   type RuntimeName,
-  resolveThreshold,
   type SlicePrediction,
 } from '../infer/predict.js';
 import { encodeNpy } from '../io/npy.js';
-import { modelDir } from '../train/train.js';
-import { writeFileAtomic } from '../util/files.js';
-import { defaultPoolSize } from '../util/pool.js';
+import { listFiles, writeFileAtomic } from '../util/files.js';
+import type { Reporter } from '../util/reporter.js';
 
 export const PREDICT_FORMATS = ['csv', 'json', 'rsna'] as const;
 export type PredictFormat = (typeof PREDICT_FORMATS)[number];
@@ -76,6 +74,10 @@ export interface PredictOptions {
   workers?: number;
   backend?: BackendChoice;
   progress?: boolean;
+  /** Progress events and log lines (default: bars on the terminal, unless `progress` is false). */
+  reporter?: Reporter;
+  /** Stops between batches; the promise then rejects with the signal's reason. */
+  signal?: AbortSignal;
   /** An already started runtime (tests, benchmarks). */
   runtimeInstance?: InferenceRuntime;
 }
@@ -245,34 +247,42 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
             }
           }
         };
-  // predictFiles resolves these too; Grad-CAM needs them before the first series.
-  const dir = modelDir(resolve(o.model), 'best');
-  const input = predictModelInput(dir);
-  threshold = resolveThreshold(dir, o.threshold).value;
+  // One config, resolved and checked before any file is read; Grad-CAM needs it before the
+  // first series.
+  const config = resolveInferenceConfig({
+    model: o.model,
+    runtime: o.runtime,
+    tta: o.tta,
+    threshold: o.threshold,
+    topK: o.topK,
+    workers: o.workers,
+    backend: o.backend,
+  });
+  const { input, dir } = config;
+  threshold = config.threshold.value;
   rsnaFix = input.rsnaFix;
   const named = input.windows.find((w) => w.name === 'brain');
   if (named) brain = { center: named.center, width: named.width };
+  const files = await listFiles(o.inputs);
   if (o.cam !== undefined) {
     camDir = resolve(o.cam);
     mkdirSync(camDir, { recursive: true });
-    await initBackend(o.backend ?? 'auto');
+    await initBackend(config.backend);
     cam = await GradCam.load(dir, o.camLayer);
   }
   let r: PredictFilesResult;
   try {
-    r = await predictFiles({
-      model: o.model,
-      inputs: o.inputs,
-      runtime: o.runtime as RuntimeName | undefined,
-      tta: o.tta,
-      threshold: o.threshold,
-      topK: o.topK,
-      workers: o.workers ?? defaultPoolSize(),
-      backend: o.backend,
-      progress: o.progress,
-      runtimeInstance: o.runtimeInstance,
-      onSeries,
-    });
+    r = await predictInputs(
+      files.map((path) => ({ path })),
+      config,
+      {
+        progress: o.progress,
+        reporter: o.reporter,
+        signal: o.signal,
+        runtimeInstance: o.runtimeInstance,
+        onSeries,
+      },
+    );
   } finally {
     cam?.dispose();
   }

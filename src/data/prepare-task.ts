@@ -3,11 +3,13 @@
  * records. A file that fails is returned as a reject with its reason; the batch never throws
  * for one bad file. The records of the good files come back in one buffer, in batch order.
  */
-import { basename, extname, join } from 'node:path';
+import { join } from 'node:path';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
+import { slicePosition } from '../dicom/geometry.js';
 import type { WindowLevel } from '../dicom/window.js';
 import { DicomError } from '../errors.js';
 import { ReusableFileReader } from '../util/files.js';
+import { imageIdOf } from './series.js';
 
 export interface PrepareFile {
   /** Path relative to the images folder. */
@@ -54,33 +56,6 @@ export interface PrepareBatchResult {
   records: Uint8Array;
 }
 
-/**
- * Position of a slice along its series normal, in mm: ImagePositionPatient · (row × column
- * direction cosines) (PS3.3 C.7.6.2.1.1); the z coordinate when the orientation is absent;
- * null when the position is absent.
- */
-export function sliceZ(
-  ipp: readonly number[] | undefined,
-  iop: readonly number[] | undefined,
-): number | null {
-  if (!ipp || ipp.length < 3) return null;
-  const [x, y, z] = ipp as [number, number, number];
-  if (!iop || iop.length < 6) return Number.isFinite(z) ? z : null;
-  const [a, b, c, d, e, f] = iop as [number, number, number, number, number, number];
-  const nx = b * f - c * e;
-  const ny = c * d - a * f;
-  const nz = a * e - b * d;
-  const v = x * nx + y * ny + z * nz;
-  return Number.isFinite(v) ? v : null;
-}
-
-function imageIdOf(sop: string, rel: string): string {
-  const s = sop.trim();
-  if (s !== '') return s;
-  const name = basename(rel);
-  return extname(name).toLowerCase() === '.dcm' ? name.slice(0, -4) : name;
-}
-
 /** One read buffer per worker, reused for every file: no 0.5 MB allocation (and GC) per slice. */
 const reader = new ReusableFileReader();
 
@@ -107,7 +82,7 @@ export function runTask(batch: PrepareBatch): PrepareBatchResult {
           patientId: a.patientId,
           studyUid: a.studyInstanceUid,
           seriesUid: a.seriesInstanceUid,
-          z: sliceZ(a.imagePositionPatient, a.imageOrientationPatient),
+          z: slicePosition(a.imagePositionPatient, a.imageOrientationPatient),
           instanceNumber: a.instanceNumber ?? null,
           rows: a.rows,
           cols: a.cols,

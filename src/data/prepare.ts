@@ -51,6 +51,7 @@ import {
   labelCoverage,
 } from './labels.js';
 import type { PrepareBatch, PrepareBatchResult, PrepareFile } from './prepare-task.js';
+import { compareSlices } from './series.js';
 import { LABEL_NAMES } from './types.js';
 
 export interface ShardSpec {
@@ -311,8 +312,6 @@ export function finalizeIndex(db: Db, labels: LabelTable | undefined | 'keep'): 
     if (s) s.push(k);
     else series.set(k.series_uid, [k]);
   }
-  const cmpNullLast = (a: number | null, b: number | null): number =>
-    a === b ? 0 : a === null ? 1 : b === null ? -1 : a - b;
   const setOrder = db.prepare(
     'UPDATE slices SET slice_index = ?, prev_id = ?, next_id = ? WHERE image_id = ?',
   );
@@ -321,11 +320,11 @@ export function finalizeIndex(db: Db, labels: LabelTable | undefined | 'keep'): 
   );
   db.transaction(() => {
     for (const s of series.values()) {
-      s.sort(
-        (a, b) =>
-          cmpNullLast(a.z, b.z) ||
-          cmpNullLast(a.instance_number, b.instance_number) ||
-          (a.image_id < b.image_id ? -1 : a.image_id > b.image_id ? 1 : 0),
+      s.sort((a, b) =>
+        compareSlices(
+          { position: a.z, instanceNumber: a.instance_number, imageId: a.image_id },
+          { position: b.z, instanceNumber: b.instance_number, imageId: b.image_id },
+        ),
       );
       s.forEach((k, i) => {
         setOrder.run(i, s[i - 1]?.image_id ?? null, s[i + 1]?.image_id ?? null, k.image_id);

@@ -20,7 +20,7 @@ import { ConfigError } from '../errors.js';
 import { encodePngRgb8 } from '../io/png.js';
 import { archSpec } from '../models/index.js';
 import { loadSavedModel } from '../run/checkpoint.js';
-import { modelInput } from '../train/predict.js';
+import { inputCard } from '../run/model-card.js';
 
 type Layer = LayersModel['layers'][number];
 
@@ -162,7 +162,7 @@ export class GradCam {
    * @param layer see `camLayer` (default: the architecture's feature layer).
    */
   static async load(dir: string, layer?: string): Promise<GradCam> {
-    const input = modelInput(dir);
+    const input = inputCard(dir);
     const model = await loadSavedModel(dir);
     try {
       return GradCam.fromModel(model, input.arch, input.size, input.channels, layer);

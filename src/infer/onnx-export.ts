@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors.js';
 import { loadSavedModel, readModelMetadata } from '../run/checkpoint.js';
-import { modelDir } from '../train/train.js';
+import { resolveModelDir } from '../run/run.js';
 import { writeFileAtomic } from '../util/files.js';
 import {
   type AttributeProto,
@@ -886,7 +886,7 @@ export async function exportRunToOnnx(
   out: string,
   o: ExportRunOptions = {},
 ): Promise<ExportRunResult> {
-  const dir = modelDir(runOrModelDir, o.checkpoint ?? 'best');
+  const dir = resolveModelDir(runOrModelDir, o.checkpoint ?? 'best');
   await tf.ready();
   const model = await loadSavedModel(dir);
   try {

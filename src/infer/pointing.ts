@@ -7,12 +7,11 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Cache } from '../data/cache.js';
+import { BatchLoader } from '../data/input.js';
 import { LABEL_NAMES } from '../data/types.js';
 import { InputError } from '../errors.js';
 import { decodePng } from '../io/png.js';
-import { NO_AUGMENT } from '../train/augment.js';
-import { BatchLoader } from '../train/data.js';
-import { modelInput } from '../train/predict.js';
+import { inputCard } from '../run/model-card.js';
 import { camToSlice, GradCam, PointingGame, type PointingRow } from './gradcam.js';
 
 /** The mask bits of a label (index into LABEL_NAMES): its subtype's bit, or all five for `any`. */
@@ -113,7 +112,7 @@ export async function pointingOnCache(
   masksDir: string,
   o: CachePointingOptions = {},
 ): Promise<CachePointing> {
-  const input = modelInput(dir);
+  const input = inputCard(dir);
   const rows = cache.rows();
   const withMask: { position: number; mask: LabelMask }[] = [];
   for (const p of Array.from(positions)) {
@@ -123,11 +122,11 @@ export async function pointingOnCache(
   const game = new PointingGame(LABEL_NAMES);
   const cam = await GradCam.load(dir, o.layer);
   try {
-    const loader = new BatchLoader(
-      cache,
-      { size: input.size, context: input.context, preprocessing: input.preprocessing },
-      NO_AUGMENT,
-    );
+    const loader = new BatchLoader(cache, {
+      size: input.size,
+      context: input.context,
+      preprocessing: input.preprocessing,
+    });
     const batch = o.batch ?? 16;
     for (let from = 0; from < withMask.length; from += batch) {
       const part = withMask.slice(from, from + batch);

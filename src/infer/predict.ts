@@ -1,103 +1,71 @@
 /**
- * Predicting new DICOM studies with a saved ichdet model. Every file is checked first (readable
- * DICOM, a single-frame grayscale CT image); the bad ones are set aside with their reason. The
- * rest are grouped into series (infer/series.ts) and, series by series, decoded exactly as
- * `prepare` builds a cache — HU with the RSNA fix, the model's windows, resized to its cache
- * size and quantised to 8 bits (`readWindowedUint8`) — then stacked with their 2.5D neighbours,
- * resized to the input size and scaled as in training (`inputFromRecords`, the code
- * `BatchLoader` runs), so a slice gets the probabilities `evaluate` computes from a cache.
+ * Predicting new DICOM studies with a saved ichdet model, as composable steps over inputs given
+ * as files or as bytes (`{path}` or `{id, bytes}`: a folder, a PACS download, a DICOMweb
+ * response):
  *
- * The model runs behind a small `InferenceRuntime` interface; `tfjs` (the training engine's model
- * workers, one per core) is the one built here. Decoding the next series overlaps the model's
- * work on the previous ones.
+ * 1. `scanInputs`: every input's header is read and checked (readable DICOM, a single-frame
+ *    grayscale CT image); the bad ones are set aside with their reason, duplicates too. File
+ *    bytes are kept for step 2 (up to `keepBytes`), so a file is read from disk once.
+ * 2. `seriesInputs`: the slices, grouped into series and ordered along the slice normal
+ *    (data/series.ts), are decoded series by series exactly as `prepare` builds a cache — HU
+ *    with the RSNA fix, the model's windows, resized to its cache size and quantised to 8 bits
+ *    (`readWindowedUint8`) — then stacked with their 2.5D neighbours, resized to the input size
+ *    and scaled as in training (`inputFromRecords`), so a slice gets the probabilities `evaluate`
+ *    computes from a cache.
+ * 3. `predictBatch`: the runtime (infer/runtime.ts: tfjs workers or ONNX Runtime), with
+ *    optional horizontal-flip test-time augmentation.
+ * 4. An `Aggregator` turns a series' (and a study's) slice probabilities into its decision:
+ *    `maxAggregator` (the maximum over the slices) today; the series model plugs in here.
+ *
+ * `predictInputs` composes them, decoding the next series while the model works on the
+ * previous ones; `predictFiles` is `predictInputs` over the files of folders.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import type { BackendChoice } from '../backend/init.js';
-import { LABEL_NAMES } from '../data/types.js';
+import { readFileSync } from 'node:fs';
+import { inputFromRecords } from '../data/input.js';
+import { contextIndices } from '../data/series.js';
+import { ANY_INDEX, LABEL_COUNT, LABEL_NAMES } from '../data/types.js';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
 import { parseDicomBytes } from '../dicom/parse.js';
 import { ctSliceLayout, sliceAttributes } from '../dicom/read.js';
 import type { WindowLevel } from '../dicom/window.js';
-import { ConfigError, DicomError } from '../errors.js';
-import { inputFromRecords } from '../train/data.js';
-import {
-  type ModelInput,
-  modelInput,
-  startPredictor,
-  TTA_MODES,
-  type TtaMode,
-} from '../train/predict.js';
-import { modelDir } from '../train/train.js';
+import { DicomError } from '../errors.js';
+import type { InputCard } from '../run/model-card.js';
+import { ModelFolder, type ThresholdChoice } from '../run/run.js';
 import { listFiles, ReusableFileReader } from '../util/files.js';
-import { createProgress } from '../util/progress.js';
-import { exportRunToOnnx } from './onnx-export.js';
-import { OnnxModel } from './onnx-runtime.js';
-import { contextIndices, groupSeries, type SliceRef, sliceRef } from './series.js';
+import { type Reporter, reporterOf } from '../util/reporter.js';
+import { type InferenceConfig, type InferenceOptions, resolveInferenceConfig } from './config.js';
+import type { InferenceRuntime, RuntimeName, TtaMode } from './runtime.js';
+import { startRuntime } from './runtimes.js';
+import { groupSeries, type Series, type SliceRef, sliceRef } from './series.js';
+import { startTfjsRuntime, type TfjsRuntimeOptions } from './tfjs-runtime.js';
 
-/** What runs a model: probabilities (n × 6, row-major) of n preprocessed inputs (NHWC). */
-export interface InferenceRuntime {
-  predict(x: Float32Array, n: number): Promise<Float32Array>;
-  close(): Promise<void>;
-}
+export type { ThresholdChoice } from '../run/run.js';
+export { type InferenceRuntime, RUNTIMES, type RuntimeName } from './runtime.js';
+export { onnxRuntime } from './runtimes.js';
 
-export const RUNTIMES = ['tfjs', 'onnx'] as const;
-export type RuntimeName = (typeof RUNTIMES)[number];
+/** Everything a saved model says about its input (the model card inference needs). */
+export type PredictModelInput = InputCard;
 
-/** Everything a saved model says about its input, with the cache-side preprocessing. */
-export interface PredictModelInput extends ModelInput {
-  cacheSize: number;
-  rsnaFix: boolean;
-}
-
-/** The model metadata `predict` needs; ConfigError names what a model lacks. */
+/** The model card `predict` needs; ConfigError names what a model lacks. */
 export function predictModelInput(dir: string): PredictModelInput {
-  const m = modelInput(dir) as PredictModelInput;
-  for (const k of ['cacheSize', 'windows', 'cacheChannels'] as const) {
-    if (m[k] === undefined) {
-      throw new ConfigError(
-        `${dir}/model.json has no ichdet metadata "${k}"; was it saved by ichdet train?`,
-      );
-    }
-  }
-  return { ...m, rsnaFix: m.rsnaFix ?? true };
+  return new ModelFolder(dir).inputCard();
 }
 
-export interface TfjsRuntimeOptions {
-  workers: number;
-  backend?: BackendChoice;
-  /** Examples per forward pass in a worker (default 16). */
-  micro?: number;
+/** The tfjs runtime: the saved model loaded in `workers` workers, each input split among them. */
+export function tfjsRuntime(dir: string, o: TfjsRuntimeOptions): Promise<InferenceRuntime> {
+  return startTfjsRuntime(dir, o);
 }
 
 /**
- * The ONNX Runtime (onnxruntime-node, native, `threads` intra-op threads): `DIR/model.onnx` when
- * the model folder has one (`ichdet export-onnx RUN --out RUN/best/model.onnx`), else the model
- * is exported to a temporary file first.
+ * The flag threshold: `explicit` when given; else the `any` triage threshold of the run's
+ * `eval/metrics.json` when that evaluation was of this very model; else 0.5.
  */
-export async function onnxRuntime(dir: string, threads: number): Promise<InferenceRuntime> {
-  let file = join(dir, 'model.onnx');
-  let tmp: string | undefined;
-  if (!existsSync(file)) {
-    tmp = mkdtempSync(join(tmpdir(), 'ichdet-onnx-'));
-    file = join(tmp, 'model.onnx');
-    await exportRunToOnnx(dir, file);
-  }
-  const model = await OnnxModel.load(file, { threads });
-  return {
-    predict: (x: Float32Array, n: number) => model.run(x, n),
-    async close() {
-      await model.close();
-      if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
-    },
-  };
+export function resolveThreshold(dir: string, explicit?: number): ThresholdChoice {
+  return new ModelFolder(dir).threshold(explicit);
 }
 
-/** The tfjs runtime: the saved model loaded in `workers` model workers, each input split among them. */
-export function tfjsRuntime(dir: string, o: TfjsRuntimeOptions): Promise<InferenceRuntime> {
-  return startPredictor(dir, o);
-}
+/** One input: a file, or bytes with an id naming them (in rejects and as the fallback image id). */
+export type PredictInput = { path: string } | { id: string; bytes: Uint8Array };
 
 /** A file left out, and why. */
 export interface Reject {
@@ -134,29 +102,33 @@ export interface GroupSummary {
   top: { imageId: string; any: number }[];
 }
 
-export interface ThresholdChoice {
-  value: number;
-  /** `option`, the metrics file it came from, or `default`. */
-  source: string;
+/** A slice that passed the scan, with its bytes while they are kept. */
+export interface ScannedSlice extends SliceRef {
+  bytes?: Uint8Array;
 }
 
-export interface PredictFilesOptions {
-  /** A run folder (its `best/` model is used) or a model folder. */
-  model: string;
+/** Turns the slice probabilities of a series or a study into its decision. */
+export interface Aggregator {
+  readonly name: string;
+  summarise(
+    slices: readonly SlicePrediction[],
+    seriesUid: string | null,
+    threshold: number,
+    topK: number,
+  ): GroupSummary;
+}
+
+export interface PredictFilesOptions extends InferenceOptions {
   inputs: string[];
-  runtime?: RuntimeName;
-  tta?: TtaMode | string;
-  /** Flag threshold on `any`; default the run's triage threshold, else 0.5. */
-  threshold?: number;
-  /** Top slices listed per series and study (default 3). */
-  topK?: number;
-  workers?: number;
-  backend?: BackendChoice;
   progress?: boolean;
-  /** Series are decoded and sent to the model in groups of at least this many slices (default 64). */
-  chunk?: number;
+  /** Progress events and log lines (default: bars on the terminal, unless `progress` is false). */
+  reporter?: Reporter;
+  /** Stops between batches; the promise then rejects with the signal's reason. */
+  signal?: AbortSignal;
   /** An already started runtime (tests, benchmarks); not closed by predictFiles. */
   runtimeInstance?: InferenceRuntime;
+  /** How a series' and a study's decision is made (default `maxAggregator`). */
+  aggregator?: Aggregator;
   /**
    * Called per predicted series with its model inputs (plain, no TTA) and probabilities, before
    * its records are dropped (Grad-CAM uses it).
@@ -188,39 +160,6 @@ export interface PredictFilesResult {
   seconds: number;
 }
 
-/**
- * The flag threshold: `explicit` when given; else the `any` triage threshold of the run's
- * `eval/metrics.json` when that evaluation was of this very model; else 0.5.
- */
-export function resolveThreshold(dir: string, explicit?: number): ThresholdChoice {
-  if (explicit !== undefined) {
-    if (!(explicit >= 0 && explicit <= 1)) {
-      throw new ConfigError(`--threshold must be in [0, 1], received ${explicit}`);
-    }
-    return { value: explicit, source: 'option' };
-  }
-  const file = join(dirname(resolve(dir)), 'eval', 'metrics.json');
-  if (existsSync(file)) {
-    try {
-      const m = JSON.parse(readFileSync(file, 'utf8')) as {
-        model?: string;
-        metrics?: { labels?: { any?: { triage?: { threshold?: number } | null } } };
-      };
-      const t = m.metrics?.labels?.any?.triage?.threshold;
-      if (
-        typeof t === 'number' &&
-        Number.isFinite(t) &&
-        (m.model === undefined || resolve(m.model) === resolve(dir))
-      ) {
-        return { value: t, source: file };
-      }
-    } catch {
-      // An unreadable metrics file: fall back to the default.
-    }
-  }
-  return { value: 0.5, source: 'default' };
-}
-
 function reasonOf(err: unknown): string {
   if (err instanceof DicomError) return err.reason;
   if (err instanceof Error) return `${err.name}: ${err.message}`;
@@ -245,7 +184,133 @@ export function scanFile(
   }
 }
 
-/** Summary of a group of predicted slices. */
+/** Input bytes kept between the scan and the decoding by default: 1 GiB (a large study's worth). */
+export const DEFAULT_KEEP_BYTES = 2 ** 30;
+
+/**
+ * Step 1: reads and checks every input's header; the slices to predict (each image id once) and
+ * the rejects. File bytes are kept on the slice while their total stays within `keepBytes`
+ * (beyond it they are read again when decoded).
+ */
+export function scanInputs(
+  inputs: Iterable<PredictInput>,
+  o: { keepBytes?: number; signal?: AbortSignal | undefined } = {},
+): { slices: ScannedSlice[]; rejects: Reject[] } {
+  let budget = o.keepBytes ?? DEFAULT_KEEP_BYTES;
+  const rejects: Reject[] = [];
+  const slices: ScannedSlice[] = [];
+  const seen = new Map<string, string>();
+  const reader = new ReusableFileReader();
+  for (const input of inputs) {
+    o.signal?.throwIfAborted();
+    const name = 'path' in input ? input.path : input.id;
+    let bytes: Uint8Array;
+    let r: ReturnType<typeof scanFile>;
+    try {
+      bytes = 'path' in input ? reader.read(input.path) : input.bytes;
+      r = scanFile(name, bytes);
+    } catch (err) {
+      rejects.push({ file: name, reason: `cannot read file: ${reasonOf(err)}` });
+      continue;
+    }
+    if (!r.ok) {
+      rejects.push({ file: name, reason: r.reason });
+      continue;
+    }
+    const other = seen.get(r.slice.imageId);
+    if (other !== undefined) {
+      rejects.push({
+        file: name,
+        reason: `duplicate image id ${r.slice.imageId} (already read from ${other})`,
+      });
+      continue;
+    }
+    seen.set(r.slice.imageId, name);
+    const s: ScannedSlice = r.slice;
+    if (!('path' in input)) s.bytes = input.bytes;
+    else if (bytes.length <= budget) {
+      s.bytes = bytes.slice();
+      budget -= bytes.length;
+    }
+    slices.push(s);
+  }
+  return { slices, rejects };
+}
+
+/** A group of series decoded into model inputs. */
+export interface SeriesBatch {
+  series: { slices: SliceRef[]; bytes: Uint8Array[] }[];
+  /** Model inputs, n × size × size × channels, n = all the batch's slices. */
+  x: Float32Array;
+  n: number;
+}
+
+/**
+ * Step 2: groups of whole series of at least `chunk` slices (the last may be smaller), decoded
+ * and stacked as the model's input. A slice that fails to decode is rejected (`onReject`) and
+ * left out of its series.
+ */
+export function* seriesInputs(
+  series: readonly Series[],
+  input: InputCard,
+  o: { chunk: number; onReject: (r: Reject) => void },
+): Generator<SeriesBatch> {
+  const cfg = {
+    windows: input.windows as WindowLevel[],
+    size: input.cacheSize,
+    rsnaFix: input.rsnaFix,
+  };
+  const spec = { size: input.size, context: input.context, preprocessing: input.preprocessing };
+  const cacheGeom = { size: input.cacheSize, channels: input.cacheChannels };
+  for (let i = 0; i < series.length; ) {
+    const group = [series[i]!];
+    let count = series[i]!.slices.length;
+    for (i++; i < series.length && count < o.chunk; i++) {
+      group.push(series[i]!);
+      count += series[i]!.slices.length;
+    }
+    const out: SeriesBatch['series'] = [];
+    const examples: Uint8Array[][] = [];
+    for (const s of group) {
+      const slices: SliceRef[] = [];
+      const records: Uint8Array[] = [];
+      const bytes: Uint8Array[] = [];
+      for (const ref of s.slices as ScannedSlice[]) {
+        try {
+          const b = ref.bytes ?? readFileSync(ref.file);
+          records.push(readWindowedUint8(b, ref.file, cfg).image.data);
+          slices.push(ref);
+          bytes.push(b);
+        } catch (err) {
+          o.onReject({ file: ref.file, reason: reasonOf(err) });
+        }
+      }
+      if (slices.length === 0) continue;
+      for (let k = 0; k < slices.length; k++) {
+        examples.push(contextIndices(k, slices.length, input.context).map((j) => records[j]!));
+      }
+      out.push({ slices, bytes });
+    }
+    yield { series: out, x: inputFromRecords(examples, cacheGeom, spec, null), n: examples.length };
+  }
+}
+
+/** Step 3: probabilities (n × 6) of a batch, the mean with its mirror image under `hflip` TTA. */
+export async function predictBatch(
+  runtime: InferenceRuntime,
+  b: { x: Float32Array; n: number },
+  input: Pick<InputCard, 'size' | 'channels'>,
+  tta: TtaMode,
+): Promise<Float32Array> {
+  const p = await runtime.predict(b.x.slice(), b.n);
+  if (tta === 'hflip') {
+    const q = await runtime.predict(flipInput(b.x, b.n, input.size, input.channels), b.n);
+    for (let k = 0; k < p.length; k++) p[k] = (p[k]! + q[k]!) / 2;
+  }
+  return p;
+}
+
+/** Summary of a group of predicted slices by the maximum of each label over them. */
 export function summarise(
   slices: readonly SlicePrediction[],
   seriesUid: string | null,
@@ -254,11 +319,11 @@ export function summarise(
 ): GroupSummary {
   const first = slices[0]!;
   const max = LABEL_NAMES.map((_, l) => Math.max(...slices.map((s) => s.p[l]!)));
-  const any = max[5]!;
+  const any = max[ANY_INDEX]!;
   const top = [...slices]
-    .sort((a, b) => b.p[5]! - a.p[5]! || (a.imageId < b.imageId ? -1 : 1))
+    .sort((a, b) => b.p[ANY_INDEX]! - a.p[ANY_INDEX]! || (a.imageId < b.imageId ? -1 : 1))
     .slice(0, topK)
-    .map((s) => ({ imageId: s.imageId, any: s.p[5]! }));
+    .map((s) => ({ imageId: s.imageId, any: s.p[ANY_INDEX]! }));
   return {
     studyUid: first.studyUid,
     seriesUid,
@@ -271,126 +336,38 @@ export function summarise(
   };
 }
 
+/** Step 4 today: a series or study is as likely positive as its most likely slice. */
+export const maxAggregator: Aggregator = { name: 'max', summarise };
+
 /**
- * Predicts every slice of the input files; see the module comment.
- *
- * @throws ConfigError for bad options (before any file is read); InputError for a missing
- *   model or input path.
+ * Predicts every slice of `inputs` with a resolved config; see the module comment.
  */
-export async function predictFiles(o: PredictFilesOptions): Promise<PredictFilesResult> {
+export async function predictInputs(
+  inputs: Iterable<PredictInput>,
+  c: InferenceConfig,
+  o: Omit<PredictFilesOptions, keyof InferenceOptions | 'inputs'> & { files?: number } = {},
+): Promise<PredictFilesResult> {
   const start = performance.now();
-  const dir = modelDir(resolve(o.model), 'best');
-  const input = predictModelInput(dir);
-  const runtimeName = o.runtime ?? 'tfjs';
-  if (!RUNTIMES.includes(runtimeName)) {
-    throw new ConfigError(`--runtime must be one of tfjs, onnx, received "${String(o.runtime)}"`);
-  }
-  const tta = (o.tta ?? 'none') as TtaMode;
-  if (!TTA_MODES.includes(tta)) {
-    throw new ConfigError(`--tta must be one of ${TTA_MODES.join(', ')}, received "${o.tta}"`);
-  }
-  const topK = o.topK ?? 3;
-  if (!Number.isInteger(topK) || topK < 1) {
-    throw new ConfigError(`top-k must be a positive integer, received ${topK}`);
-  }
-  const chunk = o.chunk ?? 64;
-  const workers = o.workers ?? 2;
-  if (!Number.isInteger(workers) || workers < 1) {
-    throw new ConfigError(`--workers must be a positive integer, received ${workers}`);
-  }
-  const threshold = resolveThreshold(dir, o.threshold);
-  const files = await listFiles(o.inputs);
-
-  // 1. Headers: the slices to predict and the rejects.
-  const rejects: Reject[] = [];
-  const refs: SliceRef[] = [];
-  const seen = new Map<string, string>();
-  const reader = new ReusableFileReader();
-  for (const file of files) {
-    let r: ReturnType<typeof scanFile>;
-    try {
-      r = scanFile(file, reader.read(file));
-    } catch (err) {
-      r = { ok: false, reason: `cannot read file: ${reasonOf(err)}` };
-    }
-    if (!r.ok) {
-      rejects.push({ file, reason: r.reason });
-      continue;
-    }
-    const other = seen.get(r.slice.imageId);
-    if (other !== undefined) {
-      rejects.push({
-        file,
-        reason: `duplicate image id ${r.slice.imageId} (already read from ${other})`,
-      });
-      continue;
-    }
-    seen.set(r.slice.imageId, file);
-    refs.push(r.slice);
-  }
+  const reporter = reporterOf(o);
+  const aggregate = o.aggregator ?? maxAggregator;
+  const list = [...inputs];
+  const { slices: refs, rejects } = scanInputs(list, { signal: o.signal });
   const series = groupSeries(refs);
-
-  // 2. Series by series: decode, stack, predict.
-  const cfg = {
-    windows: input.windows as WindowLevel[],
-    size: input.cacheSize,
-    rsnaFix: input.rsnaFix,
-  };
-  const spec = { size: input.size, context: input.context, preprocessing: input.preprocessing };
-  const cacheGeom = { size: input.cacheSize, channels: input.cacheChannels };
-  const bar = createProgress({
+  const bar = reporter.task({
     total: refs.length,
-    label: `predict ${input.arch}`,
+    label: `predict ${c.input.arch}`,
     unit: 'images',
-    enabled: o.progress !== false,
   });
-  const runtime =
-    o.runtimeInstance ??
-    (runtimeName === 'onnx'
-      ? await onnxRuntime(dir, workers)
-      : await tfjsRuntime(dir, { workers, backend: o.backend }));
+  const runtime = o.runtimeInstance ?? (await startRuntime(c));
   const predictions: SlicePrediction[] = [];
   const seriesOut: GroupSummary[] = [];
-  type Batch = { series: { slices: SliceRef[]; bytes: Uint8Array[] }[]; x: Float32Array };
-  const decode = (group: typeof series): Batch => {
-    const out: Batch['series'] = [];
-    const examples: Uint8Array[][] = [];
-    for (const s of group) {
-      const slices: SliceRef[] = [];
-      const records: Uint8Array[] = [];
-      const bytes: Uint8Array[] = [];
-      for (const ref of s.slices) {
-        try {
-          const b = readFileSync(ref.file);
-          records.push(readWindowedUint8(b, ref.file, cfg).image.data);
-          slices.push(ref);
-          bytes.push(b);
-        } catch (err) {
-          rejects.push({ file: ref.file, reason: reasonOf(err) });
-          bar.tick(1);
-        }
-      }
-      if (slices.length === 0) continue;
-      for (let i = 0; i < slices.length; i++) {
-        examples.push(contextIndices(i, slices.length, input.context).map((j) => records[j]!));
-      }
-      out.push({ slices, bytes });
-    }
-    const x = inputFromRecords(examples, cacheGeom, spec, null);
-    return { series: out, x };
-  };
-  const run = async (b: Batch): Promise<void> => {
-    const n = b.series.reduce((s, g) => s + g.slices.length, 0);
-    if (n === 0) return;
-    const p = await runtime.predict(b.x.slice(), n);
-    if (tta === 'hflip') {
-      const q = await runtime.predict(flipInput(b.x, n, input.size, input.channels), n);
-      for (let k = 0; k < p.length; k++) p[k] = (p[k]! + q[k]!) / 2;
-    }
+  const per = c.input.size * c.input.size * c.input.channels;
+  const run = async (b: SeriesBatch): Promise<void> => {
+    if (b.n === 0) return;
+    const p = await predictBatch(runtime, b, c.input, c.tta);
     let off = 0;
     for (const g of b.series) {
       const m = g.slices.length;
-      const per = input.size * input.size * input.channels;
       const preds = g.slices.map(
         (ref, i): SlicePrediction => ({
           file: ref.file,
@@ -400,16 +377,16 @@ export async function predictFiles(o: PredictFilesOptions): Promise<PredictFiles
           seriesUid: ref.seriesUid,
           index: i,
           position: ref.position,
-          p: Array.from(p.subarray((off + i) * 6, (off + i + 1) * 6)),
+          p: Array.from(p.subarray((off + i) * LABEL_COUNT, (off + i + 1) * LABEL_COUNT)),
         }),
       );
       predictions.push(...preds);
-      seriesOut.push(summarise(preds, g.slices[0]!.seriesUid, threshold.value, topK));
+      seriesOut.push(aggregate.summarise(preds, g.slices[0]!.seriesUid, c.threshold.value, c.topK));
       if (o.onSeries) {
         await o.onSeries({
           slices: g.slices,
           x: b.x.subarray(off * per, (off + m) * per),
-          p: p.subarray(off * 6, (off + m) * 6),
+          p: p.subarray(off * LABEL_COUNT, (off + m) * LABEL_COUNT),
           bytes: g.bytes,
         });
       }
@@ -419,15 +396,13 @@ export async function predictFiles(o: PredictFilesOptions): Promise<PredictFiles
   };
   try {
     let pending: Promise<void> = Promise.resolve();
-    for (let i = 0; i < series.length; ) {
-      const group = [series[i]!];
-      let count = series[i]!.slices.length;
-      for (i++; i < series.length && count < chunk; i++) {
-        group.push(series[i]!);
-        count += series[i]!.slices.length;
-      }
-      const batch = decode(group);
+    const onReject = (r: Reject) => {
+      rejects.push(r);
+      bar.tick(1);
+    };
+    for (const batch of seriesInputs(series, c.input, { chunk: c.chunk, onReject })) {
       await pending;
+      o.signal?.throwIfAborted();
       pending = run(batch);
     }
     await pending;
@@ -436,27 +411,45 @@ export async function predictFiles(o: PredictFilesOptions): Promise<PredictFiles
     if (o.runtimeInstance === undefined) await runtime.close();
   }
 
-  // 3. Studies, in order of their first predicted slice.
+  // Studies, in order of their first predicted slice.
   const byStudy = new Map<string, SlicePrediction[]>();
   for (const sp of predictions) {
     const g = byStudy.get(sp.studyUid);
     if (g) g.push(sp);
     else byStudy.set(sp.studyUid, [sp]);
   }
-  const studies = [...byStudy.values()].map((g) => summarise(g, null, threshold.value, topK));
+  const studies = [...byStudy.values()].map((g) =>
+    aggregate.summarise(g, null, c.threshold.value, c.topK),
+  );
   return {
-    model: dir,
-    input,
-    runtime: runtimeName,
-    tta,
-    threshold,
+    model: c.dir,
+    input: c.input,
+    runtime: c.runtime,
+    tta: c.tta,
+    threshold: c.threshold,
     slices: predictions,
     series: seriesOut,
     studies,
     rejects,
-    files: files.length,
+    files: o.files ?? list.length,
     seconds: (performance.now() - start) / 1000,
   };
+}
+
+/**
+ * Predicts every slice of the input files and folders (walked recursively).
+ *
+ * @throws ConfigError for bad options (before any file is read); InputError for a missing
+ *   model or input path.
+ */
+export async function predictFiles(o: PredictFilesOptions): Promise<PredictFilesResult> {
+  const c = resolveInferenceConfig(o);
+  const files = await listFiles(o.inputs);
+  return predictInputs(
+    files.map((path) => ({ path })),
+    c,
+    o,
+  );
 }
 
 /**

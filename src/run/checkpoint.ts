@@ -9,21 +9,20 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
 import { InputError } from '../errors.js';
+import { MODEL_JSON, WEIGHTS_BIN } from './layout.js';
+import type { ModelCard } from './model-card.js';
 // Registers ichdet's custom layers (Normalization, ChannelRescaling) for deserialisation.
 import '../models/layers.js';
-
-export const MODEL_JSON = 'model.json';
-export const WEIGHTS_BIN = 'weights.bin';
 
 function joinWeightData(data: tf.io.WeightData): ArrayBuffer {
   return data instanceof ArrayBuffer ? data : tf.io.CompositeArrayBuffer.join(data);
 }
 
-/** Saves `model` to `dir` (created) as model.json + weights.bin, with `metadata` in model.json. */
+/** Saves `model` to `dir` (created) as model.json + weights.bin, with its card in model.json. */
 export async function saveLayersModel(
   model: LayersModel,
   dir: string,
-  metadata: Record<string, unknown> = {},
+  metadata: ModelCard | Record<string, unknown> = {},
 ): Promise<void> {
   mkdirSync(dir, { recursive: true });
   await model.save(
@@ -52,14 +51,14 @@ export async function saveLayersModel(
   );
 }
 
-/** The `ichdet` metadata of a saved model (what `saveLayersModel` wrote). */
+/** The raw `ichdet` metadata of a saved model (what `saveLayersModel` wrote); see model-card.ts. */
 export function readModelMetadata(dir: string): Record<string, unknown> {
   const json = readModelJson(dir);
   const meta = json.userDefinedMetadata?.ichdet;
   return meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>) : {};
 }
 
-function readModelJson(dir: string): tf.io.ModelJSON {
+export function readModelJson(dir: string): tf.io.ModelJSON {
   const file = join(dir, MODEL_JSON);
   let text: string;
   try {

@@ -3,6 +3,7 @@
  * square crop (resized back to the input size), each with its probability. Configured once from
  * a spec string; each example's draw comes from an explicit seeded `Rng`.
  */
+import type { AugmentDraw } from '../data/input.js';
 import { ConfigError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 
@@ -14,13 +15,7 @@ export interface AugmentOptions {
   cropScale: [number, number];
 }
 
-/** What happens to one example. */
-export interface AugmentDraw {
-  hflip: boolean;
-  vflip: boolean;
-  /** Integer crop window in cache pixels, or null for the whole image. */
-  crop: { y: number; x: number; side: number } | null;
-}
+export type { AugmentDraw } from '../data/input.js';
 
 export const NO_AUGMENT: AugmentOptions = { hflip: 0, vflip: 0, crop: 0, cropScale: [0.8, 1] };
 

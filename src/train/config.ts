@@ -4,17 +4,21 @@
  * Defaults are the reference study's: 224², 10 epochs, batch 32, Adam 1e-4, binary
  * cross-entropy, ImageNet weights, flips and crops on the fly.
  */
-import { BACKENDS, type BackendChoice } from '../backend/init.js';
+import { BACKENDS } from '../backend/init.js';
 import { ConfigError } from '../errors.js';
 import { ARCH_NAMES, type ArchName, REGISTRY } from '../models/registry.js';
+import { LOSSES, MONITORS, OPTIMIZERS, type TrainConfig } from '../run/config.js';
+import { nonNegativeInt, oneOf, positiveInt } from '../util/validate.js';
 
-export const LOSSES = ['bce', 'weighted-bce', 'focal'] as const;
-export type LossName = (typeof LOSSES)[number];
-export const OPTIMIZERS = ['adam', 'sgd', 'rmsprop'] as const;
-export type OptimizerName = (typeof OPTIMIZERS)[number];
-/** Validation metric that picks `RUN/best/`. */
-export const MONITORS = ['weighted_log_loss', 'loss', 'mean_auc'] as const;
-export type Monitor = (typeof MONITORS)[number];
+export {
+  LOSSES,
+  type LossName,
+  MONITORS,
+  type Monitor,
+  OPTIMIZERS,
+  type OptimizerName,
+  type TrainConfig,
+} from '../run/config.js';
 
 export const DEFAULT_AUGMENT = 'hflip=0.25,vflip=0.10,crop=0.25';
 
@@ -60,55 +64,6 @@ export interface TrainOptionsInput {
   bnMomentum?: number;
 }
 
-export interface TrainConfig {
-  cache: string;
-  split: string;
-  arch: ArchName;
-  size: number;
-  epochs: number;
-  batch: number;
-  lr: number;
-  optimizer: OptimizerName;
-  loss: LossName;
-  focalGamma: number;
-  weights: string;
-  augment: string;
-  context: 0 | 1 | 2;
-  freezeBackbone: boolean;
-  dropout: number;
-  seed: number;
-  monitor: Monitor;
-  trainSplits: string[];
-  valSplit: string;
-  workers: number;
-  microBatch: number;
-  backend: BackendChoice;
-  checkpointMinutes: number;
-  maxSteps: number | null;
-  bnMomentum: number | null;
-}
-
-function oneOf<T extends string>(field: string, value: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(value)) {
-    throw new ConfigError(`${field} must be one of ${choices.join(', ')}, received "${value}"`);
-  }
-  return value as T;
-}
-
-function posInt(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new ConfigError(`${field} must be a positive integer, received ${value}`);
-  }
-  return value;
-}
-
-function nonNegInt(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0) {
-    throw new ConfigError(`${field} must be an integer ≥ 0, received ${value}`);
-  }
-  return value;
-}
-
 /**
  * Fills defaults and checks every field, naming the field and the value received.
  *
@@ -117,7 +72,7 @@ function nonNegInt(field: string, value: number): number {
 export function resolveTrainConfig(o: TrainOptionsInput, cores = 2): TrainConfig {
   const arch = oneOf('--arch', o.arch, ARCH_NAMES);
   const spec = REGISTRY.find((s) => s.name === arch)!;
-  const size = posInt('--size', o.size ?? 224);
+  const size = positiveInt('--size', o.size ?? 224);
   const min = Math.max(32, spec.minSize);
   if (size < min) {
     throw new ConfigError(`--size must be ≥ ${min} for ${arch}, received ${size}`);
@@ -155,14 +110,14 @@ export function resolveTrainConfig(o: TrainOptionsInput, cores = 2): TrainConfig
   if (trainSplits.includes(valSplit)) {
     throw new ConfigError(`validation split "${valSplit}" is also a training split`);
   }
-  const batch = posInt('--batch', o.batch ?? 32);
-  const workers = posInt('--workers', o.workers ?? cores);
+  const batch = positiveInt('--batch', o.batch ?? 32);
+  const workers = positiveInt('--workers', o.workers ?? cores);
   return {
     cache: o.cache,
     split: o.split,
     arch,
     size,
-    epochs: posInt('--epochs', o.epochs ?? 10),
+    epochs: positiveInt('--epochs', o.epochs ?? 10),
     batch,
     lr,
     optimizer: oneOf('--optimizer', o.optimizer ?? 'adam', OPTIMIZERS),
@@ -178,10 +133,10 @@ export function resolveTrainConfig(o: TrainOptionsInput, cores = 2): TrainConfig
     trainSplits,
     valSplit,
     workers: Math.min(workers, batch),
-    microBatch: nonNegInt('--micro-batch', o.microBatch ?? 0),
+    microBatch: nonNegativeInt('--micro-batch', o.microBatch ?? 0),
     backend: oneOf('--backend', o.backend ?? 'auto', BACKENDS),
     checkpointMinutes,
-    maxSteps: o.maxSteps === undefined ? null : posInt('--max-steps', o.maxSteps),
+    maxSteps: o.maxSteps === undefined ? null : positiveInt('--max-steps', o.maxSteps),
     bnMomentum: bnMomentum(o.bnMomentum),
   };
 }

@@ -6,8 +6,8 @@
  * shared memory, and averages the batch-norm moving statistics the workers updated. Replicas
  * then reload the weights before their next step, so they never drift apart.
  */
-import type { Worker } from 'node:worker_threads';
 import { IchdetError } from '../errors.js';
+import { ThreadChannel } from '../util/channel.js';
 import { startThread } from '../util/pool.js';
 import { applyUpdate, type OptimizerState } from './optim.js';
 import type { Reply, Request, TensorInfo, WorkerInit } from './protocol.js';
@@ -22,12 +22,6 @@ export class WorkerFailure extends IchdetError {
   ) {
     super(`training worker ${worker}: ${message}`);
   }
-}
-
-interface Channel {
-  worker: Worker;
-  pending: ((r: Reply) => void) | undefined;
-  failed: Error | undefined;
 }
 
 type ReplyOf<T extends Reply['type']> = Extract<Reply, { type: T }>;
@@ -46,7 +40,7 @@ export class ModelWorkers {
   statValues: Float32Array<ArrayBufferLike> = new Float32Array(0);
   private grads: Float32Array<ArrayBufferLike>[] = [];
   private statsOut: Float32Array<ArrayBufferLike>[] = [];
-  private readonly channels: Channel[] = [];
+  private readonly channels: ThreadChannel<Request, Reply>[] = [];
   private version = 0;
 
   private constructor(readonly size: number) {}
@@ -102,29 +96,11 @@ export class ModelWorkers {
     }
   }
 
-  private open(i: number): Channel {
-    const ch: Channel = {
-      worker: startThread('../train/worker', null),
-      pending: undefined,
-      failed: undefined,
-    };
-    ch.worker.on('message', (r: Reply) => {
-      const f = ch.pending;
-      ch.pending = undefined;
-      f?.(r);
-    });
-    const fail = (e: Error) => {
-      ch.failed = e;
-      const f = ch.pending;
-      ch.pending = undefined;
-      f?.({ type: 'error', name: e.name, message: e.message, stack: e.stack });
-    };
-    ch.worker.on('error', fail);
-    ch.worker.on('exit', (code) => {
-      if (ch.failed === undefined) fail(new Error(`exited with code ${code}`));
-    });
-    void i;
-    return ch;
+  private open(i: number): ThreadChannel<Request, Reply> {
+    return new ThreadChannel<Request, Reply>(
+      startThread('../train/worker', null),
+      (message, stack) => new WorkerFailure(i, message, stack),
+    );
   }
 
   private call<T extends Reply['type']>(
@@ -133,17 +109,7 @@ export class ModelWorkers {
     expect: T,
     transfer: ArrayBuffer[] = [],
   ): Promise<ReplyOf<T>> {
-    const ch = this.channels[i]!;
-    if (ch.failed) return Promise.reject(new WorkerFailure(i, ch.failed.message, ch.failed.stack));
-    return new Promise((resolve, reject) => {
-      ch.pending = (r) => {
-        if (r.type === 'error') reject(new WorkerFailure(i, `${r.name}: ${r.message}`, r.stack));
-        else if (r.type !== expect)
-          reject(new WorkerFailure(i, `replied "${r.type}" to "${req.type}"`));
-        else resolve(r as ReplyOf<T>);
-      };
-      ch.worker.postMessage(req, transfer);
-    });
+    return this.channels[i]!.call(req, expect, transfer);
   }
 
   /**
@@ -236,6 +202,6 @@ export class ModelWorkers {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.channels.splice(0).map((c) => c.worker.terminate()));
+    await Promise.all(this.channels.splice(0).map((c) => c.terminate()));
   }
 }

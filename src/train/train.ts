@@ -7,16 +7,27 @@
  * continues exactly as if it had never stopped (with the same worker count: the workers'
  * micro-batches decide the float summation order).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Cache, ichdetVersion, openCache } from '../data/cache.js';
+import { BatchLoader, type InputSpec, inputChannels } from '../data/input.js';
 import { LABEL_NAMES } from '../data/types.js';
 import { ConfigError, InputError } from '../errors.js';
 import { rocAuc } from '../eval/auc.js';
 import { weightedLogLoss } from '../eval/logloss.js';
 import { archSpec } from '../models/index.js';
 import { downloadWeights, weightsPath } from '../models/weights.js';
-import { MODEL_JSON } from '../run/checkpoint.js';
+import { readTrainConfig } from '../run/config.js';
+import { recoverFolder, writeFolder } from '../run/folder.js';
+import {
+  BEST_DIR,
+  CONFIG_FILE,
+  LAST_DIR,
+  METRICS_FILE,
+  OPTIMIZER_BIN,
+  OPTIMIZER_JSON,
+  STATE_FILE,
+} from '../run/layout.js';
 import { createProgress } from '../util/progress.js';
 import { hashInts } from '../util/rng.js';
 import { parseAugment } from './augment.js';
@@ -26,7 +37,7 @@ import {
   type TrainConfig,
   type TrainOptionsInput,
 } from './config.js';
-import { BatchLoader, epochOrder, exampleDraw, type InputSpec, inputChannels } from './data.js';
+import { epochOrder, exampleDraw } from './data.js';
 import { ModelWorkers } from './engine.js';
 import { lossSumArrays } from './loss.js';
 import {
@@ -36,14 +47,6 @@ import {
   serializeOptimizer,
 } from './optim.js';
 import { readSplitCsv, resolveSplit } from './split-file.js';
-
-export const CONFIG_FILE = 'config.json';
-export const METRICS_FILE = 'metrics.jsonl';
-export const LAST_DIR = 'last';
-export const BEST_DIR = 'best';
-const STATE_FILE = 'state.json';
-const OPTIMIZER_JSON = 'optimizer.json';
-const OPTIMIZER_BIN = 'optimizer.bin';
 
 /** One line of metrics.jsonl. */
 export interface EpochRecord {
@@ -110,30 +113,6 @@ function readJson<T>(file: string): T {
   } catch (err) {
     throw new InputError(`cannot read ${file}: ${(err as Error).message}`);
   }
-}
-
-/** Recovers `RUN/last` when a kill hit the middle of its replacement. */
-function recoverLast(out: string): void {
-  const last = join(out, LAST_DIR);
-  const old = join(out, '.last.old');
-  if (!existsSync(join(last, STATE_FILE)) && existsSync(join(old, STATE_FILE))) {
-    rmSync(last, { recursive: true, force: true });
-    renameSync(old, last);
-  }
-  rmSync(old, { recursive: true, force: true });
-}
-
-/** Replaces `RUN/<name>` by a freshly written folder, never leaving neither. */
-async function writeFolder(out: string, name: string, fill: (tmp: string) => Promise<void>) {
-  const tmp = join(out, `.${name}.tmp`);
-  const dst = join(out, name);
-  const old = join(out, `.${name}.old`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  await fill(tmp);
-  if (existsSync(dst)) renameSync(dst, old);
-  renameSync(tmp, dst);
-  rmSync(old, { recursive: true, force: true });
 }
 
 function resolveWeightsFile(c: TrainConfig, log: (s: string) => void): Promise<string | null> {
@@ -239,7 +218,7 @@ function loadConfig(out: string): TrainConfig {
   if (!existsSync(file)) {
     throw new ConfigError(`--resume: ${out} holds no run (${CONFIG_FILE} is missing)`);
   }
-  return readJson<TrainConfig>(file);
+  return readTrainConfig(file);
 }
 
 /**
@@ -254,7 +233,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let config: TrainConfig;
   if (o.resume) {
     config = { ...loadConfig(out), maxSteps: o.maxSteps ?? null };
-    recoverLast(out);
+    recoverFolder(out, LAST_DIR, STATE_FILE);
   } else {
     const { cache, split, arch } = o;
     for (const [k, v] of Object.entries({ cache, split, arch })) {
@@ -285,7 +264,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       context: config.context,
       preprocessing: spec.preprocessing,
     };
-    const loader = new BatchLoader(cache, input, augment);
+    const loader = new BatchLoader(cache, input);
     const per = config.size * config.size * channels;
     const lastDir = join(out, LAST_DIR);
     // A run killed before its first checkpoint starts again from its initial weights.
@@ -537,16 +516,4 @@ function epochLine(r: EpochRecord, c: TrainConfig): string {
     `weighted log loss ${fmt(r.valWeightedLogLoss)}, mean AUC ${fmt(r.valMeanAuc)}, ` +
     `${r.imagesPerSecond.toFixed(1)} images/s${r.best ? ' (best)' : ''}`
   );
-}
-
-/** The saved model folder of a run: `RUN/best` by default, `RUN/last`, or a model folder itself. */
-export function modelDir(run: string, checkpoint: 'best' | 'last' = 'best'): string {
-  if (existsSync(join(run, MODEL_JSON))) return run;
-  const dir = join(run, checkpoint);
-  if (!existsSync(join(dir, MODEL_JSON))) {
-    throw new InputError(
-      `${run} has no ${checkpoint}/ model (${join(dir, MODEL_JSON)} is missing)`,
-    );
-  }
-  return dir;
 }

@@ -12,6 +12,7 @@ import { loadKerasWeights } from '../models/h5.js';
 import { backbone, buildModel } from '../models/index.js';
 import type { ArchName } from '../models/registry.js';
 import { loadSavedModel, saveLayersModel } from '../run/checkpoint.js';
+import { serveRequests } from '../util/channel.js';
 import { Rng } from '../util/rng.js';
 import { lossSum } from './loss.js';
 import type { Reply, Request, SharedBuffers, TensorInfo, WorkerInit } from './protocol.js';
@@ -201,18 +202,6 @@ async function handle(r: Request): Promise<Reply> {
   }
 }
 
-port.on('message', (r: Request) => {
-  handle(r).then(
-    (reply) =>
-      port.postMessage(reply, reply.type === 'predicted' ? [reply.p.buffer as ArrayBuffer] : []),
-    (err: unknown) => {
-      const e = err instanceof Error ? err : new Error(String(err));
-      port.postMessage({
-        type: 'error',
-        name: e.name,
-        message: e.message,
-        stack: e.stack,
-      } satisfies Reply);
-    },
-  );
-});
+serveRequests<Request, Reply>(port, handle, (reply) =>
+  reply.type === 'predicted' ? [reply.p.buffer as ArrayBuffer] : [],
+);
