@@ -28,6 +28,7 @@ import {
 import { DEFAULT_WINDOWS } from '../src/dicom/window.js';
 import { encodeSlice } from '../src/dicom/write.js';
 import { ReusableFileReader } from '../src/util/files.js';
+import { benchRejects } from './dicom-errors.js';
 
 export interface BenchRow {
   name: string;
@@ -186,6 +187,7 @@ async function optional(path: string, fn: string): Promise<BenchRow[]> {
 
 const rows = [
   ...(await benchDicom()),
+  ...(await benchRejects()),
   ...(await optional('./synth.js', 'benchSynth')),
   ...(await optional('./prepare.js', 'benchPrepare')),
   ...(process.argv.includes('--no-train') ? [] : await optional('./train.js', 'benchTrain')),

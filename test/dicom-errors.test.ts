@@ -1,7 +1,7 @@
 /**
  * What is not a CT slice, and what is not DICOM at all. Every case is a real file on disk read
- * with readSlice, so the message must name that file; each is rejected with a typed error,
- * quickly, and without a crash.
+ * with readSlice, so the message must name that file; each is rejected with a typed error and
+ * without a crash. How quickly is measured by `npm run bench` (bench/dicom-errors.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,13 +31,12 @@ beforeAll(async () => {
   dir = tempDir();
 });
 
-/** Reads a file expecting a failure; returns the error and how long it took in ms. */
-async function failure(path: string): Promise<{ err: unknown; ms: number }> {
-  const t0 = performance.now();
+/** Reads a file expecting a failure; returns the error. */
+async function failure(path: string): Promise<{ err: unknown }> {
   try {
     await readSlice(path);
   } catch (err) {
-    return { err, ms: performance.now() - t0 };
+    return { err };
   }
   throw new Error(`${path} was read without error`);
 }
@@ -200,7 +199,6 @@ describe('bad files', () => {
 
   it('500 random garbage buffers of 1 to 3000 bytes are each rejected as not DICOM', () => {
     const rng = new Rng(7);
-    const t0 = performance.now();
     for (let k = 0; k < 500; k++) {
       const bytes = Uint8Array.from({ length: rng.int(1, 3000) }, () => rng.int(0, 255));
       let err: unknown;
@@ -213,7 +211,6 @@ describe('bad files', () => {
       expect(err).not.toBeInstanceOf(NotACtSliceError);
       expect((err as DicomError).file).toBe(`garbage-${k}`);
     }
-    expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   it.each([
@@ -349,7 +346,7 @@ describe('bad files', () => {
     );
   });
 
-  it('every bad file above is rejected in well under a second, all together', async () => {
+  it('every kind of bad file above, large ones included, is rejected with a DicomError naming it', async () => {
     const file = encodeSlice(sliceSpec(ct, ct.ct()));
     const rng = new Rng(11);
     const bad: Array<[string, Uint8Array | string]> = [
@@ -372,13 +369,11 @@ describe('bad files', () => {
       writeFileSync(path, bytes);
       return path;
     });
-    const t0 = performance.now();
     for (const path of paths) {
       const { err } = await failure(path);
       expect(err).toBeInstanceOf(DicomError);
       expect((err as Error).message.startsWith(`${path}: `)).toBe(true);
     }
-    expect(performance.now() - t0).toBeLessThan(500);
   });
 });
 

@@ -203,6 +203,9 @@ describe('predict on a trained model', () => {
   let run: string;
   let cache: string;
   let splitCsv: string;
+  /** The validation split's DICOM files and one file that is not DICOM (`notes.txt`). */
+  let valDir: string;
+  let valIds: Set<string>;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ichdet-predict-'));
@@ -248,6 +251,18 @@ describe('predict on a trained model', () => {
       progress: false,
       log: () => {},
     });
+    // The validation images' files.
+    valIds = new Set<string>();
+    for (const line of readFileSync(splitCsv, 'utf8').trim().split('\n').slice(1)) {
+      const [id, name] = line.split(',');
+      if (name === 'val') valIds.add(id!);
+    }
+    valDir = join(dir, 'val-dicom');
+    mkdirSync(valDir);
+    for (const id of valIds) {
+      copyFileSync(join(data, 'stage_2_train', `${id}.dcm`), join(valDir, `${id}.dcm`));
+    }
+    writeFileSync(join(valDir, 'notes.txt'), 'not DICOM\n');
   }, 240_000);
 
   it('reproduces the probabilities evaluate computes from the cache, within 1e-5', async () => {
@@ -261,18 +276,6 @@ describe('predict on a trained model', () => {
     });
     const evIds = readFileSync(join(ev.out, 'predictions.csv'), 'utf8');
     expect(evIds.length).toBeGreaterThan(0);
-    // The validation images' files.
-    const valIds = new Set<string>();
-    for (const line of readFileSync(splitCsv, 'utf8').trim().split('\n').slice(1)) {
-      const [id, name] = line.split(',');
-      if (name === 'val') valIds.add(id!);
-    }
-    const valDir = join(dir, 'val-dicom');
-    mkdirSync(valDir);
-    for (const id of valIds) {
-      copyFileSync(join(data, 'stage_2_train', `${id}.dcm`), join(valDir, `${id}.dcm`));
-    }
-    writeFileSync(join(valDir, 'notes.txt'), 'not DICOM\n');
     const r = await predict({
       model: run,
       inputs: [valDir],
@@ -313,7 +316,6 @@ describe('predict on a trained model', () => {
   }, 120_000);
 
   it('predicts the same probabilities with --runtime onnx (onnxruntime-node) within 1e-4', async () => {
-    const valDir = join(dir, 'val-dicom');
     const common = {
       model: run,
       inputs: [valDir],
@@ -387,7 +389,7 @@ describe('predict on a trained model', () => {
     const camDir = join(dir, 'cam');
     const r = await predict({
       model: run,
-      inputs: [join(dir, 'val-dicom')],
+      inputs: [valDir],
       out: join(dir, 'pred-cam'),
       threshold: 0,
       cam: camDir,
@@ -510,12 +512,12 @@ describe('predict on a trained model', () => {
       readFileSync(join(dir, 'pred-masks', 'pointing.csv'), 'utf8'),
     );
     await expect(
-      predict({ model: run, inputs: [join(dir, 'val-dicom')], out: join(dir, 'x'), masks }),
+      predict({ model: run, inputs: [valDir], out: join(dir, 'x'), masks }),
     ).rejects.toThrow('--masks needs --cam DIR');
     await expect(
       predict({
         model: run,
-        inputs: [join(dir, 'val-dicom')],
+        inputs: [valDir],
         out: join(dir, 'x'),
         cam: join(dir, 'x-cam'),
         masks: join(dir, 'no-such-masks'),

@@ -8,11 +8,10 @@ import {
   type CacheConfig,
   openCache,
   openIndex,
-  ShardWriter,
   SLICE_COLUMNS,
   type SliceRow,
-  saveConfig,
 } from '../src/data/cache.js';
+import { ShardWriter, saveConfig } from '../src/data/cache-writer.js';
 import { BatchLoader, type InputSpec, inputChannels } from '../src/data/input.js';
 import type { SplitRow } from '../src/data/split.js';
 import { resize } from '../src/dicom/resize.js';

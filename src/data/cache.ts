@@ -1,5 +1,6 @@
 /**
- * The preprocessed slice cache that `ichdet prepare` writes and training reads.
+ * The preprocessed slice cache that `ichdet prepare` writes and training reads. This module
+ * holds the format (constants, schema, config) and reads caches; cache-writer.ts writes them.
  *
  * Layout of a cache folder:
  *
@@ -27,34 +28,17 @@
  * file_count, file_list_sha256, shard, labels, complete).
  */
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fdatasync,
-  fdatasyncSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import type { Window } from '../dicom/window.js';
 import { ConfigError, InputError } from '../errors.js';
 import { type CacheIndexRow, LABEL_NAMES, type Labels } from './types.js';
 
-const fdatasyncAsync = promisify(fdatasync);
-
 /** Version of this layout; a reader refuses other versions. */
 export const CACHE_FORMAT = 1;
 export const INDEX_FILE = 'index.sqlite';
 export const SHARD_DIR = 'shards';
-/** Held by the process writing the cache (its pid); a stale one (process gone) is taken over. */
-export const LOCK_FILE = '.prepare.lock';
 export const DEFAULT_RECORDS_PER_SHARD = 4096;
 
 /** What decides the bytes of a record: checked by every reader and by a resumed prepare. */
@@ -278,32 +262,6 @@ export function loadConfig(db: Db, dir: string): { config: CacheConfig; job: Cac
   };
 }
 
-/** Writes config and job entries (in the caller's transaction, if any). */
-export function saveConfig(db: Db, config: CacheConfig, job: CacheJob): void {
-  const put = db.prepare('INSERT OR REPLACE INTO config (key, value) VALUES (?, ?)');
-  const entries: [string, unknown][] = [
-    ['format', config.format],
-    ['version', config.version],
-    ['size', config.size],
-    ['windows', config.windows.map((w) => ({ name: w.name, center: w.center, width: w.width }))],
-    ['channels', config.channels],
-    ['rsna_fix', config.rsnaFix],
-    ['record_bytes', config.recordBytes],
-    ['records_per_shard', config.recordsPerShard],
-    ['created_at', config.createdAt],
-    ['images', job.images],
-    ['file_count', job.fileCount],
-    ['file_list_sha256', job.fileListSha256],
-    ['shard', job.shard],
-    ['slots', job.slots],
-    ['labels', job.labels],
-    ['complete', job.complete],
-  ];
-  db.transaction(() => {
-    for (const [k, v] of entries) put.run(k, JSON.stringify(v));
-  })();
-}
-
 function windowsText(ws: readonly Pick<Window, 'center' | 'width'>[]): string {
   return ws.map((w) => `${w.center}/${w.width}`).join(',');
 }
@@ -473,84 +431,6 @@ export function openCache(dir: string, opts: OpenCacheOptions = {}): Cache {
   };
 }
 
-/** Writes records at their slots; `sync()` makes everything written so far durable. */
-export class ShardWriter {
-  private readonly fds = new Map<number, number>();
-  private readonly dirty = new Set<number>();
-
-  constructor(
-    readonly dir: string,
-    readonly recordBytes: number,
-    readonly recordsPerShard: number,
-  ) {
-    mkdirSync(join(dir, SHARD_DIR), { recursive: true });
-  }
-
-  locate(slot: number): { shard: number; record: number } {
-    return { shard: Math.floor(slot / this.recordsPerShard), record: slot % this.recordsPerShard };
-  }
-
-  private fdOf(shard: number): number {
-    let fd = this.fds.get(shard);
-    if (fd === undefined) {
-      fd = openSync(
-        shardPath(this.dir, shard),
-        existsSync(shardPath(this.dir, shard)) ? 'r+' : 'w+',
-      );
-      this.fds.set(shard, fd);
-    }
-    return fd;
-  }
-
-  /** Writes one record (recordBytes bytes of `bytes` from `offset`) at its slot. */
-  write(slot: number, bytes: Uint8Array, offset = 0): void {
-    const { shard, record } = this.locate(slot);
-    const fd = this.fdOf(shard);
-    let done = 0;
-    while (done < this.recordBytes) {
-      done += writeSync(
-        fd,
-        bytes,
-        offset + done,
-        this.recordBytes - done,
-        record * this.recordBytes + done,
-      );
-    }
-    this.dirty.add(shard);
-  }
-
-  /** fdatasync of every shard written since the last call, on the libuv thread pool. */
-  async syncAsync(): Promise<void> {
-    const shards = [...this.dirty];
-    this.dirty.clear();
-    await Promise.all(shards.map((s) => fdatasyncAsync(this.fdOf(s))));
-  }
-
-  /** fdatasync of every shard written since the last sync. */
-  sync(): void {
-    for (const s of this.dirty) fdatasyncSync(this.fdOf(s));
-    this.dirty.clear();
-  }
-
-  /** Sizes every shard file to hold `slots` records (unwritten slots read as zeros). */
-  finish(slots: number): void {
-    const shards = Math.ceil(slots / this.recordsPerShard);
-    for (let s = 0; s < shards; s++) {
-      const records = Math.min(this.recordsPerShard, slots - s * this.recordsPerShard);
-      const fd = this.fdOf(s);
-      ftruncateSync(fd, records * this.recordBytes);
-      fdatasyncSync(fd);
-    }
-    this.close();
-  }
-
-  close(): void {
-    for (const fd of this.fds.values()) closeSync(fd);
-    this.fds.clear();
-    this.dirty.clear();
-  }
-}
-
 /**
  * Checksums that say whether two caches are the same: sha256 of every shard file, and of a
  * canonical dump of the index (every `slices` row by image id, every `rejects` row by source,
@@ -586,35 +466,4 @@ export function cacheChecksums(dir: string): { index: string; shards: Record<str
   } finally {
     db.close();
   }
-}
-
-/** The README.md a cache carries. */
-export function cacheReadme(c: CacheConfig, j: CacheJob, count: number): string {
-  return `# ichdet slice cache
-
-Written by ichdet ${c.version} (\`ichdet prepare\`), cache format ${c.format}.
-${count} slices; images from \`${j.images}\`; partition ${j.shard}.
-
-## Records
-Each slice is one record of ${c.recordBytes} bytes: uint8, ${c.size} x ${c.size} x ${c.channels}
-(height, width, channel; channels interleaved), value = round(255 * window(HU)) with windows
-${c.windows.map((w) => `${w.name} (${w.center}/${w.width})`).join(', ')}; RSNA 12-bit fix ${c.rsnaFix ? 'on' : 'off'}.
-
-Records live in \`shards/shard-NNNN.bin\`, ${c.recordsPerShard} records per shard. Record \`r\` of shard
-\`s\` is bytes [r * ${c.recordBytes}, (r + 1) * ${c.recordBytes}) of \`shards/shard-<s as 4 digits>.bin\`.
-Slots of rejected files hold zeros and have no index row.
-
-In NumPy: \`np.memmap("shards/shard-0000.bin", np.uint8, "r").reshape(-1, ${c.size}, ${c.size}, ${c.channels})[record]\`.
-
-## Index
-\`index.sqlite\` (SQLite, WAL mode):
-- \`slices\`: one row per cached slice: image_id, patient_id, study_uid, series_uid, z (mm along
-  the series normal), instance_number, slice_index (order in its series by z), prev_id / next_id
-  (neighbours in the series), the six labels (${LABEL_NAMES.join(', ')}; NULL = unlabelled),
-  source (path relative to the images folder), file_index (position in the sorted file list),
-  rows, cols, pixel spacing, slope, intercept, bits_stored, pixel_representation,
-  rsna_fix_applied, shard, record.
-- \`rejects\`: source, file_index, reason (also in \`rejects.csv\`).
-- \`config\`: key/value (JSON) preprocessing config and the job that built the cache.
-`;
 }

@@ -24,11 +24,10 @@ import {
   openCache,
   openIndex,
   type RejectRow,
-  ShardWriter,
   SLICE_COLUMNS,
   type SliceRow,
-  saveConfig,
 } from './cache.js';
+import { ShardWriter, saveConfig } from './cache-writer.js';
 import { duplicateReason, finalizeIndex, writeCacheFiles } from './prepare.js';
 
 export interface MergeOptions {

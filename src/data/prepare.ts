@@ -31,19 +31,16 @@ import { createProgress } from '../util/progress.js';
 import {
   type CacheConfig,
   type CacheJob,
-  cacheReadme,
   checkField,
   type Db,
   INDEX_FILE,
   ichdetVersion,
-  LOCK_FILE,
   loadConfig,
   openIndex,
   SHARD_DIR,
-  ShardWriter,
   type SliceRow,
-  saveConfig,
 } from './cache.js';
+import { cacheReadme, LOCK_FILE, ShardWriter, saveConfig } from './cache-writer.js';
 import {
   type CoverageReport,
   formatLabelsReport,

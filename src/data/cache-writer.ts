@@ -1,0 +1,160 @@
+/**
+ * Writing a slice cache (the layout is described in cache.ts): records at their slots in the
+ * shard files, made durable with fdatasync; the config entries of the index; the README.md a
+ * cache carries. `ichdet prepare` and `merge` write caches with these; everything else reads
+ * them with `openCache`.
+ */
+import {
+  closeSync,
+  existsSync,
+  fdatasync,
+  fdatasyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type CacheConfig, type CacheJob, type Db, SHARD_DIR, shardPath } from './cache.js';
+import { LABEL_NAMES } from './types.js';
+
+const fdatasyncAsync = promisify(fdatasync);
+
+/** Held by the process writing the cache (its pid); a stale one (process gone) is taken over. */
+export const LOCK_FILE = '.prepare.lock';
+
+/** Writes config and job entries (in the caller's transaction, if any). */
+export function saveConfig(db: Db, config: CacheConfig, job: CacheJob): void {
+  const put = db.prepare('INSERT OR REPLACE INTO config (key, value) VALUES (?, ?)');
+  const entries: [string, unknown][] = [
+    ['format', config.format],
+    ['version', config.version],
+    ['size', config.size],
+    ['windows', config.windows.map((w) => ({ name: w.name, center: w.center, width: w.width }))],
+    ['channels', config.channels],
+    ['rsna_fix', config.rsnaFix],
+    ['record_bytes', config.recordBytes],
+    ['records_per_shard', config.recordsPerShard],
+    ['created_at', config.createdAt],
+    ['images', job.images],
+    ['file_count', job.fileCount],
+    ['file_list_sha256', job.fileListSha256],
+    ['shard', job.shard],
+    ['slots', job.slots],
+    ['labels', job.labels],
+    ['complete', job.complete],
+  ];
+  db.transaction(() => {
+    for (const [k, v] of entries) put.run(k, JSON.stringify(v));
+  })();
+}
+
+/** Writes records at their slots; `sync()` makes everything written so far durable. */
+export class ShardWriter {
+  private readonly fds = new Map<number, number>();
+  private readonly dirty = new Set<number>();
+
+  constructor(
+    readonly dir: string,
+    readonly recordBytes: number,
+    readonly recordsPerShard: number,
+  ) {
+    mkdirSync(join(dir, SHARD_DIR), { recursive: true });
+  }
+
+  locate(slot: number): { shard: number; record: number } {
+    return { shard: Math.floor(slot / this.recordsPerShard), record: slot % this.recordsPerShard };
+  }
+
+  private fdOf(shard: number): number {
+    let fd = this.fds.get(shard);
+    if (fd === undefined) {
+      fd = openSync(
+        shardPath(this.dir, shard),
+        existsSync(shardPath(this.dir, shard)) ? 'r+' : 'w+',
+      );
+      this.fds.set(shard, fd);
+    }
+    return fd;
+  }
+
+  /** Writes one record (recordBytes bytes of `bytes` from `offset`) at its slot. */
+  write(slot: number, bytes: Uint8Array, offset = 0): void {
+    const { shard, record } = this.locate(slot);
+    const fd = this.fdOf(shard);
+    let done = 0;
+    while (done < this.recordBytes) {
+      done += writeSync(
+        fd,
+        bytes,
+        offset + done,
+        this.recordBytes - done,
+        record * this.recordBytes + done,
+      );
+    }
+    this.dirty.add(shard);
+  }
+
+  /** fdatasync of every shard written since the last call, on the libuv thread pool. */
+  async syncAsync(): Promise<void> {
+    const shards = [...this.dirty];
+    this.dirty.clear();
+    await Promise.all(shards.map((s) => fdatasyncAsync(this.fdOf(s))));
+  }
+
+  /** fdatasync of every shard written since the last sync. */
+  sync(): void {
+    for (const s of this.dirty) fdatasyncSync(this.fdOf(s));
+    this.dirty.clear();
+  }
+
+  /** Sizes every shard file to hold `slots` records (unwritten slots read as zeros). */
+  finish(slots: number): void {
+    const shards = Math.ceil(slots / this.recordsPerShard);
+    for (let s = 0; s < shards; s++) {
+      const records = Math.min(this.recordsPerShard, slots - s * this.recordsPerShard);
+      const fd = this.fdOf(s);
+      ftruncateSync(fd, records * this.recordBytes);
+      fdatasyncSync(fd);
+    }
+    this.close();
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+    this.dirty.clear();
+  }
+}
+
+/** The README.md a cache carries. */
+export function cacheReadme(c: CacheConfig, j: CacheJob, count: number): string {
+  return `# ichdet slice cache
+
+Written by ichdet ${c.version} (\`ichdet prepare\`), cache format ${c.format}.
+${count} slices; images from \`${j.images}\`; partition ${j.shard}.
+
+## Records
+Each slice is one record of ${c.recordBytes} bytes: uint8, ${c.size} x ${c.size} x ${c.channels}
+(height, width, channel; channels interleaved), value = round(255 * window(HU)) with windows
+${c.windows.map((w) => `${w.name} (${w.center}/${w.width})`).join(', ')}; RSNA 12-bit fix ${c.rsnaFix ? 'on' : 'off'}.
+
+Records live in \`shards/shard-NNNN.bin\`, ${c.recordsPerShard} records per shard. Record \`r\` of shard
+\`s\` is bytes [r * ${c.recordBytes}, (r + 1) * ${c.recordBytes}) of \`shards/shard-<s as 4 digits>.bin\`.
+Slots of rejected files hold zeros and have no index row.
+
+In NumPy: \`np.memmap("shards/shard-0000.bin", np.uint8, "r").reshape(-1, ${c.size}, ${c.size}, ${c.channels})[record]\`.
+
+## Index
+\`index.sqlite\` (SQLite, WAL mode):
+- \`slices\`: one row per cached slice: image_id, patient_id, study_uid, series_uid, z (mm along
+  the series normal), instance_number, slice_index (order in its series by z), prev_id / next_id
+  (neighbours in the series), the six labels (${LABEL_NAMES.join(', ')}; NULL = unlabelled),
+  source (path relative to the images folder), file_index (position in the sorted file list),
+  rows, cols, pixel spacing, slope, intercept, bits_stored, pixel_representation,
+  rsna_fix_applied, shard, record.
+- \`rejects\`: source, file_index, reason (also in \`rejects.csv\`).
+- \`config\`: key/value (JSON) preprocessing config and the job that built the cache.
+`;
+}
