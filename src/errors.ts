@@ -55,3 +55,20 @@ export class UnsupportedTransferSyntaxError extends DicomError {
 export class InputError extends IchdetError {
   override name = 'InputError';
 }
+
+/**
+ * Work stopped on request (an AbortSignal: SIGTERM or Ctrl-C in the CLI, a service shutting
+ * down) after it made its state durable, so the same command resumes it.
+ */
+export class Interrupted extends IchdetError {
+  override name = 'Interrupted';
+}
+
+/** Throws `Interrupted` when `signal` has been aborted: `what` says what stopped and how to resume. */
+export function checkAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted !== true) return;
+  const reason = signal.reason;
+  const why =
+    typeof reason === 'string' ? reason : reason instanceof Error ? reason.message : 'aborted';
+  throw new Interrupted(`${what} (${why})`);
+}

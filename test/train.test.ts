@@ -11,8 +11,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { prepare } from '../src/commands/prepare.js';
 import { split } from '../src/commands/split.js';
 import { synth } from '../src/commands/synth.js';
+import { Interrupted } from '../src/errors.js';
 import { readModelMetadata } from '../src/run/checkpoint.js';
 import { type EpochRecord, type TrainOptions, train } from '../src/train/train.js';
+import { type Reporter, silentReporter } from '../src/util/reporter.js';
 
 const root = join(import.meta.dirname, '..');
 let dir: string;
@@ -221,6 +223,66 @@ describe('train', () => {
     });
     await new Promise((r) => child.on('exit', r));
     expect(existsSync(join(out, 'config.json'))).toBe(true);
+    const resumed = await train({ out, resume: true, ...quiet });
+    expect(resumed.complete).toBe(true);
+    const a = readFileSync(join(dir, 'ref', 'last', 'weights.bin'));
+    const b = readFileSync(join(out, 'last', 'weights.bin'));
+    expect(b.equals(a)).toBe(true);
+  }, 180_000);
+
+  it('stops on an AbortSignal after saving last/, and --resume reaches the same weights', async () => {
+    const out = join(dir, 'aborted');
+    const controller = new AbortController();
+    let ticks = 0;
+    // A reporter whose progress ticks abort the run after its 5th step (a batch per tick).
+    const reporter: Reporter = {
+      task: (t) => {
+        const inner = silentReporter.task(t);
+        return {
+          ...inner,
+          tick: (n?: number) => {
+            inner.tick(n);
+            if (++ticks === 5) controller.abort('SIGTERM');
+          },
+        };
+      },
+      log: () => {},
+    };
+    await expect(
+      train({ ...options('aborted'), progress: undefined, reporter, signal: controller.signal }),
+    ).rejects.toThrow(Interrupted);
+    const state = JSON.parse(readFileSync(join(out, 'last', 'state.json'), 'utf8'));
+    expect(state.epoch * 1000 + state.step).toBeGreaterThan(0);
+    const resumed = await train({ out, resume: true, ...quiet });
+    expect(resumed.complete).toBe(true);
+    const a = readFileSync(join(dir, 'ref', 'last', 'weights.bin'));
+    const b = readFileSync(join(out, 'last', 'weights.bin'));
+    expect(b.equals(a)).toBe(true);
+  }, 180_000);
+
+  it('exits with 143 on SIGTERM of the CLI, after writing last/, and says how to resume', async () => {
+    const out = join(dir, 'terminated');
+    const args = [
+      '--import',
+      'tsx',
+      join(root, 'src/cli/run.ts'),
+      'train',
+      ...['--cache', cache, '--split', splitCsv, '--arch', 'mobilenet_v2', '--out', out],
+      ...['--size', '32', '--epochs', '3', '--batch', '8', '--lr', '0.001', '--weights', 'none'],
+      ...['--workers', '2', '--seed', '5', '--backend', 'wasm', '--checkpoint-minutes', '0'],
+    ];
+    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, CI: 'true' } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      // Signalled once training has started (its first line names the workers).
+      if (/training mobilenet_v2/.test(stderr) && !child.killed) child.kill('SIGTERM');
+    });
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(code).toBe(143);
+    expect(stderr).toMatch(/SIGTERM received, stopping cleanly/);
+    expect(stderr).toMatch(/continue with --resume/);
+    expect(existsSync(join(out, 'last', 'state.json'))).toBe(true);
     const resumed = await train({ out, resume: true, ...quiet });
     expect(resumed.complete).toBe(true);
     const a = readFileSync(join(dir, 'ref', 'last', 'weights.bin'));

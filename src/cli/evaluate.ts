@@ -3,7 +3,7 @@ import type { BackendChoice } from '../backend/init.js';
 import { evaluate } from '../commands/evaluate.js';
 import { ConfigError } from '../errors.js';
 import { formatPointing } from '../infer/pointing.js';
-import { action, positiveInt } from './shared.js';
+import { action, cliSignal, positiveInt } from './shared.js';
 
 interface EvaluateCliOptions {
   run: string;
@@ -108,6 +108,7 @@ export function registerEvaluate(program: Command): void {
           ...(o.camLayer !== undefined && { camLayer: o.camLayer }),
           figures: o.figures !== false,
           progress: o.progress !== false,
+          signal: cliSignal(),
         });
         if (o.json) {
           process.stdout.write(

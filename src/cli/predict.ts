@@ -3,7 +3,7 @@ import type { BackendChoice } from '../backend/init.js';
 import { PREDICT_FORMATS, predict } from '../commands/predict.js';
 import { formatPointing } from '../infer/pointing.js';
 import { TTA_MODES } from '../infer/runtime.js';
-import { action, positiveInt } from './shared.js';
+import { action, cliSignal, positiveInt } from './shared.js';
 
 interface PredictCliOptions {
   model: string;
@@ -99,6 +99,7 @@ export function registerPredict(program: Command): void {
           workers: o.workers,
           backend: o.backend as BackendChoice | undefined,
           progress: o.progress !== false,
+          signal: cliSignal(),
         });
         for (const s of r.studies) {
           process.stdout.write(

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { prepare, prepareSummary } from '../commands/prepare.js';
 import { formatLabelsReport } from '../data/labels.js';
-import { action } from './shared.js';
+import { action, cliSignal } from './shared.js';
 
 interface PrepareCliOptions {
   images: string;
@@ -60,6 +60,7 @@ export function registerPrepare(program: Command): void {
           rsnaFix: o.rsnaFix,
           recordsPerShard: o.recordsPerShard,
           progress: o.progress,
+          signal: cliSignal(),
         });
         if (r.labelsReport) process.stdout.write(formatLabelsReport(r.labelsReport, r.coverage));
         process.stdout.write(`${prepareSummary(r)}\n`);

@@ -1,6 +1,6 @@
 /** Helpers every command shares: option parsers and the error-to-exit-code wrapper. */
 import { type Command, InvalidArgumentError } from 'commander';
-import { IchdetError } from '../errors.js';
+import { IchdetError, Interrupted } from '../errors.js';
 
 /** Parses a positive integer option, naming the option in the error. */
 export function positiveInt(name: string): (value: string) => number {
@@ -13,17 +13,53 @@ export function positiveInt(name: string): (value: string) => number {
   };
 }
 
-/** Runs an action; turns ichdet errors into one line on stderr and exit code 1. */
+let controller = new AbortController();
+let received: NodeJS.Signals | undefined;
+
+/**
+ * The signal the running command stops on: aborted by the first SIGTERM or SIGINT (Ctrl-C), so
+ * training writes its checkpoint, prepare commits what it has, predict and evaluate stop between
+ * batches; a second signal ends the process at once.
+ */
+export function cliSignal(): AbortSignal {
+  return controller.signal;
+}
+
+function onSignal(sig: NodeJS.Signals): void {
+  if (received !== undefined) {
+    process.stderr.write(`ichdet: second ${sig}, exiting now\n`);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  }
+  received = sig;
+  process.stderr.write(
+    `ichdet: ${sig} received, stopping cleanly (send it again to exit at once)\n`,
+  );
+  controller.abort(sig);
+}
+
+/**
+ * Runs an action with SIGTERM/SIGINT handlers installed; turns ichdet errors into one line on
+ * stderr and exit code 1 (130 after SIGINT, 143 after SIGTERM when the command stopped for it).
+ */
 export function action<A extends unknown[]>(
   program: Command,
   fn: (...args: A) => Promise<number | undefined>,
 ): (...args: A) => Promise<void> {
   return async (...args: A) => {
+    controller = new AbortController();
+    received = undefined;
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
     try {
       const code = await fn(...args);
       if (code) process.exitCode = code;
     } catch (err) {
       const verbose = Boolean(program.opts().verbose);
+      if (err instanceof Interrupted) {
+        process.stderr.write(`ichdet: ${err.message}\n`);
+        process.exitCode = received === 'SIGINT' ? 130 : 143;
+        return;
+      }
       if (err instanceof IchdetError) {
         process.stderr.write(`ichdet: ${err.message}\n`);
         if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
@@ -35,6 +71,9 @@ export function action<A extends unknown[]>(
         if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
       }
       process.exitCode = 1;
+    } finally {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
     }
   };
 }

@@ -3,7 +3,7 @@ import { BACKENDS } from '../backend/init.js';
 import { ARCH_NAMES } from '../models/registry.js';
 import { DEFAULT_AUGMENT, LOSSES, MONITORS, OPTIMIZERS } from '../train/config.js';
 import { type TrainOptions, train } from '../train/train.js';
-import { action, positiveInt } from './shared.js';
+import { action, cliSignal, positiveInt } from './shared.js';
 
 interface TrainCliOptions {
   cache?: string;
@@ -183,6 +183,7 @@ export function registerTrain(program: Command): void {
           ...input,
           resume: o.resume === true,
           progress: o.progress !== false,
+          signal: cliSignal(),
         });
         const best = r.best
           ? `best epoch ${r.best.epoch} (${r.config.monitor} ${r.best.value.toFixed(4)})`

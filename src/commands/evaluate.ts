@@ -6,6 +6,7 @@
  * `ichdet synth` writes them), also the Grad-CAM pointing game of the split's images that have
  * a mask: `RUN/eval/pointing.csv` and `pointing` in metrics.json.
  */
+
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BackendChoice } from '../backend/init.js';
@@ -32,6 +33,7 @@ import { openRun } from '../run/run.js';
 import { readSplitCsv, resolveSplit } from '../train/split-file.js';
 import { writeFileAtomic } from '../util/files.js';
 import { defaultPoolSize } from '../util/pool.js';
+import type { Reporter } from '../util/reporter.js';
 
 export interface EvaluateOptions {
   /** The run folder (`ichdet train --out`). */
@@ -61,6 +63,10 @@ export interface EvaluateOptions {
   /** Grad-CAM layer for the pointing game (see `camLayer`). */
   camLayer?: string;
   progress?: boolean;
+  /** Progress events (default: bars on the terminal, unless `progress` is false). */
+  reporter?: Reporter;
+  /** Stops between prediction batches with `Interrupted`; nothing is written then. */
+  signal?: AbortSignal;
 }
 
 export interface EvaluateResult {
@@ -156,6 +162,8 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
       backend: o.backend ?? config.backend,
       tta,
       progress: o.progress !== false,
+      reporter: o.reporter,
+      signal: o.signal,
       label: `evaluate ${config.arch}`,
     });
     let pointing: CachePointing | null = null;

@@ -3,6 +3,7 @@
  * parses the labels, then runs (or resumes) the job of data/prepare.ts and returns a summary.
  * The cache layout is described in data/cache.ts and in the README.md each cache carries.
  */
+
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_RECORDS_PER_SHARD } from '../data/cache.js';
@@ -17,6 +18,7 @@ import { validatePreprocessConfig } from '../dicom/preprocess.js';
 import { DEFAULT_WINDOWS, parseWindows, type Window } from '../dicom/window.js';
 import { ConfigError, InputError } from '../errors.js';
 import { defaultPoolSize } from '../util/pool.js';
+import type { Reporter } from '../util/reporter.js';
 
 export interface PrepareOptions {
   /** Folder of DICOM files, walked recursively (dot files skipped). */
@@ -41,6 +43,10 @@ export interface PrepareOptions {
   batch?: number | string;
   /** Draw a progress bar (default true; drawn only on a TTY). */
   progress?: boolean;
+  /** Progress events (default: bars on the terminal, unless `progress` is false). */
+  reporter?: Reporter;
+  /** Stops after the files in flight; what is done is kept, the same call resumes. */
+  signal?: AbortSignal;
 }
 
 export interface PrepareResult extends PrepareOutcome {
@@ -122,6 +128,8 @@ export function resolvePrepareOptions(o: PrepareOptions): Omit<PrepareJob, 'labe
     recordsPerShard,
     batch,
     progress: o.progress ?? true,
+    reporter: o.reporter,
+    signal: o.signal,
   };
 }
 

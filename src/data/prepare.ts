@@ -23,11 +23,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { Window } from '../dicom/window.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, checkAborted } from '../errors.js';
 import { listFiles, writeFileAtomic } from '../util/files.js';
 import { acquireLock } from '../util/lock.js';
 import { WorkerPool } from '../util/pool.js';
-import { createProgress } from '../util/progress.js';
+import { type Reporter, reporterOf } from '../util/reporter.js';
 import {
   type CacheConfig,
   type CacheJob,
@@ -72,6 +72,10 @@ export interface PrepareJob {
   /** Files per worker task. */
   batch: number;
   progress: boolean;
+  /** Progress events (default: bars on the terminal, unless `progress` is false). */
+  reporter?: Reporter | undefined;
+  /** Stops dispatching files; what is done is committed, then `Interrupted` is thrown. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface PrepareOutcome {
@@ -417,12 +421,7 @@ async function runWithPool(
     ]);
     const todo = mine.filter((f) => !done.has(f.rel));
     resumed = mine.length - todo.length;
-    const bar = createProgress({
-      total: todo.length,
-      label: 'prepare',
-      unit: 'slices',
-      enabled: job.progress,
-    });
+    const bar = reporterOf(job).task({ total: todo.length, label: 'prepare', unit: 'slices' });
     const committer = new Committer(db, writer, config.recordBytes, (n) => bar.tick(n));
     try {
       const batches: PrepareFile[][] = [];
@@ -445,7 +444,7 @@ async function runWithPool(
       while (next < batches.length && inflight.length < window) submit(batches[next++]!);
       while (inflight.length > 0) {
         const r = await inflight.shift()!;
-        if (next < batches.length) submit(batches[next++]!);
+        if (next < batches.length && job.signal?.aborted !== true) submit(batches[next++]!);
         committer.stage(r);
         processed += r.items.length;
       }
@@ -454,6 +453,10 @@ async function runWithPool(
       await committer.drain();
       bar.stop();
     }
+    checkAborted(
+      job.signal,
+      `prepare stopped after ${processed} of ${todo.length} files; run the same command again to resume`,
+    );
     finalizeIndex(db, job.labels);
     writer.finish(mine.length);
     let coverage: CoverageReport | undefined;

@@ -7,9 +7,9 @@
 import type { BackendChoice } from '../backend/init.js';
 import type { Cache } from '../data/cache.js';
 import { BatchLoader } from '../data/input.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, checkAborted } from '../errors.js';
 import { inputCard } from '../run/model-card.js';
-import { createProgress } from '../util/progress.js';
+import { type Reporter, reporterOf } from '../util/reporter.js';
 import type { TtaMode } from './runtime.js';
 import { startTfjsRuntime } from './tfjs-runtime.js';
 
@@ -20,6 +20,10 @@ export interface PredictCacheOptions {
   /** Examples per forward pass in a worker (default 16). */
   micro?: number;
   progress?: boolean;
+  /** Progress events (default: bars on the terminal, unless `progress` is false). */
+  reporter?: Reporter | undefined;
+  /** Stops between batches with `Interrupted`. */
+  signal?: AbortSignal | undefined;
   label?: string;
 }
 
@@ -48,14 +52,14 @@ export async function predictCache(
   const runtime = await startTfjsRuntime(dir, o);
   const chunk = 32 * o.workers;
   const out = new Float32Array(positions.length * 6);
-  const bar = createProgress({
+  const bar = reporterOf(o).task({
     total: positions.length,
     label: o.label ?? 'predict',
     unit: 'images',
-    enabled: o.progress !== false,
   });
   try {
     for (let from = 0; from < positions.length; from += chunk) {
+      checkAborted(o.signal, `prediction stopped after ${from} of ${positions.length} images`);
       const pos = positions.subarray(from, Math.min(positions.length, from + chunk));
       const passes = o.tta === 'hflip' ? [false, true] : [false];
       const sum = new Float32Array(pos.length * 6);

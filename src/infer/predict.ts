@@ -28,7 +28,7 @@ import { readWindowedUint8 } from '../dicom/fastpath.js';
 import { parseDicomBytes } from '../dicom/parse.js';
 import { ctSliceLayout, sliceAttributes } from '../dicom/read.js';
 import type { WindowLevel } from '../dicom/window.js';
-import { DicomError } from '../errors.js';
+import { checkAborted, DicomError } from '../errors.js';
 import type { InputCard } from '../run/model-card.js';
 import { ModelFolder, type ThresholdChoice } from '../run/run.js';
 import { listFiles, ReusableFileReader } from '../util/files.js';
@@ -202,7 +202,7 @@ export function scanInputs(
   const seen = new Map<string, string>();
   const reader = new ReusableFileReader();
   for (const input of inputs) {
-    o.signal?.throwIfAborted();
+    checkAborted(o.signal, 'predict stopped while reading headers');
     const name = 'path' in input ? input.path : input.id;
     let bytes: Uint8Array;
     let r: ReturnType<typeof scanFile>;
@@ -402,7 +402,10 @@ export async function predictInputs(
     };
     for (const batch of seriesInputs(series, c.input, { chunk: c.chunk, onReject })) {
       await pending;
-      o.signal?.throwIfAborted();
+      checkAborted(
+        o.signal,
+        `predict stopped after ${predictions.length} of ${refs.length} slices`,
+      );
       pending = run(batch);
     }
     await pending;

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { type Cache, ichdetVersion, openCache } from '../data/cache.js';
 import { BatchLoader, type InputSpec, inputChannels } from '../data/input.js';
 import { LABEL_NAMES } from '../data/types.js';
-import { ConfigError, InputError } from '../errors.js';
+import { ConfigError, checkAborted, InputError } from '../errors.js';
 import { rocAuc } from '../eval/auc.js';
 import { weightedLogLoss } from '../eval/logloss.js';
 import { archSpec } from '../models/index.js';
@@ -28,7 +28,7 @@ import {
   OPTIMIZER_JSON,
   STATE_FILE,
 } from '../run/layout.js';
-import { createProgress } from '../util/progress.js';
+import { type Reporter, reporterOf } from '../util/reporter.js';
 import { hashInts } from '../util/rng.js';
 import { parseAugment } from './augment.js';
 import {
@@ -89,8 +89,15 @@ export interface TrainOptions extends Partial<Omit<TrainOptionsInput, 'out'>> {
   resume?: boolean;
   /** Progress bars on stderr (default true; drawn only on a TTY). */
   progress?: boolean;
-  /** One line per epoch (default: process.stderr.write). */
+  /** One line per epoch (default: the reporter's log). */
   log?: (line: string) => void;
+  /** Progress events and log lines (default: bars on the terminal, unless `progress` is false). */
+  reporter?: Reporter;
+  /**
+   * Stops the run at the next step: `RUN/last/` is written first, then `Interrupted` is thrown;
+   * `resume` continues exactly where it stopped.
+   */
+  signal?: AbortSignal;
 }
 
 export interface TrainResult {
@@ -228,7 +235,8 @@ function loadConfig(out: string): TrainConfig {
  *   InputError for an unreadable cache or split file.
  */
 export async function train(o: TrainOptions): Promise<TrainResult> {
-  const log = o.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const reporter = reporterOf(o);
+  const log = (s: string) => reporter.log(s);
   const out = resolve(o.out);
   let config: TrainConfig;
   if (o.resume) {
@@ -381,11 +389,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       while (state.epoch < config.epochs && !stopped) {
         const e = state.epoch;
         const order = epochOrder(split.train, config.seed, e);
-        const bar = createProgress({
+        const bar = reporter.task({
           total: order.length,
           label: `epoch ${e + 1}/${config.epochs}`,
           unit: 'images',
-          enabled: o.progress !== false,
         });
         bar.tick(Math.min(order.length, state.step * config.batch));
         const batchAt = (s: number) => {
@@ -402,6 +409,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           let next = state.step < stepsPerEpoch ? batchAt(state.step) : undefined;
           while (next !== undefined) {
             if (config.maxSteps !== null && opt.step >= config.maxSteps) {
+              stopped = true;
+              break;
+            }
+            if (o.signal?.aborted === true) {
               stopped = true;
               break;
             }
@@ -471,6 +482,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         writeMetrics();
       }
       if (stopped) await saveLast();
+      checkAborted(
+        o.signal,
+        `training stopped at epoch ${state.epoch + 1}, step ${state.step}; ${LAST_DIR}/ is saved, continue with --resume`,
+      );
       return {
         out,
         config,
