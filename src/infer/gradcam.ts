@@ -18,6 +18,7 @@ import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { resize } from '../dicom/resize.js';
 import { ConfigError } from '../errors.js';
 import { encodePngRgb8 } from '../io/png.js';
+import { LABEL_COUNT } from '../labels.js';
 import { archSpec } from '../models/index.js';
 import { loadSavedModel } from '../run/checkpoint.js';
 import { inputCard } from '../run/model-card.js';
@@ -43,6 +44,9 @@ interface GraphStep {
 
 /** Images per Grad-CAM pass (bounds the activations kept for the gradient). */
 const CAM_CHUNK = 8;
+
+/** Every output index, 0 … LABEL_COUNT − 1 (the default labels of `GradCam.maps`). */
+const ALL_LABELS: readonly number[] = Array.from({ length: LABEL_COUNT }, (_, l) => l);
 
 /** The model's layers as steps in topological order (model.layers is ordered by depth). */
 function graphSteps(model: LayersModel): GraphStep[] {
@@ -210,7 +214,7 @@ export class GradCam {
   }
 
   /** Raw maps of n inputs (NHWC, preprocessed) for `labels` (indices into the six outputs). */
-  maps(x: Float32Array, n: number, labels: readonly number[] = [0, 1, 2, 3, 4, 5]): CamMaps {
+  maps(x: Float32Array, n: number, labels: readonly number[] = ALL_LABELS): CamMaps {
     const per = this.size * this.size * this.channels;
     if (x.length !== n * per) {
       throw new RangeError(`Grad-CAM needs ${n} × ${per} inputs, received ${x.length}`);
