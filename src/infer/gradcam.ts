@@ -17,11 +17,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { resize } from '../dicom/resize.js';
 import { ConfigError } from '../errors.js';
+import type { PointingRow } from '../eval/pointing-types.js';
 import { encodePngRgb8 } from '../io/png.js';
 import { LABEL_COUNT } from '../labels.js';
 import { archSpec } from '../models/index.js';
 import { loadSavedModel } from '../run/checkpoint.js';
 import { inputCard } from '../run/model-card.js';
+
+export type { PointingRow } from '../eval/pointing-types.js';
 
 type Layer = LayersModel['layers'][number];
 
@@ -303,19 +306,6 @@ export function pointingHit(map: ArrayLike<number>, mask: ArrayLike<number>, bit
     throw new RangeError(`map has ${map.length} pixels, mask ${mask.length}`);
   }
   return (mask[argmax(map)]! & bit) !== 0;
-}
-
-/** One label's pointing game over many slices. */
-export interface PointingRow {
-  label: string;
-  /** Slices whose mask holds this label's lesion. */
-  slices: number;
-  /** Of those, how many had the map's maximum inside the lesion. */
-  hits: number;
-  /** hits / slices (null without slices). */
-  rate: number | null;
-  /** Expected rate of a uniformly random point: the mean lesion area fraction (null without slices). */
-  chance: number | null;
 }
 
 /**
