@@ -3,12 +3,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SynthResult, synth } from '../src/commands/synth.js';
 import { readSlice } from '../src/dicom/read.js';
 import { ConfigError } from '../src/errors.js';
 import { decodePng } from '../src/io/png.js';
 import { generatePatient, renderSlice } from '../src/synth/generate.js';
 import { feistel, imageId } from '../src/synth/ids.js';
-import { type SynthResult, synth, synthLabelRates } from '../src/synth/index.js';
+import { synthLabelRates } from '../src/synth/index.js';
 import { RSNA_RATES, resolveSynthOptions } from '../src/synth/options.js';
 import { buildPatient, sampleAnatomy, sampleScanner } from '../src/synth/patient.js';
 import { buildFromPlan, patientLabels, planDataset } from '../src/synth/plan.js';

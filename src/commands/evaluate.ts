@@ -12,7 +12,6 @@ import { join, resolve } from 'node:path';
 import type { BackendChoice } from '../backend/init.js';
 import { initBackend } from '../backend/init.js';
 import { openCache } from '../data/cache.js';
-import { LABEL_NAMES } from '../data/types.js';
 import { ConfigError, InputError } from '../errors.js';
 import { type BootstrapCi, bootstrapCi } from '../eval/bootstrap.js';
 import { prCurve, rocCurve } from '../eval/curves.js';
@@ -28,6 +27,7 @@ import {
 } from '../infer/pointing.js';
 import { predictCache } from '../infer/predict-cache.js';
 import { TTA_MODES, type TtaMode } from '../infer/runtime.js';
+import { LABEL_COUNT, LABEL_NAMES } from '../labels.js';
 import { EVAL_METRICS_FILE } from '../run/layout.js';
 import { openRun } from '../run/run.js';
 import { readSplitCsv, resolveSplit } from '../train/split-file.js';
@@ -142,19 +142,19 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
       val: splitName,
     });
     const n = split.val.length;
-    const y = new Float32Array(n * 6);
+    const y = new Float32Array(n * LABEL_COUNT);
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
       const r = rows[split.val[i]!]!;
       ids.push(r.imageId);
-      for (let l = 0; l < 6; l++) {
+      for (let l = 0; l < LABEL_COUNT; l++) {
         const v = r.labels[l]!;
         if (v !== 0 && v !== 1) {
           throw new InputError(
             `image ${r.imageId} of split "${splitName}" has no ${LABEL_NAMES[l]} label`,
           );
         }
-        y[i * 6 + l] = v;
+        y[i * LABEL_COUNT + l] = v;
       }
     }
     const p = await predictCache(dir, cache, split.val, {

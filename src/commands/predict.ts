@@ -18,7 +18,6 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BackendChoice } from '../backend/init.js';
 import { initBackend } from '../backend/init.js';
-import { LABEL_NAMES } from '../data/types.js';
 import { readWindowed } from '../dicom/fastpath.js';
 import { WINDOW_PRESETS } from '../dicom/window.js';
 import { ConfigError } from '../errors.js';
@@ -44,6 +43,7 @@ import {
   type SlicePrediction,
 } from '../infer/predict.js';
 import { encodeNpy } from '../io/npy.js';
+import { ANY_INDEX, LABEL_COUNT, LABEL_NAMES } from '../labels.js';
 import { listFiles, writeFileAtomic } from '../util/files.js';
 import type { Reporter } from '../util/reporter.js';
 
@@ -129,7 +129,7 @@ export function slicesCsv(slices: readonly SlicePrediction[], threshold: number)
       String(s.index),
       s.position === null ? '' : String(s.position),
       ...s.p.map(String),
-      s.p[5]! >= threshold ? '1' : '0',
+      s.p[ANY_INDEX]! >= threshold ? '1' : '0',
       s.file,
     ]
       .map(csvField)
@@ -214,7 +214,9 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
     o.cam === undefined
       ? undefined
       : async (s: PredictedSeries) => {
-          const flagged = s.slices.map((_, i) => i).filter((i) => s.p[i * 6 + 5]! >= threshold);
+          const flagged = s.slices
+            .map((_, i) => i)
+            .filter((i) => s.p[i * LABEL_COUNT + ANY_INDEX]! >= threshold);
           if (flagged.length === 0 || cam === undefined || camDir === undefined) return;
           const per = cam.size * cam.size * cam.channels;
           const x = new Float32Array(flagged.length * per);
@@ -303,8 +305,8 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
       `${JSON.stringify({ ...rest, cams, camLayer: cam?.layer ?? null }, null, 2)}\n`,
     );
   } else {
-    const p = new Float32Array(r.slices.length * 6);
-    for (const [i, s] of r.slices.entries()) p.set(s.p, i * 6);
+    const p = new Float32Array(r.slices.length * LABEL_COUNT);
+    for (const [i, s] of r.slices.entries()) p.set(s.p, i * LABEL_COUNT);
     await write(
       'submission.csv',
       formatSubmission(

@@ -3,25 +3,13 @@
  * stages after it. The cache itself is described in data/cache.ts.
  */
 
-/** The six RSNA label columns, in CSV order. */
-export const LABEL_NAMES = [
-  'epidural',
-  'intraparenchymal',
-  'intraventricular',
-  'subarachnoid',
-  'subdural',
-  'any',
-] as const;
-export type LabelName = (typeof LABEL_NAMES)[number];
-/** How many labels a slice has (the model's outputs). */
-export const LABEL_COUNT = LABEL_NAMES.length;
-/** The index of `any` in LABEL_NAMES (1 exactly when some subtype is 1). */
-export const ANY_INDEX = LABEL_NAMES.indexOf('any');
-/** The five subtypes, in LABEL_NAMES order. */
-export const SUBTYPE_NAMES = LABEL_NAMES.slice(0, ANY_INDEX) as readonly Exclude<
-  LabelName,
-  'any'
->[];
+export {
+  ANY_INDEX,
+  LABEL_COUNT,
+  LABEL_NAMES,
+  type LabelName,
+  SUBTYPE_NAMES,
+} from '../labels.js';
 
 /** 0/1 per label in LABEL_NAMES order; undefined labels (unlabelled data) are -1. */
 export type Labels = [number, number, number, number, number, number];

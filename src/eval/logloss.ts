@@ -9,6 +9,7 @@
  * agrees with the leaderboard's to several decimals; a model that outputs exact 0s and 1s and is
  * sometimes wrong scores better here than on Kaggle and worse than with a 1e-5 clip.
  */
+import { LABEL_COUNT } from '../labels.js';
 import { RSNA_LABEL_WEIGHTS } from './weights.js';
 
 /** The clip ε: predictions are taken as min(1 − ε, max(ε, p)). */
@@ -67,8 +68,8 @@ export function imageLosses(
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let s = 0;
-    for (let l = 0; l < 6; l++)
-      s += RSNA_LABEL_WEIGHTS[l]! * bce(y[i * 6 + l]!, p[i * 6 + l]!, eps);
+    for (let l = 0; l < LABEL_COUNT; l++)
+      s += RSNA_LABEL_WEIGHTS[l]! * bce(y[i * LABEL_COUNT + l]!, p[i * LABEL_COUNT + l]!, eps);
     out[i] = s / WEIGHT_SUM;
   }
   return out;
@@ -93,7 +94,7 @@ export function weightedLogLoss(
   if (!Number.isInteger(n) || n < 1) {
     throw new RangeError(`weighted log loss needs n ≥ 1 images, received ${n}`);
   }
-  check(y, p, n * 6);
+  check(y, p, n * LABEL_COUNT);
   const losses = imageLosses(y, p, n, eps);
   let s = 0;
   for (let i = 0; i < n; i++) s += losses[i]!;

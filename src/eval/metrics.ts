@@ -3,8 +3,8 @@
  * `ichdet score` prints and `evaluate`/`compare` store. JSON-friendly: a value that is not
  * defined (an AUC with one class present, a sensitivity without positives) is null, never NaN.
  */
-import { LABEL_NAMES, type LabelName } from '../data/types.js';
 import { ConfigError } from '../errors.js';
+import { LABEL_COUNT, LABEL_NAMES, type LabelName } from '../labels.js';
 import { rankedAuc, rankedAveragePrecision } from './auc.js';
 import { LOG_LOSS_EPS, logLoss, weightedLogLoss } from './logloss.js';
 import { rank } from './ranking.js';
@@ -89,7 +89,7 @@ export function resolveMetricsOptions(opts: MetricsOptions = {}): Required<Metri
 /** One label's column of an n × 6 row-major array. */
 export function labelColumn(a: ArrayLike<number>, n: number, l: number): Float64Array {
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = a[i * 6 + l]!;
+  for (let i = 0; i < n; i++) out[i] = a[i * LABEL_COUNT + l]!;
   return out;
 }
 

@@ -10,8 +10,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type LabelsReport, parseLabels } from '../data/labels.js';
-import { LABEL_NAMES } from '../data/types.js';
 import { InputError } from '../errors.js';
+import { LABEL_COUNT, LABEL_NAMES } from '../labels.js';
 import { writeFileAtomic } from '../util/files.js';
 
 /** An image id: `ID_` and one part without `_` or `,`. */
@@ -65,7 +65,7 @@ export function parseRsnaLabels(text: string, file: string): RsnaLabels {
   }
   if (labels.size === 0) throw new InputError(`labels ${file}: no label row after the header`);
   const imageIds = [...labels.keys()];
-  const y = new Uint8Array(imageIds.length * 6);
+  const y = new Uint8Array(imageIds.length * LABEL_COUNT);
   let incomplete = 0;
   let example = '';
   for (const [i, id] of imageIds.entries()) {
@@ -75,7 +75,7 @@ export function parseRsnaLabels(text: string, file: string): RsnaLabels {
       if (incomplete++ === 0) example = `${id} has no row for ${missing.join(', ')}`;
       continue;
     }
-    for (let l = 0; l < 6; l++) y[i * 6 + l] = row[l]!;
+    for (let l = 0; l < LABEL_COUNT; l++) y[i * LABEL_COUNT + l] = row[l]!;
   }
   if (incomplete > 0) {
     throw new InputError(
@@ -110,7 +110,7 @@ export function parseSubmission(text: string, file: string): RsnaSubmission {
   const firstLine: number[] = [];
   const seen: number[] = [];
   const rowLines: number[] = [];
-  let values = new Float64Array(6 * 1024);
+  let values = new Float64Array(LABEL_COUNT * 1024);
   for (let i = 1; i < lines.length; i++) {
     const line = (lines[i] ?? '').trim();
     if (line === '') continue;
@@ -153,8 +153,8 @@ export function parseSubmission(text: string, file: string): RsnaSubmission {
       imageIds.push(id);
       firstLine.push(i + 1);
       seen.push(0);
-      for (let j = 0; j < 6; j++) rowLines.push(0);
-      if (values.length < imageIds.length * 6) {
+      for (let j = 0; j < LABEL_COUNT; j++) rowLines.push(0);
+      if (values.length < imageIds.length * LABEL_COUNT) {
         const grown = new Float64Array(values.length * 2);
         grown.set(values);
         values = grown;
@@ -162,11 +162,11 @@ export function parseSubmission(text: string, file: string): RsnaSubmission {
     }
     const bit = 1 << l;
     if ((seen[k]! & bit) !== 0) {
-      throw new InputError(`${at}: ${rowId} repeats line ${rowLines[k * 6 + l]}`);
+      throw new InputError(`${at}: ${rowId} repeats line ${rowLines[k * LABEL_COUNT + l]}`);
     }
     seen[k] = seen[k]! | bit;
-    rowLines[k * 6 + l] = i + 1;
-    values[k * 6 + l] = v;
+    rowLines[k * LABEL_COUNT + l] = i + 1;
+    values[k * LABEL_COUNT + l] = v;
   }
   if (imageIds.length === 0) throw new InputError(`${file}: no prediction row after the header`);
   let incomplete = 0;
@@ -186,7 +186,7 @@ export function parseSubmission(text: string, file: string): RsnaSubmission {
   return {
     file,
     imageIds,
-    values: values.slice(0, imageIds.length * 6),
+    values: values.slice(0, imageIds.length * LABEL_COUNT),
     lines: Uint32Array.from(firstLine),
   };
 }
@@ -226,10 +226,10 @@ export function alignPredictions(
         `(${extra} image${extra === 1 ? '' : 's'} predicted without a label)`,
     );
   }
-  const out = new Float64Array(labels.imageIds.length * 6);
+  const out = new Float64Array(labels.imageIds.length * LABEL_COUNT);
   for (const [i, id] of labels.imageIds.entries()) {
     const k = index.get(id)!;
-    out.set(preds.values.subarray(k * 6, k * 6 + 6), i * 6);
+    out.set(preds.values.subarray(k * LABEL_COUNT, (k + 1) * LABEL_COUNT), i * LABEL_COUNT);
   }
   return out;
 }
@@ -258,9 +258,9 @@ export function formatProbability(v: number, float32: boolean): string {
  * @throws RangeError for a bad or repeated image id, p not n × 6, or a value outside [0, 1].
  */
 export function formatSubmission(imageIds: readonly string[], p: ArrayLike<number>): string {
-  if (p.length !== imageIds.length * 6) {
+  if (p.length !== imageIds.length * LABEL_COUNT) {
     throw new RangeError(
-      `expected ${imageIds.length} × 6 = ${imageIds.length * 6} predictions, received ${p.length}`,
+      `expected ${imageIds.length} × ${LABEL_COUNT} = ${imageIds.length * LABEL_COUNT} predictions, received ${p.length}`,
     );
   }
   const float32 = p instanceof Float32Array;
@@ -273,7 +273,7 @@ export function formatSubmission(imageIds: readonly string[], p: ArrayLike<numbe
     if (seen.has(id)) throw new RangeError(`image id ${id} is listed twice`);
     seen.add(id);
     for (const [l, name] of LABEL_NAMES.entries()) {
-      const v = p[i * 6 + l]!;
+      const v = p[i * LABEL_COUNT + l]!;
       if (!(v >= 0 && v <= 1)) {
         throw new RangeError(`prediction for ${id}_${name} must be in [0, 1], received ${v}`);
       }

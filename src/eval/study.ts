@@ -2,7 +2,7 @@
  * A comparative study as the reports draw it: what was compared, on which data, with which
  * options, and each trained and evaluated model's scores, curves and history.
  */
-import type { CachePointing } from '../infer/pointing.js';
+import type { CachePointing } from './pointing-types.js';
 
 /** One trained and evaluated architecture of a study. */
 export interface StudyModel {

@@ -17,10 +17,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { resize } from '../dicom/resize.js';
 import { ConfigError } from '../errors.js';
+import type { PointingRow } from '../eval/pointing-types.js';
 import { encodePngRgb8 } from '../io/png.js';
+import { LABEL_COUNT } from '../labels.js';
 import { archSpec } from '../models/index.js';
 import { loadSavedModel } from '../run/checkpoint.js';
 import { inputCard } from '../run/model-card.js';
+
+export type { PointingRow } from '../eval/pointing-types.js';
 
 type Layer = LayersModel['layers'][number];
 
@@ -43,6 +47,9 @@ interface GraphStep {
 
 /** Images per Grad-CAM pass (bounds the activations kept for the gradient). */
 const CAM_CHUNK = 8;
+
+/** Every output index, 0 … LABEL_COUNT − 1 (the default labels of `GradCam.maps`). */
+const ALL_LABELS: readonly number[] = Array.from({ length: LABEL_COUNT }, (_, l) => l);
 
 /** The model's layers as steps in topological order (model.layers is ordered by depth). */
 function graphSteps(model: LayersModel): GraphStep[] {
@@ -210,7 +217,7 @@ export class GradCam {
   }
 
   /** Raw maps of n inputs (NHWC, preprocessed) for `labels` (indices into the six outputs). */
-  maps(x: Float32Array, n: number, labels: readonly number[] = [0, 1, 2, 3, 4, 5]): CamMaps {
+  maps(x: Float32Array, n: number, labels: readonly number[] = ALL_LABELS): CamMaps {
     const per = this.size * this.size * this.channels;
     if (x.length !== n * per) {
       throw new RangeError(`Grad-CAM needs ${n} × ${per} inputs, received ${x.length}`);
@@ -299,19 +306,6 @@ export function pointingHit(map: ArrayLike<number>, mask: ArrayLike<number>, bit
     throw new RangeError(`map has ${map.length} pixels, mask ${mask.length}`);
   }
   return (mask[argmax(map)]! & bit) !== 0;
-}
-
-/** One label's pointing game over many slices. */
-export interface PointingRow {
-  label: string;
-  /** Slices whose mask holds this label's lesion. */
-  slices: number;
-  /** Of those, how many had the map's maximum inside the lesion. */
-  hits: number;
-  /** hits / slices (null without slices). */
-  rate: number | null;
-  /** Expected rate of a uniformly random point: the mean lesion area fraction (null without slices). */
-  chance: number | null;
 }
 
 /**

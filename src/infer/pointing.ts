@@ -8,15 +8,18 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Cache } from '../data/cache.js';
 import { BatchLoader } from '../data/input.js';
-import { LABEL_NAMES } from '../data/types.js';
 import { InputError } from '../errors.js';
+import type { CachePointing, PointingRow } from '../eval/pointing-types.js';
 import { decodePng } from '../io/png.js';
+import { ANY_INDEX, LABEL_NAMES } from '../labels.js';
 import { inputCard } from '../run/model-card.js';
-import { camToSlice, GradCam, PointingGame, type PointingRow } from './gradcam.js';
+import { camToSlice, GradCam, PointingGame } from './gradcam.js';
+
+export type { CachePointing, PointingRow } from '../eval/pointing-types.js';
 
 /** The mask bits of a label (index into LABEL_NAMES): its subtype's bit, or all five for `any`. */
 export function maskBits(label: number): number {
-  return label === 5 ? 0b11111 : 1 << label;
+  return label === ANY_INDEX ? (1 << ANY_INDEX) - 1 : 1 << label;
 }
 
 /** `pointing.csv`: one row per label. */
@@ -92,11 +95,6 @@ export interface CachePointingOptions {
   layer?: string;
   /** Images per Grad-CAM batch (default 16). */
   batch?: number;
-}
-
-export interface CachePointing {
-  layer: string;
-  rows: PointingRow[];
 }
 
 /**

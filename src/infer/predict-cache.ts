@@ -8,6 +8,7 @@ import type { BackendChoice } from '../backend/init.js';
 import type { Cache } from '../data/cache.js';
 import { BatchLoader } from '../data/input.js';
 import { ConfigError, checkAborted } from '../errors.js';
+import { LABEL_COUNT } from '../labels.js';
 import { inputCard } from '../run/model-card.js';
 import { type Reporter, reporterOf } from '../util/reporter.js';
 import type { TtaMode } from './runtime.js';
@@ -51,7 +52,7 @@ export async function predictCache(
   });
   const runtime = await startTfjsRuntime(dir, o);
   const chunk = 32 * o.workers;
-  const out = new Float32Array(positions.length * 6);
+  const out = new Float32Array(positions.length * LABEL_COUNT);
   const bar = reporterOf(o).task({
     total: positions.length,
     label: o.label ?? 'predict',
@@ -62,7 +63,7 @@ export async function predictCache(
       checkAborted(o.signal, `prediction stopped after ${from} of ${positions.length} images`);
       const pos = positions.subarray(from, Math.min(positions.length, from + chunk));
       const passes = o.tta === 'hflip' ? [false, true] : [false];
-      const sum = new Float32Array(pos.length * 6);
+      const sum = new Float32Array(pos.length * LABEL_COUNT);
       for (const hflip of passes) {
         const draws = hflip
           ? Array.from(pos, () => ({ hflip: true, vflip: false, crop: null }))
@@ -71,7 +72,7 @@ export async function predictCache(
         const p = await runtime.predict(x, pos.length);
         for (let k = 0; k < p.length; k++) sum[k] = sum[k]! + p[k]!;
       }
-      for (let k = 0; k < sum.length; k++) out[from * 6 + k] = sum[k]! / passes.length;
+      for (let k = 0; k < sum.length; k++) out[from * LABEL_COUNT + k] = sum[k]! / passes.length;
       bar.tick(pos.length);
     }
   } finally {

@@ -10,6 +10,7 @@ import {
   SymbolicTensor,
 } from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors.js';
+import { LABEL_COUNT } from '../labels.js';
 
 /** Height, width, channels (channels last, as Keras applications). */
 export type InputShape = readonly [number, number, number];
@@ -82,7 +83,7 @@ export function checkInputShape(arch: string, shape: InputShape, minSize: number
 
 /** Validates head options; returns them with defaults filled in. */
 export function resolveHead(head: HeadOptions = {}): Required<HeadOptions> {
-  const numClasses = head.numClasses ?? 6;
+  const numClasses = head.numClasses ?? LABEL_COUNT;
   const dropout = head.dropout ?? 0;
   if (!Number.isInteger(numClasses) || numClasses < 1) {
     throw new ConfigError(`head numClasses must be a positive integer, received ${numClasses}`);

@@ -1,9 +1,8 @@
 /**
- * Synthetic head CT in the RSNA layout (`ichdet synth`). The library entry point is
- * `synth(options)` in `commands/synth.ts`; this module re-exports it with the pieces the CLI,
- * tests and other stages need.
+ * Synthetic head CT in the RSNA layout (`ichdet synth`): the pieces the CLI, tests and other
+ * stages need. The library entry point, `synth(options)`, lives in `commands/synth.ts` (import
+ * it from there, or from the package root): synth/ sits below commands/ and never imports it.
  */
-export { type SynthResult, savedConfig, synth } from '../commands/synth.js';
 export { IMAGE_DIR, type ImageRow, MASK_DIR } from './generate.js';
 export {
   BALANCED_RATES,

@@ -7,19 +7,15 @@
  * A slice is positive for a subtype exactly when that subtype's mask has at least
  * `minLesionPixels(rows, cols)` pixels on it; `any` is the OR of the five.
  */
-export const SUBTYPES = [
-  'epidural',
-  'intraparenchymal',
-  'intraventricular',
-  'subarachnoid',
-  'subdural',
-] as const;
+import { LABEL_NAMES, type LabelName, SUBTYPE_NAMES } from '../labels.js';
+
+export const SUBTYPES = SUBTYPE_NAMES;
 
 export type Subtype = (typeof SUBTYPES)[number];
 
-/** The six RSNA label columns: the five subtypes then `any`. */
-export const LABELS = [...SUBTYPES, 'any'] as const;
-export type Label = (typeof LABELS)[number];
+/** The six RSNA label columns: the five subtypes then `any` (LABEL_NAMES of src/labels.ts). */
+export const LABELS = LABEL_NAMES;
+export type Label = LabelName;
 
 export const EPIDURAL = 0;
 export const INTRAPARENCHYMAL = 1;

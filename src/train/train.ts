@@ -11,10 +11,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Cache, ichdetVersion, openCache } from '../data/cache.js';
 import { BatchLoader, type InputSpec, inputChannels } from '../data/input.js';
-import { LABEL_NAMES } from '../data/types.js';
 import { ConfigError, checkAborted, InputError } from '../errors.js';
 import { rocAuc } from '../eval/auc.js';
 import { weightedLogLoss } from '../eval/logloss.js';
+import { LABEL_COUNT, LABEL_NAMES } from '../labels.js';
 import { archSpec } from '../models/index.js';
 import { downloadWeights, weightsPath } from '../models/weights.js';
 import { readTrainConfig } from '../run/config.js';
@@ -157,7 +157,7 @@ function shareOut(x: Float32Array, y: Float32Array, n: number, k: number, per: n
     const m = Math.floor(n / k) + (i < n % k ? 1 : 0);
     shares.push({
       x: x.slice(start * per, (start + m) * per),
-      y: y.slice(start * 6, (start + m) * 6),
+      y: y.slice(start * LABEL_COUNT, (start + m) * LABEL_COUNT),
       n: m,
     });
     start += m;
@@ -166,17 +166,17 @@ function shareOut(x: Float32Array, y: Float32Array, n: number, k: number, per: n
 }
 
 function labelsOf(cache: Cache, positions: ArrayLike<number>, rows: ReturnType<Cache['rows']>) {
-  const y = new Float32Array(positions.length * 6);
+  const y = new Float32Array(positions.length * LABEL_COUNT);
   for (let i = 0; i < positions.length; i++) {
     const labels = rows[positions[i]!]!.labels;
-    for (let l = 0; l < 6; l++) {
+    for (let l = 0; l < LABEL_COUNT; l++) {
       const v = labels[l]!;
       if (v !== 0 && v !== 1) {
         throw new InputError(
           `cache ${cache.dir}: image ${rows[positions[i]!]!.imageId} has no ${LABEL_NAMES[l]} label; training needs labelled images`,
         );
       }
-      y[i * 6 + l] = v;
+      y[i * LABEL_COUNT + l] = v;
     }
   }
   return y;
@@ -184,7 +184,7 @@ function labelsOf(cache: Cache, positions: ArrayLike<number>, rows: ReturnType<C
 
 /** Validation metrics from labels y and probabilities p (n × 6). */
 export function validationMetrics(c: TrainConfig, y: Float32Array, p: Float32Array) {
-  const n = y.length / 6;
+  const n = y.length / LABEL_COUNT;
   if (!p.every(Number.isFinite)) {
     // A diverged model: logged as such (NaN, null) instead of stopping the run.
     return {
@@ -204,16 +204,16 @@ export function validationMetrics(c: TrainConfig, y: Float32Array, p: Float32Arr
     const yl = new Float32Array(n);
     const pl = new Float32Array(n);
     for (let i = 0; i < n; i++) {
-      yl[i] = y[i * 6 + l]!;
-      pl[i] = p[i * 6 + l]!;
+      yl[i] = y[i * LABEL_COUNT + l]!;
+      pl[i] = p[i * LABEL_COUNT + l]!;
     }
     const auc = rocAuc(yl, pl);
     valAuc[name] = auc;
     if (auc !== null) defined.push(auc);
   }
   return {
-    valLoss: n > 0 ? lossSumArrays(c.loss, y, p, 6, c.focalGamma) / n : Number.NaN,
-    valBce: n > 0 ? lossSumArrays('bce', y, p, 6) / n : Number.NaN,
+    valLoss: n > 0 ? lossSumArrays(c.loss, y, p, LABEL_COUNT, c.focalGamma) / n : Number.NaN,
+    valBce: n > 0 ? lossSumArrays('bce', y, p, LABEL_COUNT) / n : Number.NaN,
     valWeightedLogLoss: n > 0 ? weightedLogLoss(y, p, n) : Number.NaN,
     valAuc,
     valMeanAuc: defined.length > 0 ? defined.reduce((a, b) => a + b, 0) / defined.length : null,
@@ -500,19 +500,19 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
     async function predictPositions(positions: Int32Array): Promise<Float32Array> {
       const chunk = 32 * config.workers;
-      const out2 = new Float32Array(positions.length * 6);
+      const out2 = new Float32Array(positions.length * LABEL_COUNT);
       const micro = Math.max(1, 2 * microBatchFor(config, chunk));
       for (let from = 0; from < positions.length; from += chunk) {
         const pos = positions.subarray(from, Math.min(positions.length, from + chunk));
         const x = loader.load(pos, null);
         const shares = shareOut(
           x,
-          new Float32Array(pos.length * 6),
+          new Float32Array(pos.length * LABEL_COUNT),
           pos.length,
           config.workers,
           per,
         );
-        out2.set(await workers.predict(shares, micro), from * 6);
+        out2.set(await workers.predict(shares, micro), from * LABEL_COUNT);
       }
       return out2;
     }

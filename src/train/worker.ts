@@ -8,6 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { initBackend } from '../backend/init.js';
+import { LABEL_COUNT } from '../labels.js';
 import { loadKerasWeights } from '../models/h5.js';
 import { backbone, buildModel } from '../models/index.js';
 import type { ArchName } from '../models/registry.js';
@@ -68,7 +69,7 @@ async function init(w: WorkerInit): Promise<Reply> {
     model = withSeededRandom(new Rng(w.seed, 0x1417), () =>
       buildModel(w.arch, {
         inputShape: [w.size, w.size, w.channels],
-        head: { numClasses: 6, dropout: w.dropout },
+        head: { numClasses: LABEL_COUNT, dropout: w.dropout },
       }),
     );
     if (w.weightsFile !== null) {
@@ -123,7 +124,10 @@ function step(s: State, r: Extract<Request, { type: 'step' }>): Reply {
   for (let start = 0, k = 0; start < r.n; start += r.micro, k++) {
     const m = Math.min(r.micro, r.n - start);
     const x = tf.tensor4d(r.x.subarray(start * per, (start + m) * per), [m, size, size, channels]);
-    const y = tf.tensor2d(r.y.subarray(start * 6, (start + m) * 6), [m, 6]);
+    const y = tf.tensor2d(r.y.subarray(start * LABEL_COUNT, (start + m) * LABEL_COUNT), [
+      m,
+      LABEL_COUNT,
+    ]);
     const { value, grads } = withSeededRandom(new Rng(r.seed, k), () =>
       tf.variableGrads(
         () =>
@@ -166,7 +170,7 @@ function predict(s: State, r: Extract<Request, { type: 'predict' }>): Reply {
   sync(s, r.version);
   const { channels, size } = s.init;
   const per = size * size * channels;
-  const p = new Float32Array(r.n * 6);
+  const p = new Float32Array(r.n * LABEL_COUNT);
   for (let start = 0; start < r.n; start += r.micro) {
     const m = Math.min(r.micro, r.n - start);
     const out = tf.tidy(() => {
@@ -178,7 +182,7 @@ function predict(s: State, r: Extract<Request, { type: 'predict' }>): Reply {
       ]);
       return forward(s, x, false);
     });
-    p.set(out.dataSync() as Float32Array, start * 6);
+    p.set(out.dataSync() as Float32Array, start * LABEL_COUNT);
     out.dispose();
   }
   return { type: 'predicted', p };
