@@ -10,7 +10,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
 import { InputError } from '../errors.js';
 import { MODEL_JSON, WEIGHTS_BIN } from './layout.js';
-import type { ModelCard } from './model-card.js';
 // Registers ichdet's custom layers (Normalization, ChannelRescaling) for deserialisation.
 import '../models/layers.js';
 
@@ -18,11 +17,11 @@ function joinWeightData(data: tf.io.WeightData): ArrayBuffer {
   return data instanceof ArrayBuffer ? data : tf.io.CompositeArrayBuffer.join(data);
 }
 
-/** Saves `model` to `dir` (created) as model.json + weights.bin, with its card in model.json. */
+/** Saves `model` to `dir` (created) as model.json + weights.bin, with its card (model-card.ts) in model.json. */
 export async function saveLayersModel(
   model: LayersModel,
   dir: string,
-  metadata: ModelCard | Record<string, unknown> = {},
+  metadata: object = {},
 ): Promise<void> {
   mkdirSync(dir, { recursive: true });
   await model.save(

@@ -1,0 +1,97 @@
+/**
+ * ichdet's layer rules, checked by dependency-cruiser in `npm test` (`npm run lint:layers`).
+ * Data flows one way: dicom/ synth/ → data/ → models/ → backend/ → run/ → train/ → eval/ →
+ * infer/ → commands/ → cli/ (see STYLE.md). util/, io/, errors.ts and labels.ts sit under
+ * everything. `src/index.ts` (the package's entry) may import anything.
+ */
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'Import cycles are errors (tfjs-layers and cornerstone3D lint for them too).',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'dicom-imports-no-layer',
+      severity: 'error',
+      comment: 'dicom/ is the bottom layer: it imports only util/, io/ and the root modules.',
+      from: { path: '^src/dicom/' },
+      to: {
+        path: '^src/',
+        pathNot: ['^src/dicom/', '^src/util/', '^src/io/', '^src/(errors|labels)\\.ts$'],
+      },
+    },
+    {
+      name: 'synth-beside-dicom',
+      severity: 'error',
+      comment: 'synth/ is a data source beside dicom/: it writes DICOM, it knows nothing above.',
+      from: { path: '^src/synth/' },
+      to: { path: '^src/', pathNot: ['^src/(synth|dicom|util|io)/', '^src/(errors|labels)\\.ts$'] },
+    },
+    {
+      name: 'data-not-above',
+      severity: 'error',
+      comment: 'data/ (curation, cache, model input) never reaches up into training or inference.',
+      from: { path: '^src/data/' },
+      to: { path: '^src/(train|infer|eval|run|commands|cli|backend)/' },
+    },
+    {
+      name: 'run-below-train',
+      severity: 'error',
+      comment: 'run/ (the run folder) is read by training and inference alike: it imports neither.',
+      from: { path: '^src/(run|backend|models)/' },
+      to: { path: '^src/(train|infer|eval|commands|cli)/' },
+    },
+    {
+      name: 'infer-not-train',
+      severity: 'error',
+      comment:
+        'infer/ owns all prediction; a viewer or PACS service must not need the training engine.',
+      from: { path: '^src/infer/' },
+      to: { path: '^src/train/' },
+    },
+    {
+      name: 'eval-not-infer',
+      severity: 'error',
+      comment: 'eval/ (metrics, reports) sits below infer/.',
+      from: { path: '^src/eval/' },
+      to: { path: '^src/(infer|commands|cli)/' },
+    },
+    {
+      name: 'nothing-imports-commands',
+      severity: 'error',
+      comment:
+        'commands/ are the entry points: only cli/, other commands and src/index.ts use them.',
+      from: { path: '^src/', pathNot: ['^src/(commands|cli)/', '^src/index\\.ts$'] },
+      to: { path: '^src/commands/' },
+    },
+    {
+      name: 'nothing-imports-cli',
+      severity: 'error',
+      comment: 'cli/ is the outermost shell.',
+      from: { path: '^src/', pathNot: ['^src/cli/'] },
+      to: { path: '^src/cli/' },
+    },
+    {
+      name: 'util-imports-no-layer',
+      severity: 'error',
+      comment: 'util/ and io/ are shared helpers under every layer.',
+      from: { path: '^src/(util|io)/' },
+      to: { path: '^src/', pathNot: ['^src/(util|io)/', '^src/(errors|labels)\\.ts$'] },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    includeOnly: '^src/',
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      extensions: ['.ts', '.js'],
+    },
+  },
+};
