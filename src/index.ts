@@ -3,7 +3,7 @@
  * building blocks it is made of.
  */
 
-export { initBackend } from './backend/init.js';
+export { BACKENDS, type BackendChoice, initBackend } from './backend/init.js';
 export { registerWasmTrainingKernels } from './backend/kernels.js';
 // Training, evaluation and the study.
 export {
@@ -53,9 +53,12 @@ export {
 } from './commands/score.js';
 // Synthetic data.
 export { type SynthResult, synth } from './commands/synth.js';
+// Slice identity and labels.
+export { compareSlices, contextIndices, imageIdOf } from './data/series.js';
 // DICOM layer.
 export { codecsReady, decodeFrame, encodeFrame, initCodecs } from './dicom/codecs.js';
 export { type FastResult, readWindowed, readWindowedUint8 } from './dicom/fastpath.js';
+export { sliceNormal, slicePosition } from './dicom/geometry.js';
 export { type HuOptions, needsRsnaFix, storedToHu } from './dicom/hu.js';
 export { type ParsedDicom, parseDicomBytes } from './dicom/parse.js';
 export {
@@ -99,6 +102,7 @@ export {
   DicomError,
   IchdetError,
   InputError,
+  Interrupted,
   NotACtSliceError,
   UnsupportedTransferSyntaxError,
 } from './errors.js';
@@ -128,6 +132,12 @@ export {
   writeSubmission,
 } from './eval/rsna.js';
 export { formatMetricsTable } from './eval/table.js';
+// Inference as composable steps, for services that hold bytes (PACS, DICOMweb).
+export {
+  type InferenceConfig,
+  type InferenceOptions,
+  resolveInferenceConfig,
+} from './infer/config.js';
 export {
   type CamMaps,
   camLayer,
@@ -155,12 +165,21 @@ export {
   readMask,
 } from './infer/pointing.js';
 export {
+  type Aggregator,
   type InferenceRuntime,
+  maxAggregator,
+  type PredictInput,
+  predictBatch,
   predictFiles,
+  predictInputs,
   type SlicePrediction,
+  scanInputs,
+  seriesInputs,
   tfjsRuntime,
 } from './infer/predict.js';
 export { predictCache } from './infer/predict-cache.js';
+export { RUNTIMES, type RuntimeName, TTA_MODES, type TtaMode } from './infer/runtime.js';
+export { startRuntime } from './infer/runtimes.js';
 export {
   groupSeries,
   groupStudies,
@@ -168,9 +187,11 @@ export {
   type SliceRef,
   type Study as SeriesStudy,
 } from './infer/series.js';
+export { startTfjsRuntime } from './infer/tfjs-runtime.js';
 // Files.
 export { decodeNpy, encodeNpy } from './io/npy.js';
 export { decodePng, encodePngGray8, encodePngRgb8 } from './io/png.js';
+export { ANY_INDEX, LABEL_COUNT, LABEL_NAMES, SUBTYPE_NAMES } from './labels.js';
 export {
   adaptInputConv,
   archSpec,
@@ -181,6 +202,28 @@ export {
 } from './models/index.js';
 export { REGISTRY } from './models/registry.js';
 export { loadSavedModel, readModelMetadata, saveLayersModel } from './run/checkpoint.js';
+export { readTrainConfig } from './run/config.js';
+export { recoverFolder, writeFolder } from './run/folder.js';
+// The run folder's home: layout, typed config, model card, atomic folder swap.
+export {
+  type CheckpointName,
+  CONFIG_FILE,
+  MODEL_JSON,
+  ONNX_FILE,
+} from './run/layout.js';
+export {
+  type InputCard,
+  inputCard,
+  type ModelCard,
+  readModelCard,
+} from './run/model-card.js';
+export {
+  ModelFolder,
+  openRun,
+  RunFolder,
+  resolveModelDir,
+  type ThresholdChoice,
+} from './run/run.js';
 export {
   resolveSynthOptions,
   SYNTH_DEFAULTS,
@@ -190,3 +233,12 @@ export {
 export { LABELS, SUBTYPES } from './synth/subtypes.js';
 export { resolveTrainConfig, type TrainConfig, type TrainOptionsInput } from './train/config.js';
 export { type EpochRecord, type TrainOptions, type TrainResult, train } from './train/train.js';
+// Progress and cancellation.
+export {
+  jsonReporter,
+  type ReportEvent,
+  type Reporter,
+  reporterOf,
+  silentReporter,
+  terminalReporter,
+} from './util/reporter.js';

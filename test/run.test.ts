@@ -34,7 +34,9 @@ describe('run config', () => {
     expect(() => parseTrainConfig({ ...good, epochs: '10' }, 'RUN/config.json')).toThrow(
       new InputError('RUN/config.json: "epochs" must be number, received "10"'),
     );
-    expect(() => parseTrainConfig([1], 'x.json')).toThrow(/must hold a JSON object, received \[1\]/);
+    expect(() => parseTrainConfig([1], 'x.json')).toThrow(
+      /must hold a JSON object, received \[1\]/,
+    );
   });
 
   it('says a folder without config.json is not a run', () => {

@@ -6,7 +6,9 @@
  * shared memory, and averages the batch-norm moving statistics the workers updated. Replicas
  * then reload the weights before their next step, so they never drift apart.
  */
+
 import { IchdetError } from '../errors.js';
+import type { ModelCard } from '../run/model-card.js';
 import { ThreadChannel } from '../util/channel.js';
 import { startThread } from '../util/pool.js';
 import { applyUpdate, type OptimizerState } from './optim.js';
@@ -190,7 +192,7 @@ export class ModelWorkers {
   }
 
   /** Saves the current model (tfjs layers format) to `dir` from worker 0. */
-  async save(dir: string, metadata: Record<string, unknown>): Promise<void> {
+  async save(dir: string, metadata: ModelCard): Promise<void> {
     await this.call<'saved'>(0, { type: 'save', version: this.version, dir, metadata }, 'saved');
   }
 

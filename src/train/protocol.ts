@@ -5,6 +5,7 @@
  * SharedArrayBuffers; each worker writes its gradient sum and its updated statistics into its
  * own shared slots. Messages carry only batches, predictions and control.
  */
+import type { ModelCard } from '../run/model-card.js';
 import type { LossName } from './config.js';
 
 export interface WorkerInit {
@@ -58,7 +59,7 @@ export type Request =
       seed: number;
     }
   | { type: 'predict'; version: number; x: Float32Array; n: number; micro: number }
-  | { type: 'save'; version: number; dir: string; metadata: Record<string, unknown> };
+  | { type: 'save'; version: number; dir: string; metadata: ModelCard };
 
 export type Reply =
   | {

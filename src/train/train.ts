@@ -28,6 +28,7 @@ import {
   OPTIMIZER_JSON,
   STATE_FILE,
 } from '../run/layout.js';
+import type { ModelCard } from '../run/model-card.js';
 import { type Reporter, reporterOf } from '../util/reporter.js';
 import { hashInts } from '../util/rng.js';
 import { parseAugment } from './augment.js';
@@ -228,296 +229,404 @@ function loadConfig(out: string): TrainConfig {
   return readTrainConfig(file);
 }
 
-/**
- * Trains one model (or resumes one) as configured; see the module comment.
- *
- * @throws ConfigError for bad options, a RUN folder that already holds a run without `resume`;
- *   InputError for an unreadable cache or split file.
- */
-export async function train(o: TrainOptions): Promise<TrainResult> {
-  const reporter = reporterOf(o);
-  const log = (s: string) => reporter.log(s);
+/** Step 1: the run's config — new (checked, saved later) or resumed (and `last/` recovered). */
+function openTrainRun(o: TrainOptions): { out: string; config: TrainConfig } {
   const out = resolve(o.out);
-  let config: TrainConfig;
   if (o.resume) {
-    config = { ...loadConfig(out), maxSteps: o.maxSteps ?? null };
+    const config = { ...loadConfig(out), maxSteps: o.maxSteps ?? null };
     recoverFolder(out, LAST_DIR, STATE_FILE);
-  } else {
-    const { cache, split, arch } = o;
-    for (const [k, v] of Object.entries({ cache, split, arch })) {
-      if (v === undefined || v === '') {
-        throw new ConfigError(`--${k} is required (unless --resume)`);
-      }
-    }
-    config = resolveTrainConfig({ ...o, cache: cache!, split: split!, arch: arch! });
-    config = { ...config, cache: resolve(config.cache), split: resolve(config.split) };
-    if (existsSync(join(out, CONFIG_FILE))) {
-      throw new ConfigError(
-        `${out} already holds a training run; continue it with --resume or choose another --out`,
-      );
+    return { out, config };
+  }
+  const { cache, split, arch } = o;
+  for (const [k, v] of Object.entries({ cache, split, arch })) {
+    if (v === undefined || v === '') {
+      throw new ConfigError(`--${k} is required (unless --resume)`);
     }
   }
-  const augment = parseAugment(config.augment);
-  const spec = archSpec(config.arch);
-  const cache = openCache(config.cache);
-  try {
-    const rows = cache.rows();
-    const split = resolveSplit(cache, readSplitCsv(config.split), {
-      train: config.trainSplits,
-      val: config.valSplit,
-    });
-    const channels = inputChannels(cache.config.channels, config.context);
+  const config = resolveTrainConfig({ ...o, cache: cache!, split: split!, arch: arch! });
+  if (existsSync(join(out, CONFIG_FILE))) {
+    throw new ConfigError(
+      `${out} already holds a training run; continue it with --resume or choose another --out`,
+    );
+  }
+  return { out, config: { ...config, cache: resolve(config.cache), split: resolve(config.split) } };
+}
+
+function freshState(): RunState {
+  return {
+    epoch: 0,
+    step: 0,
+    trainLossSum: 0,
+    trainImages: 0,
+    trainSeconds: 0,
+    epochSeconds: 0,
+    history: [],
+    best: null,
+    totalSeconds: 0,
+  };
+}
+
+/**
+ * One invocation of a run: the cache and split it reads, the model workers, the optimiser and
+ * the run state, and the steps of the loop — `restore`, `trainEpoch`, `validate`, `saveLast`,
+ * `saveBest` — each of which `train` calls by name.
+ */
+class TrainSession {
+  private readonly augment;
+  private readonly rows;
+  private readonly split: { train: Int32Array; val: Int32Array };
+  private readonly loader: BatchLoader;
+  private readonly channels: number;
+  private readonly per: number;
+  private readonly lastDir: string;
+  private opt!: OptimizerState;
+  state: RunState = freshState();
+  sessionImages = 0;
+  sessionSeconds = 0;
+  private lastSave = performance.now();
+
+  private constructor(
+    readonly out: string,
+    readonly config: TrainConfig,
+    private readonly cache: Cache,
+    readonly workers: ModelWorkers,
+    private readonly reporter: Reporter,
+    private readonly signal: AbortSignal | undefined,
+    split: { train: Int32Array; val: Int32Array },
+  ) {
+    this.augment = parseAugment(config.augment);
+    this.rows = cache.rows();
+    this.split = split;
+    this.channels = inputChannels(cache.config.channels, config.context);
     const input: InputSpec = {
       size: config.size,
       context: config.context,
-      preprocessing: spec.preprocessing,
+      preprocessing: archSpec(config.arch).preprocessing,
     };
-    const loader = new BatchLoader(cache, input);
-    const per = config.size * config.size * channels;
-    const lastDir = join(out, LAST_DIR);
-    // A run killed before its first checkpoint starts again from its initial weights.
-    const resuming = o.resume === true && existsSync(join(lastDir, STATE_FILE));
-    const weightsFile = resuming ? null : await resolveWeightsFile(config, log);
-    if (!o.resume) {
-      mkdirSync(out, { recursive: true });
-      // maxSteps bounds this invocation only; a resumed run goes on to its last epoch.
-      const saved = { ...config, maxSteps: null };
-      writeFileSync(join(out, CONFIG_FILE), `${JSON.stringify(saved, null, 2)}\n`);
-    }
+    this.loader = new BatchLoader(cache, input);
+    this.per = config.size * config.size * this.channels;
+    this.lastDir = join(out, LAST_DIR);
+  }
 
-    const workers = await ModelWorkers.start(config.workers, {
-      backend: config.backend,
-      arch: config.arch,
-      size: config.size,
-      channels,
-      dropout: config.dropout,
-      seed: config.seed,
-      weightsFile,
-      checkpoint: resuming ? lastDir : null,
-      freezeBackbone: config.freezeBackbone,
-      loss: config.loss,
-      focalGamma: config.focalGamma,
-      bnMomentum: config.bnMomentum ?? null,
-    });
+  /**
+   * Step 2: opens the cache and split, saves a new run's config, starts the workers on the
+   * initial weights (ImageNet, a file, none) or on `last/`, and restores the run state.
+   */
+  static async open(
+    out: string,
+    config: TrainConfig,
+    o: TrainOptions,
+    reporter: Reporter,
+  ): Promise<TrainSession> {
+    // Checked before anything is written: the cache and the split must be readable.
+    parseAugment(config.augment);
+    const cache = openCache(config.cache);
     try {
-      return await runLoop();
-    } finally {
-      await workers.close();
-    }
-
-    async function runLoop(): Promise<TrainResult> {
-      let opt: OptimizerState;
-      let state: RunState;
-      if (resuming) {
-        const h = readFileSync(join(lastDir, OPTIMIZER_JSON), 'utf8');
-        opt = deserializeOptimizer(
-          h,
-          readFileSync(join(lastDir, OPTIMIZER_BIN)),
-          join(lastDir, OPTIMIZER_BIN),
-        );
-        const names = (JSON.parse(h) as { names?: string[] }).names;
-        if (names && names.join('\n') !== workers.trainable.map((t) => t.name).join('\n')) {
-          throw new InputError(
-            `${lastDir}: the optimiser state does not match the model's weights`,
-          );
-        }
-        state = readJson<RunState>(join(lastDir, STATE_FILE));
-        log(
-          `resuming ${out} at epoch ${state.epoch + 1}, step ${state.step} (${opt.step} steps done)`,
-        );
-      } else {
-        opt = createOptimizer(config.optimizer, config.lr, workers.params.length);
-        state = {
-          epoch: 0,
-          step: 0,
-          trainLossSum: 0,
-          trainImages: 0,
-          trainSeconds: 0,
-          epochSeconds: 0,
-          history: [],
-          best: null,
-          totalSeconds: 0,
-        };
+      const split = resolveSplit(cache, readSplitCsv(config.split), {
+        train: config.trainSplits,
+        val: config.valSplit,
+      });
+      const channels = inputChannels(cache.config.channels, config.context);
+      const lastDir = join(out, LAST_DIR);
+      // A run killed before its first checkpoint starts again from its initial weights.
+      const resuming = o.resume === true && existsSync(join(lastDir, STATE_FILE));
+      const weightsFile = resuming
+        ? null
+        : await resolveWeightsFile(config, (s) => reporter.log(s));
+      if (!o.resume) {
+        mkdirSync(out, { recursive: true });
+        // maxSteps bounds this invocation only; a resumed run goes on to its last epoch.
+        const saved = { ...config, maxSteps: null };
+        writeFileSync(join(out, CONFIG_FILE), `${JSON.stringify(saved, null, 2)}\n`);
       }
-      const share = Math.ceil(config.batch / config.workers);
-      const micro = microBatchFor(config, share);
-      log(
-        `training ${config.arch} at ${config.size}² × ${channels} channels on ${config.workers} worker(s), ` +
-          `${workers.backend}; batch ${config.batch} in micro-batches of ≤ ${micro}; ` +
-          `${split.train.length} training examples, ${split.val.length} validation images`,
-      );
-      const metadata = (extra: Record<string, unknown>) => ({
+      const workers = await ModelWorkers.start(config.workers, {
+        backend: config.backend,
         arch: config.arch,
         size: config.size,
         channels,
-        context: config.context,
-        cacheChannels: cache.config.channels,
-        cacheSize: cache.config.size,
-        windows: cache.config.windows,
-        rsnaFix: cache.config.rsnaFix,
-        preprocessing: spec.preprocessing,
-        labels: [...LABEL_NAMES],
-        ichdetVersion: ichdetVersion(),
-        ...extra,
+        dropout: config.dropout,
+        seed: config.seed,
+        weightsFile,
+        checkpoint: resuming ? lastDir : null,
+        freezeBackbone: config.freezeBackbone,
+        loss: config.loss,
+        focalGamma: config.focalGamma,
+        bnMomentum: config.bnMomentum ?? null,
       });
-      const saveLast = async () => {
-        await writeFolder(out, LAST_DIR, async (tmp) => {
-          await workers.save(
-            tmp,
-            metadata({ epoch: state.epoch, step: state.step, optimizerSteps: opt.step }),
-          );
-          const s = serializeOptimizer(opt);
-          const header = JSON.parse(s.json) as Record<string, unknown>;
-          header.names = workers.trainable.map((t) => t.name);
-          writeFileSync(join(tmp, OPTIMIZER_BIN), s.data);
-          writeFileSync(join(tmp, OPTIMIZER_JSON), `${JSON.stringify(header)}\n`);
-          writeFileSync(join(tmp, STATE_FILE), `${JSON.stringify(state)}\n`);
-        });
-      };
-
-      const writeMetrics = () =>
-        writeFileSync(
-          join(out, METRICS_FILE),
-          state.history.map((h) => `${JSON.stringify(h)}\n`).join(''),
-        );
-      if (resuming) writeMetrics();
-      const stepsPerEpoch = Math.ceil(split.train.length / config.batch);
-      let stopped = false;
-      let sessionImages = 0;
-      let sessionSeconds = 0;
-      let lastSave = performance.now();
-      while (state.epoch < config.epochs && !stopped) {
-        const e = state.epoch;
-        const order = epochOrder(split.train, config.seed, e);
-        const bar = reporter.task({
-          total: order.length,
-          label: `epoch ${e + 1}/${config.epochs}`,
-          unit: 'images',
-        });
-        bar.tick(Math.min(order.length, state.step * config.batch));
-        const batchAt = (s: number) => {
-          const from = s * config.batch;
-          const positions = order.subarray(from, Math.min(order.length, from + config.batch));
-          const draws = Array.from(positions, (_, j) =>
-            exampleDraw(augment, config.seed, e, from + j, cache.config.size),
-          );
-          const x = loader.load(positions, draws);
-          const y = labelsOf(cache, positions, rows);
-          return { x, y, n: positions.length };
-        };
-        try {
-          let next = state.step < stepsPerEpoch ? batchAt(state.step) : undefined;
-          while (next !== undefined) {
-            if (config.maxSteps !== null && opt.step >= config.maxSteps) {
-              stopped = true;
-              break;
-            }
-            if (o.signal?.aborted === true) {
-              stopped = true;
-              break;
-            }
-            const b = next;
-            const t0 = performance.now();
-            const pending = workers.step(shareOut(b.x, b.y, b.n, config.workers, per), opt, {
-              micro,
-              seed: hashInts(config.seed, e, state.step),
-            });
-            // The next batch is read and augmented while the workers compute.
-            next = state.step + 1 < stepsPerEpoch ? batchAt(state.step + 1) : undefined;
-            const r = await pending;
-            const dt = (performance.now() - t0) / 1000;
-            state.step++;
-            state.trainLossSum += r.loss;
-            state.trainImages += b.n;
-            state.trainSeconds += dt;
-            state.totalSeconds += dt;
-            sessionImages += b.n;
-            sessionSeconds += dt;
-            bar.setInfo(`loss ${(state.trainLossSum / state.step).toFixed(4)}`);
-            bar.tick(b.n);
-            const minutes = (performance.now() - lastSave) / 60000;
-            if (config.checkpointMinutes > 0 && minutes >= config.checkpointMinutes && next) {
-              await saveLast();
-              lastSave = performance.now();
-            }
-          }
-        } finally {
-          bar.stop();
-        }
-        if (stopped) break;
-
-        const t0 = performance.now();
-        const p = await predictPositions(split.val);
-        const y = labelsOf(cache, split.val, rows);
-        const m = validationMetrics(config, y, p);
-        const record: EpochRecord = {
-          epoch: e + 1,
-          trainLoss: state.step > 0 ? state.trainLossSum / state.step : Number.NaN,
-          ...m,
-          imagesPerSecond: state.trainSeconds > 0 ? state.trainImages / state.trainSeconds : 0,
-          seconds: state.trainSeconds + (performance.now() - t0) / 1000,
-          best: false,
-        };
-        const value = monitorValue(config, record);
-        if (improves(config, value, state.best)) {
-          record.best = true;
-          state.best = { epoch: e + 1, value: value! };
-          await writeFolder(out, BEST_DIR, (tmp) =>
-            workers.save(tmp, metadata({ epoch: e + 1, monitor: config.monitor, value })),
-          );
-        }
-        state.history.push(record);
-        log(epochLine(record, config));
-        state = {
-          ...state,
-          epoch: e + 1,
-          step: 0,
-          trainLossSum: 0,
-          trainImages: 0,
-          trainSeconds: 0,
-          epochSeconds: 0,
-        };
-        await saveLast();
-        lastSave = performance.now();
-        writeMetrics();
+      const session = new TrainSession(out, config, cache, workers, reporter, o.signal, split);
+      try {
+        session.restore(resuming);
+      } catch (err) {
+        await workers.close();
+        throw err;
       }
-      if (stopped) await saveLast();
-      checkAborted(
-        o.signal,
-        `training stopped at epoch ${state.epoch + 1}, step ${state.step}; ${LAST_DIR}/ is saved, continue with --resume`,
+      return session;
+    } catch (err) {
+      cache.close();
+      throw err;
+    }
+  }
+
+  /** The optimiser and run state: from `last/` when resuming, else fresh. */
+  private restore(resuming: boolean): void {
+    if (!resuming) {
+      this.opt = createOptimizer(this.config.optimizer, this.config.lr, this.workers.params.length);
+      this.state = freshState();
+      return;
+    }
+    const h = readFileSync(join(this.lastDir, OPTIMIZER_JSON), 'utf8');
+    this.opt = deserializeOptimizer(
+      h,
+      readFileSync(join(this.lastDir, OPTIMIZER_BIN)),
+      join(this.lastDir, OPTIMIZER_BIN),
+    );
+    const names = (JSON.parse(h) as { names?: string[] }).names;
+    if (names && names.join('\n') !== this.workers.trainable.map((t) => t.name).join('\n')) {
+      throw new InputError(
+        `${this.lastDir}: the optimiser state does not match the model's weights`,
       );
-      return {
-        out,
-        config,
-        backend: workers.backend,
-        history: state.history,
-        best: state.best,
-        steps: opt.step,
-        complete: state.epoch >= config.epochs,
-        imagesPerSecond: sessionSeconds > 0 ? sessionImages / sessionSeconds : 0,
-      };
     }
+    this.state = readJson<RunState>(join(this.lastDir, STATE_FILE));
+    this.reporter.log(
+      `resuming ${this.out} at epoch ${this.state.epoch + 1}, step ${this.state.step} (${this.opt.step} steps done)`,
+    );
+    this.writeMetrics();
+  }
 
-    async function predictPositions(positions: Int32Array): Promise<Float32Array> {
-      const chunk = 32 * config.workers;
-      const out2 = new Float32Array(positions.length * LABEL_COUNT);
-      const micro = Math.max(1, 2 * microBatchFor(config, chunk));
-      for (let from = 0; from < positions.length; from += chunk) {
-        const pos = positions.subarray(from, Math.min(positions.length, from + chunk));
-        const x = loader.load(pos, null);
-        const shares = shareOut(
-          x,
-          new Float32Array(pos.length * LABEL_COUNT),
-          pos.length,
-          config.workers,
-          per,
-        );
-        out2.set(await workers.predict(shares, micro), from * LABEL_COUNT);
+  get steps(): number {
+    return this.opt.step;
+  }
+
+  describe(): string {
+    const c = this.config;
+    const micro = microBatchFor(c, Math.ceil(c.batch / c.workers));
+    return (
+      `training ${c.arch} at ${c.size}² × ${this.channels} channels on ${c.workers} worker(s), ` +
+      `${this.workers.backend}; batch ${c.batch} in micro-batches of ≤ ${micro}; ` +
+      `${this.split.train.length} training examples, ${this.split.val.length} validation images`
+    );
+  }
+
+  /** The model card saved with every checkpoint (run/model-card.ts). */
+  private card(extra: Partial<ModelCard>): ModelCard {
+    const c = this.config;
+    return {
+      arch: c.arch,
+      size: c.size,
+      channels: this.channels,
+      context: c.context,
+      cacheChannels: this.cache.config.channels,
+      cacheSize: this.cache.config.size,
+      windows: this.cache.config.windows,
+      rsnaFix: this.cache.config.rsnaFix,
+      preprocessing: archSpec(c.arch).preprocessing,
+      labels: [...LABEL_NAMES],
+      ichdetVersion: ichdetVersion(),
+      ...extra,
+    };
+  }
+
+  /** `last/`: the model, the optimiser and the run state, swapped in atomically. */
+  async saveLast(): Promise<void> {
+    const { state, opt, workers } = this;
+    await writeFolder(this.out, LAST_DIR, async (tmp) => {
+      await workers.save(
+        tmp,
+        this.card({ epoch: state.epoch, step: state.step, optimizerSteps: opt.step }),
+      );
+      const s = serializeOptimizer(opt);
+      const header = JSON.parse(s.json) as Record<string, unknown>;
+      header.names = workers.trainable.map((t) => t.name);
+      writeFileSync(join(tmp, OPTIMIZER_BIN), s.data);
+      writeFileSync(join(tmp, OPTIMIZER_JSON), `${JSON.stringify(header)}\n`);
+      writeFileSync(join(tmp, STATE_FILE), `${JSON.stringify(state)}\n`);
+    });
+    this.lastSave = performance.now();
+  }
+
+  /** `best/`: the model after epoch `epoch`, with the monitored value in its card. */
+  async saveBest(epoch: number, value: number | null): Promise<void> {
+    await writeFolder(this.out, BEST_DIR, (tmp) =>
+      this.workers.save(tmp, this.card({ epoch, monitor: this.config.monitor, value })),
+    );
+  }
+
+  writeMetrics(): void {
+    writeFileSync(
+      join(this.out, METRICS_FILE),
+      this.state.history.map((h) => `${JSON.stringify(h)}\n`).join(''),
+    );
+  }
+
+  private batchAt(order: Int32Array, e: number, s: number) {
+    const { config, augment, cache } = this;
+    const from = s * config.batch;
+    const positions = order.subarray(from, Math.min(order.length, from + config.batch));
+    const draws = Array.from(positions, (_, j) =>
+      exampleDraw(augment, config.seed, e, from + j, cache.config.size),
+    );
+    const x = this.loader.load(positions, draws);
+    const y = labelsOf(cache, positions, this.rows);
+    return { x, y, n: positions.length };
+  }
+
+  /**
+   * The training steps of the current epoch from where the state says it is; false when it
+   * stopped early (maxSteps reached, or the signal aborted).
+   */
+  async trainEpoch(): Promise<boolean> {
+    const { config, workers, state } = this;
+    const e = state.epoch;
+    const order = epochOrder(this.split.train, config.seed, e);
+    const stepsPerEpoch = Math.ceil(this.split.train.length / config.batch);
+    const micro = microBatchFor(config, Math.ceil(config.batch / config.workers));
+    const bar = this.reporter.task({
+      total: order.length,
+      label: `epoch ${e + 1}/${config.epochs}`,
+      unit: 'images',
+    });
+    bar.tick(Math.min(order.length, state.step * config.batch));
+    try {
+      let next = state.step < stepsPerEpoch ? this.batchAt(order, e, state.step) : undefined;
+      while (next !== undefined) {
+        if (config.maxSteps !== null && this.opt.step >= config.maxSteps) return false;
+        if (this.signal?.aborted === true) return false;
+        const b = next;
+        const t0 = performance.now();
+        const pending = workers.step(shareOut(b.x, b.y, b.n, config.workers, this.per), this.opt, {
+          micro,
+          seed: hashInts(config.seed, e, state.step),
+        });
+        // The next batch is read and augmented while the workers compute.
+        next = state.step + 1 < stepsPerEpoch ? this.batchAt(order, e, state.step + 1) : undefined;
+        const r = await pending;
+        const dt = (performance.now() - t0) / 1000;
+        state.step++;
+        state.trainLossSum += r.loss;
+        state.trainImages += b.n;
+        state.trainSeconds += dt;
+        state.totalSeconds += dt;
+        this.sessionImages += b.n;
+        this.sessionSeconds += dt;
+        bar.setInfo(`loss ${(state.trainLossSum / state.step).toFixed(4)}`);
+        bar.tick(b.n);
+        const minutes = (performance.now() - this.lastSave) / 60000;
+        if (config.checkpointMinutes > 0 && minutes >= config.checkpointMinutes && next) {
+          await this.saveLast();
+        }
       }
-      return out2;
+      return true;
+    } finally {
+      bar.stop();
     }
+  }
+
+  /** Validation after the epoch: metrics, `best/` when the monitor improves, the next epoch. */
+  async validate(): Promise<EpochRecord> {
+    const { config, state } = this;
+    const e = state.epoch;
+    const t0 = performance.now();
+    const p = await this.predictPositions(this.split.val);
+    const y = labelsOf(this.cache, this.split.val, this.rows);
+    const m = validationMetrics(config, y, p);
+    const record: EpochRecord = {
+      epoch: e + 1,
+      trainLoss: state.step > 0 ? state.trainLossSum / state.step : Number.NaN,
+      ...m,
+      imagesPerSecond: state.trainSeconds > 0 ? state.trainImages / state.trainSeconds : 0,
+      seconds: state.trainSeconds + (performance.now() - t0) / 1000,
+      best: false,
+    };
+    const value = monitorValue(config, record);
+    if (improves(config, value, state.best)) {
+      record.best = true;
+      state.best = { epoch: e + 1, value: value! };
+      await this.saveBest(e + 1, value);
+    }
+    state.history.push(record);
+    this.state = {
+      ...state,
+      epoch: e + 1,
+      step: 0,
+      trainLossSum: 0,
+      trainImages: 0,
+      trainSeconds: 0,
+      epochSeconds: 0,
+    };
+    return record;
+  }
+
+  private async predictPositions(positions: Int32Array): Promise<Float32Array> {
+    const { config } = this;
+    const chunk = 32 * config.workers;
+    const out = new Float32Array(positions.length * LABEL_COUNT);
+    const micro = Math.max(1, 2 * microBatchFor(config, chunk));
+    for (let from = 0; from < positions.length; from += chunk) {
+      const pos = positions.subarray(from, Math.min(positions.length, from + chunk));
+      const x = this.loader.load(pos, null);
+      const shares = shareOut(
+        x,
+        new Float32Array(pos.length * LABEL_COUNT),
+        pos.length,
+        config.workers,
+        this.per,
+      );
+      out.set(await this.workers.predict(shares, micro), from * LABEL_COUNT);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.workers.close();
+    } finally {
+      this.cache.close();
+    }
+  }
+}
+
+/**
+ * Trains one model (or resumes one) as configured; see the module comment. The steps, by name:
+ * open the run (config), open the session (cache, split, workers, restored state), then per
+ * epoch train, validate (best/), save last/ and the metrics; a stop (maxSteps, signal) saves
+ * last/ where it is.
+ *
+ * @throws ConfigError for bad options, a RUN folder that already holds a run without `resume`;
+ *   InputError for an unreadable cache or split file; Interrupted when `signal` stopped it.
+ */
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const reporter = reporterOf(o);
+  const { out, config } = openTrainRun(o);
+  const session = await TrainSession.open(out, config, o, reporter);
+  try {
+    reporter.log(session.describe());
+    let stopped = false;
+    while (session.state.epoch < config.epochs && !stopped) {
+      stopped = !(await session.trainEpoch());
+      if (stopped) break;
+      const record = await session.validate();
+      reporter.log(epochLine(record, config));
+      await session.saveLast();
+      session.writeMetrics();
+    }
+    if (stopped) await session.saveLast();
+    checkAborted(
+      o.signal,
+      `training stopped at epoch ${session.state.epoch + 1}, step ${session.state.step}; ${LAST_DIR}/ is saved, continue with --resume`,
+    );
+    return {
+      out,
+      config,
+      backend: session.workers.backend,
+      history: session.state.history,
+      best: session.state.best,
+      steps: session.steps,
+      complete: session.state.epoch >= config.epochs,
+      imagesPerSecond:
+        session.sessionSeconds > 0 ? session.sessionImages / session.sessionSeconds : 0,
+    };
   } finally {
-    cache.close();
+    await session.close();
   }
 }
 
