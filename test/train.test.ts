@@ -81,6 +81,15 @@ function untimed(r: EpochRecord) {
   return rest;
 }
 
+/** Resumes the run in `out` to its end and checks its weights equal the uninterrupted run's. */
+async function expectResumesToReference(out: string): Promise<void> {
+  const resumed = await train({ out, resume: true, ...quiet });
+  expect(resumed.complete).toBe(true);
+  const a = readFileSync(join(dir, 'ref', 'last', 'weights.bin'));
+  const b = readFileSync(join(out, 'last', 'weights.bin'));
+  expect(b.equals(a)).toBe(true);
+}
+
 describe('train', () => {
   let reference: Awaited<ReturnType<typeof train>>;
 
@@ -223,11 +232,7 @@ describe('train', () => {
     });
     await new Promise((r) => child.on('exit', r));
     expect(existsSync(join(out, 'config.json'))).toBe(true);
-    const resumed = await train({ out, resume: true, ...quiet });
-    expect(resumed.complete).toBe(true);
-    const a = readFileSync(join(dir, 'ref', 'last', 'weights.bin'));
-    const b = readFileSync(join(out, 'last', 'weights.bin'));
-    expect(b.equals(a)).toBe(true);
+    await expectResumesToReference(out);
   }, 180_000);
 
   it('stops on an AbortSignal after saving last/, and --resume reaches the same weights', async () => {
@@ -253,11 +258,7 @@ describe('train', () => {
     ).rejects.toThrow(Interrupted);
     const state = JSON.parse(readFileSync(join(out, 'last', 'state.json'), 'utf8'));
     expect(state.epoch * 1000 + state.step).toBeGreaterThan(0);
-    const resumed = await train({ out, resume: true, ...quiet });
-    expect(resumed.complete).toBe(true);
-    const a = readFileSync(join(dir, 'ref', 'last', 'weights.bin'));
-    const b = readFileSync(join(out, 'last', 'weights.bin'));
-    expect(b.equals(a)).toBe(true);
+    await expectResumesToReference(out);
   }, 180_000);
 
   it('exits with 143 on SIGTERM of the CLI, after writing last/, and says how to resume', async () => {
@@ -283,10 +284,6 @@ describe('train', () => {
     expect(stderr).toMatch(/SIGTERM received, stopping cleanly/);
     expect(stderr).toMatch(/continue with --resume/);
     expect(existsSync(join(out, 'last', 'state.json'))).toBe(true);
-    const resumed = await train({ out, resume: true, ...quiet });
-    expect(resumed.complete).toBe(true);
-    const a = readFileSync(join(dir, 'ref', 'last', 'weights.bin'));
-    const b = readFileSync(join(out, 'last', 'weights.bin'));
-    expect(b.equals(a)).toBe(true);
+    await expectResumesToReference(out);
   }, 180_000);
 });

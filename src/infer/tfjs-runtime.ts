@@ -4,23 +4,10 @@
  * probabilities come back in input order.
  */
 import type { BackendChoice } from '../backend/init.js';
-import { IchdetError } from '../errors.js';
-import { ThreadChannel } from '../util/channel.js';
+import { ThreadChannel, WorkerFailure } from '../util/channel.js';
 import { startThread } from '../util/pool.js';
 import type { InferenceRuntime } from './runtime.js';
 import type { InferReply, InferRequest } from './tfjs-worker.js';
-
-/** Raised when an inference worker fails; keeps the worker's message and stack. */
-export class InferenceWorkerFailure extends IchdetError {
-  override name = 'InferenceWorkerFailure';
-  constructor(
-    readonly worker: number,
-    message: string,
-    readonly workerStack?: string,
-  ) {
-    super(`inference worker ${worker}: ${message}`);
-  }
-}
 
 export interface TfjsRuntimeOptions {
   /** Worker threads (default 1). */
@@ -58,7 +45,7 @@ export async function startTfjsRuntime(
     (_, i) =>
       new ThreadChannel<InferRequest, InferReply>(
         startThread('../infer/tfjs-worker', null),
-        (message, stack) => new InferenceWorkerFailure(i, message, stack),
+        (message, stack) => new WorkerFailure('inference', i, message, stack),
       ),
   );
   const close = async () => {

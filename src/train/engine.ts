@@ -7,24 +7,13 @@
  * then reload the weights before their next step, so they never drift apart.
  */
 
-import { IchdetError } from '../errors.js';
 import type { ModelCard } from '../run/model-card.js';
-import { ThreadChannel } from '../util/channel.js';
+import { ThreadChannel, WorkerFailure } from '../util/channel.js';
 import { startThread } from '../util/pool.js';
 import { applyUpdate, type OptimizerState } from './optim.js';
 import type { Reply, Request, TensorInfo, WorkerInit } from './protocol.js';
 
-/** Raised when a model worker fails; keeps the worker's message and stack. */
-export class WorkerFailure extends IchdetError {
-  override name = 'WorkerFailure';
-  constructor(
-    readonly worker: number,
-    message: string,
-    readonly workerStack?: string,
-  ) {
-    super(`training worker ${worker}: ${message}`);
-  }
-}
+export { WorkerFailure } from '../util/channel.js';
 
 type ReplyOf<T extends Reply['type']> = Extract<Reply, { type: T }>;
 
@@ -64,7 +53,11 @@ export class ModelWorkers {
           ) &&
           r.params.every((v, k) => Object.is(v, first.params[k]));
         if (!same)
-          throw new WorkerFailure(i, 'its model differs from worker 0 after the same build');
+          throw new WorkerFailure(
+            'training',
+            i,
+            'its model differs from worker 0 after the same build',
+          );
       }
       w.backend = first.backend;
       w.trainable.push(...first.trainable);
@@ -101,7 +94,7 @@ export class ModelWorkers {
   private open(i: number): ThreadChannel<Request, Reply> {
     return new ThreadChannel<Request, Reply>(
       startThread('../train/worker', null),
-      (message, stack) => new WorkerFailure(i, message, stack),
+      (message, stack) => new WorkerFailure('training', i, message, stack),
     );
   }
 

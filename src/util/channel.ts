@@ -5,6 +5,21 @@
  * own `error` and `exit` events (also for calls made after it died).
  */
 import type { Worker } from 'node:worker_threads';
+import { IchdetError } from '../errors.js';
+
+/** Raised when a worker thread fails; keeps the worker's message and stack. */
+export class WorkerFailure extends IchdetError {
+  override name = 'WorkerFailure';
+  constructor(
+    /** What the worker does: `training`, `inference`. */
+    readonly role: string,
+    readonly worker: number,
+    message: string,
+    readonly workerStack?: string,
+  ) {
+    super(`${role} worker ${worker}: ${message}`);
+  }
+}
 
 /** The error reply every channel worker sends when a request fails. */
 export interface ErrorReply {
