@@ -143,7 +143,19 @@ export {
   exportRunToOnnx,
 } from './infer/onnx-export.js';
 export { inspectModel as inspectOnnx, type OnnxHeader } from './infer/onnx-proto.js';
-export { type OnnxLoadOptions, OnnxModel } from './infer/onnx-runtime.js';
+export {
+  type LoadedOrt,
+  loadOrt,
+  type ModuleImporter,
+  NATIVE_INSTALL_LINE,
+  ONNX_BACKENDS,
+  ONNX_PACKAGES,
+  type OnnxBackend,
+  type OnnxBackendChoice,
+  type OnnxLoadOptions,
+  OnnxModel,
+  parseOnnxBackend,
+} from './infer/onnx-runtime.js';
 export {
   type CachePointing,
   type LabelMask,

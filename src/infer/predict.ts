@@ -33,7 +33,12 @@ import { modelDir } from '../train/train.js';
 import { listFiles, ReusableFileReader } from '../util/files.js';
 import { createProgress } from '../util/progress.js';
 import { exportRunToOnnx } from './onnx-export.js';
-import { OnnxModel } from './onnx-runtime.js';
+import {
+  type OnnxBackend,
+  type OnnxBackendChoice,
+  OnnxModel,
+  parseOnnxBackend,
+} from './onnx-runtime.js';
 import { contextIndices, groupSeries, type SliceRef, sliceRef } from './series.js';
 
 /** What runs a model: probabilities (n × 6, row-major) of n preprocessed inputs (NHWC). */
@@ -72,11 +77,15 @@ export interface TfjsRuntimeOptions {
 }
 
 /**
- * The ONNX Runtime (onnxruntime-node, native, `threads` intra-op threads): `DIR/model.onnx` when
- * the model folder has one (`ichdet export-onnx RUN --out RUN/best/model.onnx`), else the model
- * is exported to a temporary file first.
+ * ONNX Runtime (`backend`: native onnxruntime-node, wasm onnxruntime-web, or auto; `threads`
+ * intra-op threads): `DIR/model.onnx` when the model folder has one (`ichdet export-onnx RUN
+ * --out RUN/best/model.onnx`), else the model is exported to a temporary file first.
  */
-export async function onnxRuntime(dir: string, threads: number): Promise<InferenceRuntime> {
+export async function onnxRuntime(
+  dir: string,
+  threads: number,
+  backend: OnnxBackendChoice = 'auto',
+): Promise<InferenceRuntime & { backend: OnnxBackend }> {
   let file = join(dir, 'model.onnx');
   let tmp: string | undefined;
   if (!existsSync(file)) {
@@ -84,8 +93,15 @@ export async function onnxRuntime(dir: string, threads: number): Promise<Inferen
     file = join(tmp, 'model.onnx');
     await exportRunToOnnx(dir, file);
   }
-  const model = await OnnxModel.load(file, { threads });
+  let model: OnnxModel;
+  try {
+    model = await OnnxModel.load(file, { threads, backend });
+  } catch (err) {
+    if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
   return {
+    backend: model.backend,
     predict: (x: Float32Array, n: number) => model.run(x, n),
     async close() {
       await model.close();
@@ -145,6 +161,8 @@ export interface PredictFilesOptions {
   model: string;
   inputs: string[];
   runtime?: RuntimeName;
+  /** ONNX Runtime build for `runtime: 'onnx'` (default auto: native when installed, else wasm). */
+  onnxBackend?: OnnxBackendChoice | string;
   tta?: TtaMode | string;
   /** Flag threshold on `any`; default the run's triage threshold, else 0.5. */
   threshold?: number;
@@ -178,6 +196,8 @@ export interface PredictFilesResult {
   model: string;
   input: PredictModelInput;
   runtime: RuntimeName;
+  /** The ONNX Runtime build used (null for tfjs or a runtime passed in). */
+  onnxBackend: OnnxBackend | null;
   tta: TtaMode;
   threshold: ThresholdChoice;
   slices: SlicePrediction[];
@@ -285,6 +305,12 @@ export async function predictFiles(o: PredictFilesOptions): Promise<PredictFiles
   if (!RUNTIMES.includes(runtimeName)) {
     throw new ConfigError(`--runtime must be one of tfjs, onnx, received "${String(o.runtime)}"`);
   }
+  const onnxBackend = parseOnnxBackend(o.onnxBackend);
+  if (o.onnxBackend !== undefined && runtimeName !== 'onnx') {
+    throw new ConfigError(
+      `--onnx-backend needs --runtime onnx, received --runtime ${runtimeName} --onnx-backend ${o.onnxBackend}`,
+    );
+  }
   const tta = (o.tta ?? 'none') as TtaMode;
   if (!TTA_MODES.includes(tta)) {
     throw new ConfigError(`--tta must be one of ${TTA_MODES.join(', ')}, received "${o.tta}"`);
@@ -344,11 +370,12 @@ export async function predictFiles(o: PredictFilesOptions): Promise<PredictFiles
     unit: 'images',
     enabled: o.progress !== false,
   });
+  const onnx =
+    o.runtimeInstance === undefined && runtimeName === 'onnx'
+      ? await onnxRuntime(dir, workers, onnxBackend)
+      : undefined;
   const runtime =
-    o.runtimeInstance ??
-    (runtimeName === 'onnx'
-      ? await onnxRuntime(dir, workers)
-      : await tfjsRuntime(dir, { workers, backend: o.backend }));
+    o.runtimeInstance ?? onnx ?? (await tfjsRuntime(dir, { workers, backend: o.backend }));
   const predictions: SlicePrediction[] = [];
   const seriesOut: GroupSummary[] = [];
   type Batch = { series: { slices: SliceRef[]; bytes: Uint8Array[] }[]; x: Float32Array };
@@ -448,6 +475,7 @@ export async function predictFiles(o: PredictFilesOptions): Promise<PredictFiles
     model: dir,
     input,
     runtime: runtimeName,
+    onnxBackend: onnx?.backend ?? null,
     tta,
     threshold,
     slices: predictions,
