@@ -188,7 +188,13 @@ export {
   resetHead,
   withHead,
 } from './models/index.js';
-export { REGISTRY } from './models/registry.js';
+export {
+  ARCH_NAMES,
+  type ArchName,
+  REGISTRY,
+  type ResolveArchOptions,
+  resolveArch,
+} from './models/registry.js';
 export {
   resolveSynthOptions,
   SYNTH_DEFAULTS,

@@ -5,7 +5,7 @@
  * cross-entropy, ImageNet weights, flips and crops on the fly.
  */
 import { ConfigError } from '../errors.js';
-import { ARCH_NAMES, type ArchName, REGISTRY } from '../models/registry.js';
+import { type ArchName, REGISTRY, resolveArch } from '../models/registry.js';
 
 export const LOSSES = ['bce', 'weighted-bce', 'focal'] as const;
 export type LossName = (typeof LOSSES)[number];
@@ -116,7 +116,7 @@ function nonNegInt(field: string, value: number): number {
  * @throws ConfigError before anything is read or written.
  */
 export function resolveTrainConfig(o: TrainOptionsInput, cores = 2): TrainConfig {
-  const arch = oneOf('--arch', o.arch, ARCH_NAMES);
+  const arch = resolveArch(o.arch, { field: '--arch' });
   const spec = REGISTRY.find((s) => s.name === arch)!;
   const size = posInt('--size', o.size ?? 224);
   const min = Math.max(32, spec.minSize);
