@@ -1,17 +1,19 @@
 /**
  * Inference throughput per architecture (random weights, batch 32, 3 channels): tfjs on the
  * wasm backend with 2 model workers (the engine `ichdet evaluate` uses, micro-batches of 8), and
- * the same model exported to ONNX and run by onnxruntime-node with 2 intra-op threads. One
- * warm-up batch, then timed batches for at least ~3 s. 224² for every architecture, plus
- * MobileNetV2 and ResNet50 at 128² (the issue's PyTorch targets). `--quick`: MobileNetV2,
- * EfficientNet-B0 and ResNet50 only; `--infer-archs a,b`: only those.
+ * the same model exported to ONNX and run by ONNX Runtime with 2 intra-op threads, native
+ * (onnxruntime-node) and wasm (onnxruntime-web, the fallback when the native one is not
+ * installed). One warm-up batch, then timed batches for at least ~3 s. 224² for every
+ * architecture, plus MobileNetV2 and ResNet50 at 128² (the issue's PyTorch targets). `--quick`:
+ * MobileNetV2, EfficientNet-B0 and ResNet50 only; `--infer-archs a,b`: only those;
+ * `--onnx-only`: no tfjs rows.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../src/backend/init.js';
 import { exportOnnx } from '../src/infer/onnx-export.js';
-import { OnnxModel } from '../src/infer/onnx-runtime.js';
+import { ONNX_PACKAGES, type OnnxBackend, OnnxModel } from '../src/infer/onnx-runtime.js';
 import { buildModel } from '../src/models/index.js';
 import { ARCH_NAMES, type ArchName } from '../src/models/registry.js';
 import { ModelWorkers } from '../src/train/engine.js';
@@ -80,14 +82,19 @@ async function tfjsRate(arch: ArchName, size: number, workers: number): Promise<
   }
 }
 
-async function onnxRate(arch: ArchName, size: number, threads: number): Promise<number> {
+async function onnxRate(
+  arch: ArchName,
+  size: number,
+  threads: number,
+  backend: OnnxBackend,
+): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'ichdet-bench-onnx-'));
   try {
     const m = buildModel(arch, { inputShape: [size, size, 3] });
     const file = join(dir, `${arch}.onnx`);
     writeFileSync(file, exportOnnx(m));
     m.dispose();
-    const om = await OnnxModel.load(file, { threads });
+    const om = await OnnxModel.load(file, { threads, backend });
     try {
       return await rate((x) => om.run(x, BATCH), size);
     } finally {
@@ -109,14 +116,17 @@ export async function benchInfer(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const [arch, size] of runs) {
     const target = TARGETS[`${arch}@${size}`];
-    const onnx = await onnxRate(arch, size, cores);
-    rows.push({
-      name: `infer ${arch} ${size}² batch ${BATCH}, onnxruntime-node ${cores} threads`,
-      value: onnx,
-      unit: 'images/s',
-      target: target === undefined ? '' : `≥ ${target} (PyTorch, 2 cores)`,
-    });
-    process.stderr.write(`${rows.at(-1)?.name}: ${onnx.toFixed(1)} images/s\n`);
+    for (const backend of ['native', 'wasm'] as const) {
+      const onnx = await onnxRate(arch, size, cores, backend);
+      rows.push({
+        name: `infer ${arch} ${size}² batch ${BATCH}, ${ONNX_PACKAGES[backend]} ${cores} threads`,
+        value: onnx,
+        unit: 'images/s',
+        target: target === undefined ? '' : `≥ ${target} (PyTorch, 2 cores)`,
+      });
+      process.stderr.write(`${rows.at(-1)?.name}: ${onnx.toFixed(1)} images/s\n`);
+    }
+    if (process.argv.includes('--onnx-only')) continue;
     const tfjs = await tfjsRate(arch, size, cores);
     rows.push({
       name: `infer ${arch} ${size}² batch ${BATCH}, tfjs-wasm ${cores} workers`,

@@ -155,7 +155,19 @@ export {
   exportRunToOnnx,
 } from './infer/onnx-export.js';
 export { inspectModel as inspectOnnx, type OnnxHeader } from './infer/onnx-proto.js';
-export { type OnnxLoadOptions, OnnxModel } from './infer/onnx-runtime.js';
+export {
+  type LoadedOrt,
+  loadOrt,
+  type ModuleImporter,
+  NATIVE_INSTALL_LINE,
+  ONNX_BACKENDS,
+  ONNX_PACKAGES,
+  type OnnxBackend,
+  type OnnxBackendChoice,
+  type OnnxLoadOptions,
+  OnnxModel,
+  parseOnnxBackend,
+} from './infer/onnx-runtime.js';
 export {
   type CachePointing,
   type LabelMask,
@@ -200,7 +212,13 @@ export {
   resetHead,
   withHead,
 } from './models/index.js';
-export { REGISTRY } from './models/registry.js';
+export {
+  ARCH_NAMES,
+  type ArchName,
+  REGISTRY,
+  type ResolveArchOptions,
+  resolveArch,
+} from './models/registry.js';
 export { loadSavedModel, readModelMetadata, saveLayersModel } from './run/checkpoint.js';
 export { readTrainConfig } from './run/config.js';
 export { recoverFolder, writeFolder } from './run/folder.js';

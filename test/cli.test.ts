@@ -301,5 +301,36 @@ describe('ichdet CLI', () => {
       patients.get(pid)!.add(part!);
     }
     for (const parts of patients.values()) expect(parts.size).toBe(1);
-  });
+    // The Keras name of an architecture is accepted; the run stores the canonical name.
+    const runDir = join(dir, 'e2e-run');
+    const t = await ichdet(
+      'train',
+      '--cache',
+      cache,
+      '--split',
+      split,
+      '--arch',
+      'MobileNetV2',
+      '--out',
+      runDir,
+      '--size',
+      '32',
+      '--epochs',
+      '1',
+      '--batch',
+      '4',
+      '--weights',
+      'none',
+      '--workers',
+      '1',
+      '--max-steps',
+      '1',
+      '--backend',
+      'wasm',
+      '--no-progress',
+    );
+    expect(t.stderr).not.toMatch(/ichdet: /);
+    expect(t.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')).arch).toBe('mobilenet_v2');
+  }, 120_000);
 });

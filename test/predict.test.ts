@@ -315,7 +315,7 @@ describe('predict on a trained model', () => {
     }
   }, 120_000);
 
-  it('predicts the same probabilities with --runtime onnx (onnxruntime-node) within 1e-4', async () => {
+  it('predicts the same probabilities with --runtime onnx, native and wasm builds, within 1e-4', async () => {
     const common = {
       model: run,
       inputs: [valDir],
@@ -324,14 +324,24 @@ describe('predict on a trained model', () => {
       progress: false,
     };
     const t = await predict({ ...common, out: join(dir, 'pred-tfjs'), backend: 'wasm' });
-    const o = await predict({ ...common, out: join(dir, 'pred-onnx'), runtime: 'onnx' });
-    expect(o.slices.map((s) => s.imageId)).toEqual(t.slices.map((s) => s.imageId));
-    let maxDiff = 0;
-    for (const [i, s] of o.slices.entries()) {
-      for (let l = 0; l < 6; l++)
-        maxDiff = Math.max(maxDiff, Math.abs(s.p[l]! - t.slices[i]!.p[l]!));
+    for (const onnxBackend of ['native', 'wasm'] as const) {
+      const out = join(dir, `pred-onnx-${onnxBackend}`);
+      const o = await predict({ ...common, out, runtime: 'onnx', onnxBackend });
+      expect(o.onnxBackend).toBe(onnxBackend);
+      expect(JSON.parse(readFileSync(join(out, 'predict.json'), 'utf8')).onnxBackend).toBe(
+        onnxBackend,
+      );
+      expect(o.slices.map((s) => s.imageId)).toEqual(t.slices.map((s) => s.imageId));
+      let maxDiff = 0;
+      for (const [i, s] of o.slices.entries()) {
+        for (let l = 0; l < 6; l++)
+          maxDiff = Math.max(maxDiff, Math.abs(s.p[l]! - t.slices[i]!.p[l]!));
+      }
+      expect(maxDiff).toBeLessThan(1e-4);
     }
-    expect(maxDiff).toBeLessThan(1e-4);
+    await expect(
+      predict({ ...common, out: join(dir, 'pred-bad'), onnxBackend: 'wasm' }),
+    ).rejects.toThrow(/--onnx-backend needs --runtime onnx/);
   }, 120_000);
 
   it('lists bad files with reasons, skips them and writes an RSNA submission of the rest', async () => {

@@ -36,7 +36,7 @@ describe('training config', () => {
   it.each([
     [
       { arch: 'alexnet' },
-      '--arch must be one of vgg16, resnet50, inception_v3, mobilenet_v2, xception, efficientnet_b0, efficientnet_b2, efficientnet_b3, received "alexnet"',
+      '--arch must be one of vgg16, resnet50, inception_v3, mobilenet_v2, xception, efficientnet_b0, efficientnet_b2, efficientnet_b3 or their Keras names VGG16, ResNet50, InceptionV3, MobileNetV2, Xception, EfficientNetB0, EfficientNetB2, EfficientNetB3 (any case, with or without underscores), received "alexnet"',
     ],
     [{ size: 16 }, '--size must be ≥ 32 for mobilenet_v2, received 16'],
     [{ arch: 'inception_v3', size: 64 }, '--size must be ≥ 75 for inception_v3, received 64'],

@@ -37,7 +37,10 @@ export function registerCompare(program: Command): void {
     )
     .requiredOption('--cache <dir>', 'the cache folder')
     .requiredOption('--split <split.csv>', 'the split file')
-    .requiredOption('--archs <list>', `all, or a comma-separated list of ${ARCH_NAMES.join(', ')}`)
+    .requiredOption(
+      '--archs <list>',
+      `all, or a comma-separated list of ${ARCH_NAMES.join(', ')} or their Keras names (MobileNetV2, EfficientNetB0…)`,
+    )
     .requiredOption(
       '--out <study>',
       'the study folder (runs/<arch>/, report.html, report.md, figures/)',

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { exportOnnxCommand } from '../commands/export-onnx.js';
 import { ConfigError } from '../errors.js';
+import { ONNX_BACKENDS } from '../infer/onnx-runtime.js';
 import { action, positiveInt } from './shared.js';
 
 interface ExportOnnxCliOptions {
@@ -8,6 +9,7 @@ interface ExportOnnxCliOptions {
   checkpoint?: string;
   opset?: number;
   verify?: boolean;
+  onnxBackend?: string;
 }
 
 export function registerExportOnnx(program: Command): void {
@@ -21,6 +23,10 @@ export function registerExportOnnx(program: Command): void {
     .option('--checkpoint <which>', 'best or last (default best)')
     .option('--opset <n>', 'ONNX opset, 13 to 21 (default 17)', positiveInt('--opset'))
     .option('--no-verify', 'skip the ONNX Runtime vs tfjs check on a random batch')
+    .option(
+      '--onnx-backend <name>',
+      `ONNX Runtime build for the check: ${ONNX_BACKENDS.join(', ')} (default auto: native onnxruntime-node when installed, else wasm onnxruntime-web)`,
+    )
     .addHelpText(
       'after',
       [
@@ -41,12 +47,13 @@ export function registerExportOnnx(program: Command): void {
           ...(o.checkpoint !== undefined && { checkpoint: o.checkpoint as 'best' | 'last' }),
           ...(o.opset !== undefined && { opset: o.opset }),
           verify: o.verify !== false,
+          ...(o.onnxBackend !== undefined && { onnxBackend: o.onnxBackend }),
         });
         const mb = (r.bytes / 1048576).toFixed(1);
         const check =
           r.maxAbsDiff === null
             ? 'not verified'
-            : `max |onnx − tfjs| = ${r.maxAbsDiff.toExponential(1)} on a random batch`;
+            : `max |onnx − tfjs| = ${r.maxAbsDiff.toExponential(1)} on a random batch (ONNX Runtime ${r.onnxBackend})`;
         process.stdout.write(
           `wrote ${r.out} (${r.arch ?? 'model'} from ${r.model}, ${r.nodes} nodes, ${mb} MB; ${check})\n`,
         );

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { BackendChoice } from '../backend/init.js';
 import { PREDICT_FORMATS, predict } from '../commands/predict.js';
+import { NATIVE_INSTALL_LINE, ONNX_BACKENDS } from '../infer/onnx-runtime.js';
 import { formatPointing } from '../infer/pointing.js';
 import { TTA_MODES } from '../infer/runtime.js';
 import { action, cliSignal, positiveInt } from './shared.js';
@@ -12,6 +13,7 @@ interface PredictCliOptions {
   format?: string;
   tta?: string;
   runtime?: string;
+  onnxBackend?: string;
   threshold?: string;
   cam?: string;
   camLayer?: string;
@@ -46,7 +48,11 @@ export function registerPredict(program: Command): void {
     .option('--tta <mode>', `test-time augmentation: ${TTA_MODES.join(', ')} (default none)`)
     .option(
       '--runtime <name>',
-      'tfjs (default: model workers on every core) or onnx (onnxruntime-node; DIR/model.onnx, else exported on the fly)',
+      'tfjs (default: model workers on every core) or onnx (ONNX Runtime; DIR/model.onnx, else exported on the fly)',
+    )
+    .option(
+      '--onnx-backend <name>',
+      `ONNX Runtime build for --runtime onnx: ${ONNX_BACKENDS.join(', ')} (default auto: native onnxruntime-node when installed, else wasm onnxruntime-web)`,
     )
     .option(
       '--threshold <t>',
@@ -74,9 +80,12 @@ export function registerPredict(program: Command): void {
         '',
         'Bad or non-CT files are listed in OUT/rejects.csv with the reason and skipped.',
         '',
+        `--runtime onnx runs on ONNX Runtime's wasm build unless the native one is installed: ${NATIVE_INSTALL_LINE}`,
+        '',
         'Examples:',
         '  ichdet predict --model runs/mnv2 --input study/ --out pred',
         '  ichdet predict --model runs/mnv2/best --input a.dcm --input b.dcm --out pred --format rsna --tta hflip',
+        '  ichdet predict --model runs/mnv2 --input study/ --out pred --runtime onnx --onnx-backend wasm',
         '  ichdet predict --model runs/mnv2 --input study/ --out pred --cam pred/cam',
         '  ichdet predict --model runs/b0 --input synth/stage_2_train --out pred --threshold 0 --cam pred/cam --cam-layer 1/16 --masks synth/masks',
       ].join('\n'),
@@ -91,6 +100,7 @@ export function registerPredict(program: Command): void {
           format: o.format,
           tta: o.tta,
           runtime: o.runtime,
+          onnxBackend: o.onnxBackend,
           threshold,
           cam: o.cam,
           camLayer: o.camLayer,

@@ -64,7 +64,10 @@ export function registerTrain(program: Command): void {
     )
     .option('--cache <dir>', 'the cache folder (ichdet prepare --out)')
     .option('--split <split.csv>', 'the split file (ichdet split --out)')
-    .option('--arch <name>', `architecture: ${ARCH_NAMES.join(', ')}`)
+    .option(
+      '--arch <name>',
+      `architecture: ${ARCH_NAMES.join(', ')}, or its Keras name (MobileNetV2, EfficientNetB0…; any case, underscores optional)`,
+    )
     .requiredOption('--out <run>', 'the run folder (config.json, metrics.jsonl, last/, best/)')
     .option(
       '--resume',

@@ -9,7 +9,10 @@ export function registerWeights(program: Command): void {
     .description(
       'fetch the Keras ImageNet notop .h5 weights of an architecture (or all) into the cache and verify their md5',
     )
-    .argument('<arch>', 'an architecture (see `ichdet models`) or all')
+    .argument(
+      '<arch>',
+      'an architecture (see `ichdet models`; Keras names such as ResNet50 too) or all',
+    )
     .option('--dir <dir>', 'cache folder (default $ICHDET_WEIGHTS_DIR or ~/.cache/ichdet/weights)')
     .option('--no-progress', 'no progress bar')
     .action(

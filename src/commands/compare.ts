@@ -20,7 +20,7 @@ import {
   writeStudyFigures,
 } from '../eval/report.js';
 import { archSpec } from '../models/index.js';
-import { ARCH_NAMES } from '../models/registry.js';
+import { ARCH_NAMES, type ArchName, resolveArch } from '../models/registry.js';
 import { openRun } from '../run/run.js';
 import { resolveTrainConfig, type TrainOptionsInput } from '../train/config.js';
 import { readSplitCsv, resolveSplit } from '../train/split-file.js';
@@ -61,19 +61,22 @@ export interface CompareResult {
   trained: string[];
 }
 
-/** Parses `all` / `a,b,c` into registry names; ConfigError names an unknown one. */
-export function parseArchs(archs: string | readonly string[]): string[] {
+/**
+ * Parses `all` / `a,b,c` into canonical registry names (any spelling `resolveArch` accepts);
+ * ConfigError names an unknown one or one listed twice.
+ */
+export function parseArchs(archs: string | readonly string[]): ArchName[] {
   const list = typeof archs === 'string' ? archs.split(',').map((s) => s.trim()) : [...archs];
-  if (list.length === 1 && list[0] === 'all') return [...ARCH_NAMES];
+  if (list.length === 1 && list[0]?.toLowerCase() === 'all') return [...ARCH_NAMES];
   if (list.length === 0 || list.some((a) => a === '')) {
     throw new ConfigError(
       `--archs must be all or a comma-separated list, received "${String(archs)}"`,
     );
   }
-  for (const a of list) archSpec(a);
-  if (new Set(list).size !== list.length)
+  const names = list.map((a) => resolveArch(a));
+  if (new Set(names).size !== names.length)
     throw new ConfigError(`--archs lists an architecture twice: ${list.join(',')}`);
-  return list;
+  return names;
 }
 
 /** Runs `tasks` with at most `limit` at a time; results in task order. */

@@ -10,7 +10,12 @@ import { initBackend } from '../backend/init.js';
 import { ConfigError } from '../errors.js';
 import { onnxModelProto } from '../infer/onnx-export.js';
 import { encodeModel } from '../infer/onnx-proto.js';
-import { OnnxModel } from '../infer/onnx-runtime.js';
+import {
+  type OnnxBackend,
+  type OnnxBackendChoice,
+  OnnxModel,
+  parseOnnxBackend,
+} from '../infer/onnx-runtime.js';
 import { loadSavedModel, readModelMetadata } from '../run/checkpoint.js';
 import { resolveModelDir } from '../run/run.js';
 import { writeFileAtomic } from '../util/files.js';
@@ -29,6 +34,8 @@ export interface ExportOnnxCommandOptions {
   opset?: number;
   /** Compare ONNX Runtime with tfjs on a random batch of 2 (default true). */
   verify?: boolean;
+  /** ONNX Runtime build the check runs on (default auto: native when installed, else wasm). */
+  onnxBackend?: OnnxBackendChoice | string;
 }
 
 export interface ExportOnnxCommandResult {
@@ -40,6 +47,8 @@ export interface ExportOnnxCommandResult {
   bytes: number;
   /** Largest |ONNX − tfjs| over the check batch; null when not verified. */
   maxAbsDiff: number | null;
+  /** The ONNX Runtime build that ran the check; null when not verified. */
+  onnxBackend: OnnxBackend | null;
 }
 
 /**
@@ -52,6 +61,7 @@ export async function exportOnnxCommand(
   if (!o.out.endsWith('.onnx')) {
     throw new ConfigError(`--out must be an .onnx file, received "${o.out}"`);
   }
+  const onnxBackend = parseOnnxBackend(o.onnxBackend);
   const dir = resolveModelDir(o.run, o.checkpoint ?? 'best');
   await initBackend('wasm');
   const model = await loadSavedModel(dir);
@@ -66,23 +76,36 @@ export async function exportOnnxCommand(
     await writeFileAtomic(out, bytes);
     const arch = typeof metadata.arch === 'string' ? metadata.arch : null;
     let maxAbsDiff: number | null = null;
+    let ran: OnnxBackend | null = null;
     if (o.verify !== false) {
-      maxAbsDiff = await compareWithTfjs(model, out);
+      [maxAbsDiff, ran] = await compareWithTfjs(model, out, onnxBackend);
       if (!(maxAbsDiff <= ONNX_PARITY_TOLERANCE)) {
         throw new ConfigError(
           `${out}: ONNX Runtime differs from tfjs by up to ${maxAbsDiff}, more than ${ONNX_PARITY_TOLERANCE}; please report this model`,
         );
       }
     }
-    return { out, model: dir, arch, nodes, bytes: bytes.byteLength, maxAbsDiff };
+    return {
+      out,
+      model: dir,
+      arch,
+      nodes,
+      bytes: bytes.byteLength,
+      maxAbsDiff,
+      onnxBackend: ran,
+    };
   } finally {
     model.dispose();
   }
 }
 
-/** Largest |ONNX − tfjs| on two seeded random images. */
-async function compareWithTfjs(model: LayersModel, file: string): Promise<number> {
-  const onnx = await OnnxModel.load(file);
+/** Largest |ONNX − tfjs| on two seeded random images, and the ONNX Runtime build that ran. */
+async function compareWithTfjs(
+  model: LayersModel,
+  file: string,
+  backend: OnnxBackendChoice,
+): Promise<[number, OnnxBackend]> {
+  const onnx = await OnnxModel.load(file, { backend });
   try {
     const [h, w, c] = onnx.inputShape;
     const rng = new Rng(20240607);
@@ -101,7 +124,7 @@ async function compareWithTfjs(model: LayersModel, file: string): Promise<number
     for (let i = 0; i < want.length; i++) {
       max = Math.max(max, Math.abs((want[i] as number) - (got[i] as number)));
     }
-    return max;
+    return [max, onnx.backend];
   } finally {
     await onnx.close();
   }

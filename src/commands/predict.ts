@@ -31,6 +31,7 @@ import {
   PointingGame,
   type PointingRow,
 } from '../infer/gradcam.js';
+import type { OnnxBackendChoice } from '../infer/onnx-runtime.js';
 import { maskBits, pointingCsv, readMask, resolveMasksDir } from '../infer/pointing.js';
 import {
   type GroupSummary,
@@ -60,6 +61,8 @@ export interface PredictOptions {
   format?: PredictFormat | string;
   tta?: string;
   runtime?: RuntimeName | string;
+  /** ONNX Runtime build for `runtime: 'onnx'`: auto (default), native or wasm. */
+  onnxBackend?: OnnxBackendChoice | string;
   threshold?: number;
   /** Grad-CAM output folder. */
   cam?: string;
@@ -254,6 +257,7 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
   const config = resolveInferenceConfig({
     model: o.model,
     runtime: o.runtime,
+    onnxBackend: o.onnxBackend,
     tta: o.tta,
     threshold: o.threshold,
     topK: o.topK,
@@ -328,6 +332,7 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
         inputs: o.inputs.map((p) => resolve(p)),
         format,
         runtime: r.runtime,
+        onnxBackend: r.onnxBackend,
         tta: r.tta,
         threshold: r.threshold,
         cam: camDir ?? null,

@@ -5,11 +5,13 @@
  * workers and backend. Every check names the option and the value received.
  */
 import { BACKENDS, type BackendChoice } from '../backend/init.js';
+import { ConfigError } from '../errors.js';
 import type { CheckpointName } from '../run/layout.js';
 import type { InputCard } from '../run/model-card.js';
 import { ModelFolder, type ThresholdChoice } from '../run/run.js';
 import { defaultPoolSize } from '../util/pool.js';
 import { oneOf, positiveInt } from '../util/validate.js';
+import { type OnnxBackendChoice, parseOnnxBackend } from './onnx-runtime.js';
 import { RUNTIMES, type RuntimeName, TTA_MODES, type TtaMode } from './runtime.js';
 
 export interface InferenceOptions {
@@ -17,6 +19,8 @@ export interface InferenceOptions {
   model: string;
   checkpoint?: CheckpointName;
   runtime?: RuntimeName | string | undefined;
+  /** ONNX Runtime build for `runtime: 'onnx'` (default auto: native when installed, else wasm). */
+  onnxBackend?: OnnxBackendChoice | string | undefined;
   tta?: TtaMode | string | undefined;
   /** Flag threshold on `any`; default the run's triage threshold, else 0.5. */
   threshold?: number | undefined;
@@ -35,6 +39,7 @@ export interface InferenceConfig {
   dir: string;
   input: InputCard;
   runtime: RuntimeName;
+  onnxBackend: OnnxBackendChoice;
   tta: TtaMode;
   threshold: ThresholdChoice;
   topK: number;
@@ -51,6 +56,12 @@ export interface InferenceConfig {
  */
 export function resolveInferenceConfig(o: InferenceOptions): InferenceConfig {
   const runtime = oneOf('--runtime', o.runtime ?? 'tfjs', RUNTIMES);
+  const onnxBackend = parseOnnxBackend(o.onnxBackend);
+  if (o.onnxBackend !== undefined && runtime !== 'onnx') {
+    throw new ConfigError(
+      `--onnx-backend needs --runtime onnx, received --runtime ${runtime} --onnx-backend ${o.onnxBackend}`,
+    );
+  }
   const tta = oneOf('--tta', o.tta ?? 'none', TTA_MODES);
   const topK = positiveInt('top-k', o.topK ?? 3);
   const workers = positiveInt('--workers', o.workers ?? defaultPoolSize());
@@ -59,5 +70,17 @@ export function resolveInferenceConfig(o: InferenceOptions): InferenceConfig {
   const model = new ModelFolder(o.model, o.checkpoint ?? 'best');
   const input = model.inputCard();
   const threshold = model.threshold(o.threshold);
-  return { model, dir: model.dir, input, runtime, tta, threshold, topK, workers, backend, chunk };
+  return {
+    model,
+    dir: model.dir,
+    input,
+    runtime,
+    onnxBackend,
+    tta,
+    threshold,
+    topK,
+    workers,
+    backend,
+    chunk,
+  };
 }

@@ -1,23 +1,133 @@
 /**
- * Running an exported ichdet .onnx file with ONNX Runtime's native CPU library
- * (onnxruntime-node, which ships the library in its npm package): graph optimisations on
- * (Conv + BatchNorm + activation fusion), one intra-op thread per core by default.
+ * Running an exported ichdet .onnx file with ONNX Runtime, from one of two builds that share
+ * one API (onnxruntime-common):
+ * - `native`: onnxruntime-node, the CPU library as a Node addon; an optional peer dependency
+ *   (its install script downloads CUDA libraries from NuGet on Linux x64 unless
+ *   `ONNXRUNTIME_NODE_INSTALL=skip`, so ichdet does not pull it in);
+ * - `wasm`: onnxruntime-web's WebAssembly build (SIMD, threads), a regular dependency with no
+ *   install script, loading its .wasm files from its own package folder (no network).
+ * `auto` takes native when it can be imported, else wasm. Graph optimisations on (Conv +
+ * BatchNorm + activation fusion), one intra-op thread per core by default.
  */
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-web';
 import { ConfigError, InputError } from '../errors.js';
 import { ONNX_INPUT, ONNX_METADATA_KEY, ONNX_OUTPUT } from './onnx-export.js';
 import { inspectModel } from './onnx-proto.js';
 
+export const ONNX_BACKENDS = ['auto', 'native', 'wasm'] as const;
+/** Which ONNX Runtime build to use: `auto` is native when installed, else wasm. */
+export type OnnxBackendChoice = (typeof ONNX_BACKENDS)[number];
+/** The build a model actually runs on. */
+export type OnnxBackend = Exclude<OnnxBackendChoice, 'auto'>;
+
+/** The package each build comes from. */
+export const ONNX_PACKAGES: Readonly<Record<OnnxBackend, string>> = {
+  native: 'onnxruntime-node',
+  wasm: 'onnxruntime-web',
+};
+
+/** How to add the native runtime without its CUDA download (the line the missing-native error gives). */
+export const NATIVE_INSTALL_LINE = 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node';
+
+/** The part of ONNX Runtime's JavaScript API ichdet uses (identical in both builds). */
+type OrtApi = Pick<typeof Ort, 'InferenceSession' | 'Tensor' | 'env'>;
+
+/** Imports a package by name (`(s) => import(s)`; tests pass another to simulate a missing one). */
+export type ModuleImporter = (specifier: string) => Promise<unknown>;
+
 export interface OnnxLoadOptions {
   /** Intra-op threads (default: the number of cores). */
   threads?: number;
+  /** ONNX Runtime build (default `auto`). */
+  backend?: OnnxBackendChoice | string;
+}
+
+export interface LoadedOrt {
+  backend: OnnxBackend;
+  ort: OrtApi;
+}
+
+/** Checks a backend name given by a user; ConfigError names the value and the accepted ones. */
+export function parseOnnxBackend(value: string | undefined): OnnxBackendChoice {
+  if (value === undefined) return 'auto';
+  const v = value.toLowerCase();
+  if ((ONNX_BACKENDS as readonly string[]).includes(v)) return v as OnnxBackendChoice;
+  throw new ConfigError(
+    `--onnx-backend must be one of ${ONNX_BACKENDS.join(', ')}, received "${value}"`,
+  );
+}
+
+function isModuleNotFound(err: unknown, pkg: string): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return (
+    (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') &&
+    typeof e.message === 'string' &&
+    e.message.includes(pkg)
+  );
+}
+
+const defaultImporter: ModuleImporter = (specifier) => import(specifier);
+const loaded = new Map<OnnxBackend, Promise<OrtApi>>();
+
+async function importOrt(backend: OnnxBackend, importer: ModuleImporter): Promise<OrtApi> {
+  const pkg = ONNX_PACKAGES[backend];
+  let mod: unknown;
+  try {
+    mod = await importer(pkg);
+  } catch (err) {
+    if (backend === 'native' && isModuleNotFound(err, pkg)) {
+      throw new ConfigError(
+        `--onnx-backend native needs the optional package ${pkg}, which is not installed; ` +
+          `install it with: ${NATIVE_INSTALL_LINE} (or use --onnx-backend wasm)`,
+      );
+    }
+    throw new ConfigError(
+      `cannot load ${pkg} (ONNX Runtime ${backend}): ${(err as Error).message}`,
+    );
+  }
+  const ort = ((mod as { default?: unknown }).default ?? mod) as Partial<OrtApi>;
+  if (typeof ort.InferenceSession?.create !== 'function' || typeof ort.Tensor !== 'function') {
+    throw new ConfigError(
+      `${pkg} does not export InferenceSession and Tensor; is it ONNX Runtime?`,
+    );
+  }
+  return ort as OrtApi;
+}
+
+/**
+ * Loads ONNX Runtime: `native` (onnxruntime-node; ConfigError with the install line when it is
+ * missing), `wasm` (onnxruntime-web), or `auto` (native when it loads, else wasm). Each build is
+ * imported once per process with the default importer.
+ */
+export async function loadOrt(
+  choice: OnnxBackendChoice | string = 'auto',
+  importer?: ModuleImporter,
+): Promise<LoadedOrt> {
+  const want = parseOnnxBackend(choice);
+  const load = (backend: OnnxBackend): Promise<OrtApi> => {
+    if (importer !== undefined) return importOrt(backend, importer);
+    let p = loaded.get(backend);
+    if (p === undefined) {
+      p = importOrt(backend, defaultImporter);
+      p.catch(() => loaded.delete(backend));
+      loaded.set(backend, p);
+    }
+    return p;
+  };
+  if (want !== 'auto') return { backend: want, ort: await load(want) };
+  try {
+    return { backend: 'native', ort: await load('native') };
+  } catch {
+    return { backend: 'wasm', ort: await load('wasm') };
+  }
 }
 
 export class OnnxModel {
   private constructor(
-    private readonly session: InferenceSession,
+    private readonly ort: OrtApi,
+    private readonly session: Ort.InferenceSession,
     /** The ichdet metadata stored in the file (`{}` when it has none). */
     readonly metadata: Record<string, unknown>,
     /** [height, width, channels] of one input image. */
@@ -25,14 +135,25 @@ export class OnnxModel {
     /** Outputs per image (6 for an ichdet head). */
     readonly outputs: number,
     readonly file: string,
+    /** The ONNX Runtime build running it. */
+    readonly backend: OnnxBackend,
   ) {}
 
-  /** Loads an .onnx file written by `exportOnnx`; InputError when it is missing or not one. */
-  static async load(file: string, o: OnnxLoadOptions = {}): Promise<OnnxModel> {
+  /**
+   * Loads an .onnx file written by `exportOnnx`; InputError when it is missing or not one,
+   * ConfigError when the runtime asked for is not installed. The wasm build takes its thread
+   * count once per process (from the first model loaded).
+   */
+  static async load(
+    file: string,
+    o: OnnxLoadOptions = {},
+    importer?: ModuleImporter,
+  ): Promise<OnnxModel> {
     const threads = o.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) {
       throw new ConfigError(`threads must be a positive integer, received ${threads}`);
     }
+    const { backend, ort } = await loadOrt(o.backend ?? 'auto', importer);
     let bytes: Uint8Array;
     try {
       bytes = await readFile(file);
@@ -70,18 +191,25 @@ export class OnnxModel {
         );
       }
     }
-    let session: InferenceSession;
+    let session: Ort.InferenceSession;
     try {
-      session = await InferenceSession.create(bytes, {
+      if (backend === 'wasm') {
+        // Read by onnxruntime-web when its wasm module starts (first session); ignored after.
+        ort.env.wasm.numThreads = threads;
+      }
+      session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [backend === 'wasm' ? 'wasm' : 'cpu'],
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
       });
     } catch (err) {
-      throw new InputError(`ONNX Runtime cannot load ${file}: ${(err as Error).message}`);
+      throw new InputError(
+        `ONNX Runtime (${backend}) cannot load ${file}: ${(err as Error).message}`,
+      );
     }
-    return new OnnxModel(session, metadata, [h, w, c], k, file);
+    return new OnnxModel(ort, session, metadata, [h, w, c], k, file, backend);
   }
 
   /** Probabilities (n × outputs, row-major) of `n` images given as NHWC float32. */
@@ -92,7 +220,7 @@ export class OnnxModel {
         `${this.file}: input must hold n × ${h} × ${w} × ${c} floats, received ${x.length} for n = ${n}`,
       );
     }
-    const feeds = { [ONNX_INPUT]: new Tensor('float32', x, [n, h, w, c]) };
+    const feeds = { [ONNX_INPUT]: new this.ort.Tensor('float32', x, [n, h, w, c]) };
     const result = await this.session.run(feeds);
     const y = result[ONNX_OUTPUT];
     if (!y || !(y.data instanceof Float32Array)) {

@@ -34,6 +34,7 @@ import { ModelFolder, type ThresholdChoice } from '../run/run.js';
 import { listFiles, ReusableFileReader } from '../util/files.js';
 import { type Reporter, reporterOf } from '../util/reporter.js';
 import { type InferenceConfig, type InferenceOptions, resolveInferenceConfig } from './config.js';
+import type { OnnxBackend } from './onnx-runtime.js';
 import type { InferenceRuntime, RuntimeName, TtaMode } from './runtime.js';
 import { startRuntime } from './runtimes.js';
 import { groupSeries, type Series, type SliceRef, sliceRef } from './series.js';
@@ -150,6 +151,8 @@ export interface PredictFilesResult {
   model: string;
   input: PredictModelInput;
   runtime: RuntimeName;
+  /** The ONNX Runtime build used (null for tfjs or a runtime passed in). */
+  onnxBackend: OnnxBackend | null;
   tta: TtaMode;
   threshold: ThresholdChoice;
   slices: SlicePrediction[];
@@ -358,7 +361,8 @@ export async function predictInputs(
     label: `predict ${c.input.arch}`,
     unit: 'images',
   });
-  const runtime = o.runtimeInstance ?? (await startRuntime(c));
+  const started = o.runtimeInstance === undefined ? await startRuntime(c) : undefined;
+  const runtime = o.runtimeInstance ?? started!;
   const predictions: SlicePrediction[] = [];
   const seriesOut: GroupSummary[] = [];
   const per = c.input.size * c.input.size * c.input.channels;
@@ -428,6 +432,7 @@ export async function predictInputs(
     model: c.dir,
     input: c.input,
     runtime: c.runtime,
+    onnxBackend: started?.onnxBackend ?? null,
     tta: c.tta,
     threshold: c.threshold,
     slices: predictions,

@@ -10,12 +10,19 @@ import { ONNX_FILE } from '../run/layout.js';
 import { ModelFolder } from '../run/run.js';
 import type { InferenceConfig } from './config.js';
 import { exportRunToOnnx } from './onnx-export.js';
-import { OnnxModel } from './onnx-runtime.js';
+import { type OnnxBackend, type OnnxBackendChoice, OnnxModel } from './onnx-runtime.js';
 import type { InferenceRuntime } from './runtime.js';
 import { startTfjsRuntime } from './tfjs-runtime.js';
 
-/** ONNX Runtime on the model in `dir` with `threads` intra-op threads. */
-export async function onnxRuntime(dir: string, threads: number): Promise<InferenceRuntime> {
+/**
+ * ONNX Runtime on the model in `dir` (`backend`: native onnxruntime-node, wasm onnxruntime-web,
+ * or auto), with `threads` intra-op threads.
+ */
+export async function onnxRuntime(
+  dir: string,
+  threads: number,
+  backend: OnnxBackendChoice = 'auto',
+): Promise<InferenceRuntime & { backend: OnnxBackend }> {
   let file = new ModelFolder(dir).onnxFile();
   let tmp: string | undefined;
   if (file === null) {
@@ -23,8 +30,15 @@ export async function onnxRuntime(dir: string, threads: number): Promise<Inferen
     file = join(tmp, ONNX_FILE);
     await exportRunToOnnx(dir, file);
   }
-  const model = await OnnxModel.load(file, { threads });
+  let model: OnnxModel;
+  try {
+    model = await OnnxModel.load(file, { threads, backend });
+  } catch (err) {
+    if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
   return {
+    backend: model.backend,
     predict: (x: Float32Array, n: number) => model.run(x, n),
     async close() {
       await model.close();
@@ -33,9 +47,17 @@ export async function onnxRuntime(dir: string, threads: number): Promise<Inferen
   };
 }
 
-/** The runtime `c.runtime` names, on `c.workers` workers (tfjs) or threads (ONNX Runtime). */
-export function startRuntime(c: InferenceConfig): Promise<InferenceRuntime> {
-  return c.runtime === 'onnx'
-    ? onnxRuntime(c.dir, c.workers)
-    : startTfjsRuntime(c.dir, { workers: c.workers, backend: c.backend });
+/**
+ * The runtime `c.runtime` names, on `c.workers` workers (tfjs) or threads (ONNX Runtime);
+ * `onnxBackend` is the ONNX Runtime build it runs on (null for tfjs).
+ */
+export async function startRuntime(
+  c: InferenceConfig,
+): Promise<InferenceRuntime & { onnxBackend: OnnxBackend | null }> {
+  if (c.runtime === 'onnx') {
+    const r = await onnxRuntime(c.dir, c.workers, c.onnxBackend);
+    return Object.assign(r, { onnxBackend: r.backend });
+  }
+  const r = await startTfjsRuntime(c.dir, { workers: c.workers, backend: c.backend });
+  return Object.assign(r, { onnxBackend: null });
 }

@@ -21,7 +21,7 @@ import type { Group } from 'h5wasm/node';
 import { ConfigError, InputError } from '../errors.js';
 import { adaptInputConv } from './adapt.js';
 import { HEAD_DENSE, HEAD_DROPOUT, HEAD_POOL } from './common.js';
-import { ARCH_NAMES, type ArchName, REGISTRY } from './registry.js';
+import { type ArchName, REGISTRY, resolveArch } from './registry.js';
 
 type H5 = typeof import('h5wasm/node');
 type Layer = layers.Layer;
@@ -170,13 +170,8 @@ export async function loadKerasWeights(
 /** The layer whose kernel is adapted: the registry's `firstConv`, else the first Conv2D. */
 function firstConvName(model: LayersModel, arch: ArchName | undefined): string | undefined {
   if (arch !== undefined) {
-    const spec = REGISTRY.find((s) => s.name === arch);
-    if (!spec) {
-      throw new ConfigError(
-        `unknown architecture "${arch}", expected one of ${ARCH_NAMES.join(', ')}`,
-      );
-    }
-    return spec.firstConv;
+    const name = resolveArch(arch);
+    return REGISTRY.find((s) => s.name === name)!.firstConv;
   }
   return model.layers.find((l) => l.getClassName() === 'Conv2D')?.name;
 }

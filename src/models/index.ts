@@ -12,7 +12,7 @@ import {
 } from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors.js';
 import { applyHead, type BuildOptions, type HeadOptions } from './common.js';
-import { ARCH_NAMES, type ArchName, type ArchSpec, REGISTRY } from './registry.js';
+import { type ArchName, type ArchSpec, REGISTRY, resolveArch } from './registry.js';
 
 export { adaptInputConv } from './adapt.js';
 export {
@@ -53,15 +53,13 @@ export {
   weightsPath,
 } from './weights.js';
 
-/** The registry row of an architecture; ConfigError names the choices for an unknown one. */
+/**
+ * The registry row of an architecture, by any accepted spelling (`resolveArch`); ConfigError
+ * names the choices for an unknown one.
+ */
 export function archSpec(name: string): ArchSpec {
-  const spec = REGISTRY.find((s) => s.name === name);
-  if (!spec) {
-    throw new ConfigError(
-      `unknown architecture "${name}", expected one of ${ARCH_NAMES.join(', ')}`,
-    );
-  }
-  return spec;
+  const arch = resolveArch(name);
+  return REGISTRY.find((s) => s.name === arch)!;
 }
 
 /** Builds an architecture (default: the ichdet head, 6 sigmoid outputs). */

@@ -6,6 +6,7 @@
  * (2 × multiply–accumulates of conv/depthwise/separable/dense layers).
  */
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { ConfigError } from '../errors.js';
 import type { BuildOptions } from './common.js';
 import { efficientnetB0, efficientnetB2, efficientnetB3 } from './efficientnet.js';
 import { inceptionV3 } from './inception_v3.js';
@@ -215,3 +216,44 @@ export const REGISTRY: readonly ArchSpec[] = [
     preprocessing: 'none',
   },
 ];
+
+/** How names are compared: lower case, without `_`, `-`, `.` or spaces (`EfficientNet_B0` → `efficientnetb0`). */
+function archKey(name: string): string {
+  return name.toLowerCase().replace(/[\s_.-]/g, '');
+}
+
+/** Every accepted spelling's key → canonical name: the registry names and the Keras names. */
+const ARCH_KEYS: ReadonlyMap<string, ArchName> = new Map(
+  REGISTRY.flatMap((s) => [
+    [archKey(s.name), s.name],
+    [archKey(s.title), s.name],
+  ]),
+);
+
+export interface ResolveArchOptions {
+  /** The option named in the error (`--arch`); default: "unknown architecture". */
+  field?: string;
+  /** Also lists `all` among the choices in the error (the caller handles `all` itself). */
+  orAll?: boolean;
+}
+
+/**
+ * The canonical (registry) name of an architecture as users type it: the registry names
+ * (`mobilenet_v2`) and Keras' (`MobileNetV2`, as the reference study names them), in any case,
+ * with or without underscores or hyphens (`mobilenetv2`, `EfficientNet-B0`). Configs and run
+ * folders store the canonical name.
+ *
+ * @throws ConfigError naming the value received and the accepted names.
+ */
+export function resolveArch(name: string, o: ResolveArchOptions = {}): ArchName {
+  const arch = ARCH_KEYS.get(archKey(name));
+  if (arch !== undefined) return arch;
+  const choices =
+    `${ARCH_NAMES.join(', ')} or their Keras names ${REGISTRY.map((s) => s.title).join(', ')}` +
+    ` (any case, with or without underscores)${o.orAll ? ', or all' : ''}`;
+  throw new ConfigError(
+    o.field === undefined
+      ? `unknown architecture "${name}", expected one of ${choices}`
+      : `${o.field} must be one of ${choices}, received "${name}"`,
+  );
+}

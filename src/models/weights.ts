@@ -12,8 +12,14 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { ConfigError, IchdetError, InputError } from '../errors.js';
-import { ARCH_NAMES, type ArchName, type ArchSpec, REGISTRY, type WeightFile } from './registry.js';
+import { IchdetError, InputError } from '../errors.js';
+import {
+  type ArchName,
+  type ArchSpec,
+  REGISTRY,
+  resolveArch,
+  type WeightFile,
+} from './registry.js';
 
 /** Environment variable that overrides the default cache folder. */
 export const WEIGHTS_DIR_ENV = 'ICHDET_WEIGHTS_DIR';
@@ -61,13 +67,8 @@ export function weightsDir(cacheDir?: string): string {
 }
 
 function specOf(arch: string): ArchSpec {
-  const spec = REGISTRY.find((s) => s.name === arch);
-  if (!spec) {
-    throw new ConfigError(
-      `unknown architecture "${arch}", expected one of ${ARCH_NAMES.join(', ')} or all`,
-    );
-  }
-  return spec;
+  const name = resolveArch(arch, { orAll: true });
+  return REGISTRY.find((s) => s.name === name)!;
 }
 
 /** Where an architecture's notop weight file lives in the cache (whether or not it is there). */
@@ -103,7 +104,7 @@ export async function downloadWeights(
   arch: ArchName | 'all' | string,
   opts: DownloadOptions = {},
 ): Promise<DownloadResult[]> {
-  const specs = arch === 'all' ? [...REGISTRY] : [specOf(arch)];
+  const specs = arch.toLowerCase() === 'all' ? [...REGISTRY] : [specOf(arch)];
   const dir = weightsDir(opts.cacheDir);
   const results: DownloadResult[] = [];
   for (const spec of specs) {

@@ -6,7 +6,7 @@
  */
 import { BACKENDS } from '../backend/init.js';
 import { ConfigError } from '../errors.js';
-import { ARCH_NAMES, type ArchName, REGISTRY } from '../models/registry.js';
+import { type ArchName, REGISTRY, resolveArch } from '../models/registry.js';
 import { LOSSES, MONITORS, OPTIMIZERS, type TrainConfig } from '../run/config.js';
 import { nonNegativeInt, oneOf, positiveInt } from '../util/validate.js';
 
@@ -70,7 +70,7 @@ export interface TrainOptionsInput {
  * @throws ConfigError before anything is read or written.
  */
 export function resolveTrainConfig(o: TrainOptionsInput, cores = 2): TrainConfig {
-  const arch = oneOf('--arch', o.arch, ARCH_NAMES);
+  const arch = resolveArch(o.arch, { field: '--arch' });
   const spec = REGISTRY.find((s) => s.name === arch)!;
   const size = positiveInt('--size', o.size ?? 224);
   const min = Math.max(32, spec.minSize);
