@@ -51,10 +51,26 @@ export {
   type ScoreResult,
   score,
 } from './commands/score.js';
+// Image statistics (ichdet stats).
+export {
+  formatStats,
+  type StatsOptions,
+  type StatsResult,
+  stats,
+} from './commands/stats.js';
 // Synthetic data.
 export { type SynthResult, synth } from './commands/synth.js';
 // DICOM layer.
 export { codecsReady, decodeFrame, encodeFrame, initCodecs } from './dicom/codecs.js';
+export {
+  RSNA_REFERENCE,
+  type SliceStats,
+  STAT_NAMES,
+  type StatName,
+  type StatSummary,
+  sliceStats,
+  summarizeStats,
+} from './dicom/ct-stats.js';
 export { type FastResult, readWindowed, readWindowedUint8 } from './dicom/fastpath.js';
 export { type HuOptions, needsRsnaFix, storedToHu } from './dicom/hu.js';
 export { type ParsedDicom, parseDicomBytes } from './dicom/parse.js';
