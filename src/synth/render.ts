@@ -10,10 +10,8 @@
  *     (calcified pineal, choroid plexus, falx), beam-hardening streaks and the remaining lesions.
  * Every pixel's class depends on that pixel alone, so rendering only a rectangle gives exactly the
  * classes (and mask) a full render gives there: the label-only mode relies on it.
- * Noise (correlated by a 3 × 3 binomial blur, which also softens edges as a CT kernel does) is
- * added afterwards by `addNoise`.
+ * The scanner's blur and noise are applied afterwards (`imaging.ts`).
  */
-import { normalTable16 } from '../util/rng.js';
 import type { Patient } from './patient.js';
 import {
   EPIDURAL,
@@ -47,6 +45,8 @@ export const TISSUE = {
   oedema: 19,
   sinusAir: 20,
   brainstem: 21,
+  /** Brain or CSF under the inner table that shares the slice's slab with bone (partial volume). */
+  bonePv: 22,
 } as const;
 export type TissueName = keyof typeof TISSUE;
 
@@ -144,6 +144,8 @@ export class SliceRenderer {
   private zh = 0;
   private sliceScale = 0;
   private skullFactor = 1;
+  /** Width (mm) over which bone's share of the slab fades below the inner table. */
+  private pvWidth = 0;
   private neck = 0;
   private prepared = -1;
 
@@ -236,6 +238,9 @@ export class SliceRenderer {
     const rMean = (an.a + an.b) / 2;
     const drdz = s > 0.02 ? (rMean * zh) / (axis * axis * s) : 50;
     this.skullFactor = Math.min(12, Math.sqrt(1 + drdz * drdz));
+    // A 5 mm slab cuts an oblique inner table over a band slab·|dr/dz| wide: its lower half
+    // (bone share 0.5 → 0) lies below the rendered surface.
+    this.pvWidth = Math.min(14, 0.7 * scanner.thickness * Math.min(drdz, 6)) + 0.4;
     const temporal = zh > -30 && zh < 25 ? zProfile(zh, -3, 28) : 0;
     for (let k = 0; k < NB; k++) {
       this.outer[k] = s * (this.shape[k] ?? 0);
@@ -344,6 +349,7 @@ export class SliceRenderer {
     const gm = an.greyThickness;
     const neck = this.neck;
     const cort = H.cortical;
+    const pvw = this.pvWidth;
     // Patient table under the head (patient y grows posterior, i.e. down the image).
     const tableY = an.hy + an.b * Math.max(0.75, this.sliceScale) * 1.02 + 14;
     const holderR = an.b * 1.06 + 6;
@@ -435,9 +441,14 @@ export class SliceRenderer {
           continue;
         }
         id -= st;
+        const pvf = e + vt + st === 0 && id < pvw ? 0.5 * (1 - id / pvw) : 0;
         if (id < csfT) {
           cls[i] = T.csf;
           hu[i] = H.csf;
+          if (pvf > 0.004) {
+            cls[i] = T.bonePv;
+            hu[i] = H.csf + (cort - H.csf) * pvf * pvf * 2;
+          }
           continue;
         }
         const bd = id - csfT;
@@ -453,6 +464,10 @@ export class SliceRenderer {
         } else {
           cls[i] = T.white;
           hu[i] = H.white;
+        }
+        if (pvf > 0.004) {
+          cls[i] = T.bonePv;
+          hu[i] = hu[i]! + (cort - hu[i]!) * pvf * pvf * 2;
         }
       }
     }
@@ -986,60 +1001,4 @@ export class SliceRenderer {
     if (!rect) return [0, 0, 0, 0, 0];
     return this.render(index, img, rect);
   }
-}
-
-/**
- * Adds CT-like noise: white Gaussian noise blurred by the 3 × 3 binomial kernel [1 2 1]ᵀ[1 2 1]/16,
- * which also blurs the image itself (partial volume at edges). The blur scales white-noise σ by
- * 3/8, so σ_white = 8σ/3 gives brain noise σ. `tmp` is scratch of the same size as `hu`.
- */
-export function addNoise(
-  hu: Float32Array,
-  rows: number,
-  cols: number,
-  sigma: number,
-  seed: number,
-  tmp: Float32Array,
-): void {
-  const table = normalTable16();
-  const s = (sigma * 8) / 3;
-  let x = seed | 0 || 0x2545f491;
-  // Noise and the horizontal blur in one pass into tmp (each row sees its noise once), then the
-  // vertical pass back into hu; edges replicate.
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    let prev = hu[o]! + s * table[x & 0xffff]!;
-    let cur = prev;
-    let hi = x >>> 16;
-    for (let c = 0; c < cols; c++) {
-      let next: number;
-      if (c + 1 < cols) {
-        let n: number;
-        if ((c & 1) === 0) n = table[hi & 0xffff]!;
-        else {
-          x ^= x << 13;
-          x ^= x >>> 17;
-          x ^= x << 5;
-          n = table[x & 0xffff]!;
-          hi = x >>> 16;
-        }
-        next = hu[o + c + 1]! + s * n;
-      } else next = cur;
-      tmp[o + c] = (prev + 2 * cur + next) * 0.25;
-      prev = cur;
-      cur = next;
-    }
-  }
-  for (let c = 0; c < cols; c++) hu[c] = (3 * tmp[c]! + tmp[cols + c]!) * 0.25;
-  for (let r = 1; r < rows - 1; r++) {
-    const o = r * cols;
-    for (let c = 0; c < cols; c++) {
-      hu[o + c] = (tmp[o - cols + c]! + 2 * tmp[o + c]! + tmp[o + cols + c]!) * 0.25;
-    }
-  }
-  const last = (rows - 1) * cols;
-  for (let c = 0; c < cols; c++) hu[last + c] = (tmp[last - cols + c]! + 3 * tmp[last + c]!) * 0.25;
 }
