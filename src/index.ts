@@ -51,12 +51,28 @@ export {
   type ScoreResult,
   score,
 } from './commands/score.js';
+// Image statistics (ichdet stats).
+export {
+  formatStats,
+  type StatsOptions,
+  type StatsResult,
+  stats,
+} from './commands/stats.js';
 // Synthetic data.
 export { type SynthResult, synth } from './commands/synth.js';
 // Slice identity and labels.
 export { compareSlices, contextIndices, imageIdOf } from './data/series.js';
 // DICOM layer.
 export { codecsReady, decodeFrame, encodeFrame, initCodecs } from './dicom/codecs.js';
+export {
+  RSNA_REFERENCE,
+  type SliceStats,
+  STAT_NAMES,
+  type StatName,
+  type StatSummary,
+  sliceStats,
+  summarizeStats,
+} from './dicom/ct-stats.js';
 export { type FastResult, readWindowed, readWindowedUint8 } from './dicom/fastpath.js';
 export { sliceNormal, slicePosition } from './dicom/geometry.js';
 export { type HuOptions, needsRsnaFix, storedToHu } from './dicom/hu.js';

@@ -69,6 +69,7 @@ describe('ichdet CLI', () => {
     ['inspect'],
     ['export'],
     ['synth'],
+    ['stats'],
     ['prepare'],
     ['info'],
     ['merge'],

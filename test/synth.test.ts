@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SynthResult, synth } from '../src/commands/synth.js';
+import { dilate } from '../src/dicom/morphology.js';
 import { readSlice } from '../src/dicom/read.js';
 import { ConfigError } from '../src/errors.js';
 import { decodePng } from '../src/io/png.js';
@@ -275,22 +276,27 @@ describe('a generated dataset', () => {
         const cr = (rows - 1) / 2;
         const cc = (cols - 1) / 2;
         const rad2 = (Math.min(rows, cols) / 2 - 4) ** 2;
+        // Interior pixels only: no other class within 2 px, and for soft tissue no bone or air
+        // (a > 300 HU step) within 6 px, three σ of the widest PSF.
+        const edge = new Uint8Array(rows * cols);
+        const strong = new Uint8Array(rows * cols);
+        for (let i = 0; i < edge.length; i++) {
+          const c = img.cls[i]!;
+          const x = i % cols;
+          for (const j of [x > 0 ? i - 1 : i, x < cols - 1 ? i + 1 : i, i - cols, i + cols]) {
+            if (j < 0 || j >= edge.length || img.cls[j] === c) continue;
+            edge[i] = 1;
+            if (Math.abs(img.hu[j]! - img.hu[i]!) > 300) strong[i] = 1;
+          }
+        }
+        const nearEdge = dilate(edge, rows, cols, 2);
+        const nearStrong = dilate(strong, rows, cols, 6);
         for (let y = 2; y < rows - 2; y++) {
           for (let x = 2; x < cols - 2; x++) {
             const i = y * cols + x;
             const c = img.cls[i]!;
             if ((y - cr) ** 2 + (x - cc) ** 2 > rad2) continue;
-            // Interior pixels only: the 5 × 5 neighbourhood is one class (the blur is 3 × 3).
-            let same = true;
-            for (let dy = -2; dy <= 2 && same; dy++) {
-              for (let dx = -2; dx <= 2; dx++) {
-                if (img.cls[i + dy * cols + dx] !== c) {
-                  same = false;
-                  break;
-                }
-              }
-            }
-            if (!same) continue;
+            if (nearEdge[i] || (nearStrong[i] && Math.abs(img.hu[i]!) < 200)) continue;
             const h = slice.hu[i]!;
             const acc = sums.get(c) ?? [0, 0, 0];
             acc[0] += h;
@@ -309,13 +315,17 @@ describe('a generated dataset', () => {
           expect(mean, `${name} mean HU on ${id}`).toBeLessThanOrEqual(hi);
           if (name === 'white') {
             const sd = Math.sqrt(acc[1] / acc[2] - mean * mean);
-            expect(sd, `white-matter noise on ${id}`).toBeGreaterThanOrEqual(2.5);
+            // Pixel σ 1.9–3 HU: what real RSNA slices measure with ichdet stats (issue 13).
+            expect(sd, `white-matter noise on ${id}`).toBeGreaterThanOrEqual(1.8);
             expect(sd, `white-matter noise on ${id}`).toBeLessThanOrEqual(8.5);
           }
         }
       }
     }
-    for (const name of ['fat', 'cortical', 'diploe', 'csf', 'grey', 'white', 'blood', 'air']) {
+    // Fat (1.4–2.6 mm under 1.2–1.8 mm of skin) lies within the PSF's reach of air everywhere:
+    // its range is checked where it has interior pixels, but it need not have any; nor need the
+    // thin CSF layer under the inner table (CSF is required in the ventricles).
+    for (const name of ['cortical', 'diploe', 'ventricle', 'grey', 'white', 'blood', 'air']) {
       expect(seen.has(name), name).toBe(true);
     }
   });

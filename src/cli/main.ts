@@ -16,6 +16,7 @@ import { registerPredict } from './predict.js';
 import { registerPrepare } from './prepare.js';
 import { registerScore } from './score.js';
 import { registerSplit } from './split.js';
+import { registerStats } from './stats.js';
 import { registerSynth } from './synth.js';
 import { registerTrain } from './train.js';
 import { registerWeights } from './weights.js';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerExport(program);
   registerSynth(program);
+  registerStats(program);
   registerPrepare(program);
   registerInfo(program);
   registerMerge(program);

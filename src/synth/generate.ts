@@ -9,9 +9,10 @@ import { PNG } from 'pngjs';
 import { encodeSlice } from '../dicom/write.js';
 import { hashInts } from '../util/rng.js';
 import { imageId, patientId, seriesId, studyId } from './ids.js';
+import { addNoise, applyPsf } from './imaging.js';
 import type { Patient } from './patient.js';
 import { buildFromPlan, type PatientPlan, type PlanOptions } from './plan.js';
-import { addNoise, allocSlice, type SliceImage, SliceRenderer } from './render.js';
+import { allocSlice, type SliceImage, SliceRenderer } from './render.js';
 import { applyPadding, huToStored, sliceSpec } from './scanner.js';
 import { labelBits, minLesionPixels } from './subtypes.js';
 
@@ -63,7 +64,7 @@ export function noiseSeed(seed: number, patient: number, slice: number): number 
   return hashInts(seed, patient, 0x6e6f6973, slice) | 1;
 }
 
-/** A fully rendered slice: noisy HU with padding, class map and mask. */
+/** A fully rendered slice: HU blurred by the scanner's PSF, with noise and padding; class map and mask. */
 export function renderSlice(
   patient: Patient,
   renderer: SliceRenderer,
@@ -73,7 +74,8 @@ export function renderSlice(
   tmp: Float32Array,
 ): number[] {
   const areas = renderer.render(slice, img);
-  const { rows, cols } = patient.scanner;
+  const { rows, cols, spacing, psf } = patient.scanner;
+  applyPsf(img.hu, rows, cols, psf / spacing, tmp);
   addNoise(img.hu, rows, cols, patient.anatomy.noise, noiseSeed(seed, patient.index, slice), tmp);
   applyPadding(img.hu, patient.scanner);
   return areas;

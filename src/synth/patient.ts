@@ -103,6 +103,8 @@ export interface ScannerProfile {
   /** zh (head frame) of each slice, same order as `z` (ascending). */
   zh: number[];
   thickness: number;
+  /** σ of the in-plane point-spread function (Gaussian), mm. */
+  psf: number;
 }
 
 export interface Epidural {
@@ -183,10 +185,13 @@ export interface DifficultyKnobs {
 }
 
 export const KNOBS: Record<Difficulty, DifficultyKnobs> = {
-  easy: { noise: [3, 4.5], blood: [70, 88], size: 1.35, mimic: 0.5 },
-  realistic: { noise: [3.5, 7], blood: [56, 84], size: 1, mimic: 1 },
-  hard: { noise: [5.5, 8], blood: [50, 64], size: 0.75, mimic: 1.6 },
+  easy: { noise: [1.8, 2.6], blood: [70, 88], size: 1.35, mimic: 0.5 },
+  realistic: { noise: [1.9, 3], blood: [56, 84], size: 1, mimic: 1 },
+  hard: { noise: [3.4, 5], blood: [50, 64], size: 0.75, mimic: 1.6 },
 };
+
+/** Range of the PSF σ (mm): a standard soft-tissue kernel, ~1.3 mm FWHM. */
+export const PSF_MM: [number, number] = [0.55, 0.8];
 
 /** Random streams of a patient, one per purpose so that lesions never change the anatomy. */
 export const STREAM = { anatomy: 0, series: 1, plan: 2, lesions: 3, noise: 4 } as const;
@@ -252,8 +257,8 @@ export function sampleAnatomy(rng: Rng, difficulty: Difficulty): Anatomy {
       grey: rng.uniform(38, 42),
       white: rng.uniform(23, 27),
       deepGrey: rng.uniform(37, 41),
-      falx: rng.uniform(48, 58),
-      venous: rng.uniform(45, 58) + (mimic(0.35) ? rng.uniform(8, 16) : 0),
+      falx: rng.uniform(62, 85),
+      venous: rng.uniform(50, 62) + (mimic(0.35) ? rng.uniform(8, 16) : 0),
       calc: rng.uniform(150, 350),
       pineal: rng.uniform(160, 380),
       table: rng.uniform(120, 220),
@@ -368,6 +373,8 @@ export function sampleScanner(
   for (let i = n - 1; i >= 0; i--) zh.push(zTop - i * thickness);
   const x0 = -((cols - 1) / 2) * spacing + rng.uniform(-3, 3);
   const y0 = -((rows - 1) / 2) * spacing + rng.uniform(-3, 3);
+  // Drawn last, so the attributes above stay what they were before the PSF existed.
+  const psf = rng.uniform(PSF_MM[0], PSF_MM[1]);
   return {
     rows,
     cols,
@@ -380,6 +387,7 @@ export function sampleScanner(
     z: zh.map((h) => Math.round((h + zOffset) * 1000) / 1000),
     zh,
     thickness,
+    psf,
   };
 }
 

@@ -9,6 +9,7 @@
  * rendering: lesion bounding boxes only, no noise, no files) and carries the counts on. The plan
  * depends only on the seed and the options, never on the number of workers.
  */
+import { ANY_INDEX } from '../labels.js';
 import { Rng } from '../util/rng.js';
 import type { SynthOptions } from './options.js';
 import {
@@ -109,9 +110,9 @@ export class Planner {
     const images = this.images;
     const rng = new Rng(opts.seed, index, STREAM.plan);
     const anyRate = opts.prevalence.any;
-    const needAny = anyRate * images - (counts[5] ?? 0);
+    const needAny = anyRate * images - (counts[ANY_INDEX] ?? 0);
     let kinds = 0;
-    if (anyRate > 0 && needAny >= rng.uniform(0.25, 1) * this.mean(5)) {
+    if (anyRate > 0 && needAny >= rng.uniform(0.25, 1) * this.mean(ANY_INDEX)) {
       let best = -1;
       let bestScore = -Infinity;
       for (let k = 0; k < SUBTYPES.length; k++) {

@@ -1,7 +1,9 @@
 /**
  * The `--preview` montage: one tile per subtype (its largest example), then mimics (calcified
- * pineal or choroid plexus, skull-base streaks, dense falx or sinus) and a normal slice, all in
- * the brain window (centre 40, width 80), with the label mask outlined in red.
+ * pineal or choroid plexus, skull-base streaks, dense falx or sinus) and a normal slice. Each
+ * example is a pair side by side: the brain window (centre 40, width 80) with the label mask
+ * outlined in red, and the subdural window (centre 80, width 200) without it, as a radiologist
+ * reads thin extra-axial blood against the skull.
  */
 import { encodePngRgb8 } from '../io/png.js';
 import type { ImageRow } from './generate.js';
@@ -12,7 +14,13 @@ import { allocSlice, SliceRenderer } from './render.js';
 import { SUBTYPES } from './subtypes.js';
 
 export const PREVIEW_TILE = 256;
-const COLS = 3;
+/** Examples per montage row; each is two tiles wide (brain and subdural window). */
+const COLS = 2;
+/** The two windows of each example: [centre, width], outline the mask. */
+const WINDOWS: [number, number, boolean][] = [
+  [40, 80, true],
+  [80, 200, false],
+];
 
 export interface PreviewTile {
   title: string;
@@ -72,10 +80,10 @@ export function pickPreviewTiles(plan: Plan, opts: PlanOptions, rows: ImageRow[]
   return tiles;
 }
 
-/** Renders the tiles into an RGB PNG montage, 3 tiles per row. */
+/** Renders the examples into an RGB PNG montage, 2 examples (4 tiles) per row. */
 export function renderPreview(tiles: PreviewTile[], plan: Plan, opts: PlanOptions): Buffer {
   const n = Math.max(1, tiles.length);
-  const W = PREVIEW_TILE * COLS;
+  const W = PREVIEW_TILE * COLS * WINDOWS.length;
   const H = PREVIEW_TILE * Math.ceil(n / COLS);
   const out = new Uint8Array(W * H * 3);
   tiles.forEach((tile, t) => {
@@ -86,33 +94,37 @@ export function renderPreview(tiles: PreviewTile[], plan: Plan, opts: PlanOption
     const { rows, cols } = patient.scanner;
     const img = allocSlice(rows, cols);
     renderSlice(patient, renderer, opts.seed, tile.slice, img, new Float32Array(rows * cols));
-    const ox = (t % COLS) * PREVIEW_TILE;
     const oy = Math.floor(t / COLS) * PREVIEW_TILE;
     const scale = Math.max(rows, cols) / PREVIEW_TILE;
-    for (let y = 0; y < PREVIEW_TILE; y++) {
-      const sr = Math.min(rows - 1, Math.floor(y * scale));
-      for (let x = 0; x < PREVIEW_TILE; x++) {
-        const sc = Math.min(cols - 1, Math.floor(x * scale));
-        const i = sr * cols + sc;
-        const g = Math.max(0, Math.min(255, Math.round(((img.hu[i]! - 0) / 80) * 255)));
-        const m = img.mask[i]!;
-        const edge =
-          m !== 0 &&
-          (sr === 0 ||
-            sc === 0 ||
-            sr === rows - 1 ||
-            sc === cols - 1 ||
-            img.mask[i - 1] === 0 ||
-            img.mask[i + 1] === 0 ||
-            img.mask[i - cols] === 0 ||
-            img.mask[i + cols] === 0 ||
-            (scale > 1.5 && (img.mask[i - 2] === 0 || img.mask[i + 2] === 0)));
-        const o = ((oy + y) * W + ox + x) * 3;
-        out[o] = edge ? 255 : g;
-        out[o + 1] = edge ? 40 : g;
-        out[o + 2] = edge ? 40 : g;
+    WINDOWS.forEach(([centre, width, outline], w) => {
+      const ox = ((t % COLS) * WINDOWS.length + w) * PREVIEW_TILE;
+      const lo = centre - width / 2;
+      for (let y = 0; y < PREVIEW_TILE; y++) {
+        const sr = Math.min(rows - 1, Math.floor(y * scale));
+        for (let x = 0; x < PREVIEW_TILE; x++) {
+          const sc = Math.min(cols - 1, Math.floor(x * scale));
+          const i = sr * cols + sc;
+          const g = Math.max(0, Math.min(255, Math.round(((img.hu[i]! - lo) / width) * 255)));
+          const m = img.mask[i]!;
+          const edge =
+            outline &&
+            m !== 0 &&
+            (sr === 0 ||
+              sc === 0 ||
+              sr === rows - 1 ||
+              sc === cols - 1 ||
+              img.mask[i - 1] === 0 ||
+              img.mask[i + 1] === 0 ||
+              img.mask[i - cols] === 0 ||
+              img.mask[i + cols] === 0 ||
+              (scale > 1.5 && (img.mask[i - 2] === 0 || img.mask[i + 2] === 0)));
+          const o = ((oy + y) * W + ox + x) * 3;
+          out[o] = edge ? 255 : g;
+          out[o + 1] = edge ? 40 : g;
+          out[o + 2] = edge ? 40 : g;
+        }
       }
-    }
+    });
   });
   return encodePngRgb8(out, H, W);
 }

@@ -10,113 +10,30 @@
  *     (calcified pineal, choroid plexus, falx), beam-hardening streaks and the remaining lesions.
  * Every pixel's class depends on that pixel alone, so rendering only a rectangle gives exactly the
  * classes (and mask) a full render gives there: the label-only mode relies on it.
- * Noise (correlated by a 3 × 3 binomial blur, which also softens edges as a CT kernel does) is
- * added afterwards by `addNoise`.
+ * The scanner's blur and noise are applied afterwards (`imaging.ts`).
  */
-import { normalTable16 } from '../util/rng.js';
+import { clotTexture, extraAxialTables, lesionRect, paintLesions } from './lesions.js';
 import type { Patient } from './patient.js';
+import { EPIDURAL, SUBDURAL } from './subtypes.js';
 import {
-  EPIDURAL,
-  INTRAPARENCHYMAL,
-  INTRAVENTRICULAR,
-  SUBARACHNOID,
-  SUBDURAL,
-} from './subtypes.js';
+  angleBin,
+  BIN_SCALE,
+  BRAIN,
+  binAngle,
+  clamp,
+  NB,
+  NB_MASK,
+  type Rect,
+  type SliceImage,
+  TISSUE,
+  WIGGLE,
+  wrapAngle,
+  zProfile,
+} from './tissue.js';
 
-/** Tissue classes of the class map. */
-export const TISSUE = {
-  air: 0,
-  table: 1,
-  skin: 2,
-  fat: 3,
-  muscle: 4,
-  cortical: 5,
-  diploe: 6,
-  csf: 7,
-  sulcus: 8,
-  grey: 9,
-  white: 10,
-  deepGrey: 11,
-  ventricle: 12,
-  cistern: 13,
-  fissure: 14,
-  falx: 15,
-  calc: 16,
-  venous: 17,
-  blood: 18,
-  oedema: 19,
-  sinusAir: 20,
-  brainstem: 21,
-} as const;
-export type TissueName = keyof typeof TISSUE;
+export { allocSlice, NB, type Rect, type SliceImage, TISSUE, type TissueName } from './tissue.js';
 
 const T = TISSUE;
-/** Classes soft enough to be overwritten by brain structures and lesions. */
-const BRAIN = new Uint8Array(32);
-for (const c of [T.grey, T.white, T.sulcus, T.csf, T.fissure, T.deepGrey, T.brainstem, T.oedema]) {
-  BRAIN[c] = 1;
-}
-/** Cerebrospinal-fluid spaces where subarachnoid blood collects. */
-const SUBARACH = new Uint8Array(32);
-for (const c of [T.sulcus, T.csf, T.cistern, T.fissure]) SUBARACH[c] = 1;
-
-export const NB = 2048;
-/** One period of a sine over 64 entries, in bins: sulci wiggle as they run into the brain. */
-const WIGGLE = Float32Array.from({ length: 64 }, (_, i) => 6 * Math.sin((i / 64) * 2 * Math.PI));
-const NB_MASK = NB - 1;
-const TWO_PI = 2 * Math.PI;
-const BIN_SCALE = NB / TWO_PI;
-
-export interface Rect {
-  r0: number;
-  r1: number;
-  c0: number;
-  c1: number;
-}
-
-export interface SliceImage {
-  rows: number;
-  cols: number;
-  hu: Float32Array;
-  cls: Uint8Array;
-  mask: Uint8Array;
-}
-
-export function allocSlice(rows: number, cols: number): SliceImage {
-  const n = rows * cols;
-  return { rows, cols, hu: new Float32Array(n), cls: new Uint8Array(n), mask: new Uint8Array(n) };
-}
-
-/** atan2 with a 7th-order minimax polynomial (max error ≈ 1e-5 rad), mapped to a bin index. */
-function angleBin(v: number, u: number): number {
-  const ax = u < 0 ? -u : u;
-  const ay = v < 0 ? -v : v;
-  const mx = Math.max(ax, ay);
-  if (mx === 0) return NB / 2;
-  const a = Math.min(ax, ay) / mx;
-  const s = a * a;
-  let r = ((-0.0464964749 * s + 0.15931422) * s - 0.327622764) * s * a + a;
-  if (ay > ax) r = 1.57079637 - r;
-  if (u < 0) r = 3.14159274 - r;
-  if (v < 0) r = -r;
-  return ((r + Math.PI) * BIN_SCALE) & NB_MASK;
-}
-
-const binAngle = (b: number): number => (b + 0.5) / BIN_SCALE - Math.PI;
-
-function wrapAngle(x: number): number {
-  let y = (x + Math.PI) % TWO_PI;
-  if (y < 0) y += TWO_PI;
-  return y - Math.PI;
-}
-
-const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : Math.min(x, hi));
-
-/** Fraction (0..1) of a structure's radius at height zh, for a structure centred at zc ± half. */
-function zProfile(zh: number, zc: number, half: number): number {
-  const t = (zh - zc) / half;
-  return t >= 1 || t <= -1 ? 0 : Math.sqrt(1 - t * t);
-}
 
 /** Renders the slices of one patient; holds per-slice tables to avoid reallocation. */
 export class SliceRenderer {
@@ -141,9 +58,12 @@ export class SliceRenderer {
   private readonly phase = new Float32Array(NB);
   private readonly shape = new Float32Array(NB);
   private readonly cosB = new Float32Array(NB);
-  private zh = 0;
+  /** Head-frame height of the prepared slice, mm. */
+  zh = 0;
   private sliceScale = 0;
   private skullFactor = 1;
+  /** Width (mm) over which bone's share of the slab fades below the inner table. */
+  private pvWidth = 0;
   private neck = 0;
   private prepared = -1;
 
@@ -215,7 +135,7 @@ export class SliceRenderer {
   }
 
   /** Midline position (u) at v: mass effect bows it away from the bleed, fixed at the ends. */
-  private mid(v: number): number {
+  mid(v: number): number {
     const s = this.p.lesions.shift;
     return s === 0 ? 0 : s * Math.exp(-(v * v) / 1600);
   }
@@ -236,6 +156,9 @@ export class SliceRenderer {
     const rMean = (an.a + an.b) / 2;
     const drdz = s > 0.02 ? (rMean * zh) / (axis * axis * s) : 50;
     this.skullFactor = Math.min(12, Math.sqrt(1 + drdz * drdz));
+    // A 5 mm slab cuts an oblique inner table over a band slab·|dr/dz| wide: its lower half
+    // (bone share 0.5 → 0) lies below the rendered surface.
+    this.pvWidth = Math.min(14, 0.7 * scanner.thickness * Math.min(drdz, 6)) + 0.4;
     const temporal = zh > -30 && zh < 25 ? zProfile(zh, -3, 28) : 0;
     for (let k = 0; k < NB; k++) {
       this.outer[k] = s * (this.shape[k] ?? 0);
@@ -261,36 +184,7 @@ export class SliceRenderer {
         if (th > 0 && off > 0.25 && off < 1.2) this.ven[k] = an.sinus.radius * 1.4 * tv;
       }
     }
-    for (const e of lesions.epidural) {
-      for (let k = 0; k < NB; k++) {
-        const dt = wrapAngle(binAngle(k) - e.theta) / e.halfAngle;
-        const dz = (zh - e.z) / e.halfHeight;
-        const q = 1 - dt * dt - dz * dz;
-        if (q > 0) {
-          const t = e.thickness * Math.sqrt(q);
-          if (t > (this.edh[k] ?? 0)) {
-            this.edh[k] = t;
-            this.edhHu[k] = e.hu;
-          }
-        }
-      }
-    }
-    for (const d of lesions.subdural) {
-      const fz = zProfile(zh, d.z, d.halfHeight);
-      if (fz <= 0) continue;
-      for (let k = 0; k < NB; k++) {
-        const dt = wrapAngle(binAngle(k) - d.theta) / d.halfAngle;
-        if (dt >= 1 || dt <= -1) continue;
-        // Never across the midline: taper to zero where the hemisphere ends (u = 0).
-        const side = d.side * (this.cosB[k] ?? 0);
-        if (side <= 0) continue;
-        const t = d.thickness * (1 - dt * dt) * fz * Math.min(1, side / 0.15);
-        if (t > (this.sdh[k] ?? 0)) {
-          this.sdh[k] = t;
-          this.sdhHu[k] = d.hu;
-        }
-      }
-    }
+    extraAxialTables(lesions, zh, this.cosB, this.edh, this.edhHu, this.sdh, this.sdhHu);
   }
 
   private prepareSulci(zh: number): void {
@@ -344,6 +238,7 @@ export class SliceRenderer {
     const gm = an.greyThickness;
     const neck = this.neck;
     const cort = H.cortical;
+    const pvw = this.pvWidth;
     // Patient table under the head (patient y grows posterior, i.e. down the image).
     const tableY = an.hy + an.b * Math.max(0.75, this.sliceScale) * 1.02 + 14;
     const holderR = an.b * 1.06 + 6;
@@ -415,7 +310,7 @@ export class SliceRenderer {
         const e = edh[b]!;
         if (id < e) {
           cls[i] = T.blood;
-          hu[i] = edhHu[b]!;
+          hu[i] = edhHu[b]! + 4 * clotTexture(u, v, this.zh, 0.7);
           mask[i] = 1 << EPIDURAL;
           continue;
         }
@@ -430,14 +325,20 @@ export class SliceRenderer {
         const st = sdh[b]!;
         if (id < st) {
           cls[i] = T.blood;
-          hu[i] = sdhHu[b]!;
+          // Mixed density: clot swirled with unclotted (less dense) blood.
+          hu[i] = sdhHu[b]! + 6 * clotTexture(u, v, this.zh, 2.1);
           mask[i] = 1 << SUBDURAL;
           continue;
         }
         id -= st;
+        const pvf = e + vt + st === 0 && id < pvw ? 0.5 * (1 - id / pvw) : 0;
         if (id < csfT) {
           cls[i] = T.csf;
           hu[i] = H.csf;
+          if (pvf > 0.004) {
+            cls[i] = T.bonePv;
+            hu[i] = H.csf + (cort - H.csf) * pvf * pvf * 2;
+          }
           continue;
         }
         const bd = id - csfT;
@@ -454,6 +355,10 @@ export class SliceRenderer {
           cls[i] = T.white;
           hu[i] = H.white;
         }
+        if (pvf > 0.004) {
+          cls[i] = T.bonePv;
+          hu[i] = hu[i]! + (cort - hu[i]!) * pvf * pvf * 2;
+        }
       }
     }
   }
@@ -462,7 +367,7 @@ export class SliceRenderer {
    * Calls fn(i, u, v) for every pixel of `within` inside the head-frame box. The callback form
    * keeps each paint pass short; the boxes are small, so its cost is minor.
    */
-  private each(
+  each(
     within: Rect,
     u0: number,
     u1: number,
@@ -491,7 +396,7 @@ export class SliceRenderer {
   }
 
   /** Inner-table radius (mm from the head centre) at angle θ on this slice. */
-  private innerRadius(theta: number): number {
+  innerRadius(theta: number): number {
     const k = ((wrapAngle(theta) + Math.PI) * BIN_SCALE) & NB_MASK;
     return (this.outer[k] ?? 0) - (this.scalp[k] ?? 0) - (this.skull[k] ?? 0);
   }
@@ -655,7 +560,7 @@ export class SliceRenderer {
         });
       }
     }
-    this.paintLesions(img, rect);
+    paintLesions(this, this.p, img, rect);
     void mask;
   }
 
@@ -792,160 +697,10 @@ export class SliceRenderer {
     });
   }
 
-  private paintLesions(img: SliceImage, rect: Rect): void {
-    const { lesions } = this.p;
-    const { hu, cls, mask } = img;
-    const zh = this.zh;
-    const an = this.p.anatomy;
-    for (const ip of lesions.intraparenchymal) {
-      const grow = (1 + ip.oedema) * (1 + ip.irregular);
-      const dz = (zh - ip.z) / ip.rz;
-      if (Math.abs(dz) >= grow) continue;
-      const ru = ip.ru * grow;
-      const rv = ip.rv * grow;
-      const o2 = (1 + ip.oedema) ** 2;
-      this.each(rect, ip.u - ru, ip.u + ru, ip.v - rv, ip.v + rv, (i, u, v) => {
-        const c = cls[i]!;
-        if (!BRAIN[c] && c !== T.blood) return;
-        const a = (u - ip.u) / ip.ru;
-        const b = (v - ip.v) / ip.rv;
-        const q =
-          (a * a + b * b + dz * dz) *
-          (1 +
-            ip.irregular *
-              Math.sin(ip.f1 * (u - ip.u) + ip.p1) *
-              Math.sin(ip.f2 * (v - ip.v) + ip.p2));
-        if (q < 1) {
-          cls[i] = T.blood;
-          hu[i] = ip.hu;
-          mask[i] = mask[i]! | (1 << INTRAPARENCHYMAL);
-        } else if (q < o2 && c !== T.blood && c !== T.csf && c !== T.sulcus && c !== T.fissure) {
-          cls[i] = T.oedema;
-          hu[i] = an.hu.white - 9;
-        }
-      });
-    }
-    for (const iv of lesions.intraventricular) {
-      if (zh < iv.z0 || zh > iv.z1) continue;
-      const m = this.mid(0);
-      this.each(rect, -40, 40, -40, 45, (i, u, v) => {
-        if (cls[i] !== T.ventricle) return;
-        const left = u > m;
-        if ((left && !iv.left) || (!left && !iv.right) || v < iv.level) return;
-        cls[i] = T.blood;
-        hu[i] = iv.hu;
-        mask[i] = mask[i]! | (1 << INTRAVENTRICULAR);
-      });
-    }
-    for (const sa of lesions.subarachnoid) {
-      const dz = (zh - sa.z) / sa.halfHeight;
-      if (Math.abs(dz) >= 1) continue;
-      const rr = sa.radius * Math.sqrt(1 - dz * dz);
-      this.each(rect, sa.u - rr, sa.u + rr, sa.v - rr, sa.v + rr, (i, u, v) => {
-        if (!SUBARACH[cls[i]!]) return;
-        if ((u - sa.u) ** 2 + (v - sa.v) ** 2 >= rr * rr) return;
-        cls[i] = T.blood;
-        hu[i] = sa.hu;
-        mask[i] = mask[i]! | (1 << SUBARACHNOID);
-      });
-    }
-    for (const sd of lesions.subdural) {
-      const fx = sd.falx;
-      if (!fx) continue;
-      const f = zProfile(zh, sd.z, sd.halfHeight);
-      if (f <= 0.2 || zh < -10) continue;
-      const w = fx.width * f;
-      this.each(rect, -w - 12, w + 12, fx.v0, fx.v1, (i, u, v) => {
-        const c = cls[i]!;
-        if (!BRAIN[c] && c !== T.falx) return;
-        const d = (u - this.mid(v)) * sd.side;
-        if (d > 0.45 && d < 0.45 + w) {
-          cls[i] = T.blood;
-          hu[i] = sd.hu;
-          mask[i] = mask[i]! | (1 << SUBDURAL);
-        }
-      });
-    }
-  }
-
   /** Pixel rectangle that holds every lesion of slice `index`, or undefined when none can show. */
   lesionRect(index: number): Rect | undefined {
     this.prepare(index);
-    const { lesions } = this.p;
-    const zh = this.zh;
-    const full = this.fullRect();
-    const rects: Rect[] = [];
-    const add = (r: Rect | undefined): void => {
-      if (r) rects.push(r);
-    };
-    const sector = (center: number, half: number, depth: number): void => {
-      let u0 = Infinity;
-      let u1 = -Infinity;
-      let v0 = Infinity;
-      let v1 = -Infinity;
-      for (let t = -1; t <= 1.0001; t += 0.05) {
-        const th = center + t * half;
-        const ro = this.innerRadius(th) + 1;
-        const ri = Math.max(0, ro - depth - 3);
-        for (const rr of [ro, ri]) {
-          const u = Math.cos(th) * rr;
-          const v = Math.sin(th) * rr;
-          u0 = Math.min(u0, u);
-          u1 = Math.max(u1, u);
-          v0 = Math.min(v0, v);
-          v1 = Math.max(v1, v);
-        }
-      }
-      add(this.boxRect(u0, u1, v0, v1, full));
-    };
-    for (const e of lesions.epidural) {
-      if (Math.abs(zh - e.z) < e.halfHeight) sector(e.theta, e.halfAngle, e.thickness);
-    }
-    for (const d of lesions.subdural) {
-      if (Math.abs(zh - d.z) < d.halfHeight) {
-        sector(d.theta, d.halfAngle, d.thickness + 12);
-        if (d.falx) add(this.boxRect(-20, 20, d.falx.v0, d.falx.v1, full));
-      }
-    }
-    for (const ip of lesions.intraparenchymal) {
-      const g = (1 + ip.oedema) * (1 + ip.irregular);
-      if (Math.abs(zh - ip.z) < ip.rz * g) {
-        add(
-          this.boxRect(
-            ip.u - ip.ru * g,
-            ip.u + ip.ru * g,
-            ip.v - ip.rv * g,
-            ip.v + ip.rv * g,
-            full,
-          ),
-        );
-      }
-    }
-    for (const iv of lesions.intraventricular) {
-      if (zh >= iv.z0 && zh <= iv.z1) add(this.boxRect(-40, 40, -40, 45, full));
-    }
-    for (const sa of lesions.subarachnoid) {
-      if (Math.abs(zh - sa.z) < sa.halfHeight) {
-        add(
-          this.boxRect(
-            sa.u - sa.radius,
-            sa.u + sa.radius,
-            sa.v - sa.radius,
-            sa.v + sa.radius,
-            full,
-          ),
-        );
-      }
-    }
-    if (rects.length === 0) return undefined;
-    const out = { ...rects[0]! };
-    for (const r of rects) {
-      out.r0 = Math.min(out.r0, r.r0);
-      out.r1 = Math.max(out.r1, r.r1);
-      out.c0 = Math.min(out.c0, r.c0);
-      out.c1 = Math.max(out.c1, r.c1);
-    }
-    return out;
+    return lesionRect(this, this.p.lesions);
   }
 
   /**
@@ -986,60 +741,4 @@ export class SliceRenderer {
     if (!rect) return [0, 0, 0, 0, 0];
     return this.render(index, img, rect);
   }
-}
-
-/**
- * Adds CT-like noise: white Gaussian noise blurred by the 3 × 3 binomial kernel [1 2 1]ᵀ[1 2 1]/16,
- * which also blurs the image itself (partial volume at edges). The blur scales white-noise σ by
- * 3/8, so σ_white = 8σ/3 gives brain noise σ. `tmp` is scratch of the same size as `hu`.
- */
-export function addNoise(
-  hu: Float32Array,
-  rows: number,
-  cols: number,
-  sigma: number,
-  seed: number,
-  tmp: Float32Array,
-): void {
-  const table = normalTable16();
-  const s = (sigma * 8) / 3;
-  let x = seed | 0 || 0x2545f491;
-  // Noise and the horizontal blur in one pass into tmp (each row sees its noise once), then the
-  // vertical pass back into hu; edges replicate.
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    let prev = hu[o]! + s * table[x & 0xffff]!;
-    let cur = prev;
-    let hi = x >>> 16;
-    for (let c = 0; c < cols; c++) {
-      let next: number;
-      if (c + 1 < cols) {
-        let n: number;
-        if ((c & 1) === 0) n = table[hi & 0xffff]!;
-        else {
-          x ^= x << 13;
-          x ^= x >>> 17;
-          x ^= x << 5;
-          n = table[x & 0xffff]!;
-          hi = x >>> 16;
-        }
-        next = hu[o + c + 1]! + s * n;
-      } else next = cur;
-      tmp[o + c] = (prev + 2 * cur + next) * 0.25;
-      prev = cur;
-      cur = next;
-    }
-  }
-  for (let c = 0; c < cols; c++) hu[c] = (3 * tmp[c]! + tmp[cols + c]!) * 0.25;
-  for (let r = 1; r < rows - 1; r++) {
-    const o = r * cols;
-    for (let c = 0; c < cols; c++) {
-      hu[o + c] = (tmp[o - cols + c]! + 2 * tmp[o + c]! + tmp[o + cols + c]!) * 0.25;
-    }
-  }
-  const last = (rows - 1) * cols;
-  for (let c = 0; c < cols; c++) hu[last + c] = (tmp[last - cols + c]! + 3 * tmp[last + c]!) * 0.25;
 }
