@@ -16,13 +16,12 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { BackendChoice } from '../backend/init.js';
 import { initBackend } from '../backend/init.js';
 import { readWindowed } from '../dicom/fastpath.js';
 import { WINDOW_PRESETS } from '../dicom/window.js';
 import { ConfigError } from '../errors.js';
 import { formatSubmission } from '../eval/rsna.js';
-import { resolveInferenceConfig } from '../infer/config.js';
+import { type InferenceOptions, resolveInferenceConfig } from '../infer/config.js';
 import {
   argmax,
   camToSlice,
@@ -31,7 +30,6 @@ import {
   PointingGame,
   type PointingRow,
 } from '../infer/gradcam.js';
-import type { OnnxBackendChoice } from '../infer/onnx-runtime.js';
 import { maskBits, pointingCsv, readMask, resolveMasksDir } from '../infer/pointing.js';
 import {
   type GroupSummary,
@@ -40,7 +38,6 @@ import {
   type PredictFilesResult,
   predictInputs,
   type Reject,
-  type RuntimeName,
   type SlicePrediction,
 } from '../infer/predict.js';
 import { encodeNpy } from '../io/npy.js';
@@ -51,19 +48,13 @@ import type { Reporter } from '../util/reporter.js';
 export const PREDICT_FORMATS = ['csv', 'json', 'rsna'] as const;
 export type PredictFormat = (typeof PREDICT_FORMATS)[number];
 
-export interface PredictOptions {
-  /** A run folder (its best/ model) or a model folder. */
-  model: string;
+/** The inference options (model, runtime, TTA, threshold, workers…: infer/config.ts) and: */
+export interface PredictOptions extends Omit<InferenceOptions, 'chunk' | 'checkpoint'> {
   /** DICOM files or folders (walked recursively). */
   inputs: string[];
   /** Output folder. */
   out: string;
   format?: PredictFormat | string;
-  tta?: string;
-  runtime?: RuntimeName | string;
-  /** ONNX Runtime build for `runtime: 'onnx'`: auto (default), native or wasm. */
-  onnxBackend?: OnnxBackendChoice | string;
-  threshold?: number;
   /** Grad-CAM output folder. */
   cam?: string;
   /** Grad-CAM layer: a layer name or `1/8`, `1/16`, `1/32` (default: the feature layer). */
@@ -73,13 +64,10 @@ export interface PredictOptions {
    * writes): scores the heatmaps with the pointing game. Needs `cam`.
    */
   masks?: string;
-  topK?: number;
-  workers?: number;
-  backend?: BackendChoice;
   progress?: boolean;
   /** Progress events and log lines (default: bars on the terminal, unless `progress` is false). */
   reporter?: Reporter;
-  /** Stops between batches; the promise then rejects with the signal's reason. */
+  /** Stops between batches; the promise then rejects with `Interrupted`. */
   signal?: AbortSignal;
   /** An already started runtime (tests, benchmarks). */
   runtimeInstance?: InferenceRuntime;
@@ -254,16 +242,7 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
         };
   // One config, resolved and checked before any file is read; Grad-CAM needs it before the
   // first series.
-  const config = resolveInferenceConfig({
-    model: o.model,
-    runtime: o.runtime,
-    onnxBackend: o.onnxBackend,
-    tta: o.tta,
-    threshold: o.threshold,
-    topK: o.topK,
-    workers: o.workers,
-    backend: o.backend,
-  });
+  const config = resolveInferenceConfig(o);
   const { input, dir } = config;
   threshold = config.threshold.value;
   rsnaFix = input.rsnaFix;
