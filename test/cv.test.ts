@@ -10,6 +10,7 @@ import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend/init.js';
 import { type CvResult, cv } from '../src/commands/cv.js';
 import { prepare } from '../src/commands/prepare.js';
 import { split } from '../src/commands/split.js';
@@ -19,6 +20,7 @@ import { ConfigError, InputError } from '../src/errors.js';
 import { predictCache } from '../src/infer/predict-cache.js';
 import { encodeNpy } from '../src/io/npy.js';
 import { LABEL_NAMES } from '../src/labels.js';
+import { loadSavedModel } from '../src/run/checkpoint.js';
 import { openRun } from '../src/run/run.js';
 import { type Features, readFeatures } from '../src/series/features.js';
 import { readSplitCsv } from '../src/train/split-file.js';
@@ -176,6 +178,28 @@ describe('cv', () => {
       c.close();
     }
   }, 120_000);
+
+  it('stores as embedding the pooled features the head maps to the stored probabilities', async () => {
+    await initBackend('cpu');
+    const cvDir = join(dir, 'cv');
+    const dim = features.meta.dim;
+    for (let k = 0; k < 2; k++) {
+      const model = await loadSavedModel(
+        openRun(join(cvDir, features.meta.runs[k]!)).model('best').dir,
+      );
+      const [kernel, bias] = model.getLayer('head_dense').getWeights();
+      const w = kernel!.dataSync();
+      const b = bias!.dataSync();
+      const i = features.rows.findIndex((r) => r.fold === k);
+      const e = features.embeddings.subarray(i * dim, (i + 1) * dim);
+      for (let l = 0; l < 6; l++) {
+        let z = b[l]!;
+        for (let d = 0; d < dim; d++) z += e[d]! * w[d * 6 + l]!;
+        expect(1 / (1 + Math.exp(-z))).toBeCloseTo(features.probs[i * 6 + l]!, 5);
+      }
+      model.dispose();
+    }
+  });
 
   it('writes the out-of-fold metrics with the fields of evaluate, and cv.json', () => {
     const m = JSON.parse(readFileSync(join(dir, 'cv', 'metrics.json'), 'utf8'));

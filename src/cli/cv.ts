@@ -1,7 +1,7 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { cv } from '../commands/cv.js';
 import { ARCH_NAMES } from '../models/registry.js';
-import { action, cliSignal, positiveInt } from './shared.js';
+import { action, cliSignal } from './shared.js';
 import { addTrainingOptions, type TrainingCliOptions, trainingInput } from './train.js';
 
 interface CvCliOptions extends TrainingCliOptions {
@@ -15,8 +15,13 @@ interface CvCliOptions extends TrainingCliOptions {
 }
 
 function nonNegInt(name: string): (v: string) => number {
-  const positive = positiveInt(name);
-  return (v: string) => (v.trim() === '0' ? 0 : positive(v));
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n) || n < 0) {
+      throw new InvalidArgumentError(`${name} must be an integer ≥ 0, received "${v}"`);
+    }
+    return n;
+  };
 }
 
 export function registerCv(program: Command): void {
