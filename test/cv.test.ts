@@ -212,10 +212,16 @@ describe('cv', () => {
     expect(c).toMatchObject({ format: 'ichdet-cv', folds: 2, test: true, split: foldsCsv });
   });
 
-  it('resumes without training a finished fold again, and refuses to start over an existing cv', async () => {
+  it('resumes without training a finished fold again, and refuses to start over an existing cv or with a changed split file', async () => {
     await expect(
       cv({ cache, split: foldsCsv, arch: 'mobilenet_v2', out: join(dir, 'cv'), ...quiet }),
     ).rejects.toThrow(/already holds a cv; continue it with --resume/);
+    const original = readFileSync(foldsCsv, 'utf8');
+    writeFileSync(foldsCsv, `${original}\n`);
+    await expect(cv({ out: join(dir, 'cv'), resume: true, ...quiet })).rejects.toThrow(
+      /split file .*folds\.csv changed since the cv started/,
+    );
+    writeFileSync(foldsCsv, original);
     const again = await cv({ out: join(dir, 'cv'), resume: true, ...quiet });
     expect(again.trained).toEqual([]);
     expect(readFeatures(join(dir, 'cv', 'features')).probs).toEqual(features.probs);

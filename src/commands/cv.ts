@@ -11,8 +11,10 @@
  *     CV/cv.json       the options, so `--resume` continues with the same ones
  *
  * No image's features come from a model that trained on it: before predicting, each fold run's
- * own config.json is checked (its split file, validation split and training splits).
+ * own config.json is checked (its split file, validation split and training splits), and the
+ * split file must be the one the cv started with (its SHA-256 is in cv.json).
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BackendChoice } from '../backend/init.js';
@@ -65,6 +67,8 @@ export interface CvConfig {
   folds: number;
   /** Whether the split has a `test` split (predicted by every fold model). */
   test: boolean;
+  /** SHA-256 of the split file: a split changed after the folds were trained is refused. */
+  splitSha256: string;
   bootstrap: number;
   /** The training options every fold shares (splits excluded). */
   options: Omit<CvOptions, 'out' | 'resume' | 'progress' | 'log' | 'reporter' | 'signal'>;
@@ -157,7 +161,8 @@ function openCv(o: CvOptions, out: string): CvConfig {
     );
   }
   const splitFile = resolve(split!);
-  const folds = splitFolds(splitFile, readSplitCsv(splitFile));
+  const rows = readSplitCsv(splitFile);
+  const folds = splitFolds(splitFile, rows);
   // Every fold's config is checked before anything is trained.
   for (let k = 0; k < folds; k++) {
     resolveTrainConfig({
@@ -170,7 +175,6 @@ function openCv(o: CvOptions, out: string): CvConfig {
       valSplit: `fold${k}`,
     });
   }
-  const rows = readSplitCsv(splitFile);
   return {
     format: 'ichdet-cv',
     version: 1,
@@ -179,6 +183,7 @@ function openCv(o: CvOptions, out: string): CvConfig {
     arch: arch!,
     folds,
     test: rows.some((r) => r.split === TEST_SPLIT),
+    splitSha256: sha256File(splitFile),
     bootstrap: b,
     options: { ...options, cache: resolve(cache!), split: splitFile },
   };
@@ -212,6 +217,24 @@ export function checkFoldRuns(out: string, c: CvConfig): Record<string, string[]
   return trained;
 }
 
+function sha256File(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex');
+  } catch (err) {
+    throw new InputError(`cannot read split file ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Refuses a split file that changed since the cv started (its folds were trained on the old). */
+function checkSplitUnchanged(c: CvConfig): void {
+  const now = sha256File(c.split);
+  if (now !== c.splitSha256) {
+    throw new ConfigError(
+      `split file ${c.split} changed since the cv started (sha256 ${now}, cv.json has ${c.splitSha256}); its fold runs were trained on the old one — restore it or start a new cv`,
+    );
+  }
+}
+
 function labelsOf(labels: readonly number[]): (0 | 1 | null)[] {
   return labels.map((v) => (v === 0 || v === 1 ? v : null));
 }
@@ -225,6 +248,7 @@ function labelsOf(labels: readonly number[]): (0 | 1 | null)[] {
 export async function cv(o: CvOptions): Promise<CvResult> {
   const out = resolve(o.out);
   const c = openCv(o, out);
+  checkSplitUnchanged(c);
   const log = o.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   mkdirSync(join(out, CV_RUNS_DIR), { recursive: true });
   if (!o.resume) {
