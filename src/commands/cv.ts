@@ -163,9 +163,11 @@ function openCv(o: CvOptions, out: string): CvConfig {
   const splitFile = resolve(split!);
   const rows = readSplitCsv(splitFile);
   const folds = splitFolds(splitFile, rows);
-  // Every fold's config is checked before anything is trained.
+  // Every fold's config is checked before anything is trained; the registry name of the
+  // architecture is the resolved config's.
+  let archName = arch!;
   for (let k = 0; k < folds; k++) {
-    resolveTrainConfig({
+    archName = resolveTrainConfig({
       ...options,
       cache: cache!,
       split: splitFile,
@@ -173,14 +175,14 @@ function openCv(o: CvOptions, out: string): CvConfig {
       out: '',
       trainSplits: foldTrainSplits(k, folds),
       valSplit: `fold${k}`,
-    });
+    }).arch;
   }
   return {
     format: 'ichdet-cv',
     version: 1,
     cache: resolve(cache!),
     split: splitFile,
-    arch: arch!,
+    arch: archName,
     folds,
     test: rows.some((r) => r.split === TEST_SPLIT),
     splitSha256: sha256File(splitFile),
