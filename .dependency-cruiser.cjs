@@ -1,7 +1,7 @@
 /**
  * ichdet's layer rules, checked by dependency-cruiser in `npm test` (`npm run lint:layers`).
  * Data flows one way: dicom/ synth/ → data/ → models/ → backend/ → run/ → train/ → eval/ →
- * infer/ → commands/ → cli/ (see STYLE.md). util/, io/, errors.ts and labels.ts sit under
+ * infer/ → series/ → commands/ → cli/ (see STYLE.md). util/, io/, errors.ts and labels.ts sit under
  * everything. `src/index.ts` (the package's entry) may import anything.
  */
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -59,6 +59,21 @@ module.exports = {
       comment: 'eval/ (metrics, reports) sits below infer/.',
       from: { path: '^src/eval/' },
       to: { path: '^src/(infer|commands|cli)/' },
+    },
+    {
+      name: 'series-below-commands',
+      severity: 'error',
+      comment:
+        'series/ (stage 2: out-of-fold features, the sequence model) sits above infer/: it never imports the commands, the CLI or the CNN training engine.',
+      from: { path: '^src/series/' },
+      to: { path: '^src/(train|commands|cli)/' },
+    },
+    {
+      name: 'nothing-below-imports-series',
+      severity: 'error',
+      comment: 'The layers under series/ know nothing of it.',
+      from: { path: '^src/(dicom|synth|data|models|backend|run|train|eval|infer|util|io)/' },
+      to: { path: '^src/series/' },
     },
     {
       name: 'nothing-imports-commands',

@@ -13,6 +13,15 @@ export {
   parseArchs,
 } from './commands/compare.js';
 export {
+  type CvConfig,
+  type CvOptions,
+  type CvResult,
+  checkFoldRuns,
+  cv,
+  foldTrainSplits,
+  splitFolds,
+} from './commands/cv.js';
+export {
   type DemoOptions,
   type DemoPlan,
   type DemoResult,
@@ -205,7 +214,11 @@ export {
   seriesInputs,
   tfjsRuntime,
 } from './infer/predict.js';
-export { predictCache } from './infer/predict-cache.js';
+export {
+  type CachePredictions,
+  predictCache,
+  predictCacheWithEmbeddings,
+} from './infer/predict-cache.js';
 export { RUNTIMES, type RuntimeName, TTA_MODES, type TtaMode } from './infer/runtime.js';
 export { startRuntime } from './infer/runtimes.js';
 export {
@@ -215,7 +228,11 @@ export {
   type SliceRef,
   type Study as SeriesStudy,
 } from './infer/series.js';
-export { startTfjsRuntime } from './infer/tfjs-runtime.js';
+export {
+  type PredictionsWithEmbeddings,
+  startTfjsRuntime,
+  type TfjsRuntime,
+} from './infer/tfjs-runtime.js';
 // Files.
 export { decodeNpy, encodeNpy } from './io/npy.js';
 export { decodePng, encodePngGray8, encodePngRgb8 } from './io/png.js';
@@ -258,6 +275,20 @@ export {
   resolveModelDir,
   type ThresholdChoice,
 } from './run/run.js';
+// Stage 2: the out-of-fold features the series model learns from.
+export {
+  compareFeatureRows,
+  FEATURES_COLUMNS,
+  FEATURES_FORMAT,
+  FEATURES_VERSION,
+  type FeaturePart,
+  type FeatureRow,
+  type Features,
+  type FeaturesInput,
+  type FeaturesMeta,
+  readFeatures,
+  writeFeatures,
+} from './series/features.js';
 export {
   resolveSynthOptions,
   SYNTH_DEFAULTS,

@@ -80,6 +80,7 @@ describe('ichdet CLI', () => {
     ['evaluate'],
     ['score'],
     ['compare'],
+    ['cv'],
     ['demo'],
   ])('prints usage for --help of "%s" and exits 0', async (...cmd) => {
     const r = await ichdet(...(cmd as string[]), '--help');
@@ -127,6 +128,11 @@ describe('ichdet CLI', () => {
       join(dir, 's'),
     );
     expect(archs.stderr).toMatch(/^ichdet: unknown architecture "lenet", expected one of vgg16/);
+    const cv = await ichdet('cv', '--resume', '--out', join(dir, 'no-cv'));
+    expect(cv.code).toBe(1);
+    expect(cv.stderr).toBe(
+      `ichdet: --resume: ${join(dir, 'no-cv')} holds no cv (cv.json is missing)\n`,
+    );
   });
 
   it('inspects a file as JSON with the attributes as written', async () => {

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerCompare, registerDemo } from './compare.js';
+import { registerCv } from './cv.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerExport } from './export.js';
 import { registerExportOnnx } from './export-onnx.js';
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerExportOnnx(program);
   registerPredict(program);
   registerCompare(program);
+  registerCv(program);
   registerDemo(program);
   return program;
 }

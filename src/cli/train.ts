@@ -5,12 +5,8 @@ import { DEFAULT_AUGMENT, LOSSES, MONITORS, OPTIMIZERS } from '../train/config.j
 import { type TrainOptions, train } from '../train/train.js';
 import { action, cliSignal, positiveInt } from './shared.js';
 
-interface TrainCliOptions {
-  cache?: string;
-  split?: string;
-  arch?: string;
-  out: string;
-  resume?: boolean;
+/** The training options `train` and `cv` share, as commander parses them. */
+export interface TrainingCliOptions {
   size?: number;
   epochs?: number;
   batch?: number;
@@ -25,14 +21,22 @@ interface TrainCliOptions {
   dropout?: number;
   seed?: number;
   monitor?: string;
-  trainSplits?: string;
-  valSplit?: string;
   workers?: number;
   microBatch?: number;
   backend?: string;
   checkpointMinutes?: number;
   maxSteps?: number;
   bnMomentum?: number;
+}
+
+interface TrainCliOptions extends TrainingCliOptions {
+  trainSplits?: string;
+  valSplit?: string;
+  cache?: string;
+  split?: string;
+  arch?: string;
+  out: string;
+  resume?: boolean;
   progress?: boolean;
 }
 
@@ -56,23 +60,12 @@ function nonNegInt(name: string): (v: string) => number {
   };
 }
 
-export function registerTrain(program: Command): void {
-  program
-    .command('train')
-    .description(
-      'train one CNN on a prepared cache and split: data-parallel on every core, validation each epoch, RUN/last and RUN/best checkpoints, resumable',
-    )
-    .option('--cache <dir>', 'the cache folder (ichdet prepare --out)')
-    .option('--split <split.csv>', 'the split file (ichdet split --out)')
-    .option(
-      '--arch <name>',
-      `architecture: ${ARCH_NAMES.join(', ')}, or its Keras name (MobileNetV2, EfficientNetB0…; any case, underscores optional)`,
-    )
-    .requiredOption('--out <run>', 'the run folder (config.json, metrics.jsonl, last/, best/)')
-    .option(
-      '--resume',
-      'continue the run in --out from its last checkpoint (other options ignored)',
-    )
+/**
+ * Adds the training options (size, epochs, batch, lr, …, bn-momentum; not cache, split, arch,
+ * out, resume or the split names) to a command: `train` and `cv` share them.
+ */
+export function addTrainingOptions(cmd: Command): Command {
+  return cmd
     .option('--size <px>', 'input height = width (default 224)', positiveInt('--size'))
     .option('--epochs <n>', 'epochs (default 10)', positiveInt('--epochs'))
     .option(
@@ -106,8 +99,6 @@ export function registerTrain(program: Command): void {
       '--monitor <metric>',
       `validation metric for best/: ${MONITORS.join(', ')} (default weighted_log_loss)`,
     )
-    .option('--train-splits <names>', 'comma-separated split names to train on (default train)')
-    .option('--val-split <name>', 'split name to validate on (default val)')
     .option(
       '--workers <n>',
       'model worker threads (default: the number of cores)',
@@ -136,7 +127,55 @@ export function registerTrain(program: Command): void {
       '--bn-momentum <m>',
       "batch-norm moving-average momentum for all layers (default: Keras' per model)",
       number('--bn-momentum'),
+    );
+}
+
+/** The training options as `TrainOptionsInput` fields (only those given). */
+export function trainingInput(o: TrainingCliOptions): Partial<TrainOptions> {
+  return {
+    ...(o.size !== undefined && { size: o.size }),
+    ...(o.epochs !== undefined && { epochs: o.epochs }),
+    ...(o.batch !== undefined && { batch: o.batch }),
+    ...(o.lr !== undefined && { lr: o.lr }),
+    ...(o.optimizer !== undefined && { optimizer: o.optimizer }),
+    ...(o.loss !== undefined && { loss: o.loss }),
+    ...(o.focalGamma !== undefined && { focalGamma: o.focalGamma }),
+    ...(o.weights !== undefined && { weights: o.weights }),
+    ...(o.augment !== undefined && { augment: o.augment }),
+    ...(o.context !== undefined && { context: o.context }),
+    ...(o.freezeBackbone !== undefined && { freezeBackbone: o.freezeBackbone }),
+    ...(o.dropout !== undefined && { dropout: o.dropout }),
+    ...(o.seed !== undefined && { seed: o.seed }),
+    ...(o.monitor !== undefined && { monitor: o.monitor }),
+    ...(o.workers !== undefined && { workers: o.workers }),
+    ...(o.microBatch !== undefined && { microBatch: o.microBatch }),
+    ...(o.backend !== undefined && { backend: o.backend }),
+    ...(o.checkpointMinutes !== undefined && { checkpointMinutes: o.checkpointMinutes }),
+    ...(o.maxSteps !== undefined && { maxSteps: o.maxSteps }),
+    ...(o.bnMomentum !== undefined && { bnMomentum: o.bnMomentum }),
+  };
+}
+
+export function registerTrain(program: Command): void {
+  const cmd = program
+    .command('train')
+    .description(
+      'train one CNN on a prepared cache and split: data-parallel on every core, validation each epoch, RUN/last and RUN/best checkpoints, resumable',
     )
+    .option('--cache <dir>', 'the cache folder (ichdet prepare --out)')
+    .option('--split <split.csv>', 'the split file (ichdet split --out)')
+    .option(
+      '--arch <name>',
+      `architecture: ${ARCH_NAMES.join(', ')}, or its Keras name (MobileNetV2, EfficientNetB0…; any case, underscores optional)`,
+    )
+    .requiredOption('--out <run>', 'the run folder (config.json, metrics.jsonl, last/, best/)')
+    .option(
+      '--resume',
+      'continue the run in --out from its last checkpoint (other options ignored)',
+    );
+  addTrainingOptions(cmd)
+    .option('--train-splits <names>', 'comma-separated split names to train on (default train)')
+    .option('--val-split <name>', 'split name to validate on (default val)')
     .option('--no-progress', 'no progress bar')
     .addHelpText(
       'after',
@@ -159,28 +198,9 @@ export function registerTrain(program: Command): void {
           ...(o.split !== undefined && { split: o.split }),
           ...(o.arch !== undefined && { arch: o.arch }),
           out: o.out,
-          ...(o.size !== undefined && { size: o.size }),
-          ...(o.epochs !== undefined && { epochs: o.epochs }),
-          ...(o.batch !== undefined && { batch: o.batch }),
-          ...(o.lr !== undefined && { lr: o.lr }),
-          ...(o.optimizer !== undefined && { optimizer: o.optimizer }),
-          ...(o.loss !== undefined && { loss: o.loss }),
-          ...(o.focalGamma !== undefined && { focalGamma: o.focalGamma }),
-          ...(o.weights !== undefined && { weights: o.weights }),
-          ...(o.augment !== undefined && { augment: o.augment }),
-          ...(o.context !== undefined && { context: o.context }),
-          ...(o.freezeBackbone !== undefined && { freezeBackbone: o.freezeBackbone }),
-          ...(o.dropout !== undefined && { dropout: o.dropout }),
-          ...(o.seed !== undefined && { seed: o.seed }),
-          ...(o.monitor !== undefined && { monitor: o.monitor }),
+          ...trainingInput(o),
           ...(o.trainSplits !== undefined && { trainSplits: o.trainSplits.split(',') }),
           ...(o.valSplit !== undefined && { valSplit: o.valSplit }),
-          ...(o.workers !== undefined && { workers: o.workers }),
-          ...(o.microBatch !== undefined && { microBatch: o.microBatch }),
-          ...(o.backend !== undefined && { backend: o.backend }),
-          ...(o.checkpointMinutes !== undefined && { checkpointMinutes: o.checkpointMinutes }),
-          ...(o.maxSteps !== undefined && { maxSteps: o.maxSteps }),
-          ...(o.bnMomentum !== undefined && { bnMomentum: o.bnMomentum }),
         };
         const r = await train({
           ...input,

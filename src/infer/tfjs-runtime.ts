@@ -1,7 +1,8 @@
 /**
  * The tfjs runtime: a saved model loaded in `workers` inference workers (one tfjs instance and
  * heap each, one per core); each input is split into contiguous shares, one per worker, and the
- * probabilities come back in input order.
+ * probabilities come back in input order. Started with `embeddings`, the workers also return
+ * each input's embedding (the head's pooled features) through `predictWithEmbeddings`.
  */
 import type { BackendChoice } from '../backend/init.js';
 import { ThreadChannel, WorkerFailure } from '../util/channel.js';
@@ -15,11 +16,23 @@ export interface TfjsRuntimeOptions {
   backend?: BackendChoice | undefined;
   /** Examples per forward pass in a worker (default 16). */
   micro?: number | undefined;
+  /** Also compute embeddings (`predictWithEmbeddings`); default false. */
+  embeddings?: boolean | undefined;
+}
+
+/** Probabilities (n × outputs) and embeddings (n × dim), row-major, in input order. */
+export interface PredictionsWithEmbeddings {
+  p: Float32Array;
+  e: Float32Array;
 }
 
 export interface TfjsRuntime extends InferenceRuntime {
   /** The backend the workers run on, as they describe it. */
   readonly backend: string;
+  /** Embedding width (0 unless started with `embeddings`). */
+  readonly dim: number;
+  /** Probabilities and embeddings; throws unless started with `embeddings`. */
+  predictWithEmbeddings(x: Float32Array, n: number): Promise<PredictionsWithEmbeddings>;
 }
 
 /** Splits n rows of `per` values into `k` contiguous shares (copies, to be transferred). */
@@ -54,7 +67,12 @@ export async function startTfjsRuntime(
   let loaded: Extract<InferReply, { type: 'loaded' }>[];
   try {
     loaded = await Promise.all(
-      channels.map((c) => c.call({ type: 'load', backend: o.backend ?? 'auto', dir }, 'loaded')),
+      channels.map((c) =>
+        c.call(
+          { type: 'load', backend: o.backend ?? 'auto', dir, embeddings: o.embeddings === true },
+          'loaded',
+        ),
+      ),
     );
   } catch (err) {
     await close();
@@ -62,29 +80,43 @@ export async function startTfjsRuntime(
   }
   const first = loaded[0]!;
   const per = first.size * first.size * first.channels;
+  const run = async (x: Float32Array, n: number): Promise<PredictionsWithEmbeddings> => {
+    if (x.length !== n * per) {
+      throw new RangeError(`predict needs ${n} × ${per} inputs, received ${x.length}`);
+    }
+    const shares = shareRows(x, n, workers, per);
+    const replies = await Promise.all(
+      shares.map((sh, i) =>
+        sh.n === 0
+          ? Promise.resolve({ p: new Float32Array(0), e: new Float32Array(0) })
+          : channels[i]!.call({ type: 'predict', x: sh.x, n: sh.n, micro }, 'predicted', [
+              sh.x.buffer as ArrayBuffer,
+            ]).then((r) => ({ p: r.p, e: r.e ?? new Float32Array(0) })),
+      ),
+    );
+    const p = new Float32Array(n * first.outputs);
+    const e = new Float32Array(n * first.dim);
+    let offP = 0;
+    let offE = 0;
+    for (const r of replies) {
+      p.set(r.p, offP);
+      offP += r.p.length;
+      e.set(r.e, offE);
+      offE += r.e.length;
+    }
+    return { p, e };
+  };
   return {
     backend: first.backend,
+    dim: first.dim,
     async predict(x: Float32Array, n: number): Promise<Float32Array> {
-      if (x.length !== n * per) {
-        throw new RangeError(`predict needs ${n} × ${per} inputs, received ${x.length}`);
+      return (await run(x, n)).p;
+    },
+    async predictWithEmbeddings(x: Float32Array, n: number): Promise<PredictionsWithEmbeddings> {
+      if (first.dim === 0) {
+        throw new RangeError('predictWithEmbeddings needs a runtime started with embeddings');
       }
-      const shares = shareRows(x, n, workers, per);
-      const replies = await Promise.all(
-        shares.map((sh, i) =>
-          sh.n === 0
-            ? Promise.resolve(new Float32Array(0))
-            : channels[i]!.call({ type: 'predict', x: sh.x, n: sh.n, micro }, 'predicted', [
-                sh.x.buffer as ArrayBuffer,
-              ]).then((r) => r.p),
-        ),
-      );
-      const out = new Float32Array(n * first.outputs);
-      let off = 0;
-      for (const p of replies) {
-        out.set(p, off);
-        off += p.length;
-      }
-      return out;
+      return run(x, n);
     },
     close,
   };
