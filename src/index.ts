@@ -290,6 +290,31 @@ export {
   writeFeatures,
 } from './series/features.js';
 export {
+  type MetricBlock,
+  type StudyBlock,
+  smoothAlongZ,
+} from './series/metrics.js';
+export {
+  DEFAULT_SERIES_MODEL,
+  dilatedConv1d,
+  SeriesModel,
+  type SeriesModelConfig,
+} from './series/model.js';
+export {
+  type FeatureSeries,
+  type FeatureSet,
+  loadFeatureSeries,
+} from './series/read-features.js';
+export {
+  predictSeries,
+  resolveTrainSeriesConfig,
+  type SeriesMetrics,
+  type TrainSeriesConfig,
+  type TrainSeriesOptions,
+  type TrainSeriesResult,
+  trainSeries,
+} from './series/train.js';
+export {
   resolveSynthOptions,
   SYNTH_DEFAULTS,
   type SynthOptions,

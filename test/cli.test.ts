@@ -77,6 +77,7 @@ describe('ichdet CLI', () => {
     ['models'],
     ['weights', 'download'],
     ['train'],
+    ['train-series'],
     ['evaluate'],
     ['score'],
     ['compare'],

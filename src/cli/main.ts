@@ -20,6 +20,7 @@ import { registerSplit } from './split.js';
 import { registerStats } from './stats.js';
 import { registerSynth } from './synth.js';
 import { registerTrain } from './train.js';
+import { registerTrainSeries } from './train-series.js';
 import { registerWeights } from './weights.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerModels(program);
   registerWeights(program);
   registerTrain(program);
+  registerTrainSeries(program);
   registerScore(program);
   registerEvaluate(program);
   registerExportOnnx(program);

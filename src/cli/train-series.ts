@@ -1,0 +1,112 @@
+import { type Command, InvalidArgumentError } from 'commander';
+import { BACKENDS, type BackendChoice } from '../backend/init.js';
+import { seriesTable, trainSeries } from '../commands/train-series.js';
+import { ConfigError } from '../errors.js';
+import { action, cliSignal, positiveInt } from './shared.js';
+
+interface TrainSeriesCliOptions {
+  features: string;
+  out: string;
+  epochs?: number;
+  batch?: number;
+  lr?: number;
+  window?: number;
+  c1?: number;
+  c2?: number;
+  gru?: number;
+  embeddings?: boolean;
+  seed?: number;
+  bootstrap?: number;
+  folds?: string;
+  backend?: string;
+  progress?: boolean;
+}
+
+function number(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) {
+      throw new InvalidArgumentError(`${name} must be a number, received "${v}"`);
+    }
+    return n;
+  };
+}
+
+export function registerTrainSeries(program: Command): void {
+  program
+    .command('train-series')
+    .description(
+      'stage 2: train the sequence model over each series of a features folder (ichdet cv), out of fold; resumable per fold',
+    )
+    .requiredOption(
+      '--features <dir>',
+      'the features folder (CV/features: index.csv, probs.npy, …)',
+    )
+    .requiredOption('--out <srun>', 'the series run folder (config.json, fold<k>/, metrics.json)')
+    .option('--epochs <n>', 'epochs per fold (default 40)', positiveInt('--epochs'))
+    .option('--batch <n>', 'series windows per step (default 16)', positiveInt('--batch'))
+    .option(
+      '--lr <rate>',
+      'Adam learning rate, halved every third of the epochs (default 3e-4)',
+      number('--lr'),
+    )
+    .option('--window <n>', 'slices per training window (default 24)', positiveInt('--window'))
+    .option('--c1 <n>', 'width of the first conv block (default 64)', positiveInt('--c1'))
+    .option('--c2 <n>', 'width of the dilated conv blocks (default 32)', positiveInt('--c2'))
+    .option('--gru <n>', 'GRU units per direction (default 32)', positiveInt('--gru'))
+    .option('--embeddings', 'also feed the stage-1 embeddings through a per-slice MLP')
+    .option('--seed <s>', 'seed (default 0)', number('--seed'))
+    .option(
+      '--bootstrap <n>',
+      'bootstrap resamples of the intervals (default 1000)',
+      positiveInt('--bootstrap'),
+    )
+    .option('--folds <list>', 'comma-separated folds to train (default all)')
+    .option(
+      '--backend <name>',
+      `${BACKENDS.join(', ')} (default auto: tfjs-node when installed, else wasm)`,
+    )
+    .option('--no-progress', 'no progress bar')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Writes SRUN/fold<k>/ (model and held-out predictions, once the fold is done), SRUN/probs.npy,',
+        'SRUN/series.csv and SRUN/metrics.json (stage1, smoothed, stage2 and study blocks). Run it again',
+        'with the same options to resume at the first unfinished fold.',
+        '',
+        'Example:',
+        '  ichdet train-series --features cv/features --out runs/series',
+      ].join('\n'),
+    )
+    .action(
+      action(program, async (o: TrainSeriesCliOptions) => {
+        if (o.backend !== undefined && !(BACKENDS as readonly string[]).includes(o.backend)) {
+          throw new ConfigError(
+            `--backend must be one of ${BACKENDS.join(', ')}, received "${o.backend}"`,
+          );
+        }
+        const r = await trainSeries({
+          features: o.features,
+          out: o.out,
+          ...(o.epochs !== undefined && { epochs: o.epochs }),
+          ...(o.batch !== undefined && { batch: o.batch }),
+          ...(o.lr !== undefined && { lr: o.lr }),
+          ...(o.window !== undefined && { window: o.window }),
+          ...(o.c1 !== undefined && { c1: o.c1 }),
+          ...(o.c2 !== undefined && { c2: o.c2 }),
+          ...(o.gru !== undefined && { gru: o.gru }),
+          ...(o.embeddings !== undefined && { embeddings: o.embeddings }),
+          ...(o.seed !== undefined && { seed: o.seed }),
+          ...(o.bootstrap !== undefined && { bootstrap: o.bootstrap }),
+          ...(o.folds !== undefined && { folds: o.folds.split(',').map(Number) }),
+          ...(o.backend !== undefined && { backend: o.backend as BackendChoice }),
+          progress: o.progress !== false,
+          signal: cliSignal(),
+        });
+        process.stdout.write(seriesTable(r));
+        process.stdout.write(`series run in ${r.out} (${r.seconds.toFixed(1)} s)\n`);
+        return 0;
+      }),
+    );
+}
