@@ -15,6 +15,7 @@ interface PredictCliOptions {
   runtime?: string;
   onnxBackend?: string;
   threshold?: string;
+  seriesModel?: string;
   cam?: string;
   camLayer?: string;
   masks?: string;
@@ -55,6 +56,10 @@ export function registerPredict(program: Command): void {
       `ONNX Runtime build for --runtime onnx: ${ONNX_BACKENDS.join(', ')} (default auto: native onnxruntime-node when installed, else wasm onnxruntime-web)`,
     )
     .option(
+      '--series-model <srun>',
+      'a train-series run: stage 2 per series (per-slice probabilities, series and study flags from the sequence model)',
+    )
+    .option(
       '--threshold <t>',
       "flag threshold on any (default: the run's triage threshold from eval/metrics.json, else 0.5)",
     )
@@ -87,6 +92,7 @@ export function registerPredict(program: Command): void {
         '  ichdet predict --model runs/mnv2/best --input a.dcm --input b.dcm --out pred --format rsna --tta hflip',
         '  ichdet predict --model runs/mnv2 --input study/ --out pred --runtime onnx --onnx-backend wasm',
         '  ichdet predict --model runs/mnv2 --input study/ --out pred --cam pred/cam',
+        '  ichdet predict --model runs/mnv2 --series-model sruns/mnv2 --input study/ --out pred',
         '  ichdet predict --model runs/b0 --input synth/stage_2_train --out pred --threshold 0 --cam pred/cam --cam-layer 1/16 --masks synth/masks',
       ].join('\n'),
     )
@@ -101,6 +107,7 @@ export function registerPredict(program: Command): void {
           tta: o.tta,
           runtime: o.runtime,
           onnxBackend: o.onnxBackend,
+          seriesModel: o.seriesModel,
           threshold,
           cam: o.cam,
           camLayer: o.camLayer,

@@ -42,6 +42,7 @@ import {
 } from '../infer/predict.js';
 import { encodeNpy } from '../io/npy.js';
 import { ANY_INDEX, LABEL_COUNT, LABEL_NAMES } from '../labels.js';
+import { loadSeriesAggregator, seriesThreshold } from '../series/aggregator.js';
 import { listFiles, writeFileAtomic } from '../util/files.js';
 import type { Reporter } from '../util/reporter.js';
 
@@ -55,6 +56,12 @@ export interface PredictOptions extends Omit<InferenceOptions, 'chunk' | 'checkp
   /** Output folder. */
   out: string;
   format?: PredictFormat | string;
+  /**
+   * A `train-series` run: stage 2 per series after the CNN — per-slice probabilities and the
+   * series' `any` come from the series model, and so do the flags (threshold: its study triage
+   * point unless `threshold` is given).
+   */
+  seriesModel?: string;
   /** Grad-CAM output folder. */
   cam?: string;
   /** Grad-CAM layer: a layer name or `1/8`, `1/16`, `1/32` (default: the feature layer). */
@@ -242,7 +249,11 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
         };
   // One config, resolved and checked before any file is read; Grad-CAM needs it before the
   // first series.
-  const config = resolveInferenceConfig(o);
+  let config = resolveInferenceConfig(o);
+  const series = o.seriesModel === undefined ? undefined : loadSeriesAggregator(o.seriesModel);
+  if (o.seriesModel !== undefined) {
+    config = { ...config, threshold: seriesThreshold(o.seriesModel, o.threshold) };
+  }
   const { input, dir } = config;
   threshold = config.threshold.value;
   rsnaFix = input.rsnaFix;
@@ -266,10 +277,12 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
         signal: o.signal,
         runtimeInstance: o.runtimeInstance,
         onSeries,
+        ...(series !== undefined && { aggregator: series }),
       },
     );
   } finally {
     cam?.dispose();
+    series?.dispose();
   }
   mkdirSync(out, { recursive: true });
   const written: string[] = [];
@@ -311,6 +324,8 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
         inputs: o.inputs.map((p) => resolve(p)),
         format,
         runtime: r.runtime,
+        seriesModel: o.seriesModel === undefined ? null : resolve(o.seriesModel),
+        seriesModels: series?.models ?? null,
         onnxBackend: r.onnxBackend,
         tta: r.tta,
         threshold: r.threshold,

@@ -83,11 +83,17 @@ export interface SlicePrediction {
   /** Index in the series (0 = lowest position along the normal). */
   index: number;
   position: number | null;
-  /** Six probabilities in LABEL_NAMES order. */
+  /** Six probabilities in LABEL_NAMES order (stage 2's when a series model refined them). */
   p: number[];
+  /** The CNN's own probabilities, when an aggregator refined `p`. */
+  stage1?: number[];
 }
 
-/** Per series or study: `any` is the maximum over its slices. */
+/**
+ * Per series or study: `max` per label over its slices; `any` is the decision's score — the
+ * maximum over the slices, or the series model's learned study output (a study: the maximum
+ * over its series).
+ */
 export interface GroupSummary {
   studyUid: string;
   /** Null for a study summary. */
@@ -108,15 +114,21 @@ export interface ScannedSlice extends SliceRef {
   bytes?: Uint8Array;
 }
 
-/** Turns the slice probabilities of a series or a study into its decision. */
+/** One series' decision. */
+export interface SeriesDecision {
+  /** Per-slice probabilities (L × 6, slice order); null keeps the CNN's. */
+  p: Float32Array | null;
+  /** The series' `any` score, compared with the flag threshold. */
+  any: number;
+}
+
+/**
+ * Step 4: turns the slice probabilities of a series, in slice order, into its decision. A study's
+ * score is the maximum over its series' scores.
+ */
 export interface Aggregator {
   readonly name: string;
-  summarise(
-    slices: readonly SlicePrediction[],
-    seriesUid: string | null,
-    threshold: number,
-    topK: number,
-  ): GroupSummary;
+  series(slices: readonly SlicePrediction[]): Promise<SeriesDecision> | SeriesDecision;
 }
 
 export interface PredictFilesOptions extends InferenceOptions {
@@ -313,16 +325,20 @@ export async function predictBatch(
   return p;
 }
 
-/** Summary of a group of predicted slices by the maximum of each label over them. */
+/**
+ * Summary of a group of predicted slices: the maximum of each label over them; `any` is `score`
+ * when given (an aggregator's decision), else the maximum of `any`.
+ */
 export function summarise(
   slices: readonly SlicePrediction[],
   seriesUid: string | null,
   threshold: number,
   topK: number,
+  score?: number,
 ): GroupSummary {
   const first = slices[0]!;
   const max = LABEL_NAMES.map((_, l) => Math.max(...slices.map((s) => s.p[l]!)));
-  const any = max[ANY_INDEX]!;
+  const any = score ?? max[ANY_INDEX]!;
   const top = [...slices]
     .sort((a, b) => b.p[ANY_INDEX]! - a.p[ANY_INDEX]! || (a.imageId < b.imageId ? -1 : 1))
     .slice(0, topK)
@@ -339,8 +355,14 @@ export function summarise(
   };
 }
 
-/** Step 4 today: a series or study is as likely positive as its most likely slice. */
-export const maxAggregator: Aggregator = { name: 'max', summarise };
+/** Step 4 without a series model: a series is as likely positive as its most likely slice. */
+export const maxAggregator: Aggregator = {
+  name: 'max',
+  series: (slices) => ({
+    p: null,
+    any: Math.max(...slices.map((s) => s.p[ANY_INDEX]!)),
+  }),
+};
 
 /**
  * Predicts every slice of `inputs` with a resolved config; see the module comment.
@@ -365,6 +387,7 @@ export async function predictInputs(
   const runtime = o.runtimeInstance ?? started!;
   const predictions: SlicePrediction[] = [];
   const seriesOut: GroupSummary[] = [];
+  const seriesScore = new Map<string, number>();
   const per = c.input.size * c.input.size * c.input.channels;
   const run = async (b: SeriesBatch): Promise<void> => {
     if (b.n === 0) return;
@@ -384,8 +407,16 @@ export async function predictInputs(
           p: Array.from(p.subarray((off + i) * LABEL_COUNT, (off + i + 1) * LABEL_COUNT)),
         }),
       );
+      const d = await aggregate.series(preds);
+      if (d.p !== null) {
+        for (const [i, sp] of preds.entries()) {
+          sp.stage1 = sp.p;
+          sp.p = Array.from(d.p.subarray(i * LABEL_COUNT, (i + 1) * LABEL_COUNT));
+        }
+      }
       predictions.push(...preds);
-      seriesOut.push(aggregate.summarise(preds, g.slices[0]!.seriesUid, c.threshold.value, c.topK));
+      seriesScore.set(g.slices[0]!.seriesUid, d.any);
+      seriesOut.push(summarise(preds, g.slices[0]!.seriesUid, c.threshold.value, c.topK, d.any));
       if (o.onSeries) {
         await o.onSeries({
           slices: g.slices,
@@ -425,9 +456,12 @@ export async function predictInputs(
     if (g) g.push(sp);
     else byStudy.set(sp.studyUid, [sp]);
   }
-  const studies = [...byStudy.values()].map((g) =>
-    aggregate.summarise(g, null, c.threshold.value, c.topK),
-  );
+  const studies = [...byStudy.values()].map((g) => {
+    const score = Math.max(
+      ...[...new Set(g.map((s) => s.seriesUid))].map((u) => seriesScore.get(u)!),
+    );
+    return summarise(g, null, c.threshold.value, c.topK, score);
+  });
   return {
     model: c.dir,
     input: c.input,

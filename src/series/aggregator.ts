@@ -1,0 +1,134 @@
+/**
+ * Stage 2 inside `predict`: the series model(s) of a `train-series` run as the predict pipeline's
+ * aggregator (infer/predict.ts step 4). Each series' stage-1 probabilities, in slice order along
+ * the normal, with Δz from the slice positions, go through every fold model of SRUN (forward and
+ * reversed, as in `predictSeries`); the fold models' outputs are averaged — the same as the test
+ * part of `train-series`. The per-slice probabilities become stage 2's, the series' `any` score
+ * the learned study output.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError, InputError } from '../errors.js';
+import type { Aggregator, SeriesDecision, SlicePrediction } from '../infer/predict.js';
+import { LABEL_COUNT, LABEL_NAMES } from '../labels.js';
+import { MODEL_JSON } from '../run/layout.js';
+import type { ThresholdChoice } from '../run/run.js';
+import { SeriesModel } from './model.js';
+import { type FeatureSet, stepsOf } from './read-features.js';
+import { foldDir, predictSeries } from './train.js';
+
+export interface SeriesAggregator extends Aggregator {
+  /** The fold models' folders. */
+  readonly models: string[];
+  /** Frees the models' weights. */
+  dispose(): void;
+}
+
+/** The fold model folders of a `train-series` run (`SRUN/fold0`, …); InputError when none. */
+export function seriesModelDirs(srun: string): string[] {
+  const dirs: string[] = [];
+  for (let k = 0; existsSync(join(srun, foldDir(k), MODEL_JSON)); k++) {
+    dirs.push(join(srun, foldDir(k)));
+  }
+  if (dirs.length === 0) {
+    throw new InputError(
+      `${srun} holds no series model (${join(srun, foldDir(0), MODEL_JSON)} is missing); make one with ichdet train-series`,
+    );
+  }
+  return dirs;
+}
+
+/** An in-memory features set of one series' stage-1 probabilities (no embeddings, no labels). */
+function seriesSet(slices: readonly SlicePrediction[]): FeatureSet {
+  const n = slices.length;
+  const probs = new Float32Array(n * LABEL_COUNT);
+  for (const [i, s] of slices.entries()) probs.set(s.p, i * LABEL_COUNT);
+  const z = slices.map((s) => s.position);
+  const first = slices[0]!;
+  return {
+    dir: '<predict>',
+    meta: {
+      format: 'ichdet-features',
+      version: 1,
+      arch: '',
+      folds: 0,
+      n,
+      dim: 0,
+      labels: [...LABEL_NAMES],
+    },
+    n,
+    dim: 0,
+    imageIds: slices.map((s) => s.imageId),
+    probs,
+    embeddings: new Float32Array(0),
+    labels: new Float32Array(n * LABEL_COUNT).fill(Number.NaN),
+    series: [
+      {
+        seriesUid: first.seriesUid,
+        studyUid: first.studyUid,
+        patientId: first.patientId,
+        fold: null,
+        part: 'test',
+        rows: slices.map((_, i) => i),
+        z,
+        dz: stepsOf(z),
+      },
+    ],
+  };
+}
+
+/**
+ * The aggregator of the series models in `srun`.
+ *
+ * @throws InputError when SRUN has no model; ConfigError when a model needs embeddings (stage 1
+ *   in predict gives probabilities only).
+ */
+export function loadSeriesAggregator(srun: string): SeriesAggregator {
+  const dirs = seriesModelDirs(resolve(srun));
+  const models = dirs.map((d) => SeriesModel.load(d));
+  const dispose = () => {
+    for (const m of models) m.dispose();
+  };
+  if (models.some((m) => m.config.embedding > 0)) {
+    dispose();
+    throw new ConfigError(
+      `the series model in ${srun} reads CNN embeddings, which predict does not compute; train it without --embeddings`,
+    );
+  }
+  return {
+    name: 'series-model',
+    models: dirs,
+    series(slices: readonly SlicePrediction[]): SeriesDecision {
+      const set = seriesSet(slices);
+      const p = new Float32Array(slices.length * LABEL_COUNT);
+      let any = 0;
+      for (const m of models) {
+        const r = predictSeries(m, set, set.series);
+        const q = r.slices[0]!;
+        for (let k = 0; k < p.length; k++) p[k] = p[k]! + q[k]! / models.length;
+        any += r.study[0]! / models.length;
+      }
+      return { p, any };
+    },
+    dispose,
+  };
+}
+
+/**
+ * The flag threshold of stage 2: `explicit` when given, else the study triage threshold
+ * (sensitivity ≥ 0.95) of SRUN/metrics.json, else 0.5.
+ */
+export function seriesThreshold(srun: string, explicit?: number): ThresholdChoice {
+  if (explicit !== undefined) return { value: explicit, source: 'option' };
+  const file = join(resolve(srun), 'metrics.json');
+  try {
+    const m = JSON.parse(readFileSync(file, 'utf8')) as {
+      study?: { stage2?: { triage?: { threshold?: number } | null } };
+    };
+    const t = m.study?.stage2?.triage?.threshold;
+    if (typeof t === 'number' && Number.isFinite(t)) return { value: t, source: file };
+  } catch {
+    // No metrics (a run still training): the default.
+  }
+  return { value: 0.5, source: 'default' };
+}
