@@ -4,7 +4,8 @@
  * shapes and order, no out-of-fold row comes from a model that trained on it (checked from the
  * runs' config.json files), the out-of-fold probabilities are exactly those of the fold's best
  * model, test rows are the mean of the fold models, and malformed folders or fold-less splits
- * are refused with errors naming the file.
+ * are refused with errors naming the file. Then `trainSeries` runs on that real output (tiny
+ * widths, two epochs), so the writer (cv) and the stage-2 reader are held to one format.
  */
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,12 +18,14 @@ import { split } from '../src/commands/split.js';
 import { synth } from '../src/commands/synth.js';
 import { openCache } from '../src/data/cache.js';
 import { ConfigError, InputError } from '../src/errors.js';
+import { weightedLogLoss } from '../src/eval/logloss.js';
 import { predictCache } from '../src/infer/predict-cache.js';
-import { encodeNpy } from '../src/io/npy.js';
-import { LABEL_NAMES } from '../src/labels.js';
+import { decodeNpy, encodeNpy } from '../src/io/npy.js';
+import { LABEL_COUNT, LABEL_NAMES } from '../src/labels.js';
 import { loadSavedModel } from '../src/run/checkpoint.js';
 import { openRun } from '../src/run/run.js';
 import { type Features, readFeatures } from '../src/series/features.js';
+import { trainSeries } from '../src/series/train.js';
 import { readSplitCsv } from '../src/train/split-file.js';
 
 let dir: string;
@@ -238,6 +241,55 @@ describe('cv', () => {
       new RegExp(`split file ${plain.replaceAll('.', '\\.')} must have folds fold0`),
     );
   });
+});
+
+describe('cv → train-series', () => {
+  it('trains the series model on cv’s features folder and reports stage 1 as probs.npy and index.csv score it', async () => {
+    const featuresDir = join(dir, 'cv', 'features');
+    const out = join(dir, 'srun');
+    await trainSeries({
+      features: featuresDir,
+      out,
+      epochs: 2,
+      batch: 4,
+      c1: 4,
+      c2: 4,
+      gru: 4,
+      embeddings: true,
+      bootstrap: 20,
+      backend: 'wasm',
+      ...quiet,
+    });
+    const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(m.folds).toEqual([0, 1]);
+    for (const block of ['stage1', 'smoothed', 'stage2']) {
+      expect(Number.isFinite(m[block].weighted_log_loss)).toBe(true);
+    }
+    expect(m.study).toMatchObject({ studies: expect.any(Number) });
+    expect(m.study.studies).toBeGreaterThan(0);
+    expect(m.study.stage1).toBeDefined();
+    expect(m.study.stage2).toBeDefined();
+
+    // Stage 1 straight from the files, without either reader: every labelled oof row of
+    // index.csv against its row of probs.npy.
+    const lines = readFileSync(join(featuresDir, 'index.csv'), 'utf8').trimEnd().split('\n');
+    const header = lines[0]!.split(',');
+    const part = header.indexOf('part');
+    const first = header.indexOf(LABEL_NAMES[0]);
+    const probs = decodeNpy(readFileSync(join(featuresDir, 'probs.npy')), 'probs.npy').data;
+    const y: number[] = [];
+    const p: number[] = [];
+    for (const [i, line] of lines.slice(1).entries()) {
+      const cells = line.split(',');
+      const labels = cells.slice(first, first + LABEL_COUNT);
+      if (cells[part] !== 'oof' || labels.includes('')) continue;
+      y.push(...labels.map(Number));
+      for (let l = 0; l < LABEL_COUNT; l++) p.push(probs[i * LABEL_COUNT + l]!);
+    }
+    expect(y.length / LABEL_COUNT).toBe(m.stage1.images);
+    const direct = weightedLogLoss(y, p, y.length / LABEL_COUNT);
+    expect(Math.abs(m.stage1.weighted_log_loss - direct)).toBeLessThan(1e-6);
+  }, 120_000);
 });
 
 describe('readFeatures', () => {

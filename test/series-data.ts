@@ -4,11 +4,8 @@
  * of one subtype spanning a few consecutive slices; stage-1 "probabilities" that are noisy per
  * slice, higher on lesion slices and a little higher next to them; `any` = max of the subtypes.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { encodeNpy } from '../src/io/npy.js';
-import { ANY_INDEX, LABEL_COUNT, LABEL_NAMES } from '../src/labels.js';
-import { FEATURES_COLUMNS } from '../src/series/read-features.js';
+import { ANY_INDEX, LABEL_COUNT } from '../src/labels.js';
+import { type FeatureRow, writeFeatures } from '../src/series/features.js';
 import { Rng } from '../src/util/rng.js';
 
 export interface SynthFeaturesOptions {
@@ -40,15 +37,19 @@ const DEFAULTS: SynthFeaturesOptions = {
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
-/** Writes `dir/index.csv`, `probs.npy`, `embeddings.npy` and `features.json`; returns n. */
-export function writeSynthFeatures(dir: string, o: Partial<SynthFeaturesOptions> = {}): number {
+/**
+ * Writes `dir/index.csv`, `probs.npy`, `embeddings.npy` and `features.json` with
+ * `writeFeatures` (the writer `ichdet cv` uses); returns n.
+ */
+export async function writeSynthFeatures(
+  dir: string,
+  o: Partial<SynthFeaturesOptions> = {},
+): Promise<number> {
   const c = { ...DEFAULTS, ...o };
   const rng = new Rng(c.seed, 0xfea7);
-  mkdirSync(dir, { recursive: true });
-  const lines = [FEATURES_COLUMNS.join(',')];
+  const rows: FeatureRow[] = [];
   const probs: number[] = [];
   const emb: number[] = [];
-  let row = 0;
   const total = c.patients + c.testSeries;
   for (let p = 0; p < total; p++) {
     const test = p >= c.patients;
@@ -65,7 +66,7 @@ export function writeSynthFeatures(dir: string, o: Partial<SynthFeaturesOptions>
     }
     for (const yi of y) yi[ANY_INDEX] = Math.max(...yi.slice(0, ANY_INDEX));
     const z0 = rng.uniform(-50, 50);
-    // Series stored in shuffled slice order, as cv writes matrix order, not slice order.
+    // Series stored in shuffled slice order, so the reader's grouping has to order the slices.
     const order = Array.from({ length: L }, (_, i) => i);
     for (let i = L - 1; i > 0; i--) {
       const j = rng.int(0, i);
@@ -82,40 +83,31 @@ export function writeSynthFeatures(dir: string, o: Partial<SynthFeaturesOptions>
       probs.push(...pr);
       for (let d = 0; d < c.dim; d++)
         emb.push(rng.normal(0, 1) + (d < LABEL_COUNT ? 2 * yi[d]! : 0));
-      const labels = test ? LABEL_NAMES.map(() => '') : yi.map(String);
-      lines.push(
-        [
-          row,
-          `ID_${p}_${i}`,
-          `P${p}`,
-          `study${p}`,
-          `series${p}`,
-          (z0 + 5 * i).toFixed(2),
-          i,
-          test ? '' : p % c.folds,
-          test ? 'test' : 'oof',
-          ...labels,
-        ].join(','),
-      );
-      row++;
+      rows.push({
+        imageId: `ID_${p}_${i}`,
+        patientId: `P${p}`,
+        studyUid: `study${p}`,
+        seriesUid: `series${p}`,
+        z: Number((z0 + 5 * i).toFixed(2)),
+        sliceIndex: i,
+        fold: test ? null : p % c.folds,
+        part: test ? 'test' : 'oof',
+        labels: yi.map((v) => (test ? null : (v as 0 | 1))),
+      });
     }
   }
-  writeFileSync(join(dir, 'index.csv'), `${lines.join('\n')}\n`);
-  writeFileSync(join(dir, 'probs.npy'), encodeNpy(Float32Array.from(probs), [row, LABEL_COUNT]));
-  writeFileSync(join(dir, 'embeddings.npy'), encodeNpy(Float32Array.from(emb), [row, c.dim]));
-  writeFileSync(
-    join(dir, 'features.json'),
-    `${JSON.stringify({
-      format: 'ichdet-features',
-      version: 1,
-      arch: 'synthetic',
-      folds: c.folds,
-      n: row,
-      dim: c.dim,
-      labels: LABEL_NAMES,
-      runs: [],
-      folds_trained: {},
-    })}\n`,
-  );
-  return row;
+  const folds = Array.from({ length: c.folds }, (_, k) => k);
+  await writeFeatures(dir, {
+    arch: 'synthetic',
+    folds: c.folds,
+    dim: c.dim,
+    runs: folds.map((k) => `runs/fold${k}`),
+    foldsTrained: Object.fromEntries(
+      folds.map((k) => [String(k), folds.filter((j) => j !== k).map((j) => `fold${j}`)]),
+    ),
+    rows,
+    probs: Float32Array.from(probs),
+    embeddings: Float32Array.from(emb),
+  });
+  return rows.length;
 }

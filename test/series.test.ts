@@ -140,8 +140,8 @@ describe('SeriesModel', () => {
 
 describe('series features and training', () => {
   const features = join(root, 'features');
-  beforeAll(() => {
-    writeSynthFeatures(features, { patients: 40, folds: 2, seed: 2 });
+  beforeAll(async () => {
+    await writeSynthFeatures(features, { patients: 40, folds: 2, seed: 2 });
   });
 
   it('groups rows into series in slice order with Δz to the next slice', () => {
@@ -233,26 +233,38 @@ describe('series features and training', () => {
     model.dispose();
   });
 
-  it('names the missing file or column of a malformed features folder', () => {
+  it('names the missing file or column of a malformed features folder', async () => {
     const bad = join(root, 'bad');
-    writeSynthFeatures(bad, { patients: 4, testSeries: 0 });
+    await writeSynthFeatures(bad, { patients: 4, testSeries: 0 });
     rmSync(join(bad, 'probs.npy'));
     expect(() => loadFeatureSeries(bad)).toThrow(InputError);
     expect(() => loadFeatureSeries(bad)).toThrow(/probs\.npy is missing/);
 
-    writeSynthFeatures(bad, { patients: 4, testSeries: 0 });
+    await writeSynthFeatures(bad, { patients: 4, testSeries: 0 });
     const index = readFileSync(join(bad, 'index.csv'), 'utf8');
     writeFileSync(join(bad, 'index.csv'), index.replace('slice_index,', ''));
     expect(() => loadFeatureSeries(bad)).toThrow(
-      /index\.csv: header .*missing or misplaced: slice_index/,
+      /index\.csv:1: header .*missing or misplaced: slice_index/,
     );
 
-    writeSynthFeatures(bad, { patients: 4, testSeries: 0, dim: 8 });
+    await writeSynthFeatures(bad, { patients: 4, testSeries: 0, dim: 8 });
     const meta = JSON.parse(readFileSync(join(bad, 'features.json'), 'utf8'));
     writeFileSync(join(bad, 'features.json'), JSON.stringify({ ...meta, dim: 16 }));
-    expect(() => loadFeatureSeries(bad)).toThrow(/embeddings\.npy: expected float32 \[\d+, 16\]/);
+    expect(() => loadFeatureSeries(bad)).toThrow(/embeddings\.npy: shape must be \(\d+, 16\)/);
 
     rmSync(join(bad, 'features.json'));
     expect(() => loadFeatureSeries(bad)).toThrow(/features\.json is missing/);
+
+    await writeSynthFeatures(bad, { patients: 4, testSeries: 1 });
+    writeFileSync(join(bad, 'features.json'), 'null\n');
+    expect(() => loadFeatureSeries(bad)).toThrow(/features\.json: must hold a JSON object/);
+
+    // A test row must leave fold empty (it was held out of no fold).
+    await writeSynthFeatures(bad, { patients: 4, testSeries: 1 });
+    const rows = readFileSync(join(bad, 'index.csv'), 'utf8');
+    writeFileSync(join(bad, 'index.csv'), rows.replace(',,test,', ',0,test,'));
+    expect(() => loadFeatureSeries(bad)).toThrow(
+      /fold must be .* empty for a test row, received "0"/,
+    );
   });
 });

@@ -232,13 +232,17 @@ function readMatrix(file: string, n: number, cols: number | null): Float32Array 
 }
 
 function readMeta(file: string): FeaturesMeta {
-  let m: Partial<FeaturesMeta>;
+  let json: unknown;
   try {
-    m = JSON.parse(readText(file)) as Partial<FeaturesMeta>;
+    json = JSON.parse(readText(file));
   } catch (err) {
     if (err instanceof InputError) throw err;
     throw new InputError(`${file}: not JSON (${(err as Error).message})`);
   }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new InputError(`${file}: must hold a JSON object, received ${JSON.stringify(json)}`);
+  }
+  const m = json as Partial<FeaturesMeta>;
   if (m.format !== FEATURES_FORMAT || m.version !== FEATURES_VERSION) {
     throw new InputError(
       `${file}: format must be ${FEATURES_FORMAT} version ${FEATURES_VERSION}, received ${String(m.format)} version ${String(m.version)}`,
@@ -267,8 +271,10 @@ function parseIndex(file: string, text: string, folds: number): FeatureRow[] {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const header = lines[0] ?? '';
   if (header !== FEATURES_COLUMNS.join(',')) {
+    const got = header.split(',');
+    const misplaced = FEATURES_COLUMNS.filter((c, i) => got[i] !== c);
     throw new InputError(
-      `${file}:1: header must be "${FEATURES_COLUMNS.join(',')}", received "${header}"`,
+      `${file}:1: header must be "${FEATURES_COLUMNS.join(',')}"; missing or misplaced: ${misplaced.join(', ') || '(extra columns)'}, received "${header}"`,
     );
   }
   const rows: FeatureRow[] = [];

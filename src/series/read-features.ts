@@ -1,56 +1,22 @@
 /**
- * Reading a features folder (`ichdet cv --out CV` writes `CV/features/`) as series: the stage-2
- * model's input. The folder holds
- *
- *     index.csv       row,image_id,patient_id,study_uid,series_uid,z,slice_index,fold,part,
- *                     <the six labels>  (one row per image, in matrix order)
- *     probs.npy       float32 [n, 6]   the stage-1 probabilities (out-of-fold for part=oof)
- *     embeddings.npy  float32 [n, D]   the stage-1 penultimate features
- *     features.json   {format: "ichdet-features", version: 1, arch, folds, n, dim, labels, …}
+ * A features folder (`ichdet cv --out CV` writes `CV/features/`; the format is in
+ * series/features.ts) read as series: the stage-2 model's input. `readFeatures` parses and
+ * checks the folder; this file only groups its rows into series.
  *
  * Rows are grouped by series_uid and ordered by slice_index; Δz is the distance along the slice
  * normal to the next slice (0 for the last; the series' median step where z is missing).
  * Every problem is an InputError that names the file and what is missing or wrong.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
-import { decodeNpy } from '../io/npy.js';
-import { LABEL_COUNT, LABEL_NAMES } from '../labels.js';
-
-export const FEATURES_INDEX = 'index.csv';
-export const FEATURES_PROBS = 'probs.npy';
-export const FEATURES_EMBEDDINGS = 'embeddings.npy';
-export const FEATURES_META = 'features.json';
-export const FEATURES_FORMAT = 'ichdet-features';
-
-/** The columns index.csv must have, in this order. */
-export const FEATURES_COLUMNS = [
-  'row',
-  'image_id',
-  'patient_id',
-  'study_uid',
-  'series_uid',
-  'z',
-  'slice_index',
-  'fold',
-  'part',
-  ...LABEL_NAMES,
-] as const;
-
-export type FeaturePart = 'oof' | 'test';
-
-/** features.json, as far as stage 2 reads it. */
-export interface FeaturesMeta {
-  format: string;
-  version: number;
-  arch: string;
-  folds: number;
-  n: number;
-  dim: number;
-  labels: string[];
-  [field: string]: unknown;
-}
+import { LABEL_COUNT } from '../labels.js';
+import {
+  FEATURES_INDEX,
+  type FeaturePart,
+  type FeatureRow,
+  type FeaturesMeta,
+  readFeatures,
+} from './features.js';
 
 /** One series of a features folder, its slices in order. */
 export interface FeatureSeries {
@@ -83,83 +49,6 @@ export interface FeatureSet {
   series: FeatureSeries[];
 }
 
-function readText(dir: string, name: string, what: string): string {
-  try {
-    return readFileSync(join(dir, name), 'utf8');
-  } catch {
-    throw new InputError(`${join(dir, name)} is missing: a features folder needs ${what}`);
-  }
-}
-
-function readMeta(dir: string): FeaturesMeta {
-  const file = join(dir, FEATURES_META);
-  const text = readText(dir, FEATURES_META, 'features.json (format, folds, n, dim)');
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new InputError(`${file} is not valid JSON: ${(err as Error).message}`);
-  }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new InputError(`${file} must hold a JSON object`);
-  }
-  const o = json as Record<string, unknown>;
-  if (o.format !== FEATURES_FORMAT) {
-    throw new InputError(
-      `${file}: "format" must be "${FEATURES_FORMAT}", received ${JSON.stringify(o.format)}`,
-    );
-  }
-  for (const field of ['version', 'folds', 'n', 'dim'] as const) {
-    const v = o[field];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-      throw new InputError(
-        `${file}: "${field}" must be a non-negative integer, received ${JSON.stringify(v)}`,
-      );
-    }
-  }
-  if (o.version !== 1) {
-    throw new InputError(`${file}: "version" must be 1, received ${JSON.stringify(o.version)}`);
-  }
-  const labels = o.labels;
-  if (!Array.isArray(labels) || labels.join(',') !== LABEL_NAMES.join(',')) {
-    throw new InputError(
-      `${file}: "labels" must be ${JSON.stringify(LABEL_NAMES)}, received ${JSON.stringify(labels)}`,
-    );
-  }
-  return o as unknown as FeaturesMeta;
-}
-
-function readMatrix(dir: string, name: string, rows: number, cols: number | null): Float32Array {
-  const file = join(dir, name);
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(file);
-  } catch {
-    throw new InputError(`${file} is missing: a features folder needs ${name}`);
-  }
-  const a = decodeNpy(bytes, file);
-  const want = `[${rows}, ${cols ?? 'D'}]`;
-  if (
-    a.dtype !== 'float32' ||
-    a.shape.length !== 2 ||
-    a.shape[0] !== rows ||
-    (cols !== null && a.shape[1] !== cols)
-  ) {
-    throw new InputError(
-      `${file}: expected float32 ${want} (one row per index.csv row), received ${a.dtype} [${a.shape.join(', ')}]`,
-    );
-  }
-  return a.data as Float32Array;
-}
-
-function intField(file: string, line: number, name: string, v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n)) {
-    throw new InputError(`${file} line ${line}: "${name}" must be an integer, received "${v}"`);
-  }
-  return n;
-}
-
 function median(values: number[]): number {
   if (values.length === 0) return 0;
   const s = [...values].sort((a, b) => a - b);
@@ -185,84 +74,7 @@ export function stepsOf(z: readonly (number | null)[]): Float32Array {
   return out;
 }
 
-interface IndexRow {
-  imageId: string;
-  patientId: string;
-  studyUid: string;
-  seriesUid: string;
-  z: number | null;
-  sliceIndex: number;
-  fold: number | null;
-  part: FeaturePart;
-}
-
-function readIndex(dir: string, labels: Float32Array[]): IndexRow[] {
-  const file = join(dir, FEATURES_INDEX);
-  const text = readText(dir, FEATURES_INDEX, 'index.csv (one row per image)');
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-  const header = (lines[0] ?? '').split(',').map((s) => s.trim());
-  const missing = FEATURES_COLUMNS.filter((c, i) => header[i] !== c);
-  if (missing.length > 0 || header.length !== FEATURES_COLUMNS.length) {
-    throw new InputError(
-      `${file}: header must be "${FEATURES_COLUMNS.join(',')}"; missing or misplaced: ${missing.join(', ') || '(extra columns)'}, received "${header.join(',')}"`,
-    );
-  }
-  const rows: IndexRow[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const f = lines[i]!.split(',');
-    const line = i + 1;
-    if (f.length !== FEATURES_COLUMNS.length) {
-      throw new InputError(
-        `${file} line ${line}: expected ${FEATURES_COLUMNS.length} fields, received ${f.length}`,
-      );
-    }
-    const row = intField(file, line, 'row', f[0]!);
-    if (row !== i - 1) {
-      throw new InputError(`${file} line ${line}: "row" must be ${i - 1}, received ${row}`);
-    }
-    const part = f[8]!.trim();
-    if (part !== 'oof' && part !== 'test') {
-      throw new InputError(`${file} line ${line}: "part" must be oof or test, received "${part}"`);
-    }
-    const zText = f[5]!.trim();
-    const z = zText === '' ? null : Number(zText);
-    if (z !== null && !Number.isFinite(z)) {
-      throw new InputError(
-        `${file} line ${line}: "z" must be a number or empty, received "${zText}"`,
-      );
-    }
-    const foldText = f[7]!.trim();
-    const fold = foldText === '' ? null : intField(file, line, 'fold', foldText);
-    if (part === 'oof' && fold === null) {
-      throw new InputError(`${file} line ${line}: an oof row needs its "fold"`);
-    }
-    const y = new Float32Array(LABEL_COUNT);
-    for (let l = 0; l < LABEL_COUNT; l++) {
-      const v = f[9 + l]!.trim();
-      if (v === '') y[l] = Number.NaN;
-      else if (v === '0' || v === '1') y[l] = Number(v);
-      else {
-        throw new InputError(
-          `${file} line ${line}: "${LABEL_NAMES[l]}" must be 0, 1 or empty, received "${v}"`,
-        );
-      }
-    }
-    labels.push(y);
-    rows.push({
-      imageId: f[1]!,
-      patientId: f[2]!,
-      studyUid: f[3]!,
-      seriesUid: f[4]!,
-      z,
-      sliceIndex: intField(file, line, 'slice_index', f[6]!),
-      fold,
-      part,
-    });
-  }
-  return rows;
-}
-
-function groupSeries(file: string, rows: IndexRow[]): FeatureSeries[] {
+function groupSeries(file: string, rows: readonly FeatureRow[]): FeatureSeries[] {
   const groups = new Map<string, number[]>();
   for (const [i, r] of rows.entries()) {
     const g = groups.get(r.seriesUid);
@@ -297,34 +109,27 @@ function groupSeries(file: string, rows: IndexRow[]): FeatureSeries[] {
 }
 
 /**
- * Reads a features folder and groups its rows into series.
+ * Reads a features folder (with `readFeatures`) and groups its rows into series.
  *
- * @throws InputError naming the file and what is missing or wrong: a missing file, a bad
- *   index.csv header or row, a matrix whose shape does not match index.csv or features.json.
+ * @throws InputError naming the file and what is missing or wrong: everything `readFeatures`
+ *   refuses, and a series whose rows disagree on fold, part or study.
  */
 export function loadFeatureSeries(dir: string): FeatureSet {
-  const meta = readMeta(dir);
-  const labelRows: Float32Array[] = [];
-  const rows = readIndex(dir, labelRows);
-  const n = rows.length;
-  if (meta.n !== n) {
-    throw new InputError(
-      `${join(dir, FEATURES_META)}: "n" is ${meta.n} but ${FEATURES_INDEX} has ${n} rows`,
-    );
-  }
-  const probs = readMatrix(dir, FEATURES_PROBS, n, LABEL_COUNT);
-  const embeddings = readMatrix(dir, FEATURES_EMBEDDINGS, n, meta.dim);
+  const f = readFeatures(dir);
+  const n = f.rows.length;
   const labels = new Float32Array(n * LABEL_COUNT);
-  for (const [i, y] of labelRows.entries()) labels.set(y, i * LABEL_COUNT);
+  for (const [i, r] of f.rows.entries()) {
+    for (let l = 0; l < LABEL_COUNT; l++) labels[i * LABEL_COUNT + l] = r.labels[l] ?? Number.NaN;
+  }
   return {
     dir,
-    meta,
+    meta: f.meta,
     n,
-    dim: meta.dim,
-    imageIds: rows.map((r) => r.imageId),
-    probs,
-    embeddings,
+    dim: f.meta.dim,
+    imageIds: f.rows.map((r) => r.imageId),
+    probs: f.probs,
+    embeddings: f.embeddings,
     labels,
-    series: groupSeries(join(dir, FEATURES_INDEX), rows),
+    series: groupSeries(join(f.dir, FEATURES_INDEX), f.rows),
   };
 }
