@@ -24,7 +24,7 @@ const srun = join(root, 'srun');
 
 beforeAll(async () => {
   await initBackend('wasm');
-  writeSynthFeatures(features, { patients: 12, folds: 2, seed: 4 });
+  await writeSynthFeatures(features, { patients: 12, folds: 2, seed: 4 });
   await trainSeries({
     features,
     out: srun,

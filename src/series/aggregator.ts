@@ -55,6 +55,8 @@ function seriesSet(slices: readonly SlicePrediction[]): FeatureSet {
       n,
       dim: 0,
       labels: [...LABEL_NAMES],
+      runs: [],
+      folds_trained: {},
     },
     n,
     dim: 0,
