@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { registerSplit } from '../src/cli/split.js';
+import { splitFolds } from '../src/commands/cv.js';
 import { writeSplit } from '../src/commands/split.js';
 import {
   planSplit,
@@ -283,6 +284,8 @@ describe('planSplit: a held-out test split', () => {
       'fold4',
       'test',
     ]);
+    // `ichdet cv` takes the folds and predicts the test split with every fold model.
+    expect(splitFolds('folds.csv', b.rows)).toBe(5);
     expect(planSplit([...rows].reverse(), { val: 0.1, test: TEST, seed: 3 }).rows).toEqual(a.rows);
     expect(ids(planSplit(rows, { val: 0.1, test: TEST, seed: 4 }), TEST_SPLIT)).not.toEqual(
       ids(a, TEST_SPLIT),
