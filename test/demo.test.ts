@@ -1,7 +1,8 @@
 /**
  * `ichdet demo --quick` end to end, as a new user runs it: synth → prepare → split → compare of
  * two architectures → report. The report lists every model, the models learn (best mean AUC on
- * the validation split well above chance), every run has its evaluation outputs, and each
+ * the held-out test split well above chance), every run has its evaluation outputs on the test
+ * split and the report says so, and each
  * model's Grad-CAM pointing game against the synthetic masks is in the report.
  */
 import { execFile } from 'node:child_process';
@@ -43,7 +44,7 @@ describe('ichdet demo --quick', () => {
     }
   });
 
-  it('trains models that learn: the best mean validation AUC is well above 0.5', () => {
+  it('trains models that learn: the best mean test AUC is well above 0.5', () => {
     const study = JSON.parse(readFileSync(join(out, 'study', 'study.json'), 'utf8')) as Study;
     expect(study.models.map((m) => m.arch)).toEqual(['mobilenet_v2', 'efficientnet_b0']);
     const best = Math.max(...study.models.map((m) => m.meanAuc ?? 0));
@@ -55,9 +56,17 @@ describe('ichdet demo --quick', () => {
     }
   });
 
-  it('evaluates every run: an RSNA-format prediction file with six rows per validation image', () => {
+  it('evaluates every run on the held-out test split: an RSNA-format prediction file with six rows per test image', () => {
     const study = JSON.parse(readFileSync(join(out, 'study', 'study.json'), 'utf8')) as Study;
+    expect(study.dataset.evalSplit).toBe('test');
+    expect(study.dataset.valSplit).toBe('val');
+    const md = readFileSync(join(out, 'study', 'report.md'), 'utf8');
+    expect(md).toContain(
+      `Numbers are on the held-out test split (${study.dataset.evalImages} images); checkpoints were selected on the validation split val (${study.dataset.valImages} images).`,
+    );
     for (const m of study.models) {
+      expect(m.split).toBe('test');
+      expect(m.images).toBe(study.dataset.evalImages);
       const lines = readFileSync(
         join(out, 'study', 'runs', m.arch, 'eval', 'predictions.csv'),
         'utf8',
@@ -65,20 +74,20 @@ describe('ichdet demo --quick', () => {
         .trim()
         .split('\n');
       expect(lines[0]).toBe('ID,Label');
-      expect(lines.length - 1).toBe(6 * study.dataset.valImages);
+      expect(lines.length - 1).toBe(6 * study.dataset.evalImages!);
       expect(lines[1]).toMatch(/^ID_[0-9a-f]+_epidural,0\.\d+$/);
     }
   });
 
   it("scores each model's Grad-CAM against the synthetic masks (pointing game) in the report", () => {
     const study = JSON.parse(readFileSync(join(out, 'study', 'study.json'), 'utf8')) as Study;
-    const val = readFileSync(join(out, 'split.csv'), 'utf8')
+    const test = readFileSync(join(out, 'split.csv'), 'utf8')
       .trim()
       .split('\n')
       .map((l) => l.split(','))
-      .filter((c) => c[1] === 'val')
+      .filter((c) => c[1] === 'test')
       .map((c) => c[0]!);
-    const withMask = val.filter((id) => existsSync(join(out, 'synth', 'masks', `${id}.png`)));
+    const withMask = test.filter((id) => existsSync(join(out, 'synth', 'masks', `${id}.png`)));
     expect(withMask.length).toBeGreaterThan(10);
     const md = readFileSync(join(out, 'study', 'report.md'), 'utf8');
     expect(md).toContain('Grad-CAM pointing game, any');

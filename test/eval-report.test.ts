@@ -15,6 +15,7 @@ import {
 import {
   escapeHtml,
   escapeMarkdown,
+  evaluationText,
   formatDuration,
   formatInt,
   HOW_TO_READ,
@@ -253,6 +254,59 @@ describe('report text helpers', () => {
       '1 min 35 s',
       '1 h 02 min',
     ]);
+  });
+});
+
+describe('study report: which split the numbers come from', () => {
+  const onTest: Study = {
+    ...study,
+    dataset: { ...study.dataset, valSplit: 'val', evalSplit: 'test', evalImages: 250 },
+    models: [
+      { ...modelA, split: 'test', images: 250 },
+      { ...modelB, split: 'test', images: 250 },
+    ],
+  };
+  const sentence =
+    'Numbers are on the held-out test split (250 images); checkpoints were selected on the validation split val (300 images).';
+
+  it('says in Markdown and HTML that the numbers are on the held-out test split, selected on val', async () => {
+    const md = renderStudyMarkdown(onTest);
+    expect(md).toContain(`**${sentence}**`);
+    expect(md).toContain('![ROC curves per label (test)](figures/roc.svg)');
+    expect(md).toContain('(test images resampled with replacement)');
+    expect(md).toContain('another test sample could rank them');
+    expect(md).not.toContain('validation images resampled');
+    const page = await renderStudyHtml(onTest);
+    expect(page).toContain(`<p id="evaluated-on"><strong>${sentence}</strong></p>`);
+    expect(page).toContain('<caption>Test results per model</caption>');
+    expect(evaluationText(onTest)).toBe(sentence);
+  });
+
+  it('warns that numbers on the validation split are optimistic, and says nothing for an older study', () => {
+    const onVal: Study = {
+      ...study,
+      dataset: { ...study.dataset, valSplit: 'val', evalSplit: 'val', evalImages: 300 },
+      models: [{ ...modelA, split: 'val', images: 300 }],
+    };
+    expect(evaluationText(onVal)).toBe(
+      "Numbers are on the validation split val (300 images), the split that also selected each model's checkpoint, so they are optimistic; hold out a test split (ichdet split --test) for numbers on images that played no part in training.",
+    );
+    expect(renderStudyMarkdown(onVal)).toContain('ROC curves per label (validation)');
+    expect(evaluationText(study)).toBeNull();
+    expect(renderStudyMarkdown(study)).not.toContain('Numbers are on');
+  });
+
+  it('names each model’s split when they differ', () => {
+    const mixed: Study = {
+      ...onTest,
+      models: [
+        { ...modelA, split: 'test' },
+        { ...modelB, split: 'val' },
+      ],
+    };
+    expect(evaluationText(mixed)).toBe(
+      'Numbers come from different splits: VGG<16> on test, MobileNetV2 on val; checkpoints were selected on the validation split val (300 images).',
+    );
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { registerSplit } from '../src/cli/split.js';
+import { splitFolds } from '../src/commands/cv.js';
 import { writeSplit } from '../src/commands/split.js';
 import {
   planSplit,
@@ -11,10 +12,12 @@ import {
   type SplitOptionsInput,
   type SplitPlan,
   splitTable,
+  TEST_SPLIT,
   writeSplitCsv,
 } from '../src/data/split.js';
 import { type CacheIndexRow, LABEL_NAMES } from '../src/data/types.js';
 import { ConfigError, InputError } from '../src/errors.js';
+import { readSplitCsv } from '../src/train/split-file.js';
 import { Rng } from '../src/util/rng.js';
 import { syntheticIndex } from './split-data.js';
 
@@ -225,6 +228,101 @@ describe('planSplit: rebalancing', () => {
   });
 });
 
+describe('planSplit: a held-out test split', () => {
+  const TEST = 0.2;
+  const ids = (plan: SplitPlan, split: string): string[] =>
+    plan.rows.filter((r) => r.split === split).map((r) => r.imageId);
+
+  it('puts no patient (or study, with --group study) in two of test, val and train', () => {
+    for (const o of [
+      { val: 0.1, test: TEST },
+      { folds: 4, test: TEST },
+      { val: 0.2, test: TEST, group: 'study' },
+      { subset: 0.5, val: 0.1, test: TEST },
+    ] as SplitOptionsInput[]) {
+      const plan = planSplit(rows, o);
+      const key = o.group === 'study' ? (r: CacheIndexRow) => r.studyInstanceUid : undefined;
+      for (const splits of groupsOf(plan, key ?? ((r) => r.patientId)).values()) {
+        expect(splits.size).toBe(1);
+      }
+      expect(ids(plan, TEST_SPLIT).length).toBeGreaterThan(0);
+    }
+  });
+
+  it('holds out the asked fraction with every label at the rate of the whole, within one patient’s count', () => {
+    const plan = planSplit(rows, { val: 0.1, test: TEST, seed: 1 });
+    const test = ids(plan, TEST_SPLIT).map((id) => byId.get(id)!);
+    // A patient placed on the other side moves the test count of a label by at most that
+    // patient's positives for it (and the image count by the patient's size): the tolerance is
+    // the largest such count, worked out from the data. A random patient draw misses by more.
+    const byPatient = new Map<string, CacheIndexRow[]>();
+    for (const r of rows) byPatient.set(r.patientId, [...(byPatient.get(r.patientId) ?? []), r]);
+    const largest = Math.max(...[...byPatient.values()].map((p) => p.length));
+    expect(Math.abs(test.length - TEST * rows.length)).toBeLessThanOrEqual(largest);
+    LABEL_NAMES.forEach((name, l) => {
+      const onePatient = Math.max(...[...byPatient.values()].map((p) => positives(p, l)));
+      const want = TEST * positives(rows, l);
+      expect(Math.abs(positives(test, l) - want), name).toBeLessThanOrEqual(onePatient);
+    });
+    // Measured (seed 1): any 261 of 260.4 wanted, subarachnoid 99 of 99.2.
+    expect(Math.abs(positives(test, 5) - TEST * positives(rows, 5))).toBeLessThan(10);
+    // `--val` stays a fraction of the whole subset, not of what the test split leaves.
+    expect(Math.abs(ids(plan, 'val').length / rows.length - 0.1)).toBeLessThan(0.005);
+    expect(plan.table.before.map((s) => s.split)).toEqual(['all', 'train', 'val', 'test']);
+    expect(plan.table.after.map((s) => s.split)).toEqual(['train']);
+  });
+
+  it('draws the same test split whatever val or folds are asked, and the same plan per seed', () => {
+    const a = planSplit(rows, { val: 0.1, test: TEST, seed: 3 });
+    const b = planSplit(rows, { folds: 5, test: TEST, seed: 3 });
+    expect(ids(b, TEST_SPLIT)).toEqual(ids(a, TEST_SPLIT));
+    expect([...new Set(b.rows.map((r) => r.split))].sort()).toEqual([
+      'fold0',
+      'fold1',
+      'fold2',
+      'fold3',
+      'fold4',
+      'test',
+    ]);
+    // `ichdet cv` takes the folds and predicts the test split with every fold model.
+    expect(splitFolds('folds.csv', b.rows)).toBe(5);
+    expect(planSplit([...rows].reverse(), { val: 0.1, test: TEST, seed: 3 }).rows).toEqual(a.rows);
+    expect(ids(planSplit(rows, { val: 0.1, test: TEST, seed: 4 }), TEST_SPLIT)).not.toEqual(
+      ids(a, TEST_SPLIT),
+    );
+  });
+
+  it('leaves a split without --test as it was (the test draw has a stream of its own)', () => {
+    const plain = planSplit(rows, { val: 0.1, seed: 2 });
+    expect(plain.rows.some((r) => r.split === TEST_SPLIT)).toBe(false);
+    expect(plain.options.test).toBeUndefined();
+  });
+
+  it('rebalances the training part only: test and val images keep repeat 1', () => {
+    for (const o of [
+      { val: 0.1, test: TEST, upsample: 'epidural=8,any=2', negRatio: 0.5 },
+      { folds: 3, test: TEST, upsample: 'any=3', negRatio: 0.5 },
+    ] as SplitOptionsInput[]) {
+      const plan = planSplit(rows, o);
+      const held = plan.rows.filter((r) => r.split === TEST_SPLIT || r.split === 'val');
+      expect(held.length).toBeGreaterThan(1000);
+      expect(held.every((r) => r.repeat === 1)).toBe(true);
+      // Training rows were rebalanced: some repeated, some under-sampled away.
+      const training = plan.rows.filter((r) => r.split === 'train' || r.split.startsWith('fold'));
+      expect(training.some((r) => r.repeat > 1)).toBe(true);
+      expect(training.some((r) => r.repeat === 0)).toBe(true);
+      expect(plan.table.after.map((s) => s.split)).not.toContain(TEST_SPLIT);
+    }
+  });
+
+  it('refuses a test split that would be empty or leave nothing to train on', () => {
+    const few = rows.filter((r) => r.patientId === rows[0]!.patientId);
+    expect(() => planSplit(few, { val: 0.1, test: 0.2 })).toThrow(
+      /--test 0\.2 of 1 patients leaves (the test split|nothing for training and validation) empty/,
+    );
+  });
+});
+
 describe('split options', () => {
   const cases: [SplitOptionsInput, string][] = [
     [{ val: 1.5 }, '--val must be in (0, 1), received 1.5'],
@@ -237,6 +335,17 @@ describe('split options', () => {
     [{ group: 'series' }, '--group must be one of patient, study, none, received "series"'],
     [{ seed: -1 }, '--seed must be a non-negative integer, received -1'],
     [{ negRatio: 0 }, '--neg-ratio must be > 0, received 0'],
+    [{ test: 0 }, '--test must be in (0, 1), received 0'],
+    [{ test: '1' }, '--test must be in (0, 1), received 1'],
+    [{ test: 'a fifth' }, '--test must be a number, received "a fifth"'],
+    [
+      { val: 0.5, test: 0.5 },
+      '--val plus --test must be < 1 to leave training images, received --val 0.5 and --test 0.5',
+    ],
+    [
+      { test: 0.95 },
+      '--val plus --test must be < 1 to leave training images, received --val 0.1 and --test 0.95',
+    ],
     [
       { upsample: 'epi=8' },
       '--upsample expects label=N with label one of epidural, intraparenchymal, intraventricular, subarachnoid, subdural, any, received "epi=8"',
@@ -261,6 +370,7 @@ describe('split options', () => {
       subset: 1,
       val: 0.1,
       folds: undefined,
+      test: undefined,
       group: 'patient',
       seed: 0,
       upsample: { epidural: 8, subdural: 2 },
@@ -316,6 +426,26 @@ describe('split files and table', () => {
     );
   });
 
+  it('writes a test split that reads back, and still reads a split file written without one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ichdet-split-'));
+    const out = join(dir, 'split.csv');
+    const r = await writeSplit(rows.slice(0, 3000), { cache: 'unused', out, val: 0.2, test: 0.2 });
+    expect(Object.keys(r.counts)).toEqual(['train', 'val', 'test']);
+    expect(JSON.parse(readFileSync(join(dir, 'split.json'), 'utf8')).options.test).toBe(0.2);
+    const back = readSplitCsv(out);
+    expect(back.filter((x) => x.split === TEST_SPLIT).length).toBe(r.counts.test);
+    // A file from before --test (train and val only) reads as it always did.
+    const old = join(dir, 'old.csv');
+    await writeSplitCsv(old, [
+      { imageId: 'ID_a', split: 'train', repeat: 2 },
+      { imageId: 'ID_b', split: 'val', repeat: 1 },
+    ]);
+    expect(readSplitCsv(old)).toEqual([
+      { imageId: 'ID_a', split: 'train', repeat: 2 },
+      { imageId: 'ID_b', split: 'val', repeat: 1 },
+    ]);
+  });
+
   it('refuses an output that is not .csv before reading anything', async () => {
     await expect(writeSplit([], { cache: 'x', out: 'split.txt' })).rejects.toThrow(
       new ConfigError('--out must end in .csv, received "split.txt"'),
@@ -345,6 +475,7 @@ describe('split files and table', () => {
       '--subset',
       '--val',
       '--folds',
+      '--test',
       '--group',
       '--seed',
       '--upsample',

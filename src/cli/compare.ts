@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { compare } from '../commands/compare.js';
 import { demo } from '../commands/demo.js';
-import type { StudyModel } from '../eval/report.js';
+import { evaluationText, type Study } from '../eval/report.js';
 import { ARCH_NAMES } from '../models/registry.js';
 import { action, positiveInt } from './shared.js';
 
@@ -76,7 +76,7 @@ export function registerCompare(program: Command): void {
     .option('--backend <name>', 'auto, wasm, node or cpu (default auto)')
     .option(
       '--masks <dir>',
-      "label masks <image id>.png (as ichdet synth writes): each model's Grad-CAM pointing game on the validation images, in the report",
+      "label masks <image id>.png (as ichdet synth writes): each model's Grad-CAM pointing game on the evaluated images (test, or validation), in the report",
     )
     .option('--cam-layer <layer>', 'Grad-CAM layer for --masks: a name, or 1/8, 1/16, 1/32')
     .option('--no-progress', 'no progress bars')
@@ -85,6 +85,8 @@ export function registerCompare(program: Command): void {
       [
         '',
         'Finished runs are not trained again; an interrupted one resumes from its checkpoint.',
+        'Checkpoints are selected on the validation split; the numbers are on the test split when',
+        'the split file has one (ichdet split --test), else on validation. The report says which.',
         '',
         'Examples:',
         '  ichdet compare --cache data/cache --split data/split.csv --archs all --out study',
@@ -120,21 +122,21 @@ export function registerCompare(program: Command): void {
           }).filter(([, v]) => v !== undefined),
         ) as unknown as Parameters<typeof compare>[0];
         const r = await compare(opts);
-        process.stdout.write(`${summary(r.study.models)}\nreport: ${r.report}\n`);
+        process.stdout.write(`${summary(r.study)}\nreport: ${r.report}\n`);
         return 0;
       }),
     );
 }
 
-function summary(models: StudyModel[]): string {
+function summary(study: Study): string {
   const f = (v: number | null) => (v === null ? 'n/a' : v.toFixed(4));
-  return models
-    .map((m) => {
-      const any = m.pointing?.rows.find((r) => r.label === 'any');
-      const pointing = any && any.rate !== null ? `  pointing game ${any.hits}/${any.slices}` : '';
-      return `${m.arch.padEnd(16)} mean AUC ${f(m.meanAuc)}  weighted log loss ${f(m.weightedLogLoss)}${pointing}`;
-    })
-    .join('\n');
+  const evaluation = evaluationText(study);
+  const lines = study.models.map((m) => {
+    const any = m.pointing?.rows.find((r) => r.label === 'any');
+    const pointing = any && any.rate !== null ? `  pointing game ${any.hits}/${any.slices}` : '';
+    return `${m.arch.padEnd(16)} mean AUC ${f(m.meanAuc)}  weighted log loss ${f(m.weightedLogLoss)}${pointing}`;
+  });
+  return [...(evaluation === null ? [] : [evaluation]), ...lines].join('\n');
 }
 
 interface DemoCliOptions {
@@ -174,7 +176,7 @@ export function registerDemo(program: Command): void {
           progress: o.progress !== false,
         });
         process.stdout.write(
-          `${summary(r.study.models)}\ndemo finished in ${(r.seconds / 60).toFixed(1)} min\nreport: ${r.report}\n`,
+          `${summary(r.study)}\ndemo finished in ${(r.seconds / 60).toFixed(1)} min\nreport: ${r.report}\n`,
         );
         return 0;
       }),

@@ -44,7 +44,10 @@ export function registerEvaluate(program: Command): void {
     .requiredOption('--run <run>', 'the run folder (ichdet train --out)')
     .option('--cache <dir>', "cache to predict (default: the run's)")
     .option('--split <split.csv>', "split file (default: the run's)")
-    .option('--split-name <name>', "split to predict (default: the run's validation split)")
+    .option(
+      '--split-name <name>',
+      "split to predict (default: test when the split file has one, else the run's validation split)",
+    )
     .option('--checkpoint <which>', 'best or last (default best)')
     .option('--tta <mode>', 'test-time augmentation: none or hflip (default none)')
     .option(
@@ -112,12 +115,12 @@ export function registerEvaluate(program: Command): void {
         });
         if (o.json) {
           process.stdout.write(
-            `${JSON.stringify({ model: r.model, split: r.split, images: r.images, metrics: r.metrics, bootstrap: r.ci, pointing: r.pointing }, null, 2)}\n`,
+            `${JSON.stringify({ model: r.model, split: r.split, selectedOn: r.selectedOn, images: r.images, metrics: r.metrics, bootstrap: r.ci, pointing: r.pointing }, null, 2)}\n`,
           );
           return 0;
         }
         process.stdout.write(
-          `evaluated ${r.model} on split "${r.split}" (${r.images} images)\n\n${r.text}\n`,
+          `evaluated ${r.model} on split "${r.split}" (${r.images} images; checkpoint selected on "${r.selectedOn}")\n\n${r.text}\n`,
         );
         if (r.pointing) {
           process.stdout.write(

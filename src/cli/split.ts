@@ -9,6 +9,7 @@ interface SplitCliOptions {
   subset?: string;
   val?: string;
   folds?: string;
+  test?: string;
   group?: string;
   seed?: string;
   upsample?: string[];
@@ -23,7 +24,7 @@ export function registerSplit(program: Command): void {
   program
     .command('split')
     .description(
-      'split a cache into train/val or k folds by grouped multi-label iterative stratification, with rebalancing of the training part',
+      'split a cache into train/val or k folds (and a held-out test split) by grouped multi-label iterative stratification, with rebalancing of the training part',
     )
     .requiredOption('--cache <dir>', 'the cache folder (ichdet prepare --out)')
     .requiredOption(
@@ -33,6 +34,10 @@ export function registerSplit(program: Command): void {
     .option('--subset <f>', 'keep this fraction of the images, drawn by stratification (default 1)')
     .option('--val <f>', 'validation fraction in (0, 1) (default 0.1)')
     .option('--folds <k>', 'k stratified folds fold0…fold{k-1} instead of train/val')
+    .option(
+      '--test <f>',
+      'hold out this fraction in (0, 1) as a test split, drawn first; --val is then a fraction of the whole (val + test < 1)',
+    )
     .option(
       '--group <by>',
       'indivisible unit: patient, study or none (= by image) (default patient)',
@@ -51,12 +56,14 @@ export function registerSplit(program: Command): void {
       'after',
       [
         '',
-        'Images outside the subset are not written. Validation images have repeat 1; with --folds the',
-        'repeat column applies whenever the fold is used for training (rebalancing is done per fold).',
+        'Images outside the subset are not written. Validation and test images have repeat 1; with',
+        '--folds the repeat column applies whenever the fold is used for training (rebalancing is done',
+        'per fold). With --test, evaluate and compare report on test; checkpoints are chosen on val.',
         '',
         'Examples:',
         '  ichdet split --cache data/cache --out data/split.csv --subset 0.1 --val 0.1 --upsample epidural=8 --neg-ratio 2',
         '  ichdet split --cache data/cache --out data/folds.csv --folds 5 --group study --seed 1',
+        '  ichdet split --cache data/cache --out data/split.csv --val 0.1 --test 0.2',
       ].join('\n'),
     )
     .action(
@@ -67,6 +74,7 @@ export function registerSplit(program: Command): void {
           subset: o.subset,
           val: o.val,
           folds: o.folds,
+          test: o.test,
           group: o.group,
           seed: o.seed,
           upsample: o.upsample,

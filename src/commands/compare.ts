@@ -1,9 +1,11 @@
 /**
  * `ichdet compare`: the comparative study. Trains every listed architecture on the same cache,
  * split and options (each in `STUDY/runs/<arch>/`, resumable: a finished run is not trained
- * again, an interrupted one continues from its checkpoint), evaluates each on the validation
- * split with bootstrap intervals, and writes `STUDY/report.html` (self-contained), `report.md`,
- * `study.json` and the figures.
+ * again, an interrupted one continues from its checkpoint), evaluates each with bootstrap
+ * intervals — on the held-out `test` split when the split file has one, else on the validation
+ * split (checkpoints are always selected on validation, during training) — and writes
+ * `STUDY/report.html` (self-contained), `report.md`, `study.json` and the figures; the report
+ * and each model in study.json say which split the numbers come from.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -42,7 +44,7 @@ export interface CompareOptions extends Omit<TrainOptionsInput, 'arch' | 'out'> 
   fitMinSize?: boolean;
   /**
    * Label masks of the images (`<image id>.png`, as `ichdet synth` writes): adds each model's
-   * Grad-CAM pointing game on the validation images to the report.
+   * Grad-CAM pointing game on the evaluated images (test, or validation) to the report.
    */
   masks?: string;
   /** Grad-CAM layer for the pointing game (see `camLayer`). */
@@ -231,6 +233,8 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
         })),
         roc,
         pointing: ev.pointing,
+        split: ev.split,
+        images: ev.images,
       };
     }),
     parallel,
@@ -252,15 +256,24 @@ async function describeStudy(
 ): Promise<Study> {
   const cache = openCache(o.cache);
   try {
-    const split = resolveSplit(cache, readSplitCsv(o.split), {
+    const splitRows = readSplitCsv(o.split);
+    const valSplit = o.valSplit ?? 'val';
+    const split = resolveSplit(cache, splitRows, {
       train: o.trainSplits ?? ['train'],
-      val: o.valSplit ?? 'val',
+      val: valSplit,
     });
+    // Every model is evaluated on the same split file with evaluate's default split.
+    const evalSplit = models[0]?.split ?? valSplit;
+    const evaluated =
+      evalSplit === valSplit
+        ? split.val
+        : resolveSplit(cache, splitRows, { train: [], val: evalSplit }).val;
+    const sample = evalSplit === valSplit ? 'validation' : evalSplit;
     const rows = cache.rows();
     const positives: Record<string, number> = {};
     for (const [l, label] of LABEL_NAMES.entries()) {
       let k = 0;
-      for (const p of split.val) if (rows[p]!.labels[l] === 1) k++;
+      for (const p of evaluated) if (rows[p]!.labels[l] === 1) k++;
       positives[label] = k;
     }
     return {
@@ -271,6 +284,9 @@ async function describeStudy(
         split: resolve(o.split),
         trainImages: split.train.length,
         valImages: split.val.length,
+        valSplit,
+        evalSplit,
+        evalImages: evaluated.length,
         positives,
       },
       options: resolveTrainConfig({ ...o, arch: archs[0]!, out: '' }) as unknown as Record<
@@ -280,10 +296,10 @@ async function describeStudy(
       models,
       notes: [
         'Parameters count the trained model (backbone + 6-output head), not the ImageNet top.',
-        'Intervals are 95% percentile bootstrap intervals over validation images; overlapping intervals mean the models are not shown to differ.',
+        `Intervals are 95% percentile bootstrap intervals over ${sample} images; overlapping intervals mean the models are not shown to differ.`,
         ...(models.some((m) => m.pointing)
           ? [
-              `Grad-CAM pointing game: the share of validation images with a lesion mask whose "any" heatmap (layer ${[...new Set(models.map((m) => m.pointing?.layer ?? 'none'))].join(', ')}) peaks inside the lesion; chance is the mean fraction of the slice the lesion covers. Per-label tallies are in runs/<arch>/eval/pointing.csv.`,
+              `Grad-CAM pointing game: the share of ${sample} images with a lesion mask whose "any" heatmap (layer ${[...new Set(models.map((m) => m.pointing?.layer ?? 'none'))].join(', ')}) peaks inside the lesion; chance is the mean fraction of the slice the lesion covers. Per-label tallies are in runs/<arch>/eval/pointing.csv.`,
             ]
           : []),
       ],

@@ -1,5 +1,6 @@
 /**
- * `ichdet evaluate`: predicts a split of a cache with a trained run's best (or last) model and
+ * `ichdet evaluate`: predicts a split of a cache with a trained run's best (or last) model — the
+ * held-out `test` split when the split file has one, else the run's validation split — and
  * writes what a reader needs to judge it — `RUN/eval/predictions.csv` (RSNA submission format),
  * `RUN/eval/metrics.json` (every metric of `computeMetrics`, bootstrap intervals), and ROC and
  * precision–recall curves per label as PNG and SVG. With `--masks DIR` (label masks, as
@@ -12,6 +13,7 @@ import { join, resolve } from 'node:path';
 import type { BackendChoice } from '../backend/init.js';
 import { initBackend } from '../backend/init.js';
 import { openCache } from '../data/cache.js';
+import { type SplitRow, TEST_SPLIT } from '../data/split.js';
 import { ConfigError, InputError } from '../errors.js';
 import { type BootstrapCi, bootstrapCi } from '../eval/bootstrap.js';
 import { prCurve, rocCurve } from '../eval/curves.js';
@@ -41,7 +43,10 @@ export interface EvaluateOptions {
   /** Cache and split file; default the run's own. */
   cache?: string;
   split?: string;
-  /** Split name to predict; default the run's validation split. */
+  /**
+   * Split name to predict; default `test` when the split file has one (and the run neither
+   * trained nor selected its checkpoint on it), else the run's validation split.
+   */
   splitName?: string;
   checkpoint?: 'best' | 'last';
   tta?: string;
@@ -72,7 +77,10 @@ export interface EvaluateOptions {
 export interface EvaluateResult {
   out: string;
   model: string;
+  /** The split predicted: every number comes from it. */
   split: string;
+  /** The run's validation split, on which the checkpoint was selected during training. */
+  selectedOn: string;
   images: number;
   metrics: MetricsReport;
   ci: BootstrapCi | null;
@@ -112,6 +120,21 @@ export function writeEvalFigures(
 }
 
 /**
+ * The split `evaluate` reports on when none is named: the held-out test split when the split file
+ * has one and the run did not train or select its checkpoint on it, else the validation split.
+ */
+export function defaultEvalSplit(
+  rows: readonly SplitRow[],
+  run: { trainSplits: readonly string[]; valSplit: string },
+): string {
+  const held =
+    !run.trainSplits.includes(TEST_SPLIT) &&
+    run.valSplit !== TEST_SPLIT &&
+    rows.some((r) => r.split === TEST_SPLIT);
+  return held ? TEST_SPLIT : run.valSplit;
+}
+
+/**
  * Evaluates a run on a split; see the module comment.
  *
  * @throws ConfigError for bad options; InputError for a missing run, model, cache or split.
@@ -133,11 +156,12 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   }
   const masksDir = resolveMasksDir(o.masks);
   const dir = runFolder.model(o.checkpoint ?? 'best').dir;
-  const splitName = o.splitName ?? config.valSplit;
+  const splitRows = readSplitCsv(o.split ?? config.split);
+  const splitName = o.splitName ?? defaultEvalSplit(splitRows, config);
   const cache = openCache(o.cache ?? config.cache);
   try {
     const rows = cache.rows();
-    const split = resolveSplit(cache, readSplitCsv(o.split ?? config.split), {
+    const split = resolveSplit(cache, splitRows, {
       train: [],
       val: splitName,
     });
@@ -194,6 +218,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
           model: dir,
           arch: config.arch,
           split: splitName,
+          selectedOn: config.valSplit,
           tta,
           images: n,
           metrics,
@@ -216,6 +241,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
       out,
       model: dir,
       split: splitName,
+      selectedOn: config.valSplit,
       images: n,
       metrics,
       ci,

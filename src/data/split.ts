@@ -1,15 +1,19 @@
 /**
- * Curating a cache into splits (`ichdet split`): a subset draw, a train/validation split or k
- * folds, all by grouped multi-label iterative stratification (data/stratify.ts), then rebalancing
- * of the training part only.
+ * Curating a cache into splits (`ichdet split`): a subset draw, an optional held-out test split,
+ * a train/validation split or k folds, all by grouped multi-label iterative stratification
+ * (data/stratify.ts), then rebalancing of the training part only.
  *
  * Decisions, so that a split file means one thing:
  * - Groups: by patient by default (`study` or `none` = by image); a group never straddles two
  *   splits, nor the subset boundary.
  * - Subset: images outside the subset are not written, as in the reference study, which kept
  *   only its 10% draw. The split file lists every image of the subset, nothing else.
- * - Repeat: how many times the image is used per training epoch. Validation images always have
- *   repeat 1. With `folds`, the repeat of an image is what it gets whenever its fold is part of
+ * - Test: with `test`, the test split (a fraction of the subset, in images) is drawn first, by the
+ *   same grouped stratification with a generator stream of its own; val or folds are then drawn
+ *   from the rest, `val` still a fraction of the whole subset (so val + test < 1). The test split
+ *   is therefore the same whatever `val` or `folds` is asked, for a given seed and subset.
+ * - Repeat: how many times the image is used per training epoch. Validation and test images
+ *   always have repeat 1. With `folds`, the repeat of an image is what it gets whenever its fold is part of
  *   the training set; rebalancing is done within each fold, so every union of folds has the
  *   asked ratio. A reader of the held-out fold takes each of its images once, repeat ignored.
  * - Upsample `label=N`: each training image positive for `label` is repeated N times; when
@@ -29,6 +33,11 @@ import { type CacheIndexRow, LABEL_NAMES, type LabelName } from './types.js';
 
 export type GroupBy = 'patient' | 'study' | 'none';
 export const GROUP_BY: readonly GroupBy[] = ['patient', 'study', 'none'];
+const GROUP_NOUN: Record<GroupBy, string> = {
+  patient: 'patients',
+  study: 'studies',
+  none: 'images',
+};
 
 /** Options as a caller (or the CLI, with strings) gives them. */
 export interface SplitOptionsInput {
@@ -38,6 +47,8 @@ export interface SplitOptionsInput {
   val?: number | string;
   /** Number of folds (≥ 2), instead of a validation split. */
   folds?: number | string;
+  /** Held-out test fraction of the subset, in (0, 1), drawn before val or folds. Default none. */
+  test?: number | string;
   /** Indivisible unit. Default `patient`. */
   group?: GroupBy | string;
   /** Seed of every random choice. Default 0. */
@@ -55,6 +66,8 @@ export interface SplitOptions {
   val: number | undefined;
   /** Number of folds, or undefined with `val`. */
   folds: number | undefined;
+  /** Test fraction of the subset, or undefined: no test split. */
+  test: number | undefined;
   group: GroupBy;
   seed: number;
   upsample: Partial<Record<LabelName, number>>;
@@ -64,7 +77,7 @@ export interface SplitOptions {
 /** One line of the split file. */
 export interface SplitRow {
   imageId: string;
-  /** `train`/`val`, or `fold0` … `fold{k-1}`. */
+  /** `train`/`val`, or `fold0` … `fold{k-1}`; and `test` when one is held out. */
   split: string;
   /** Uses per training epoch (0: under-sampled away). */
   repeat: number;
@@ -102,7 +115,10 @@ export interface SplitPlan {
 }
 
 /** Streams of the seeded generator, one per random step. */
-const STREAM = { subset: 1, split: 2, negatives: 3 } as const;
+const STREAM = { subset: 1, split: 2, negatives: 3, test: 4 } as const;
+
+/** The name of the held-out test split in a split file. */
+export const TEST_SPLIT = 'test';
 
 function parseNumber(name: string, value: number | string): number {
   const n = typeof value === 'number' ? value : value.trim() === '' ? Number.NaN : Number(value);
@@ -178,6 +194,18 @@ export function resolveSplitOptions(o: SplitOptionsInput): SplitOptions {
     val = o.val === undefined ? 0.1 : parseNumber('--val', o.val);
     if (!(val > 0 && val < 1)) throw new ConfigError(`--val must be in (0, 1), received ${val}`);
   }
+  let test: number | undefined;
+  if (o.test !== undefined) {
+    test = parseNumber('--test', o.test);
+    if (!(test > 0 && test < 1)) {
+      throw new ConfigError(`--test must be in (0, 1), received ${test}`);
+    }
+    if (val !== undefined && !(val + test < 1)) {
+      throw new ConfigError(
+        `--val plus --test must be < 1 to leave training images, received --val ${val} and --test ${test}`,
+      );
+    }
+  }
   const group = o.group ?? 'patient';
   if (!(GROUP_BY as readonly string[]).includes(group)) {
     throw new ConfigError(`--group must be one of ${GROUP_BY.join(', ')}, received "${group}"`);
@@ -195,6 +223,7 @@ export function resolveSplitOptions(o: SplitOptionsInput): SplitOptions {
     subset,
     val,
     folds,
+    test,
     group: group as GroupBy,
     seed,
     upsample: parseUpsample(o.upsample),
@@ -337,10 +366,29 @@ export function planSplit(rows: readonly CacheIndexRow[], input: SplitOptionsInp
     groups = groups.filter((_, i) => drawn[i] === 0);
   }
 
+  // The test split first (its own stream, so it does not depend on val or folds), then val or
+  // folds from the rest; `val` is a fraction of the whole subset.
+  let testGroups: Group[] = [];
+  if (o.test !== undefined) {
+    const drawn = stratifiedFolds(
+      groups.map((g) => g.unit),
+      [1 - o.test, o.test],
+      new Rng(o.seed, STREAM.test),
+    );
+    testGroups = groups.filter((_, i) => drawn[i] === 1);
+    groups = groups.filter((_, i) => drawn[i] === 0);
+    if (testGroups.length === 0 || groups.length === 0) {
+      throw new InputError(
+        `--test ${o.test} of ${drawn.length} ${GROUP_NOUN[o.group]} leaves ${testGroups.length === 0 ? 'the test split' : 'nothing for training and validation'} empty`,
+      );
+    }
+  }
+
   const names = o.folds ? Array.from({ length: o.folds }, (_, f) => `fold${f}`) : ['train', 'val'];
+  const rest = 1 - (o.test ?? 0);
   const assigned = stratifiedFolds(
     groups.map((g) => g.unit),
-    o.folds ?? [1 - o.val!, o.val!],
+    o.folds ?? [rest - o.val!, o.val!],
     new Rng(o.seed, STREAM.split),
   );
   const parts = names.map(() => [] as CacheIndexRow[]);
@@ -350,9 +398,14 @@ export function planSplit(rows: readonly CacheIndexRow[], input: SplitOptionsInp
     parts[f]!.push(...g.rows);
     partGroups[f]!++;
   });
+  if (o.test !== undefined) {
+    names.push(TEST_SPLIT);
+    parts.push(testGroups.flatMap((g) => g.rows));
+    partGroups.push(testGroups.length);
+  }
 
   // Training parts: `train`, or every fold (see the module comment).
-  const training = o.folds ? names.map((_, f) => f) : [0];
+  const training = o.folds ? Array.from({ length: o.folds }, (_, f) => f) : [0];
   const repeat = new Map<string, number>();
   for (const f of training) {
     for (const [id, n] of rebalance(parts[f]!, o, new Rng(o.seed, STREAM.negatives, f))) {
@@ -371,7 +424,7 @@ export function planSplit(rows: readonly CacheIndexRow[], input: SplitOptionsInp
   const all = parts.flat();
   const table: SplitTable = {
     before: [
-      splitStats('all', all, groups.length),
+      splitStats('all', all, groups.length + testGroups.length),
       ...parts.map((p, f) => splitStats(names[f]!, p, partGroups[f]!)),
     ],
     after: training.map((f) =>

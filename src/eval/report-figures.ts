@@ -15,6 +15,7 @@ import {
   type ValidationRow,
   validationCurvesSpec,
 } from './plots.js';
+import { evalSampleName } from './report-tables.js';
 import type { Study } from './study.js';
 
 /** A figure of a report: its file name (without extension), caption and Vega-Lite spec. */
@@ -43,7 +44,7 @@ export function studyFigures(study: Study): StudyFigure[] {
     }),
   );
   if (curves.length > 0) {
-    const title = 'ROC curves per label (validation)';
+    const title = `ROC curves per label (${evalSampleName(study)})`;
     figures.push({ name: 'roc', title, spec: rocPlotSpec(curves, title) });
   }
   const points = study.models.flatMap((m) =>

@@ -7,8 +7,10 @@ import { studyFigures } from './report-figures.js';
 import {
   AUC_COLUMNS,
   buildTable,
+  evalSampleName,
+  evaluationText,
   formatInt,
-  HOW_TO_READ,
+  howToRead,
   mainColumns,
   optionText,
   positiveLabels,
@@ -88,6 +90,8 @@ code{background:#f4f6f8;padding:0 0.2rem;border-radius:3px}
  */
 export async function renderStudyHtml(study: Study): Promise<string> {
   const d = study.dataset;
+  const sample = evalSampleName(study);
+  const evaluation = evaluationText(study);
   const figures = studyFigures(study);
   const svgs: string[] = [];
   for (const f of figures) svgs.push(await renderSvg(f.spec, { idPrefix: `fig-${f.name}-` }));
@@ -107,11 +111,16 @@ export async function renderStudyHtml(study: Study): Promise<string> {
     `<p>Created ${escapeHtml(study.createdAt)}. Cache <code>${escapeHtml(d.cache)}</code>, ` +
       `split <code>${escapeHtml(d.split)}</code>: ${formatInt(d.trainImages)} training images, ` +
       `${formatInt(d.valImages)} validation images.</p>`,
+    ...(evaluation === null
+      ? []
+      : [`<p id="evaluated-on"><strong>${escapeHtml(evaluation)}</strong></p>`]),
     '<h2>Models</h2>',
-    `<div class="wide">${htmlTable(buildTable(mainColumns(study.models), study.models), 'Validation results per model')}</div>`,
+    `<div class="wide">${htmlTable(buildTable(mainColumns(study.models), study.models), `${sample === 'validation' ? 'Validation' : sample === 'test' ? 'Test' : `Split ${sample}`} results per model`)}</div>`,
     `<div class="wide">${htmlTable(buildTable(AUC_COLUMNS, study.models), 'ROC AUC per label')}</div>`,
     '<h2>How to read this</h2>',
-    `<div class="note">${HOW_TO_READ.map((p) => `<p>${inlineCode(p)}</p>`).join('\n')}</div>`,
+    `<div class="note">${howToRead(sample)
+      .map((p) => `<p>${inlineCode(p)}</p>`)
+      .join('\n')}</div>`,
   );
   if (figures.length > 0) {
     parts.push('<h2>Figures</h2>');

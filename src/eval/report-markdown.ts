@@ -6,8 +6,10 @@ import { studyFigures } from './report-figures.js';
 import {
   AUC_COLUMNS,
   buildTable,
+  evalSampleName,
+  evaluationText,
   formatInt,
-  HOW_TO_READ,
+  howToRead,
   mainColumns,
   optionText,
   positiveLabels,
@@ -55,10 +57,12 @@ export function renderStudyMarkdown(study: Study): string {
       `${formatInt(d.valImages)} validation images.`,
     '',
   );
+  const evaluation = evaluationText(study);
+  if (evaluation !== null) out.push(`**${escapeMarkdown(evaluation)}**`, '');
   out.push('## Models', '', markdownTable(buildTable(mainColumns(study.models), study.models)), '');
   out.push('## ROC AUC per label', '', markdownTable(buildTable(AUC_COLUMNS, study.models)), '');
   out.push('## How to read this', '');
-  for (const p of HOW_TO_READ) out.push(p, '');
+  for (const p of howToRead(evalSampleName(study))) out.push(p, '');
   const figures = studyFigures(study);
   if (figures.length > 0) {
     out.push('## Figures', '');

@@ -4,7 +4,7 @@
  * The best value of each column is in bold.
  */
 import { LABEL_NAMES } from '../data/types.js';
-import type { StudyModel } from './study.js';
+import type { Study, StudyModel } from './study.js';
 
 /** Shown for a value that does not exist (a label with one class, no CI, no triage point). */
 const NONE = '—';
@@ -194,12 +194,46 @@ export function optionText(v: unknown): string {
   return s === undefined ? String(v) : s;
 }
 
-/** The "how to read this" note, one paragraph per entry (`code` spans in backticks). */
-export const HOW_TO_READ = [
-  'Mean AUC and weighted log loss come with 95% bootstrap confidence intervals ' +
-    '(validation images resampled with replacement). Where the intervals of two models ' +
-    'overlap, this study has not shown that the two differ: another validation sample could ' +
-    'rank them the other way.',
+/**
+ * What the study's numbers were measured on, as a word for captions and notes: `test` for a
+ * held-out split, `validation` for the split that selected the checkpoints (or an older study
+ * that does not say), else the split's name in quotes.
+ */
+export function evalSampleName(study: Study): string {
+  const d = study.dataset;
+  if (d.evalSplit === undefined || d.evalSplit === (d.valSplit ?? 'val')) return 'validation';
+  return d.evalSplit === 'test' ? 'test' : `"${d.evalSplit}"`;
+}
+
+/**
+ * The sentence that says which split each number comes from, or null for an older study that
+ * does not record it. No Markdown or HTML in it.
+ */
+export function evaluationText(study: Study): string | null {
+  const d = study.dataset;
+  if (d.evalSplit === undefined) return null;
+  const val = d.valSplit ?? 'val';
+  const selected = `checkpoints were selected on the validation split ${val} (${formatInt(d.valImages)} images)`;
+  const splits = [...new Set(study.models.map((m) => m.split ?? d.evalSplit))];
+  if (splits.length > 1) {
+    const each = study.models.map((m) => `${m.title} on ${m.split ?? d.evalSplit}`).join(', ');
+    return `Numbers come from different splits: ${each}; ${selected}.`;
+  }
+  const n = d.evalImages === undefined ? '' : ` (${formatInt(d.evalImages)} images)`;
+  if (d.evalSplit === val) {
+    return (
+      `Numbers are on the validation split ${val}${n}, the split that also selected each ` +
+      "model's checkpoint, so they are optimistic; hold out a test split (ichdet split --test) " +
+      'for numbers on images that played no part in training.'
+    );
+  }
+  const name =
+    d.evalSplit === 'test' ? 'the held-out test split' : `the held-out split ${d.evalSplit}`;
+  return `Numbers are on ${name}${n}; ${selected}.`;
+}
+
+/** The paragraphs of the "how to read this" note after the first, which names the sample. */
+const HOW_TO_READ_REST = [
   'Higher is better for accuracy, AUC, sensitivity, specificity and images/s; lower is ' +
     'better for the weighted log loss (the RSNA 2019 competition metric, `any` weighted 2) ' +
     'and training time. Bold marks the best value of a column (ties all bold).',
@@ -207,3 +241,20 @@ export const HOW_TO_READ = [
     'of the slices with haemorrhage; specificity there is the share of slices without ' +
     'haemorrhage that are not flagged. Accuracy is at threshold 0.5, averaged over the labels.',
 ];
+
+/**
+ * The "how to read this" note, one paragraph per entry (`code` spans in backticks); `sample`
+ * names the images the numbers come from (`validation`, `test`).
+ */
+export function howToRead(sample = 'validation'): string[] {
+  return [
+    'Mean AUC and weighted log loss come with 95% bootstrap confidence intervals ' +
+      `(${sample} images resampled with replacement). Where the intervals of two models ` +
+      `overlap, this study has not shown that the two differ: another ${sample} sample could ` +
+      'rank them the other way.',
+    ...HOW_TO_READ_REST,
+  ];
+}
+
+/** The "how to read this" note of a study measured on the validation split. */
+export const HOW_TO_READ: readonly string[] = howToRead();

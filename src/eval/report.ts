@@ -21,5 +21,12 @@ export {
 } from './report-figures.js';
 export { escapeHtml, jsonForScript, renderStudyHtml } from './report-html.js';
 export { escapeMarkdown, renderStudyMarkdown } from './report-markdown.js';
-export { formatDuration, formatInt, HOW_TO_READ } from './report-tables.js';
+export {
+  evalSampleName,
+  evaluationText,
+  formatDuration,
+  formatInt,
+  HOW_TO_READ,
+  howToRead,
+} from './report-tables.js';
 export type { Study, StudyModel } from './study.js';

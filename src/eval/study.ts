@@ -38,8 +38,15 @@ export interface StudyModel {
   }[];
   /** ROC curve per label, ideally thinned already (`downsampleCurve`); null where undefined. */
   roc: Record<string, { fpr: number[]; tpr: number[] } | null>;
-  /** Grad-CAM pointing game on the validation images with a label mask (synthetic data). */
+  /** Grad-CAM pointing game on the evaluated images with a label mask (synthetic data). */
   pointing?: CachePointing | null;
+  /**
+   * The split every number of this model comes from (`test` when the split file has one, else
+   * the validation split); absent in studies written before ichdet had test splits (validation).
+   */
+  split?: string;
+  /** Images of that split. */
+  images?: number;
 }
 
 /** A comparative study: what was compared, on which data, with which options. */
@@ -51,8 +58,18 @@ export interface Study {
     cache: string;
     split: string;
     trainImages: number;
+    /** Images of the validation split, on which each checkpoint was selected. */
     valImages: number;
-    /** Positive images per label (LABEL_NAMES first, in that order). */
+    /** Name of the validation split (absent in older studies: `val`). */
+    valSplit?: string;
+    /**
+     * The split the models' numbers come from: `test` when the split file holds one out, else
+     * the validation split. Absent in studies written before ichdet had test splits.
+     */
+    evalSplit?: string;
+    /** Images of `evalSplit`. */
+    evalImages?: number;
+    /** Positive images per label of `evalSplit` (LABEL_NAMES first, in that order). */
     positives: Record<string, number>;
   };
   /** The options every model was trained with (the typed config, as saved). */
