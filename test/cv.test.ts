@@ -13,9 +13,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/init.js';
 import { type CvResult, cv } from '../src/commands/cv.js';
-import { prepare } from '../src/commands/prepare.js';
 import { split } from '../src/commands/split.js';
-import { synth } from '../src/commands/synth.js';
 import { openCache } from '../src/data/cache.js';
 import { ConfigError, InputError } from '../src/errors.js';
 import { weightedLogLoss } from '../src/eval/logloss.js';
@@ -27,6 +25,7 @@ import { openRun } from '../src/run/run.js';
 import { type Features, readFeatures } from '../src/series/features.js';
 import { trainSeries } from '../src/series/train.js';
 import { readSplitCsv } from '../src/train/split-file.js';
+import { tinyCache } from './fixtures.js';
 
 let dir: string;
 let cache: string;
@@ -38,25 +37,7 @@ const quiet = { progress: false, log: () => {} };
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ichdet-cv-'));
-  const data = join(dir, 'synth');
-  await synth({
-    out: data,
-    patients: 7,
-    size: 64,
-    slicesPerSeries: '5:6',
-    prevalence: 'balanced',
-    workers: 1,
-    progress: false,
-  });
-  cache = join(dir, 'cache');
-  await prepare({
-    images: join(data, 'stage_2_train'),
-    labels: join(data, 'stage_2_train.csv'),
-    out: cache,
-    size: 32,
-    workers: 1,
-    progress: false,
-  });
+  ({ cache } = await tinyCache(dir, { synth: { patients: 7, slicesPerSeries: '5:6' } }));
   // Two folds by patient, then one patient of fold 0 moved to a `test` split.
   foldsCsv = join(dir, 'folds.csv');
   await split({ cache, out: foldsCsv, folds: 2, seed: 1 });

@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type CompareResult, compare } from '../src/commands/compare.js';
 import { defaultEvalSplit, evaluate } from '../src/commands/evaluate.js';
-import { prepare } from '../src/commands/prepare.js';
 import { split } from '../src/commands/split.js';
-import { synth } from '../src/commands/synth.js';
 import { readSplitCsv } from '../src/train/split-file.js';
+import { tinyCache } from './fixtures.js';
 
 let dir: string;
 let splitCsv: string;
@@ -21,25 +20,7 @@ let counts: Record<string, number>;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ichdet-evalsplit-'));
-  const data = join(dir, 'synth');
-  await synth({
-    out: data,
-    patients: 8,
-    size: 64,
-    slicesPerSeries: '5:6',
-    prevalence: 'balanced',
-    workers: 1,
-    progress: false,
-  });
-  const cache = join(dir, 'cache');
-  await prepare({
-    images: join(data, 'stage_2_train'),
-    labels: join(data, 'stage_2_train.csv'),
-    out: cache,
-    size: 32,
-    workers: 1,
-    progress: false,
-  });
+  const { cache } = await tinyCache(dir, { synth: { patients: 8, slicesPerSeries: '5:6' } });
   splitCsv = join(dir, 'split.csv');
   counts = (await split({ cache, out: splitCsv, val: 0.25, test: 0.25, seed: 1 })).counts;
   study = await compare({

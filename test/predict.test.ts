@@ -20,9 +20,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluate } from '../src/commands/evaluate.js';
 import { predict } from '../src/commands/predict.js';
-import { prepare } from '../src/commands/prepare.js';
 import { split } from '../src/commands/split.js';
-import { synth } from '../src/commands/synth.js';
 import { contextIndices } from '../src/data/series.js';
 import { LABEL_NAMES } from '../src/data/types.js';
 import { encodeSlice } from '../src/dicom/write.js';
@@ -35,6 +33,7 @@ import { backbone } from '../src/models/index.js';
 import { loadSavedModel } from '../src/run/checkpoint.js';
 import { train } from '../src/train/train.js';
 import { Rng } from '../src/util/rng.js';
+import { tinyCache } from './fixtures.js';
 
 /** A 4×4 CT slice at `ipp` with orientation `iop`. */
 function slice(
@@ -209,27 +208,11 @@ describe('predict on a trained model', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ichdet-predict-'));
-    data = join(dir, 'synth');
-    await synth({
-      out: data,
-      patients: 10,
-      size: 64,
-      slicesPerSeries: '10:12',
-      prevalence: 'balanced',
-      difficulty: 'easy',
-      seed: 2,
-      workers: 2,
-      progress: false,
-    });
-    cache = join(dir, 'cache');
-    await prepare({
-      images: join(data, 'stage_2_train'),
-      labels: join(data, 'stage_2_train.csv'),
-      out: cache,
+    ({ data, cache } = await tinyCache(dir, {
+      synth: { patients: 10, slicesPerSeries: '10:12', difficulty: 'easy', seed: 2 },
       size: 64,
       workers: 2,
-      progress: false,
-    });
+    }));
     splitCsv = join(dir, 'split.csv');
     await split({ cache, out: splitCsv, val: 0.25, seed: 1 });
     run = join(dir, 'run');

@@ -8,13 +8,12 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { prepare } from '../src/commands/prepare.js';
 import { split } from '../src/commands/split.js';
-import { synth } from '../src/commands/synth.js';
 import { Interrupted } from '../src/errors.js';
 import { readModelMetadata } from '../src/run/checkpoint.js';
 import { type EpochRecord, type TrainOptions, train } from '../src/train/train.js';
 import { type Reporter, silentReporter } from '../src/util/reporter.js';
+import { tinyCache } from './fixtures.js';
 
 const root = join(import.meta.dirname, '..');
 let dir: string;
@@ -23,25 +22,7 @@ let splitCsv: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ichdet-train-'));
-  const data = join(dir, 'synth');
-  await synth({
-    out: data,
-    patients: 8,
-    size: 64,
-    slicesPerSeries: '10:12',
-    prevalence: 'balanced',
-    workers: 1,
-    progress: false,
-  });
-  cache = join(dir, 'cache');
-  await prepare({
-    images: join(data, 'stage_2_train'),
-    labels: join(data, 'stage_2_train.csv'),
-    out: cache,
-    size: 32,
-    workers: 1,
-    progress: false,
-  });
+  ({ cache } = await tinyCache(dir, { synth: { patients: 8, slicesPerSeries: '10:12' } }));
   splitCsv = join(dir, 'split.csv');
   await split({ cache, out: splitCsv, val: 0.25, seed: 1 });
 }, 120_000);

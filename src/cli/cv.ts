@@ -1,7 +1,7 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { cv } from '../commands/cv.js';
 import { ARCH_NAMES } from '../models/registry.js';
-import { action, cliSignal } from './shared.js';
+import { action, cliSignal, nonNegInt } from './shared.js';
 import { addTrainingOptions, type TrainingCliOptions, trainingInput } from './train.js';
 
 interface CvCliOptions extends TrainingCliOptions {
@@ -12,16 +12,6 @@ interface CvCliOptions extends TrainingCliOptions {
   resume?: boolean;
   bootstrap?: number;
   progress?: boolean;
-}
-
-function nonNegInt(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isInteger(n) || n < 0) {
-      throw new InvalidArgumentError(`${name} must be an integer ≥ 0, received "${v}"`);
-    }
-    return n;
-  };
 }
 
 export function registerCv(program: Command): void {

@@ -1,9 +1,9 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import type { BackendChoice } from '../backend/init.js';
 import { evaluate } from '../commands/evaluate.js';
 import { ConfigError } from '../errors.js';
 import { formatPointing } from '../infer/pointing.js';
-import { action, cliSignal, positiveInt } from './shared.js';
+import { action, cliSignal, nonNegInt, positiveInt } from './shared.js';
 
 interface EvaluateCliOptions {
   run: string;
@@ -23,16 +23,6 @@ interface EvaluateCliOptions {
   camLayer?: string;
   json?: boolean;
   progress?: boolean;
-}
-
-function nonNegInt(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) {
-      throw new InvalidArgumentError(`${name} must be an integer ≥ 0, received "${v}"`);
-    }
-    return n;
-  };
 }
 
 export function registerEvaluate(program: Command): void {

@@ -13,6 +13,28 @@ export function positiveInt(name: string): (value: string) => number {
   };
 }
 
+/** Parses a finite number option, naming the option in the error. */
+export function number(name: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) {
+      throw new InvalidArgumentError(`${name} must be a number, received "${value}"`);
+    }
+    return n;
+  };
+}
+
+/** Parses an integer option ≥ 0, naming the option in the error. */
+export function nonNegInt(name: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < 0) {
+      throw new InvalidArgumentError(`${name} must be an integer ≥ 0, received "${value}"`);
+    }
+    return n;
+  };
+}
+
 let controller = new AbortController();
 let received: NodeJS.Signals | undefined;
 

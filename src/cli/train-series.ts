@@ -1,8 +1,8 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { BACKENDS, type BackendChoice } from '../backend/init.js';
 import { seriesTable, trainSeries } from '../commands/train-series.js';
 import { ConfigError } from '../errors.js';
-import { action, cliSignal, positiveInt } from './shared.js';
+import { action, cliSignal, number, positiveInt } from './shared.js';
 
 interface TrainSeriesCliOptions {
   features: string;
@@ -20,16 +20,6 @@ interface TrainSeriesCliOptions {
   folds?: string;
   backend?: string;
   progress?: boolean;
-}
-
-function number(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) {
-      throw new InvalidArgumentError(`${name} must be a number, received "${v}"`);
-    }
-    return n;
-  };
 }
 
 export function registerTrainSeries(program: Command): void {

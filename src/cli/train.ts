@@ -1,9 +1,9 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { BACKENDS } from '../backend/init.js';
 import { ARCH_NAMES } from '../models/registry.js';
 import { DEFAULT_AUGMENT, LOSSES, MONITORS, OPTIMIZERS } from '../train/config.js';
 import { type TrainOptions, train } from '../train/train.js';
-import { action, cliSignal, positiveInt } from './shared.js';
+import { action, cliSignal, nonNegInt, number, positiveInt } from './shared.js';
 
 /** The training options `train` and `cv` share, as commander parses them. */
 export interface TrainingCliOptions {
@@ -38,26 +38,6 @@ interface TrainCliOptions extends TrainingCliOptions {
   out: string;
   resume?: boolean;
   progress?: boolean;
-}
-
-function number(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) {
-      throw new InvalidArgumentError(`${name} must be a number, received "${v}"`);
-    }
-    return n;
-  };
-}
-
-function nonNegInt(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) {
-      throw new InvalidArgumentError(`${name} must be an integer ≥ 0, received "${v}"`);
-    }
-    return n;
-  };
 }
 
 /**
