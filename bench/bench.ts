@@ -193,6 +193,7 @@ const rows = [
   ...(process.argv.includes('--no-train') ? [] : await optional('./train.js', 'benchTrain')),
   ...(process.argv.includes('--no-infer') ? [] : await optional('./infer.js', 'benchInfer')),
   ...(process.argv.includes('--no-infer') ? [] : await optional('./predict.js', 'benchSeries')),
+  ...(process.argv.includes('--no-train') ? [] : await optional('./series.js', 'benchSeriesModel')),
 ];
 const table = formatTable(rows);
 process.stdout.write(
