@@ -7,6 +7,7 @@
 import type { BackendChoice } from '../backend/init.js';
 import { ThreadChannel, WorkerFailure } from '../util/channel.js';
 import { startThread } from '../util/pool.js';
+import { shareRows } from '../util/shares.js';
 import type { InferenceRuntime } from './runtime.js';
 import type { InferReply, InferRequest } from './tfjs-worker.js';
 
@@ -33,17 +34,6 @@ export interface TfjsRuntime extends InferenceRuntime {
   readonly dim: number;
   /** Probabilities and embeddings; throws unless started with `embeddings`. */
   predictWithEmbeddings(x: Float32Array, n: number): Promise<PredictionsWithEmbeddings>;
-}
-
-/** Splits n rows of `per` values into `k` contiguous shares (copies, to be transferred). */
-export function shareRows(x: Float32Array, n: number, k: number, per: number) {
-  const shares: { x: Float32Array; n: number }[] = [];
-  for (let i = 0, start = 0; i < k; i++) {
-    const m = Math.floor(n / k) + (i < n % k ? 1 : 0);
-    shares.push({ x: x.slice(start * per, (start + m) * per), n: m });
-    start += m;
-  }
-  return shares;
 }
 
 /** Starts the workers on the model saved in `dir` (a model folder). */

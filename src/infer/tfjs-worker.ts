@@ -5,12 +5,13 @@
  * output of the head's global average pooling (`head_pool`), the features the head sees.
  */
 import { parentPort } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import {
   model as functionalModel,
   type LayersModel,
   SymbolicTensor,
 } from '@tensorflow/tfjs-layers';
+import { forwardInBatches } from '../backend/forward.js';
 import { type BackendChoice, initBackend } from '../backend/init.js';
 import { ConfigError } from '../errors.js';
 import { HEAD_POOL } from '../models/common.js';
@@ -80,26 +81,17 @@ async function handle(r: InferRequest): Promise<InferReply> {
   }
   if (!model) throw new Error(`request "${r.type}" before load`);
   const m0 = model;
-  const [h, w, c] = shape;
-  const per = h * w * c;
-  const p = new Float32Array(r.n * outputs);
-  const e = dim > 0 ? new Float32Array(r.n * dim) : undefined;
-  for (let start = 0; start < r.n; start += r.micro) {
-    const m = Math.min(r.micro, r.n - start);
-    const out = tf.tidy(() => {
-      const x = tf.tensor4d(r.x.subarray(start * per, (start + m) * per), [m, h, w, c]);
-      const y = m0.apply(x, { training: false }) as tf.Tensor2D | tf.Tensor2D[];
-      return Array.isArray(y) ? y : [y];
-    });
-    if (e) {
-      e.set(out[0]!.dataSync() as Float32Array, start * dim);
-      p.set(out[1]!.dataSync() as Float32Array, start * outputs);
-    } else {
-      p.set(out[0]!.dataSync() as Float32Array, start * outputs);
-    }
-    for (const t of out) t.dispose();
-  }
-  return e ? { type: 'predicted', p, e } : { type: 'predicted', p };
+  const outs = forwardInBatches(
+    (x) => m0.apply(x, { training: false }) as tf.Tensor | tf.Tensor[],
+    r.x,
+    r.n,
+    r.micro,
+    shape,
+    dim > 0 ? [dim, outputs] : [outputs],
+  );
+  return dim > 0
+    ? { type: 'predicted', p: outs[1]!, e: outs[0]! }
+    : { type: 'predicted', p: outs[0]! };
 }
 
 serveRequests<InferRequest, InferReply>(port, handle, (reply) =>

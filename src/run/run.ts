@@ -20,7 +20,7 @@ import {
   ONNX_FILE,
   STATE_FILE,
 } from './layout.js';
-import { type InputCard, inputCard, type ModelCard, readModelCard } from './model-card.js';
+import { type InputCard, type ModelCard, readModelCard, toInputCard } from './model-card.js';
 
 /**
  * The saved model folder of a run: `RUN/best` by default, `RUN/last`, or `path` itself when it
@@ -66,7 +66,7 @@ export class ModelFolder {
 
   /** The card with what inference needs; ConfigError names a missing field. */
   inputCard(): InputCard {
-    return inputCard(this.dir);
+    return toInputCard(this.card(), join(this.dir, MODEL_JSON));
   }
 
   /** `DIR/model.onnx`, when `ichdet export-onnx` wrote one there; else null. */

@@ -31,7 +31,8 @@ import {
 import type { ModelCard } from '../run/model-card.js';
 import { type Reporter, reporterOf } from '../util/reporter.js';
 import { hashInts } from '../util/rng.js';
-import { parseAugment } from './augment.js';
+import { shareRows } from '../util/shares.js';
+import { type AugmentOptions, parseAugment } from './augment.js';
 import {
   microBatchFor,
   resolveTrainConfig,
@@ -151,19 +152,10 @@ function improves(c: TrainConfig, value: number | null, best: RunState['best']):
   return c.monitor === 'mean_auc' ? value > best.value : value < best.value;
 }
 
-/** Splits rows [0, n) of an n×per batch into `k` contiguous shares as separate buffers. */
+/** A training batch (x: n × per, y: n × 6) in `k` contiguous shares, one per worker. */
 function shareOut(x: Float32Array, y: Float32Array, n: number, k: number, per: number) {
-  const shares: { x: Float32Array; y: Float32Array; n: number }[] = [];
-  for (let i = 0, start = 0; i < k; i++) {
-    const m = Math.floor(n / k) + (i < n % k ? 1 : 0);
-    shares.push({
-      x: x.slice(start * per, (start + m) * per),
-      y: y.slice(start * LABEL_COUNT, (start + m) * LABEL_COUNT),
-      n: m,
-    });
-    start += m;
-  }
-  return shares;
+  const ys = shareRows(y, n, k, LABEL_COUNT);
+  return shareRows(x, n, k, per).map((sh, i) => ({ ...sh, y: ys[i]!.x }));
 }
 
 function labelsOf(cache: Cache, positions: ArrayLike<number>, rows: ReturnType<Cache['rows']>) {
@@ -272,7 +264,6 @@ function freshState(): RunState {
  * `saveBest` — each of which `train` calls by name.
  */
 class TrainSession {
-  private readonly augment;
   private readonly rows;
   private readonly split: { train: Int32Array; val: Int32Array };
   private readonly loader: BatchLoader;
@@ -293,8 +284,8 @@ class TrainSession {
     private readonly reporter: Reporter,
     private readonly signal: AbortSignal | undefined,
     split: { train: Int32Array; val: Int32Array },
+    private readonly augment: AugmentOptions,
   ) {
-    this.augment = parseAugment(config.augment);
     this.rows = cache.rows();
     this.split = split;
     this.channels = inputChannels(cache.config.channels, config.context);
@@ -318,8 +309,8 @@ class TrainSession {
     o: TrainOptions,
     reporter: Reporter,
   ): Promise<TrainSession> {
-    // Checked before anything is written: the cache and the split must be readable.
-    parseAugment(config.augment);
+    // Checked before anything is written: the augmentation, the cache and the split.
+    const augment = parseAugment(config.augment);
     const cache = openCache(config.cache);
     try {
       const split = resolveSplit(cache, readSplitCsv(config.split), {
@@ -353,7 +344,16 @@ class TrainSession {
         focalGamma: config.focalGamma,
         bnMomentum: config.bnMomentum ?? null,
       });
-      const session = new TrainSession(out, config, cache, workers, reporter, o.signal, split);
+      const session = new TrainSession(
+        out,
+        config,
+        cache,
+        workers,
+        reporter,
+        o.signal,
+        split,
+        augment,
+      );
       try {
         session.restore(resuming);
       } catch (err) {
@@ -564,13 +564,7 @@ class TrainSession {
     for (let from = 0; from < positions.length; from += chunk) {
       const pos = positions.subarray(from, Math.min(positions.length, from + chunk));
       const x = this.loader.load(pos, null);
-      const shares = shareOut(
-        x,
-        new Float32Array(pos.length * LABEL_COUNT),
-        pos.length,
-        config.workers,
-        this.per,
-      );
+      const shares = shareRows(x, pos.length, config.workers, this.per);
       out.set(await this.workers.predict(shares, micro), from * LABEL_COUNT);
     }
     return out;

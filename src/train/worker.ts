@@ -7,6 +7,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { forwardInBatches } from '../backend/forward.js';
 import { initBackend } from '../backend/init.js';
 import { LABEL_COUNT } from '../labels.js';
 import { loadKerasWeights } from '../models/h5.js';
@@ -169,23 +170,15 @@ function step(s: State, r: Extract<Request, { type: 'step' }>): Reply {
 function predict(s: State, r: Extract<Request, { type: 'predict' }>): Reply {
   sync(s, r.version);
   const { channels, size } = s.init;
-  const per = size * size * channels;
-  const p = new Float32Array(r.n * LABEL_COUNT);
-  for (let start = 0; start < r.n; start += r.micro) {
-    const m = Math.min(r.micro, r.n - start);
-    const out = tf.tidy(() => {
-      const x = tf.tensor4d(r.x.subarray(start * per, (start + m) * per), [
-        m,
-        size,
-        size,
-        channels,
-      ]);
-      return forward(s, x, false);
-    });
-    p.set(out.dataSync() as Float32Array, start * LABEL_COUNT);
-    out.dispose();
-  }
-  return { type: 'predicted', p };
+  const [p] = forwardInBatches(
+    (x) => forward(s, x, false),
+    r.x,
+    r.n,
+    r.micro,
+    [size, size, channels],
+    [LABEL_COUNT],
+  );
+  return { type: 'predicted', p: p! };
 }
 
 async function handle(r: Request): Promise<Reply> {

@@ -2,7 +2,7 @@
  * How long work tells the world how it is going. Library functions take a `Reporter` and never
  * draw anything themselves: the CLI passes the terminal reporter (cli-progress bars with rate and
  * ETA on a TTY, one summary line per task elsewhere, human log lines on stderr); a service passes
- * the JSON-lines reporter (one JSON object per event, as Orthanc and BullMQ workers log); tests
+ * the JSON-lines reporter (one JSON object per event, for log collectors); tests
  * and embedders pass `silentReporter` or their own.
  */
 import { createProgress, type Progress, type ProgressSummary } from './progress.js';
