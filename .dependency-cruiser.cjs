@@ -79,9 +79,17 @@ module.exports = {
       name: 'nothing-imports-commands',
       severity: 'error',
       comment:
-        'commands/ are the entry points: only cli/, other commands and src/index.ts use them.',
-      from: { path: '^src/', pathNot: ['^src/(commands|cli)/', '^src/index\\.ts$'] },
+        'commands/ are the entry points: only cli/, queue/ (whose jobs run them), other commands and src/index.ts use them.',
+      from: { path: '^src/', pathNot: ['^src/(commands|cli|queue)/', '^src/index\\.ts$'] },
       to: { path: '^src/commands/' },
+    },
+    {
+      name: 'queue-beside-cli',
+      severity: 'error',
+      comment:
+        'queue/ (BullMQ jobs and the worker) is a second shell beside cli/: a job calls the same command function the CLI calls, so it imports commands/; only cli/ and src/index.ts import it.',
+      from: { path: '^src/', pathNot: ['^src/(cli|queue)/', '^src/index\\.ts$'] },
+      to: { path: '^src/queue/' },
     },
     {
       name: 'nothing-imports-cli',

@@ -252,6 +252,21 @@ export {
   type ResolveArchOptions,
   resolveArch,
 } from './models/registry.js';
+// Jobs on BullMQ + Redis workers (ichdet worker, jobs, prepare/compare --queue).
+export { checkRedis, redisOptions } from './queue/connection.js';
+export { jobId, QUEUE_NAMES } from './queue/jobs.js';
+export { type Manifest, publish, verifyPublished } from './queue/publish.js';
+export { formatJobs, listJobs, type QueueStatus } from './queue/status.js';
+export {
+  type CompareQueueOptions,
+  compareFlow,
+  type PrepareQueueOptions,
+  prepareFlow,
+  type Submitted,
+  submitCompare,
+  submitPrepare,
+} from './queue/submit.js';
+export { runWorker, type WorkerOptions } from './queue/worker.js';
 export { loadSavedModel, readModelMetadata, saveLayersModel } from './run/checkpoint.js';
 export { readTrainConfig } from './run/config.js';
 export { recoverFolder, writeFolder } from './run/folder.js';

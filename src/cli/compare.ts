@@ -3,7 +3,8 @@ import { compare } from '../commands/compare.js';
 import { demo } from '../commands/demo.js';
 import { evaluationText, type Study } from '../eval/report.js';
 import { ARCH_NAMES } from '../models/registry.js';
-import { action, positiveInt } from './shared.js';
+import { submitCompare } from '../queue/submit.js';
+import { action, cliSignal, positiveInt, submittedText } from './shared.js';
 
 interface CompareCliOptions {
   cache: string;
@@ -27,6 +28,8 @@ interface CompareCliOptions {
   masks?: string;
   camLayer?: string;
   progress?: boolean;
+  queue?: string;
+  detach?: boolean;
 }
 
 export function registerCompare(program: Command): void {
@@ -80,6 +83,11 @@ export function registerCompare(program: Command): void {
     )
     .option('--cam-layer <layer>', 'Grad-CAM layer for --masks: a name, or 1/8, 1/16, 1/32')
     .option('--no-progress', 'no progress bars')
+    .option(
+      '--queue <redis-url>',
+      'submit one training job per architecture (and the report after them) to ichdet workers instead of running here',
+    )
+    .option('--detach', 'with --queue: return once submitted instead of following the jobs')
     .addHelpText(
       'after',
       [
@@ -121,6 +129,17 @@ export function registerCompare(program: Command): void {
             progress: o.progress !== false,
           }).filter(([, v]) => v !== undefined),
         ) as unknown as Parameters<typeof compare>[0];
+        if (o.queue !== undefined) {
+          const { progress: _p, ...rest } = opts;
+          const q = await submitCompare({
+            ...rest,
+            redis: o.queue,
+            detach: o.detach === true,
+            signal: cliSignal(),
+          });
+          process.stdout.write(submittedText(q));
+          return 0;
+        }
         const r = await compare(opts);
         process.stdout.write(`${summary(r.study)}\nreport: ${r.report}\n`);
         return 0;

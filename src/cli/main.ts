@@ -22,6 +22,7 @@ import { registerSynth } from './synth.js';
 import { registerTrain } from './train.js';
 import { registerTrainSeries } from './train-series.js';
 import { registerWeights } from './weights.js';
+import { registerJobs, registerWorker } from './worker.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -55,6 +56,8 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerCv(program);
   registerDemo(program);
+  registerWorker(program);
+  registerJobs(program);
   return program;
 }
 

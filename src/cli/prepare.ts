@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { prepare, prepareSummary } from '../commands/prepare.js';
 import { formatLabelsReport } from '../data/labels.js';
-import { action, cliSignal } from './shared.js';
+import { ConfigError } from '../errors.js';
+import { submitPrepare } from '../queue/submit.js';
+import { action, cliSignal, submittedText } from './shared.js';
 
 interface PrepareCliOptions {
   images: string;
@@ -14,6 +16,9 @@ interface PrepareCliOptions {
   rsnaFix: boolean;
   recordsPerShard?: string;
   progress: boolean;
+  queue?: string;
+  shards?: string;
+  detach?: boolean;
 }
 
 export function registerPrepare(program: Command): void {
@@ -41,6 +46,12 @@ export function registerPrepare(program: Command): void {
     .option('--records-per-shard <n>', 'records per shard file (default 4096)')
     .option('--no-rsna-fix', 'do not correct the RSNA 12-bit intercept quirk')
     .option('--no-progress', 'do not draw a progress bar')
+    .option(
+      '--queue <redis-url>',
+      'submit one job per partition (and their merge into --out) to ichdet workers instead of running here',
+    )
+    .option('--shards <n>', 'with --queue: partitions, one job each (default 8)')
+    .option('--detach', 'with --queue: return once submitted instead of following the jobs')
     .addHelpText(
       'after',
       '\nExamples:\n  ichdet prepare --images data/stage_2_train --labels data/stage_2_train.csv --out cache\n' +
@@ -49,6 +60,26 @@ export function registerPrepare(program: Command): void {
     )
     .action(
       action(program, async (o: PrepareCliOptions) => {
+        if (o.queue !== undefined) {
+          if (o.shard !== undefined)
+            throw new ConfigError('--shard and --queue exclude each other');
+          const q = await submitPrepare({
+            redis: o.queue,
+            images: o.images,
+            ...(o.labels !== undefined && { labels: o.labels }),
+            out: o.out,
+            ...(o.shards !== undefined && { shards: o.shards }),
+            ...(o.size !== undefined && { size: o.size }),
+            ...(o.windows !== undefined && { windows: o.windows }),
+            ...(o.recordsPerShard !== undefined && { recordsPerShard: o.recordsPerShard }),
+            ...(o.workers !== undefined && { workers: o.workers }),
+            rsnaFix: o.rsnaFix,
+            detach: o.detach === true,
+            signal: cliSignal(),
+          });
+          process.stdout.write(submittedText(q));
+          return 0;
+        }
         const r = await prepare({
           images: o.images,
           labels: o.labels,

@@ -1,6 +1,7 @@
 /** Helpers every command shares: option parsers and the error-to-exit-code wrapper. */
 import { type Command, InvalidArgumentError } from 'commander';
 import { IchdetError, Interrupted } from '../errors.js';
+import type { Submitted } from '../queue/submit.js';
 
 /** Parses a positive integer option, naming the option in the error. */
 export function positiveInt(name: string): (value: string) => number {
@@ -98,4 +99,9 @@ export function action<A extends unknown[]>(
       process.off('SIGINT', onSignal);
     }
   };
+}
+
+/** What `--queue` prints on stdout: the flow's parent job id, then each child's, one a line. */
+export function submittedText(q: Submitted): string {
+  return `${[`job ${q.parent}`, ...q.children.map((c) => `job ${c}`)].join('\n')}\n`;
 }

@@ -96,20 +96,23 @@ async function limited<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T
 }
 
 /**
- * Runs the study; see the module comment.
- *
- * @throws ConfigError for bad options (checked for every architecture before any training).
+ * The training options compare gives every architecture's run: the same for a local compare
+ * and for `compare --queue` (src/queue), so both train identical runs.
  */
-export async function compare(o: CompareOptions): Promise<CompareResult> {
-  const log = o.log ?? ((s: string) => process.stderr.write(`${s}\n`));
-  const archs = parseArchs(o.archs);
-  const out = resolve(o.out);
+export function comparePlan(
+  o: Omit<CompareOptions, 'archs' | 'out'> & { archs?: unknown; out?: string },
+  archCount: number,
+): {
+  workers: number;
+  trainOptions: Omit<TrainOptionsInput, 'arch' | 'out'>;
+  sizeOf: (arch: string) => number;
+} {
   const parallel = o.parallel ?? 1;
   if (!Number.isInteger(parallel) || parallel < 1) {
     throw new ConfigError(`--parallel must be a positive integer, received ${parallel}`);
   }
   const cores = defaultPoolSize();
-  const workers = o.workers ?? Math.max(1, Math.floor(cores / Math.min(parallel, archs.length)));
+  const workers = o.workers ?? Math.max(1, Math.floor(cores / Math.min(parallel, archCount)));
   const {
     archs: _a,
     out: _o,
@@ -120,17 +123,43 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
     camLayer: _c,
     title: _t,
     log: _l,
-    progress,
+    progress: _g,
     ...trainOptions
   } = o;
   const sizeOf = (arch: string) => {
     const size = o.size ?? 224;
     return fitMinSize ? Math.max(size, archSpec(arch).minSize) : size;
   };
+  return { workers, trainOptions, sizeOf };
+}
+
+/** One architecture's training options in a compare (checked: ConfigError when bad). */
+export function trainOptionsFor(
+  o: Omit<CompareOptions, 'archs' | 'out'> & { archs?: unknown; out?: string },
+  archCount: number,
+  arch: string,
+  runDir: string,
+): TrainOptionsInput {
+  const { workers, trainOptions, sizeOf } = comparePlan(o, archCount);
+  const options = { ...trainOptions, arch, out: runDir, size: sizeOf(arch), workers };
+  resolveTrainConfig(options, defaultPoolSize());
+  return options;
+}
+
+/**
+ * Runs the study; see the module comment.
+ *
+ * @throws ConfigError for bad options (checked for every architecture before any training).
+ */
+export async function compare(o: CompareOptions): Promise<CompareResult> {
+  const log = o.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const archs = parseArchs(o.archs);
+  const out = resolve(o.out);
+  const parallel = o.parallel ?? 1;
+  const { workers, trainOptions, sizeOf } = comparePlan(o, archs.length);
+  const { fitMinSize, progress } = o;
   // Every config is checked before anything is trained.
-  for (const arch of archs) {
-    resolveTrainConfig({ ...trainOptions, arch, out: '', size: sizeOf(arch), workers }, cores);
-  }
+  for (const arch of archs) trainOptionsFor(o, archs.length, arch, '');
   mkdirSync(join(out, 'runs'), { recursive: true });
   await writeFileAtomic(
     join(out, 'compare.json'),
@@ -147,11 +176,7 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
       } else {
         const resume = run.exists();
         result = await train({
-          ...trainOptions,
-          arch,
-          out: runDir,
-          size: sizeOf(arch),
-          workers,
+          ...trainOptionsFor(o, archs.length, arch, runDir),
           resume,
           ...(progress !== undefined && { progress }),
           log: (s) => log(`${arch}: ${s}`),

@@ -1,0 +1,79 @@
+/**
+ * The jobs ichdet puts on its queues: their names, their data (paths and options only, never
+ * pixels) and their ids. An id is a hash of the job's kind and data, so submitting the same work
+ * twice names the same job and BullMQ keeps one: resubmission never duplicates work or outputs.
+ */
+import { createHash } from 'node:crypto';
+import type { CompareOptions } from '../commands/compare.js';
+
+/** The queues a worker can serve (`--queues`). */
+export const QUEUE_NAMES = ['prepare', 'train', 'predict'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+/** Redis key prefix of every ichdet queue. */
+export const QUEUE_PREFIX = 'ichdet';
+
+/** One partition of a prepare: `prepare --shard K/N` into the store, published with a manifest. */
+export interface PrepareShardData {
+  images: string;
+  labels?: string;
+  size: number;
+  windows: string;
+  rsnaFix: boolean;
+  recordsPerShard: number;
+  shard: string;
+  /** Threads of the shard's prepare (the cache's bytes do not depend on it). */
+  workers: number;
+}
+
+/** The merge of a prepare's partitions: the parent of the shard jobs in a BullMQ flow. */
+export interface PrepareMergeData {
+  out: string;
+  /** The shard jobs' ids, in K order; their caches lie in STORE/work/<id>. */
+  shards: string[];
+}
+
+/** Compare's options as a job carries them (no callbacks). */
+export type CompareJobOptions = Omit<CompareOptions, 'log' | 'progress' | 'archs'> & {
+  archs: string[];
+  workers: number;
+};
+
+/** One architecture of a compare: `train` into OUT/runs/<arch>, resuming from its last/. */
+export interface TrainArchData {
+  compare: CompareJobOptions;
+  arch: string;
+}
+
+/** The compare report, once every architecture is trained: the parent of the train jobs. */
+export interface CompareReportData {
+  compare: CompareJobOptions;
+}
+
+export type JobData =
+  | { name: 'prepare-shard'; data: PrepareShardData }
+  | { name: 'prepare-merge'; data: PrepareMergeData }
+  | { name: 'train-arch'; data: TrainArchData }
+  | { name: 'compare-report'; data: CompareReportData };
+
+export type JobName = JobData['name'];
+
+/** JSON with object keys sorted, so equal data hashes equally whatever the key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** `<name>-<first 20 hex of sha256(name, data)>`: a BullMQ custom id (no `:`). */
+export function jobId(job: JobData): string {
+  const h = createHash('sha256')
+    .update(`${job.name}\n${canonicalJson(job.data)}`)
+    .digest('hex');
+  return `${job.name}-${h.slice(0, 20)}`;
+}

@@ -1,0 +1,86 @@
+/**
+ * The sandboxed processor: BullMQ runs this file in a child process of `ichdet worker`, so a long
+ * CPU-bound job (a prepare shard, an epoch of training) never blocks the worker's event loop and
+ * its lock is renewed on time. It runs the job's function from runners.ts; a bad option or a
+ * missing input (ConfigError, InputError) fails the job at once with the command's own message
+ * (an UnrecoverableError: retrying cannot help), anything else is retried. The child exits when
+ * its worker dies, so a killed worker leaves no orphan writing to the store.
+ */
+import { type SandboxedJob, UnrecoverableError } from 'bullmq';
+import { ConfigError, InputError } from '../errors.js';
+import { createProgress, type Progress } from '../util/progress.js';
+import type { Reporter } from '../util/reporter.js';
+import type { JobName } from './jobs.js';
+import {
+  type JobContext,
+  runCompareReport,
+  runPrepareMerge,
+  runPrepareShard,
+  runTrainArch,
+} from './runners.js';
+
+/** The environment variable `ichdet worker` passes its --store in. */
+export const STORE_ENV = 'ICHDET_STORE';
+
+process.on('disconnect', () => process.exit(1));
+
+/** Progress and log lines of the job, into BullMQ (`ichdet jobs`, the submitter's follow). */
+function jobReporter(job: SandboxedJob): Reporter {
+  const quiet = (p: unknown) => {
+    if (p instanceof Promise) p.catch(() => {});
+  };
+  return {
+    log(message) {
+      quiet(job.log(message));
+    },
+    task(o): Progress {
+      const inner = createProgress({ ...o, enabled: false });
+      let last = 0;
+      const send = () => {
+        last = performance.now();
+        const done = inner.summary().count;
+        quiet(job.updateProgress({ task: o.label, done, total: o.total, unit: o.unit }));
+      };
+      send();
+      return {
+        tick(n = 1) {
+          inner.tick(n);
+          if (performance.now() - last > 500) send();
+        },
+        setInfo: (text) => inner.setInfo(text),
+        stop() {
+          send();
+          inner.stop();
+        },
+        summary: () => inner.summary(),
+      };
+    },
+  };
+}
+
+export default async function process_(job: SandboxedJob): Promise<unknown> {
+  const store = process.env[STORE_ENV];
+  if (store === undefined) throw new UnrecoverableError(`${STORE_ENV} is not set`);
+  const c: JobContext = { store, id: job.id ?? '', reporter: jobReporter(job) };
+  await job.log(`started on pid ${process.ppid} (attempt ${job.attemptsMade + 1})`);
+  try {
+    const name = job.name as JobName;
+    switch (name) {
+      case 'prepare-shard':
+        return await runPrepareShard(job.data, c);
+      case 'prepare-merge':
+        return await runPrepareMerge(job.data, c);
+      case 'train-arch':
+        return await runTrainArch(job.data, c);
+      case 'compare-report':
+        return await runCompareReport(job.data, c);
+      default:
+        throw new UnrecoverableError(`unknown job name "${job.name}"`);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof InputError) {
+      throw new UnrecoverableError(err.message);
+    }
+    throw err;
+  }
+}

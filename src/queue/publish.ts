@@ -1,0 +1,110 @@
+/**
+ * Publishing a job's output on the shared store: the folder is built locally (the SQLite index
+ * is never opened on the shared filesystem while it is written), copied next to its final name
+ * under a temporary one, given a manifest (file sizes and sha256, the job's counts) and renamed
+ * into place in one step. A reader sees no folder or a whole one; a job run twice (at-least-once
+ * delivery) finds the manifest of its first run and publishes nothing again.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
+import { InputError } from '../errors.js';
+
+export const MANIFEST = 'ichdet-manifest.json';
+
+export interface ManifestFile {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  /** The id of the job that published the folder. */
+  job: string;
+  counts: Record<string, number>;
+  files: ManifestFile[];
+  publishedAt: string;
+}
+
+async function sha256(file: string): Promise<{ bytes: number; sha256: string }> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(file)) {
+    h.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, sha256: h.digest('hex') };
+}
+
+async function listTree(dir: string, root = dir, out: string[] = []): Promise<string[]> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const full = join(dir, e.name);
+    if (e.isDirectory()) await listTree(full, root, out);
+    else if (e.isFile()) out.push(relative(root, full));
+  }
+  return out.sort();
+}
+
+/** The manifest of a published folder, or undefined when it has none. */
+export function readManifest(dir: string): Manifest | undefined {
+  const file = join(dir, MANIFEST);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8')) as Manifest;
+}
+
+/**
+ * Copies `local` to `target` atomically with a manifest. When `target` already holds this job's
+ * manifest (a retried job whose first run published), nothing is copied and that manifest is
+ * returned.
+ *
+ * @throws InputError when `target` exists and is not this job's output.
+ */
+export async function publish(
+  local: string,
+  target: string,
+  job: string,
+  counts: Record<string, number>,
+): Promise<Manifest> {
+  const existing = readManifest(target);
+  if (existing?.job === job) return existing;
+  if (existsSync(target) && readdirSync(target).length > 0) {
+    throw new InputError(`output folder "${target}" already exists and is not job ${job}'s`);
+  }
+  const files: ManifestFile[] = [];
+  for (const path of await listTree(local)) {
+    files.push({ path, ...(await sha256(join(local, path))) });
+  }
+  const manifest: Manifest = { job, counts, files, publishedAt: new Date().toISOString() };
+  await mkdir(dirname(target), { recursive: true });
+  const tmp = join(
+    dirname(target),
+    `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
+  try {
+    await cp(local, tmp, { recursive: true });
+    await writeFile(join(tmp, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    await rm(target, { recursive: true, force: true }); // an empty folder, if any
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    const now = readManifest(target);
+    // Another run of the same job published first: its output is ours.
+    if (now?.job === job) return now;
+    throw err;
+  }
+  return manifest;
+}
+
+/** Checks every file of a published folder against its manifest. @throws InputError */
+export async function verifyPublished(dir: string): Promise<Manifest> {
+  const m = readManifest(dir);
+  if (!m) throw new InputError(`${dir} has no ${MANIFEST}: it was not published by a job`);
+  for (const f of m.files) {
+    const got = await sha256(join(dir, f.path));
+    if (got.sha256 !== f.sha256 || got.bytes !== f.bytes) {
+      throw new InputError(`${join(dir, f.path)} does not match its manifest (sha256 differs)`);
+    }
+  }
+  return m;
+}

@@ -1,0 +1,130 @@
+/**
+ * What each job does, on the worker that took it: the same functions the CLI calls (prepare,
+ * merge, train, compare), with outputs published on the store (publish.ts).
+ *
+ *     STORE/work/<job id>/    a prepare shard's cache, published with its manifest
+ *     OUT/                    a merged cache (the prepare's --out), published with its manifest
+ *     OUT/runs/<arch>/        a compare's training runs, resumed from last/ after a lost worker
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compare, trainOptionsFor } from '../commands/compare.js';
+import { merge } from '../commands/merge.js';
+import { prepare } from '../commands/prepare.js';
+import { openRun } from '../run/run.js';
+import { train } from '../train/train.js';
+import { writeFileAtomic } from '../util/files.js';
+import type { Reporter } from '../util/reporter.js';
+import type {
+  CompareReportData,
+  PrepareMergeData,
+  PrepareShardData,
+  TrainArchData,
+} from './jobs.js';
+import { type Manifest, publish, verifyPublished } from './publish.js';
+
+export interface JobContext {
+  /** The shared folder every worker sees. */
+  store: string;
+  /** The job's id. */
+  id: string;
+  reporter: Reporter;
+  signal?: AbortSignal;
+}
+
+/** Where a prepare shard job publishes its cache. */
+export function shardDir(store: string, id: string): string {
+  return join(store, 'work', id);
+}
+
+/** A folder on this machine's disk, removed after `fn`. */
+async function withLocalDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'ichdet-job-'));
+  try {
+    return await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `prepare --shard K/N` locally, then published to STORE/work/<id>. */
+export async function runPrepareShard(d: PrepareShardData, c: JobContext): Promise<Manifest> {
+  return withLocalDir(async (local) => {
+    const out = join(local, 'cache');
+    const r = await prepare({
+      images: d.images,
+      ...(d.labels !== undefined && { labels: d.labels }),
+      out,
+      size: d.size,
+      windows: d.windows,
+      rsnaFix: d.rsnaFix,
+      recordsPerShard: d.recordsPerShard,
+      shard: d.shard,
+      workers: d.workers,
+      progress: false,
+      reporter: c.reporter,
+      ...(c.signal && { signal: c.signal }),
+    });
+    return publish(out, shardDir(c.store, c.id), c.id, {
+      files: r.files,
+      cached: r.cached,
+      rejected: r.rejected,
+    });
+  });
+}
+
+/** Merges the published shards (each checked against its manifest) locally, then publishes. */
+export async function runPrepareMerge(d: PrepareMergeData, c: JobContext): Promise<Manifest> {
+  const inputs = d.shards.map((id) => shardDir(c.store, id));
+  for (const dir of inputs) await verifyPublished(dir);
+  return withLocalDir(async (local) => {
+    const out = join(local, 'cache');
+    const r = await merge({ out, inputs, progress: false });
+    return publish(out, d.out, c.id, { cached: r.cached, rejected: r.rejected });
+  });
+}
+
+export interface TrainArchResult {
+  arch: string;
+  run: string;
+  /** Epochs already in the run's last/ when this attempt started (0: trained from scratch). */
+  resumedFromEpoch: number;
+  epochs: number;
+}
+
+/** Trains one architecture of a compare into OUT/runs/<arch>, from its last/ if it has one. */
+export async function runTrainArch(d: TrainArchData, c: JobContext): Promise<TrainArchResult> {
+  const { compare: o, arch } = d;
+  const runDir = join(o.out, 'runs', arch);
+  const run = openRun(runDir);
+  const stateFile = join(run.checkpointDir('last'), 'state.json');
+  const resumedFromEpoch = existsSync(stateFile)
+    ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { epoch: number }).epoch
+    : 0;
+  if (!run.finished()) {
+    if (resumedFromEpoch > 0) c.reporter.log(`${arch}: resuming from epoch ${resumedFromEpoch}`);
+    await train({
+      ...trainOptionsFor(o, o.archs.length, arch, runDir),
+      resume: run.exists(),
+      progress: false,
+      reporter: c.reporter,
+      ...(c.signal && { signal: c.signal }),
+    });
+  }
+  const result = { arch, run: runDir, resumedFromEpoch, epochs: run.config().epochs };
+  await writeFileAtomic(
+    join(o.out, 'jobs', `${c.id}.json`),
+    `${JSON.stringify({ job: c.id, ...result }, null, 2)}\n`,
+  );
+  return result;
+}
+
+/** The compare itself, once every run is finished: it evaluates and writes the report. */
+export async function runCompareReport(
+  d: CompareReportData,
+  c: JobContext,
+): Promise<{ report: string; trained: string[] }> {
+  const r = await compare({ ...d.compare, progress: false, log: (s) => c.reporter.log(s) });
+  return { report: r.report, trained: r.trained };
+}

@@ -1,0 +1,225 @@
+/**
+ * `prepare --queue`, `compare --queue`: the work as BullMQ flows, submitted instead of run here.
+ * A prepare is one job per partition (`prepare --shard K/N`) under one merge job; a compare is
+ * one training job per architecture under one report job (the compare itself, which then finds
+ * every run finished). A flow's parent runs only when all its children have completed, and fails
+ * when one of them fails for good. Paths are made absolute here and must mean the same on every
+ * worker (the shared store's mount point); the inputs are checked by the job on the worker, with
+ * the local command's own errors.
+ */
+import { resolve } from 'node:path';
+import { type ConnectionOptions, FlowProducer, type Job, Queue } from 'bullmq';
+import {
+  type CompareOptions,
+  comparePlan,
+  parseArchs,
+  trainOptionsFor,
+} from '../commands/compare.js';
+import { DEFAULT_RECORDS_PER_SHARD } from '../data/cache.js';
+import { validatePreprocessConfig } from '../dicom/preprocess.js';
+import { DEFAULT_WINDOWS, parseWindows } from '../dicom/window.js';
+import { ConfigError, IchdetError } from '../errors.js';
+import { checkRedis, redisOptions } from './connection.js';
+import {
+  type CompareJobOptions,
+  type JobData,
+  jobId,
+  type PrepareShardData,
+  QUEUE_PREFIX,
+  type QueueName,
+} from './jobs.js';
+
+/** How a submission waits: not at all (`--detach`) or until its flow's parent is done. */
+export interface FollowOptions {
+  /** Return once submitted (default false: follow the jobs until the parent finishes). */
+  detach?: boolean;
+  /** One line per change of a job's state. */
+  log?: (line: string) => void;
+  /** Poll interval in ms (default 500). */
+  pollMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface Submitted {
+  /** The flow's parent (the merge, the report). */
+  parent: string;
+  children: string[];
+  /** The parent's return value once followed to completion. */
+  result?: unknown;
+}
+
+/** Retries of a job that threw (a lost worker is recovered separately, by the stalled check). */
+const ATTEMPTS = 2;
+
+function positive(option: string, value: number | string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === 'string' ? Number(value) : value;
+  if (!Number.isInteger(n) || n < 1) {
+    throw new ConfigError(`${option} must be a positive integer, received ${String(value)}`);
+  }
+  return n;
+}
+
+interface FlowSpec {
+  queue: QueueName;
+  parent: JobData;
+  children: JobData[];
+}
+
+async function submitFlow(redis: string, spec: FlowSpec, f: FollowOptions): Promise<Submitted> {
+  const connection = redisOptions(redis);
+  const flow = new FlowProducer({ connection, prefix: QUEUE_PREFIX });
+  const queue = new Queue(spec.queue, { connection, prefix: QUEUE_PREFIX });
+  try {
+    await checkRedis(await queue.client, redis);
+    const parent = jobId(spec.parent);
+    const children = spec.children.map(jobId);
+    await flow.add({
+      name: spec.parent.name,
+      queueName: spec.queue,
+      data: spec.parent.data,
+      opts: { jobId: parent, attempts: ATTEMPTS, backoff: { type: 'fixed', delay: 1000 } },
+      children: spec.children.map((c, i) => ({
+        name: c.name,
+        queueName: spec.queue,
+        data: c.data,
+        opts: {
+          jobId: children[i]!,
+          attempts: ATTEMPTS,
+          backoff: { type: 'fixed', delay: 1000 },
+          failParentOnFailure: true,
+        },
+      })),
+    });
+    const log = f.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+    log(
+      `submitted ${spec.parent.name} ${parent} with ${children.length} jobs on queue ${spec.queue}`,
+    );
+    if (f.detach) return { parent, children };
+    const result = await follow(queue, parent, children, log, f);
+    return { parent, children, result };
+  } finally {
+    await flow.close();
+    await queue.close();
+  }
+}
+
+/** Polls the jobs' states until the parent completes (its result) or fails (IchdetError). */
+async function follow(
+  queue: Queue,
+  parent: string,
+  children: string[],
+  log: (line: string) => void,
+  f: FollowOptions,
+): Promise<unknown> {
+  const seen = new Map<string, string>();
+  const pollMs = f.pollMs ?? 500;
+  for (;;) {
+    if (f.signal?.aborted) {
+      throw new IchdetError(`stopped following; the jobs go on (ichdet jobs shows them)`);
+    }
+    let done = 0;
+    for (const id of children) {
+      const state = await queue.getJobState(id);
+      if (state === 'completed') done++;
+      if (seen.get(id) !== state) {
+        seen.set(id, state);
+        if (state !== 'waiting') log(`${id}: ${state}`);
+      }
+    }
+    const job: Job | undefined = await queue.getJob(parent);
+    const state = job ? await job.getState() : 'unknown';
+    if (seen.get(parent) !== state) {
+      seen.set(parent, state);
+      log(`${parent}: ${state} (${done}/${children.length} jobs completed)`);
+    }
+    if (state === 'completed') return job?.returnvalue;
+    if (state === 'failed') {
+      let reason = job?.failedReason ?? '';
+      for (const id of children) {
+        const c = await queue.getJob(id);
+        if (c && (await c.getState()) === 'failed') reason = `${id}: ${c.failedReason}`;
+      }
+      throw new IchdetError(`job ${parent} failed: ${reason}`);
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+export interface PrepareQueueOptions extends FollowOptions {
+  redis: string;
+  images: string;
+  labels?: string;
+  out: string;
+  /** Partitions, one job each (default 8). */
+  shards?: number | string;
+  size?: number | string;
+  windows?: string;
+  rsnaFix?: boolean;
+  recordsPerShard?: number | string;
+  /** Threads of each shard's prepare on its worker (default 1). */
+  workers?: number | string;
+}
+
+/** The prepare's jobs: one shard job per partition under one merge job. @throws ConfigError */
+export function prepareFlow(o: Omit<PrepareQueueOptions, 'redis'>): FlowSpec {
+  const n = positive('--shards', o.shards, 8);
+  const size = positive('--size', o.size, 256);
+  const windows = o.windows === undefined ? DEFAULT_WINDOWS : parseWindows(o.windows);
+  validatePreprocessConfig({ windows: [...windows], size });
+  const base: Omit<PrepareShardData, 'shard'> = {
+    images: resolve(o.images),
+    ...(o.labels !== undefined && { labels: resolve(o.labels) }),
+    size,
+    windows: windows.map((w) => `${w.center}/${w.width}`).join(','),
+    rsnaFix: o.rsnaFix ?? true,
+    recordsPerShard: positive('--records-per-shard', o.recordsPerShard, DEFAULT_RECORDS_PER_SHARD),
+    workers: positive('--workers', o.workers, 1),
+  };
+  const children: JobData[] = Array.from({ length: n }, (_, i) => ({
+    name: 'prepare-shard',
+    data: { ...base, shard: `${i + 1}/${n}` },
+  }));
+  return {
+    queue: 'prepare',
+    parent: { name: 'prepare-merge', data: { out: resolve(o.out), shards: children.map(jobId) } },
+    children,
+  };
+}
+
+/** `ichdet prepare --queue`: submits the flow (and follows it unless detached). */
+export function submitPrepare(o: PrepareQueueOptions): Promise<Submitted> {
+  return submitFlow(o.redis, prepareFlow(o), o);
+}
+
+export type CompareQueueOptions = Omit<CompareOptions, 'log' | 'progress'> &
+  FollowOptions & { redis: string };
+
+/** The compare's jobs: one training job per architecture under the report job. */
+export function compareFlow(o: Omit<CompareQueueOptions, 'redis'>): FlowSpec {
+  const archs = parseArchs(o.archs);
+  const { detach: _d, log: _l, pollMs: _p, signal: _s, ...rest } = o;
+  const { workers } = comparePlan(rest, archs.length);
+  const compare: CompareJobOptions = {
+    ...rest,
+    archs,
+    workers,
+    out: resolve(o.out),
+    cache: resolve(o.cache),
+    split: resolve(o.split),
+    ...(o.masks !== undefined && { masks: resolve(o.masks) }),
+  };
+  for (const arch of archs) trainOptionsFor(compare, archs.length, arch, '');
+  return {
+    queue: 'train',
+    parent: { name: 'compare-report', data: { compare } },
+    children: archs.map((arch) => ({ name: 'train-arch', data: { compare, arch } })),
+  };
+}
+
+/** `ichdet compare --queue`: submits the flow (and follows it unless detached). */
+export function submitCompare(o: CompareQueueOptions): Promise<Submitted> {
+  return submitFlow(o.redis, compareFlow(o), o);
+}
+
+export type { ConnectionOptions };
