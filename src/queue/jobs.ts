@@ -18,7 +18,8 @@ export interface PrepareShardData {
   images: string;
   labels?: string;
   size: number;
-  windows: string;
+  /** As the user gave them; absent: the defaults. */
+  windows?: string;
   rsnaFix: boolean;
   recordsPerShard: number;
   shard: string;

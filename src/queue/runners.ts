@@ -57,7 +57,7 @@ export async function runPrepareShard(d: PrepareShardData, c: JobContext): Promi
       ...(d.labels !== undefined && { labels: d.labels }),
       out,
       size: d.size,
-      windows: d.windows,
+      ...(d.windows !== undefined && { windows: d.windows }),
       rsnaFix: d.rsnaFix,
       recordsPerShard: d.recordsPerShard,
       shard: d.shard,

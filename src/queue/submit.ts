@@ -171,7 +171,8 @@ export function prepareFlow(o: Omit<PrepareQueueOptions, 'redis'>): FlowSpec {
     images: resolve(o.images),
     ...(o.labels !== undefined && { labels: resolve(o.labels) }),
     size,
-    windows: windows.map((w) => `${w.center}/${w.width}`).join(','),
+    // As given: the cache records the windows' names (brain…), so defaults stay defaults.
+    ...(o.windows !== undefined && { windows: o.windows }),
     rsnaFix: o.rsnaFix ?? true,
     recordsPerShard: positive('--records-per-shard', o.recordsPerShard, DEFAULT_RECORDS_PER_SHARD),
     workers: positive('--workers', o.workers, 1),
