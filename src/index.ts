@@ -259,11 +259,14 @@ export { type Manifest, publish, verifyPublished } from './queue/publish.js';
 export { formatJobs, listJobs, type QueueStatus } from './queue/status.js';
 export {
   type CompareQueueOptions,
+  type CvQueueOptions,
   compareFlow,
+  cvFlow,
   type PrepareQueueOptions,
   prepareFlow,
   type Submitted,
   submitCompare,
+  submitCv,
   submitPrepare,
 } from './queue/submit.js';
 export { runWorker, type WorkerOptions } from './queue/worker.js';

@@ -30,6 +30,7 @@ import {
   submitCompare,
   submitPrepare,
 } from '../src/queue/submit.js';
+import { runWorker } from '../src/queue/worker.js';
 import { train } from '../src/train/train.js';
 import { type RedisServer, redisCommand, startRedis } from './redis-server.js';
 
@@ -178,16 +179,10 @@ describe('Redis requirements', () => {
     );
     try {
       const expected = `Redis at ${redis.url} has maxmemory-policy allkeys-lru; ichdet's queues need noeviction`;
-      const r = await exec(
-        process.execPath,
-        ['--import', 'tsx', cli, 'worker', '--redis', redis.url, '--store', join(dir, 's')],
-        { cwd: repo, env: { ...process.env, CI: 'true' } },
-      ).then(
-        () => ({ code: 0, stderr: '' }),
-        (e: { code: number; stderr: string }) => e,
-      );
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain(expected);
+      await expect(
+        runWorker({ redis: redis.url, store: join(dir, 's'), log: () => {} }),
+      ).rejects.toThrow(expected);
+      await expect(listJobs({ redis: redis.url })).rejects.toThrow(expected);
       await expect(
         submitPrepare({ ...prepOptions(), redis: redis.url, out: join(dir, 'x'), detach: true }),
       ).rejects.toThrow(expected);
@@ -229,7 +224,6 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
       const a = await holder(prep, (j) => j.name === 'prepare-shard');
       killedShard = a.job.id!;
       await killGroup(a.w);
-      await startWorker();
       // Kill 2: the worker training mobilenet_v2, once its first epoch is checkpointed.
       const state = join(store, 'study', 'runs', killedArch, 'last', 'state.json');
       await until('the first checkpoint', async () =>
@@ -238,7 +232,6 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
       const b = await holder(trainQ, (j) => j.data.arch === killedArch);
       killedTrain = b.job.id!;
       await killGroup(b.w);
-      await startWorker();
       // Meanwhile, the same run trained here, without any queue, for the reference.
       localRun = join(dir, 'local-run');
       const o = compareFlow(compareOptions()).parent.data;
@@ -340,16 +333,17 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
 
   it('resubmitting the same prepare names the same jobs and redoes nothing', async () => {
     const before = statSync(join(merged(), 'ichdet-manifest.json')).mtimeMs;
-    const again = await submitPrepare({
-      ...prepOptions(),
-      redis: redis.url,
-      out: merged(),
-      shards: SHARDS,
-      log: () => {},
-    });
-    expect(again.parent).toBe(prepareIds.parent);
-    expect(again.children).toEqual(prepareIds.children);
-    expect(again.result).toMatchObject({ job: prepareIds.parent });
+    // The CLI, as users resubmit: it prints the job ids (the merge first) and follows them.
+    const { stdout } = await exec(
+      process.execPath,
+      ['--import', 'tsx', cli, 'prepare', '--queue', redis.url, '--images', images]
+        .concat(['--labels', labels, '--out', merged(), '--size', '32'])
+        .concat(['--records-per-shard', '16', '--shards', String(SHARDS)]),
+      { cwd: repo, env: { ...process.env, CI: 'true' } },
+    );
+    expect(stdout).toBe(
+      [prepareIds.parent, ...prepareIds.children].map((id) => `job ${id}\n`).join(''),
+    );
     expect(statSync(join(merged(), 'ichdet-manifest.json')).mtimeMs).toBe(before);
     expect(readManifest(merged())?.job).toBe(prepareIds.parent);
     const prep = queue('prepare');

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { cv } from '../commands/cv.js';
 import { ARCH_NAMES } from '../models/registry.js';
-import { action, cliSignal, nonNegInt } from './shared.js';
+import { submitCv } from '../queue/submit.js';
+import { action, cliSignal, nonNegInt, submittedText } from './shared.js';
 import { addTrainingOptions, type TrainingCliOptions, trainingInput } from './train.js';
 
 interface CvCliOptions extends TrainingCliOptions {
@@ -12,6 +13,8 @@ interface CvCliOptions extends TrainingCliOptions {
   resume?: boolean;
   bootstrap?: number;
   progress?: boolean;
+  queue?: string;
+  detach?: boolean;
 }
 
 export function registerCv(program: Command): void {
@@ -35,6 +38,11 @@ export function registerCv(program: Command): void {
       nonNegInt('--bootstrap'),
     )
     .option('--no-progress', 'no progress bars')
+    .option(
+      '--queue <redis-url>',
+      'submit one training job per fold (and the out-of-fold predictions after them) to ichdet workers instead of running here',
+    )
+    .option('--detach', 'with --queue: return once submitted instead of following the jobs')
     .addHelpText(
       'after',
       [
@@ -52,6 +60,21 @@ export function registerCv(program: Command): void {
     )
     .action(
       action(program, async (o: CvCliOptions) => {
+        if (o.queue !== undefined) {
+          const q = await submitCv({
+            ...(o.cache !== undefined && { cache: o.cache }),
+            ...(o.split !== undefined && { split: o.split }),
+            ...(o.arch !== undefined && { arch: o.arch }),
+            out: o.out,
+            ...trainingInput(o),
+            ...(o.bootstrap !== undefined && { bootstrap: o.bootstrap }),
+            redis: o.queue,
+            detach: o.detach === true,
+            signal: cliSignal(),
+          });
+          process.stdout.write(submittedText(q));
+          return 0;
+        }
         const r = await cv({
           ...(o.cache !== undefined && { cache: o.cache }),
           ...(o.split !== undefined && { split: o.split }),

@@ -117,6 +117,21 @@ export function splitFolds(file: string, rows: readonly SplitRow[]): number {
   return k;
 }
 
+/**
+ * Fold k's training options, as cv trains it (and `cv --queue`'s fold jobs do): the shared
+ * options of cv.json, trained on every other fold, validated on fold k. maxSteps is of one call
+ * only (a total, like train's): never taken from cv.json.
+ */
+export function foldTrainOptions(c: CvConfig, k: number, runDir: string): TrainOptionsInput {
+  const { maxSteps: _m, ...shared } = c.options;
+  return {
+    ...(shared as Omit<TrainOptionsInput, 'out'>),
+    out: runDir,
+    trainSplits: foldTrainSplits(k, c.folds),
+    valSplit: `fold${k}`,
+  };
+}
+
 /** The training splits of fold k's run: every other fold. */
 export function foldTrainSplits(k: number, folds: number): string[] {
   return Array.from({ length: folds }, (_, f) => `fold${f}`).filter((_, f) => f !== k);
@@ -134,8 +149,11 @@ function readCvConfig(out: string): CvConfig {
   }
 }
 
-/** The cv's config: new (checked) or, with `resume`, its cv.json. */
-function openCv(o: CvOptions, out: string): CvConfig {
+/**
+ * The cv's config: new (checked) or, with `resume`, its cv.json. Exported for `cv --queue`
+ * (src/queue), which plans the folds' jobs from it.
+ */
+export function openCv(o: CvOptions, out: string): CvConfig {
   if (o.resume) return readCvConfig(out);
   const {
     out: _o,
@@ -275,8 +293,6 @@ export async function cv(o: CvOptions): Promise<CvResult> {
     ci: null,
     text: '',
   };
-  // maxSteps is of this call only (a total, like train's): never taken from cv.json.
-  const { maxSteps: _m, ...shared } = c.options;
   for (let k = 0; k < c.folds; k++) {
     const runDir = join(out, CV_RUNS_DIR, `fold${k}`);
     const run = openRun(runDir);
@@ -285,11 +301,8 @@ export async function cv(o: CvOptions): Promise<CvResult> {
       continue;
     }
     const r = await train({
-      ...shared,
+      ...foldTrainOptions(c, k, runDir),
       ...(o.maxSteps !== undefined && { maxSteps: o.maxSteps }),
-      out: runDir,
-      trainSplits: foldTrainSplits(k, c.folds),
-      valSplit: `fold${k}`,
       resume: run.exists(),
       ...base,
       log: (s) => log(`fold${k}: ${s}`),

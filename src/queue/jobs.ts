@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { CompareOptions } from '../commands/compare.js';
+import type { CvConfig } from '../commands/cv.js';
 
 /** The queues a worker can serve (`--queues`). */
 export const QUEUE_NAMES = ['prepare', 'train', 'predict'] as const;
@@ -51,11 +52,26 @@ export interface CompareReportData {
   compare: CompareJobOptions;
 }
 
+/** One fold of a cv: `train` into OUT/runs/fold<k>, resuming from its last/. */
+export interface CvFoldData {
+  cv: CvConfig;
+  out: string;
+  k: number;
+}
+
+/** The cv's out-of-fold predictions and metrics, once every fold is trained. */
+export interface CvReportData {
+  cv: CvConfig;
+  out: string;
+}
+
 export type JobData =
   | { name: 'prepare-shard'; data: PrepareShardData }
   | { name: 'prepare-merge'; data: PrepareMergeData }
   | { name: 'train-arch'; data: TrainArchData }
-  | { name: 'compare-report'; data: CompareReportData };
+  | { name: 'compare-report'; data: CompareReportData }
+  | { name: 'cv-fold'; data: CvFoldData }
+  | { name: 'cv-report'; data: CvReportData };
 
 export type JobName = JobData['name'];
 

@@ -14,6 +14,8 @@ import type { JobName } from './jobs.js';
 import {
   type JobContext,
   runCompareReport,
+  runCvFold,
+  runCvReport,
   runPrepareMerge,
   runPrepareShard,
   runTrainArch,
@@ -74,6 +76,10 @@ export default async function process_(job: SandboxedJob): Promise<unknown> {
         return await runTrainArch(job.data, c);
       case 'compare-report':
         return await runCompareReport(job.data, c);
+      case 'cv-fold':
+        return await runCvFold(job.data, c);
+      case 'cv-report':
+        return await runCvReport(job.data, c);
       default:
         throw new UnrecoverableError(`unknown job name "${job.name}"`);
     }

@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compare, trainOptionsFor } from '../commands/compare.js';
+import { CV_CONFIG_FILE, cv, foldTrainOptions } from '../commands/cv.js';
 import { merge } from '../commands/merge.js';
 import { prepare } from '../commands/prepare.js';
 import { openRun } from '../run/run.js';
@@ -18,6 +19,8 @@ import { writeFileAtomic } from '../util/files.js';
 import type { Reporter } from '../util/reporter.js';
 import type {
   CompareReportData,
+  CvFoldData,
+  CvReportData,
   PrepareMergeData,
   PrepareShardData,
   TrainArchData,
@@ -127,4 +130,41 @@ export async function runCompareReport(
 ): Promise<{ report: string; trained: string[] }> {
   const r = await compare({ ...d.compare, progress: false, log: (s) => c.reporter.log(s) });
   return { report: r.report, trained: r.trained };
+}
+
+/** Trains fold k of a cv into OUT/runs/fold<k>, from its last/ if it has one. */
+export async function runCvFold(d: CvFoldData, c: JobContext): Promise<TrainArchResult> {
+  const runDir = join(d.out, 'runs', `fold${d.k}`);
+  const run = openRun(runDir);
+  const stateFile = join(run.checkpointDir('last'), 'state.json');
+  const resumedFromEpoch = existsSync(stateFile)
+    ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { epoch: number }).epoch
+    : 0;
+  if (!run.finished()) {
+    await train({
+      ...foldTrainOptions(d.cv, d.k, runDir),
+      resume: run.exists(),
+      progress: false,
+      reporter: c.reporter,
+      ...(c.signal && { signal: c.signal }),
+    });
+  }
+  return { arch: d.cv.arch, run: runDir, resumedFromEpoch, epochs: run.config().epochs };
+}
+
+/** The cv itself once every fold is trained: it predicts out of fold and writes the features. */
+export async function runCvReport(
+  d: CvReportData,
+  c: JobContext,
+): Promise<{ features: string | null; oofImages: number }> {
+  const config = join(d.out, CV_CONFIG_FILE);
+  if (!existsSync(config)) await writeFileAtomic(config, `${JSON.stringify(d.cv, null, 2)}\n`);
+  const r = await cv({
+    out: d.out,
+    resume: true,
+    progress: false,
+    reporter: c.reporter,
+    log: (s) => c.reporter.log(s),
+  });
+  return { features: r.features, oofImages: r.oofImages };
 }

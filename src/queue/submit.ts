@@ -1,20 +1,22 @@
 /**
- * `prepare --queue`, `compare --queue`: the work as BullMQ flows, submitted instead of run here.
+ * `prepare --queue`, `compare --queue`, `cv --queue`: the work as BullMQ flows, submitted instead of run here.
  * A prepare is one job per partition (`prepare --shard K/N`) under one merge job; a compare is
  * one training job per architecture under one report job (the compare itself, which then finds
- * every run finished). A flow's parent runs only when all its children have completed, and fails
+ * every run finished); a cv is one training job per fold under the cv itself. A flow's parent runs only when all its children have completed, and fails
  * when one of them fails for good. Paths are made absolute here and must mean the same on every
  * worker (the shared store's mount point); the inputs are checked by the job on the worker, with
  * the local command's own errors.
  */
-import { resolve } from 'node:path';
-import { type ConnectionOptions, FlowProducer, type Job, Queue } from 'bullmq';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { FlowProducer, type Job, Queue } from 'bullmq';
 import {
   type CompareOptions,
   comparePlan,
   parseArchs,
   trainOptionsFor,
 } from '../commands/compare.js';
+import { CV_CONFIG_FILE, type CvOptions, openCv } from '../commands/cv.js';
 import { DEFAULT_RECORDS_PER_SHARD } from '../data/cache.js';
 import { validatePreprocessConfig } from '../dicom/preprocess.js';
 import { DEFAULT_WINDOWS, parseWindows } from '../dicom/window.js';
@@ -223,4 +225,29 @@ export function submitCompare(o: CompareQueueOptions): Promise<Submitted> {
   return submitFlow(o.redis, compareFlow(o), o);
 }
 
-export type { ConnectionOptions };
+export type CvQueueOptions = Omit<CvOptions, 'log' | 'progress' | 'reporter' | 'resume'> &
+  FollowOptions & { redis: string };
+
+/**
+ * The cv's jobs: one training job per fold under the report job (cv itself, which then predicts
+ * out of fold). The split file is read here, to count the folds.
+ */
+export function cvFlow(o: Omit<CvQueueOptions, 'redis'>): FlowSpec {
+  const { detach: _d, log: _l, pollMs: _p, signal: _s, ...rest } = o;
+  const out = resolve(o.out);
+  // A folder that holds a cv already (a resubmission) continues with its cv.json, as --resume.
+  const cv = openCv({ ...rest, out, resume: existsSync(join(out, CV_CONFIG_FILE)) }, out);
+  return {
+    queue: 'train',
+    parent: { name: 'cv-report', data: { cv, out } },
+    children: Array.from({ length: cv.folds }, (_, k) => ({
+      name: 'cv-fold' as const,
+      data: { cv, out, k },
+    })),
+  };
+}
+
+/** `ichdet cv --queue`: submits the flow (and follows it unless detached). */
+export function submitCv(o: CvQueueOptions): Promise<Submitted> {
+  return submitFlow(o.redis, cvFlow(o), o);
+}
