@@ -28,6 +28,7 @@ import {
   compareFlow,
   prepareFlow,
   submitCompare,
+  submitCv,
   submitPrepare,
 } from '../src/queue/submit.js';
 import { runWorker } from '../src/queue/worker.js';
@@ -353,6 +354,35 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
       expect(counts).toEqual({ completed: SHARDS + 1, waiting: 0, active: 0 });
     } finally {
       await prep.close();
+    }
+  });
+
+  it('runs a cv as one job per fold, then its out-of-fold predictions over every image', async () => {
+    const folds = join(dir, 'folds.csv');
+    await split({ cache: reference, out: folds, folds: 2, seed: 1 });
+    const out = join(store, 'cv');
+    const r = await submitCv({
+      redis: redis.url,
+      cache: reference,
+      split: folds,
+      arch: 'mobilenet_v2',
+      out,
+      size: 32,
+      epochs: 1,
+      batch: 8,
+      weights: 'none',
+      workers: 1,
+      backend: 'wasm',
+      checkpointMinutes: 0,
+      bootstrap: 0,
+      log: () => {},
+      pollMs: 100,
+    });
+    expect(r.children).toHaveLength(2);
+    expect(r.result).toMatchObject({ oofImages: files - 2, features: join(out, 'features') });
+    for (const k of [0, 1]) {
+      const c = JSON.parse(readFileSync(join(out, 'runs', `fold${k}`, 'config.json'), 'utf8'));
+      expect([c.valSplit, c.trainSplits]).toEqual([`fold${k}`, [`fold${1 - k}`]]);
     }
   });
 

@@ -1,12 +1,12 @@
 /**
  * Publishing a job's output on the shared store: the folder is built locally (the SQLite index
  * is never opened on the shared filesystem while it is written), copied next to its final name
- * under a temporary one, given a manifest (file sizes and sha256, the job's counts) and renamed
+ * under a temporary one (moved, when the local folder is on the same filesystem), given a manifest (file sizes and sha256, the job's counts) and renamed
  * into place in one step. A reader sees no folder or a whole one; a job run twice (at-least-once
  * delivery) finds the manifest of its first run and publishes nothing again.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { InputError } from '../errors.js';
@@ -82,7 +82,11 @@ export async function publish(
     `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
   );
   try {
-    await cp(local, tmp, { recursive: true });
+    // Same filesystem (a local store, or a temporary folder on the store's disk): move, not copy.
+    await rename(local, tmp).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EXDEV') throw err;
+      await cp(local, tmp, { recursive: true });
+    });
     await writeFile(join(tmp, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
     await rm(target, { recursive: true, force: true }); // an empty folder, if any
     await rename(tmp, target);
@@ -96,7 +100,26 @@ export async function publish(
   return manifest;
 }
 
-/** Checks every file of a published folder against its manifest. @throws InputError */
+/**
+ * Checks that a published folder is whole: its manifest and every file it lists, at its size
+ * (cheap: no file is read). @throws InputError
+ */
+export function checkPublished(dir: string): Manifest {
+  const m = readManifest(dir);
+  if (!m) throw new InputError(`${dir} has no ${MANIFEST}: it was not published by a job`);
+  for (const f of m.files) {
+    const file = join(dir, f.path);
+    const bytes = existsSync(file) ? statSync(file).size : -1;
+    if (bytes !== f.bytes) {
+      throw new InputError(
+        `${file} does not match its manifest: ${bytes} bytes, expected ${f.bytes}`,
+      );
+    }
+  }
+  return m;
+}
+
+/** Checks every file of a published folder against its manifest's sha256. @throws InputError */
 export async function verifyPublished(dir: string): Promise<Manifest> {
   const m = readManifest(dir);
   if (!m) throw new InputError(`${dir} has no ${MANIFEST}: it was not published by a job`);

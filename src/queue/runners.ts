@@ -25,7 +25,7 @@ import type {
   PrepareShardData,
   TrainArchData,
 } from './jobs.js';
-import { type Manifest, publish, verifyPublished } from './publish.js';
+import { checkPublished, type Manifest, publish } from './publish.js';
 
 export interface JobContext {
   /** The shared folder every worker sees. */
@@ -77,10 +77,10 @@ export async function runPrepareShard(d: PrepareShardData, c: JobContext): Promi
   });
 }
 
-/** Merges the published shards (each checked against its manifest) locally, then publishes. */
+/** Merges the published shards (each checked whole against its manifest) locally, then publishes. */
 export async function runPrepareMerge(d: PrepareMergeData, c: JobContext): Promise<Manifest> {
   const inputs = d.shards.map((id) => shardDir(c.store, id));
-  for (const dir of inputs) await verifyPublished(dir);
+  for (const dir of inputs) checkPublished(dir);
   return withLocalDir(async (local) => {
     const out = join(local, 'cache');
     const r = await merge({ out, inputs, progress: false });
