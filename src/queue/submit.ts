@@ -130,14 +130,15 @@ async function follow(
       }
     }
     const job: Job | undefined = await queue.getJob(parent);
-    const state = job ? await job.getState() : 'unknown';
+    if (!job) throw new IchdetError(`job ${parent} is not on queue ${queue.name} (removed?)`);
+    const state = await job.getState();
     if (seen.get(parent) !== state) {
       seen.set(parent, state);
       log(`${parent}: ${state} (${done}/${children.length} jobs completed)`);
     }
-    if (state === 'completed') return job?.returnvalue;
+    if (state === 'completed') return job.returnvalue;
     if (state === 'failed') {
-      let reason = job?.failedReason ?? '';
+      let reason = job.failedReason ?? '';
       for (const id of children) {
         const c = await queue.getJob(id);
         if (c && (await c.getState()) === 'failed') reason = `${id}: ${c.failedReason}`;
