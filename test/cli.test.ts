@@ -83,6 +83,8 @@ describe('ichdet CLI', () => {
     ['compare'],
     ['cv'],
     ['demo'],
+    ['worker'],
+    ['jobs'],
   ])('prints usage for --help of "%s" and exits 0', async (...cmd) => {
     const r = await ichdet(...(cmd as string[]), '--help');
     expect(r.code).toBe(0);
