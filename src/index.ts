@@ -29,6 +29,11 @@ export {
   demoPlan,
 } from './commands/demo.js';
 export { type EvaluateOptions, type EvaluateResult, evaluate } from './commands/evaluate.js';
+export {
+  type EvaluateSeriesOptions,
+  type EvaluateSeriesResult,
+  evaluateSeries,
+} from './commands/evaluate-series.js';
 // Commands (one per CLI command).
 export { type ExportOptions, type ExportResult, exportSlice } from './commands/export.js';
 export {
@@ -143,8 +148,12 @@ export {
 export {
   renderStudyHtml,
   renderStudyMarkdown,
+  type SeriesStage,
+  type SeriesStageMetrics,
   type Study,
   type StudyModel,
+  stageGainText,
+  stagesCsv,
 } from './eval/report.js';
 export {
   alignPredictions,
@@ -275,6 +284,12 @@ export {
   resolveModelDir,
   type ThresholdChoice,
 } from './run/run.js';
+export {
+  evaluateSeriesRun,
+  isSeriesRun,
+  readSeriesConfig,
+  type SeriesEvaluation,
+} from './series/evaluate.js';
 // Stage 2: the out-of-fold features the series model learns from.
 export {
   compareFeatureRows,

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { compare } from '../commands/compare.js';
 import { demo } from '../commands/demo.js';
-import { evaluationText, type Study } from '../eval/report.js';
+import { evaluationText, type Study, stageGainText } from '../eval/report.js';
 import { ARCH_NAMES } from '../models/registry.js';
 import { action, positiveInt } from './shared.js';
 
@@ -26,6 +26,7 @@ interface CompareCliOptions {
   fitMinSize?: boolean;
   masks?: string;
   camLayer?: string;
+  series?: string[];
   progress?: boolean;
 }
 
@@ -79,6 +80,10 @@ export function registerCompare(program: Command): void {
       "label masks <image id>.png (as ichdet synth writes): each model's Grad-CAM pointing game on the evaluated images (test, or validation), in the report",
     )
     .option('--cam-layer <layer>', 'Grad-CAM layer for --masks: a name, or 1/8, 1/16, 1/32')
+    .option(
+      '--series <srun...>',
+      'series runs (ichdet train-series --out) to show stage 1, smoothed and stage 2 side by side in the report',
+    )
     .option('--no-progress', 'no progress bars')
     .addHelpText(
       'after',
@@ -118,6 +123,7 @@ export function registerCompare(program: Command): void {
             backend: o.backend,
             masks: o.masks,
             camLayer: o.camLayer,
+            series: o.series,
             progress: o.progress !== false,
           }).filter(([, v]) => v !== undefined),
         ) as unknown as Parameters<typeof compare>[0];
@@ -136,7 +142,10 @@ function summary(study: Study): string {
     const pointing = any && any.rate !== null ? `  pointing game ${any.hits}/${any.slices}` : '';
     return `${m.arch.padEnd(16)} mean AUC ${f(m.meanAuc)}  weighted log loss ${f(m.weightedLogLoss)}${pointing}`;
   });
-  return [...(evaluation === null ? [] : [evaluation]), ...lines].join('\n');
+  const series = (study.series ?? []).map(
+    (s) => `series stage, ${s.name}: ${stageGainText(s.metrics)}`,
+  );
+  return [...(evaluation === null ? [] : [evaluation]), ...lines, ...series].join('\n');
 }
 
 interface DemoCliOptions {

@@ -30,6 +30,7 @@ import { type TrainResult, train } from '../train/train.js';
 import { writeFileAtomic } from '../util/files.js';
 import { defaultPoolSize } from '../util/pool.js';
 import { evaluate } from './evaluate.js';
+import { evaluateSeries } from './evaluate-series.js';
 
 export interface CompareOptions extends Omit<TrainOptionsInput, 'arch' | 'out'> {
   /** `all` or a comma-separated list (or array) of registry names. */
@@ -49,6 +50,11 @@ export interface CompareOptions extends Omit<TrainOptionsInput, 'arch' | 'out'> 
   masks?: string;
   /** Grad-CAM layer for the pointing game (see `camLayer`). */
   camLayer?: string;
+  /**
+   * Series runs (`ichdet train-series --out`, on `ichdet cv` features of these architectures):
+   * the report shows each one's stage 1, smoothed and stage 2 side by side (out of fold).
+   */
+  series?: string[];
   title?: string;
   progress?: boolean;
   log?: (line: string) => void;
@@ -118,6 +124,7 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
     fitMinSize,
     masks: _m,
     camLayer: _c,
+    series: _s,
     title: _t,
     log: _l,
     progress,
@@ -240,6 +247,13 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
     parallel,
   );
   const study = await describeStudy(o, archs, results);
+  if (o.series !== undefined && o.series.length > 0) {
+    study.series = [];
+    for (const srun of o.series) {
+      const r = await evaluateSeries({ run: srun, bootstrap: o.bootstrap ?? 1000, figures: false });
+      study.series.push(r.stage);
+    }
+  }
   const report = join(out, 'report.html');
   const markdown = join(out, 'report.md');
   await writeStudyFigures(study, join(out, 'figures'));
