@@ -42,6 +42,11 @@ export {
   exportOnnxCommand,
 } from './commands/export-onnx.js';
 export {
+  type ExportSeriesOnnxOptions,
+  type ExportSeriesOnnxResult,
+  exportSeriesOnnxCommand,
+} from './commands/export-series-onnx.js';
+export {
   formatInspectRecord,
   type InspectFailure,
   type InspectOk,
@@ -315,6 +320,20 @@ export {
   SeriesModel,
   type SeriesModelConfig,
 } from './series/model.js';
+export {
+  loadSeriesAggregator,
+  loadSeriesOnnxAggregator,
+  type SeriesAggregator,
+  seriesThreshold,
+} from './series/aggregator.js';
+export {
+  exportSeriesOnnx,
+  loadSeriesOnnx,
+  predictSeriesOnnx,
+  SERIES_ONNX_FILE,
+  type SeriesOnnxModel,
+  seriesOnnxProto,
+} from './series/onnx.js';
 export {
   type FeatureSeries,
   type FeatureSet,

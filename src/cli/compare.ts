@@ -153,6 +153,7 @@ interface DemoCliOptions {
   quick?: boolean;
   workers?: number;
   seed?: string;
+  series?: boolean;
   progress?: boolean;
 }
 
@@ -160,7 +161,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'the whole study on synthetic data: synth → prepare → split → compare all eight CNNs (under 20 min on 2 cores; --quick: two, under 5 min)',
+      'the whole study on synthetic data: synth → prepare → split → compare all eight CNNs, then the series stage (cv → train-series) on the best (--quick: two CNNs)',
     )
     .option('--out <dir>', 'output folder (default ichdet-demo)')
     .option('--quick', 'two small architectures and fewer images')
@@ -170,6 +171,7 @@ export function registerDemo(program: Command): void {
       positiveInt('--workers'),
     )
     .option('--seed <s>', 'seed of the data, split and training (default 0)')
+    .option('--no-series', 'skip the series stage (cv and train-series on the best architecture)')
     .option('--no-progress', 'no progress bars')
     .addHelpText(
       'after',
@@ -182,6 +184,7 @@ export function registerDemo(program: Command): void {
           quick: o.quick === true,
           ...(o.workers !== undefined && { workers: o.workers }),
           ...(o.seed !== undefined && { seed: Number(o.seed) }),
+          series: o.series !== false,
           progress: o.progress !== false,
         });
         process.stdout.write(

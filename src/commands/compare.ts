@@ -254,13 +254,25 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
       study.series.push(r.stage);
     }
   }
+  const { report, markdown } = await writeStudyReport(study, out);
+  return { out, report, markdown, study, trained };
+}
+
+/**
+ * Writes a study's report into `out`: `report.html`, `report.md`, `figures/` (SVG and PNG) and
+ * `study.json`; returns the two report paths.
+ */
+export async function writeStudyReport(
+  study: Study,
+  out: string,
+): Promise<{ report: string; markdown: string }> {
   const report = join(out, 'report.html');
   const markdown = join(out, 'report.md');
   await writeStudyFigures(study, join(out, 'figures'));
   await writeFileAtomic(report, await renderStudyHtml(study));
   await writeFileAtomic(markdown, renderStudyMarkdown(study));
   await writeFileAtomic(join(out, 'study.json'), `${JSON.stringify(study, null, 2)}\n`);
-  return { out, report, markdown, study, trained };
+  return { report, markdown };
 }
 
 async function describeStudy(

@@ -259,6 +259,20 @@ class Adam {
   }
 }
 
+/**
+ * One whole series' model inputs in the order its rows are listed: x [L, SLICE_INPUTS] (the
+ * inputs `predictSeries` feeds the model) and, when asked, the embeddings [L, D].
+ */
+export function seriesModelInput(
+  set: FeatureSet,
+  s: FeatureSeries,
+  useEmb: boolean,
+): { x: Float32Array; emb: Float32Array | null; length: number } {
+  const p = prepare(set, s);
+  const bt = assemble(set, [{ p, idx: p.s.rows.map((_, i) => i) }], useEmb);
+  return { x: bt.x, emb: bt.emb, length: bt.t };
+}
+
 /** The series in reverse slice order, Δz recomputed (the distance to the next slice in that order). */
 export function reverseSeries(s: FeatureSeries): FeatureSeries {
   const L = s.rows.length;
