@@ -36,6 +36,7 @@ export {
   type ExportOnnxCommandResult,
   exportOnnxCommand,
 } from './commands/export-onnx.js';
+export { type IndexOptions, type IndexResult, indexImages } from './commands/index-meta.js';
 export {
   formatInspectRecord,
   type InspectFailure,

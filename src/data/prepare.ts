@@ -103,7 +103,7 @@ function taskModuleUrl(): URL {
 }
 
 /** Relative paths with `/` separators, so the list (and its hash) is the same on every OS. */
-function relPath(root: string, file: string): string {
+export function relPath(root: string, file: string): string {
   return relative(root, file).split(sep).join('/');
 }
 
