@@ -72,6 +72,8 @@ export interface CacheJob {
   labels: string | null;
   /** True once the final step (labels, neighbours, rejects.csv) has run. */
   complete: boolean;
+  /** What restricted the files (`prepare --split`); absent for a whole folder. */
+  selection?: string;
 }
 
 /** What a command needs from a cache; any field left out is not checked. */
@@ -273,6 +275,7 @@ export function loadConfig(db: Db, dir: string): { config: CacheConfig; job: Cac
       slots: get('slots'),
       labels: get('labels'),
       complete: get('complete'),
+      ...(t.has('selection') && { selection: t.get('selection') as string }),
     },
   };
 }

@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConfigError, InputError } from '../errors.js';
 import { type Db, LABEL_COLUMNS, type RejectRow, type SliceRow } from './cache.js';
+import { contextIndices } from './series.js';
 import { type CacheIndexRow, LABEL_NAMES, type Labels } from './types.js';
 
 export const META_KIND = 'ichdet-index';
@@ -187,4 +188,48 @@ export function openMetaIndex(path: string): MetaIndex {
     rejects: () => db.prepare('SELECT * FROM rejects ORDER BY file_index').all() as RejectRow[],
     close: () => db.close(),
   };
+}
+
+/**
+ * The files a restricted prepare caches: every selected image, plus the `context` slices on
+ * either side of each in its series (the 2.5D window of `--context K` training, series.ts
+ * `contextIndices`), in file order. A file is a context file when only its neighbours were
+ * selected.
+ *
+ * @throws InputError naming the first selected image the index does not hold.
+ */
+export function selectWithContext(
+  rows: readonly MetaRow[],
+  selected: ReadonlySet<string>,
+  context: number,
+): { rel: string; context: boolean; fileIndex: number }[] {
+  const bySeries = new Map<string, MetaRow[]>();
+  const known = new Set<string>();
+  for (const r of rows) {
+    known.add(r.image_id);
+    const s = bySeries.get(r.series_uid);
+    if (s) s.push(r);
+    else bySeries.set(r.series_uid, [r]);
+  }
+  const missing = [...selected].filter((id) => !known.has(id));
+  if (missing.length > 0) {
+    throw new InputError(
+      `split image ${missing[0]} is not in the metadata index (${missing.length} of ${selected.size} selected images are missing); was the split made from another index?`,
+    );
+  }
+  const keep = new Map<MetaRow, boolean>();
+  for (const s of bySeries.values()) {
+    s.sort((a, b) => (a.slice_index ?? 0) - (b.slice_index ?? 0));
+    s.forEach((r, i) => {
+      if (!selected.has(r.image_id)) return;
+      keep.set(r, false);
+      for (const j of contextIndices(i, s.length, context)) {
+        const n = s[j]!;
+        if (!keep.has(n)) keep.set(n, !selected.has(n.image_id));
+      }
+    });
+  }
+  return [...keep]
+    .map(([r, isContext]) => ({ rel: r.source, context: isContext, fileIndex: r.file_index }))
+    .sort((a, b) => a.fileIndex - b.fileIndex);
 }

@@ -19,6 +19,8 @@ export interface PrepareFile {
   fileIndex: number;
   /** Slot in this cache (shard × recordsPerShard + record). */
   slot: number;
+  /** Cached only as the neighbour of selected slices (`prepare --split`): a context row. */
+  context?: true;
 }
 
 export interface PrepareBatch {
