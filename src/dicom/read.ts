@@ -195,6 +195,7 @@ export function sliceAttributes(parsed: ParsedDicom): SliceAttributes {
     seriesInstanceUid: str(ds, 'x0020000e'),
     sopInstanceUid: str(ds, 'x00080018'),
     modality: str(ds, 'x00080060'),
+    sopClassUid: sopClassOf(ds),
     transferSyntaxUid: parsed.syntax.uid,
     imagePositionPatient: fixed(
       nums(ds, 'x00200032'),
