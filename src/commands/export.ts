@@ -92,8 +92,7 @@ export async function exportSlice(o: ExportOptions): Promise<ExportResult> {
   const read = {
     modality: slice.modality,
     sopClassUid,
-    ct:
-      slice.modality === 'CT' || (slice.modality === '' && CT_IMAGE_SOP_CLASSES.has(sopClassUid)),
+    ct: slice.modality === 'CT' || (slice.modality === '' && CT_IMAGE_SOP_CLASSES.has(sopClassUid)),
   };
   const result = { out: o.out, format, shape, rsnaFixApplied: slice.rsnaFixApplied, read };
   if (format === 'npy') {

@@ -121,9 +121,7 @@ function parseWith(
   // The bytes of the whole file, as the parser would have held them (a bare data set gets a
   // preamble prepended; a header-only parse counts the bytes not read).
   // (A deflated data set is parsed from its inflated bytes, which a prefix never reaches.)
-  const end = partial
-    ? header!.fileSize + (input.length - bytes.length)
-    : dataSet.byteArray.length;
+  const end = partial ? header!.fileSize + (input.length - bytes.length) : dataSet.byteArray.length;
   checkComplete(dataSet, source, end);
   const uid = (dataSet.string('x00020010') ?? assumed ?? IMPLICIT_VR_LE).replace(/\0/g, '').trim();
   const syntax = findTransferSyntax(uid);
