@@ -26,7 +26,7 @@ import { decodeSlice } from '../src/dicom/read.js';
 import { encodeDataset, encodeSlice } from '../src/dicom/write.js';
 import { ConfigError } from '../src/errors.js';
 import { scanFile } from '../src/infer/predict.js';
-import { readSplitCsv } from '../src/train/split-file.js';
+import { readSplitCsv, resolveSplit } from '../src/train/split-file.js';
 
 const RT_DOSE = '1.2.840.10008.5.1.4.1.1.481.2';
 const MR_IMAGE = '1.2.840.10008.5.1.4.1.1.4';
@@ -332,6 +332,13 @@ describe('ichdet index', () => {
       for (const id of got.keys()) expect(restricted.read(id)).toEqual(all.read(id));
       const context = restricted.rows().filter((x) => x.context === true);
       expect(context.length).toBe([...expected.values()].filter((v) => v === 1).length);
+      // Training and evaluation take positions from the split file: the train images only,
+      // never a context row; the val split, not cached, is not needed to read train.
+      const rowsOf = restricted.rows();
+      const used = resolveSplit(restricted, readSplitCsv(splitCsv), { train: [], val: 'train' });
+      const ids = [...used.val].map((p) => rowsOf[p]!);
+      expect(new Set(ids.map((x) => x.imageId))).toEqual(chosen);
+      expect(ids.every((x) => x.context === undefined)).toBe(true);
     } finally {
       restricted.close();
       all.close();
