@@ -383,6 +383,18 @@ describe('ichdet index', () => {
     }
   });
 
+  it('a resumed prepare adds the context column to an old cache, every row 0', async () => {
+    const old = join(root, 'cache-old');
+    await prepare({ images, labels, out: old, size: 32, workers: 1, progress: false });
+    const db = new Database(join(old, 'index.sqlite'), { readonly: true });
+    try {
+      const counts = db.prepare('SELECT context, COUNT(*) AS n FROM slices GROUP BY context').all();
+      expect(counts).toEqual([{ context: 0, n: cacheRows(cache).length }]);
+    } finally {
+      db.close();
+    }
+  });
+
   it('prepare --split without --index is refused, naming what is missing', async () => {
     await expect(
       prepare({ images, out: join(root, 'nope'), split: join(root, 'by-image.csv') }),
