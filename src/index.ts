@@ -41,6 +41,7 @@ export {
   type ExportOnnxCommandResult,
   exportOnnxCommand,
 } from './commands/export-onnx.js';
+export { type IndexOptions, type IndexResult, indexImages } from './commands/index-meta.js';
 export {
   type ExportSeriesOnnxOptions,
   type ExportSeriesOnnxResult,
