@@ -41,12 +41,12 @@ export {
   type ExportOnnxCommandResult,
   exportOnnxCommand,
 } from './commands/export-onnx.js';
-export { type IndexOptions, type IndexResult, indexImages } from './commands/index-meta.js';
 export {
   type ExportSeriesOnnxOptions,
   type ExportSeriesOnnxResult,
   exportSeriesOnnxCommand,
 } from './commands/export-series-onnx.js';
+export { type IndexOptions, type IndexResult, indexImages } from './commands/index-meta.js';
 export {
   formatInspectRecord,
   type InspectFailure,
@@ -291,6 +291,12 @@ export {
   type ThresholdChoice,
 } from './run/run.js';
 export {
+  loadSeriesAggregator,
+  loadSeriesOnnxAggregator,
+  type SeriesAggregator,
+  seriesThreshold,
+} from './series/aggregator.js';
+export {
   evaluateSeriesRun,
   isSeriesRun,
   readSeriesConfig,
@@ -321,12 +327,6 @@ export {
   SeriesModel,
   type SeriesModelConfig,
 } from './series/model.js';
-export {
-  loadSeriesAggregator,
-  loadSeriesOnnxAggregator,
-  type SeriesAggregator,
-  seriesThreshold,
-} from './series/aggregator.js';
 export {
   exportSeriesOnnx,
   loadSeriesOnnx,
