@@ -29,6 +29,11 @@ export {
   demoPlan,
 } from './commands/demo.js';
 export { type EvaluateOptions, type EvaluateResult, evaluate } from './commands/evaluate.js';
+export {
+  type EvaluateSeriesOptions,
+  type EvaluateSeriesResult,
+  evaluateSeries,
+} from './commands/evaluate-series.js';
 // Commands (one per CLI command).
 export { type ExportOptions, type ExportResult, exportSlice } from './commands/export.js';
 export {
@@ -36,6 +41,12 @@ export {
   type ExportOnnxCommandResult,
   exportOnnxCommand,
 } from './commands/export-onnx.js';
+export {
+  type ExportSeriesOnnxOptions,
+  type ExportSeriesOnnxResult,
+  exportSeriesOnnxCommand,
+} from './commands/export-series-onnx.js';
+export { type IndexOptions, type IndexResult, indexImages } from './commands/index-meta.js';
 export {
   formatInspectRecord,
   type InspectFailure,
@@ -143,8 +154,12 @@ export {
 export {
   renderStudyHtml,
   renderStudyMarkdown,
+  type SeriesStage,
+  type SeriesStageMetrics,
   type Study,
   type StudyModel,
+  stageGainText,
+  stagesCsv,
 } from './eval/report.js';
 export {
   alignPredictions,
@@ -293,6 +308,18 @@ export {
   resolveModelDir,
   type ThresholdChoice,
 } from './run/run.js';
+export {
+  loadSeriesAggregator,
+  loadSeriesOnnxAggregator,
+  type SeriesAggregator,
+  seriesThreshold,
+} from './series/aggregator.js';
+export {
+  evaluateSeriesRun,
+  isSeriesRun,
+  readSeriesConfig,
+  type SeriesEvaluation,
+} from './series/evaluate.js';
 // Stage 2: the out-of-fold features the series model learns from.
 export {
   compareFeatureRows,
@@ -318,6 +345,14 @@ export {
   SeriesModel,
   type SeriesModelConfig,
 } from './series/model.js';
+export {
+  exportSeriesOnnx,
+  loadSeriesOnnx,
+  predictSeriesOnnx,
+  SERIES_ONNX_FILE,
+  type SeriesOnnxModel,
+  seriesOnnxProto,
+} from './series/onnx.js';
 export {
   type FeatureSeries,
   type FeatureSet,

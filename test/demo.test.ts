@@ -38,7 +38,7 @@ describe('ichdet demo --quick', () => {
       expect(md).toContain(title);
     }
     expect(html).not.toMatch(/(src|href)="https?:/);
-    for (const f of ['roc', 'auc_vs_params', 'validation']) {
+    for (const f of ['roc', 'auc_vs_params', 'validation', 'stages']) {
       expect(existsSync(join(out, 'study', 'figures', `${f}.svg`))).toBe(true);
       expect(existsSync(join(out, 'study', 'figures', `${f}.png`))).toBe(true);
     }
@@ -126,4 +126,28 @@ describe('ichdet demo --quick', () => {
     expect(r.stderr).toContain('mobilenet_v2: finished already, not trained again');
     expect(r.stderr).toContain('efficientnet_b0: finished already, not trained again');
   }, 300_000);
+});
+
+describe('ichdet demo --quick: the series stage on the best architecture', () => {
+  it('runs cv and train-series on the best model and puts stage 1 | smoothed | stage 2 in the report', () => {
+    const study = JSON.parse(readFileSync(join(out, 'study', 'study.json'), 'utf8')) as Study;
+    const best = [...study.models].sort((a, b) => (b.meanAuc ?? 0) - (a.meanAuc ?? 0))[0]!;
+    expect(study.series).toHaveLength(1);
+    const s = study.series![0]!;
+    expect(s.name).toBe(best.title);
+    expect(s.run).toBe(join(out, 'series', best.arch));
+    // The series run's own metrics.json holds the numbers the report shows.
+    const m = JSON.parse(readFileSync(join(s.run, 'metrics.json'), 'utf8'));
+    expect(s.metrics.stage2.weighted_log_loss).toBe(m.stage2.weighted_log_loss);
+    expect(s.metrics.stage1.weighted_log_loss).toBe(m.stage1.weighted_log_loss);
+    // Out of fold: the quick plan's two patient folds, each scored by the other's models.
+    const cvJson = JSON.parse(readFileSync(join(out, 'cv', best.arch, 'cv.json'), 'utf8'));
+    expect(cvJson.folds).toBe(2);
+    expect(cvJson.test).toBe(true);
+    expect(s.metrics.folds).toEqual([0, 1]);
+    const md = readFileSync(join(out, 'study', 'report.md'), 'utf8');
+    expect(md).toContain('## Series stage');
+    expect(md).toContain(`stage 2's weighted log loss is ${m.stage2.weighted_log_loss.toFixed(4)}`);
+    expect(stdout).toContain(`series stage, ${best.title}: `);
+  });
 });

@@ -9,10 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/init.js';
+import { exportSeriesOnnxCommand } from '../src/commands/export-series-onnx.js';
 import { InputError } from '../src/errors.js';
 import { maxAggregator, type SlicePrediction } from '../src/infer/predict.js';
 import { LABEL_COUNT } from '../src/labels.js';
-import { loadSeriesAggregator, seriesThreshold } from '../src/series/aggregator.js';
+import {
+  loadSeriesAggregator,
+  loadSeriesOnnxAggregator,
+  seriesThreshold,
+} from '../src/series/aggregator.js';
 import { SeriesModel } from '../src/series/model.js';
 import { loadFeatureSeries } from '../src/series/read-features.js';
 import { predictSeries, trainSeries } from '../src/series/train.js';
@@ -86,6 +91,32 @@ describe('series aggregator', () => {
     expect(t.value).toBeGreaterThan(0);
     expect(t.value).toBeLessThanOrEqual(1);
     expect(seriesThreshold(srun, 0.3)).toEqual({ value: 0.3, source: 'option' });
+  });
+
+  it('runs the fold models in ONNX Runtime after export-onnx SRUN, within 1e-4 of tfjs', async () => {
+    const set = loadFeatureSeries(features);
+    // Before the export, the ONNX aggregator names the file and the command that writes it.
+    await expect(loadSeriesOnnxAggregator(srun)).rejects.toThrow(
+      `${join(srun, 'fold0', 'model.onnx')} is missing: --runtime onnx runs the series models from ONNX files; write them with ichdet export-onnx ${srun}`,
+    );
+    const r = await exportSeriesOnnxCommand({ run: srun, onnxBackend: 'wasm' });
+    expect(r.files).toEqual([join(srun, 'fold0', 'model.onnx'), join(srun, 'fold1', 'model.onnx')]);
+    expect(r.maxAbsDiff).toBeLessThan(1e-4);
+    const tfjs = loadSeriesAggregator(srun);
+    const onnx = await loadSeriesOnnxAggregator(srun, { backend: 'wasm', threads: 1 });
+    try {
+      for (const j of [1, 2]) {
+        const want = await tfjs.series(slicesOf(set, j));
+        const got = await onnx.series(slicesOf(set, j));
+        expect(Math.abs(got.any - want.any)).toBeLessThan(1e-4);
+        for (let k = 0; k < want.p!.length; k++) {
+          expect(Math.abs(got.p![k]! - want.p![k]!)).toBeLessThan(1e-4);
+        }
+      }
+    } finally {
+      tfjs.dispose();
+      onnx.dispose();
+    }
   });
 
   it('names the missing model of a folder without one', () => {

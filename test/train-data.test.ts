@@ -106,6 +106,7 @@ function writeCache(
       rsna_fix_applied: 0,
       shard: Math.floor(i / 2),
       record: i % 2,
+      context: 0,
     };
     insert.run(row);
   });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { compare } from '../commands/compare.js';
 import { demo } from '../commands/demo.js';
-import { evaluationText, type Study } from '../eval/report.js';
+import { evaluationText, type Study, stageGainText } from '../eval/report.js';
 import { ARCH_NAMES } from '../models/registry.js';
 import { submitCompare } from '../queue/submit.js';
 import { action, cliSignal, positiveInt, submittedText } from './shared.js';
@@ -27,6 +27,7 @@ interface CompareCliOptions {
   fitMinSize?: boolean;
   masks?: string;
   camLayer?: string;
+  series?: string[];
   progress?: boolean;
   queue?: string;
   detach?: boolean;
@@ -82,6 +83,10 @@ export function registerCompare(program: Command): void {
       "label masks <image id>.png (as ichdet synth writes): each model's Grad-CAM pointing game on the evaluated images (test, or validation), in the report",
     )
     .option('--cam-layer <layer>', 'Grad-CAM layer for --masks: a name, or 1/8, 1/16, 1/32')
+    .option(
+      '--series <srun...>',
+      'series runs (ichdet train-series --out) to show stage 1, smoothed and stage 2 side by side in the report',
+    )
     .option('--no-progress', 'no progress bars')
     .option(
       '--queue <redis-url>',
@@ -126,6 +131,7 @@ export function registerCompare(program: Command): void {
             backend: o.backend,
             masks: o.masks,
             camLayer: o.camLayer,
+            series: o.series,
             progress: o.progress !== false,
           }).filter(([, v]) => v !== undefined),
         ) as unknown as Parameters<typeof compare>[0];
@@ -155,7 +161,10 @@ function summary(study: Study): string {
     const pointing = any && any.rate !== null ? `  pointing game ${any.hits}/${any.slices}` : '';
     return `${m.arch.padEnd(16)} mean AUC ${f(m.meanAuc)}  weighted log loss ${f(m.weightedLogLoss)}${pointing}`;
   });
-  return [...(evaluation === null ? [] : [evaluation]), ...lines].join('\n');
+  const series = (study.series ?? []).map(
+    (s) => `series stage, ${s.name}: ${stageGainText(s.metrics)}`,
+  );
+  return [...(evaluation === null ? [] : [evaluation]), ...lines, ...series].join('\n');
 }
 
 interface DemoCliOptions {
@@ -163,6 +172,7 @@ interface DemoCliOptions {
   quick?: boolean;
   workers?: number;
   seed?: string;
+  series?: boolean;
   progress?: boolean;
 }
 
@@ -170,7 +180,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'the whole study on synthetic data: synth → prepare → split → compare all eight CNNs (under 20 min on 2 cores; --quick: two, under 5 min)',
+      'the whole study on synthetic data: synth → prepare → split → compare all eight CNNs, then the series stage (cv → train-series) on the best (--quick: two CNNs)',
     )
     .option('--out <dir>', 'output folder (default ichdet-demo)')
     .option('--quick', 'two small architectures and fewer images')
@@ -180,6 +190,7 @@ export function registerDemo(program: Command): void {
       positiveInt('--workers'),
     )
     .option('--seed <s>', 'seed of the data, split and training (default 0)')
+    .option('--no-series', 'skip the series stage (cv and train-series on the best architecture)')
     .option('--no-progress', 'no progress bars')
     .addHelpText(
       'after',
@@ -192,6 +203,7 @@ export function registerDemo(program: Command): void {
           quick: o.quick === true,
           ...(o.workers !== undefined && { workers: o.workers }),
           ...(o.seed !== undefined && { seed: Number(o.seed) }),
+          series: o.series !== false,
           progress: o.progress !== false,
         });
         process.stdout.write(

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { BackendChoice } from '../backend/init.js';
 import { evaluate } from '../commands/evaluate.js';
+import { evaluateSeries, isSeriesRun } from '../commands/evaluate-series.js';
 import { ConfigError } from '../errors.js';
 import { formatPointing } from '../infer/pointing.js';
 import { action, cliSignal, nonNegInt, positiveInt } from './shared.js';
@@ -31,7 +32,10 @@ export function registerEvaluate(program: Command): void {
     .description(
       "predict a split with a run's best (or last) model: predictions.csv (RSNA format), metrics.json with bootstrap CIs, ROC and PR curves per label",
     )
-    .requiredOption('--run <run>', 'the run folder (ichdet train --out)')
+    .requiredOption(
+      '--run <run>',
+      'the run folder (ichdet train --out), or a series run (ichdet train-series --out): then stage 1, smoothed and stage 2 side by side',
+    )
     .option('--cache <dir>', "cache to predict (default: the run's)")
     .option('--split <split.csv>', "split file (default: the run's)")
     .option(
@@ -77,10 +81,47 @@ export function registerEvaluate(program: Command): void {
         '  ichdet evaluate --run runs/mnv2',
         '  ichdet evaluate --run runs/mnv2 --checkpoint last --tta hflip --bootstrap 2000',
         '  ichdet evaluate --run runs/b0 --masks data/synth/masks --cam-layer 1/16',
+        '  ichdet evaluate --run runs/series   # a train-series run: SRUN/eval/report.md, stages.csv',
       ].join('\n'),
     )
     .action(
       action(program, async (o: EvaluateCliOptions) => {
+        if (isSeriesRun(o.run)) {
+          const cnnOnly = (
+            [
+              ['--cache', o.cache],
+              ['--split', o.split],
+              ['--split-name', o.splitName],
+              ['--checkpoint', o.checkpoint],
+              ['--tta', o.tta],
+              ['--threshold', o.threshold],
+              ['--workers', o.workers],
+              ['--backend', o.backend],
+              ['--masks', o.masks],
+              ['--cam-layer', o.camLayer],
+            ] as const
+          ).filter(([, v]) => v !== undefined);
+          if (cnnOnly.length > 0) {
+            throw new ConfigError(
+              `${o.run} is a series run: ${cnnOnly.map(([k]) => k).join(', ')} apply only to a CNN run (the series run is scored on its out-of-fold images)`,
+            );
+          }
+          const r = await evaluateSeries({
+            run: o.run,
+            ...(o.bootstrap !== undefined && { bootstrap: o.bootstrap }),
+            ...(o.seed !== undefined && { seed: o.seed }),
+            ...(o.out !== undefined && { out: o.out }),
+            figures: o.figures !== false,
+          });
+          if (o.json) {
+            process.stdout.write(`${JSON.stringify(r.stage.metrics, null, 2)}\n`);
+            return 0;
+          }
+          process.stdout.write(
+            `evaluated series run ${r.stage.run} (${r.stage.name})\n\n${r.text}wrote ${r.out}\n`,
+          );
+          return 0;
+        }
         if (o.checkpoint !== undefined && o.checkpoint !== 'best' && o.checkpoint !== 'last') {
           throw new ConfigError(`--checkpoint must be best or last, received "${o.checkpoint}"`);
         }

@@ -50,6 +50,12 @@ export function registerExport(program: Command): void {
           resizeMethod: o.resize,
           rsnaFix: o.rsnaFix,
         });
+        const what = `Modality ${r.read.modality || 'absent'}, SOPClassUID ${r.read.sopClassUid || 'absent'}`;
+        process.stderr.write(
+          r.read.ct
+            ? `read a CT slice (${what})\n`
+            : `read a greyscale image that is not a CT slice (${what}): its values are not Hounsfield units; prepare and predict would reject it\n`,
+        );
         process.stdout.write(
           `wrote ${r.out}: ${r.format}, ${r.dtype} ${r.shape.join('×')}${r.rsnaFixApplied ? ', RSNA fix applied' : ''}\n`,
         );

@@ -9,6 +9,7 @@ import { registerCv } from './cv.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerExport } from './export.js';
 import { registerExportOnnx } from './export-onnx.js';
+import { registerIndex } from './index-meta.js';
 import { registerInfo } from './info.js';
 import { registerInspect } from './inspect.js';
 import { registerMerge } from './merge.js';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerExport(program);
   registerSynth(program);
   registerStats(program);
+  registerIndex(program);
   registerPrepare(program);
   registerInfo(program);
   registerMerge(program);

@@ -19,6 +19,11 @@ interface PrepareCliOptions {
   queue?: string;
   shards?: string;
   detach?: boolean;
+  index?: string;
+  split?: string;
+  splits?: string;
+  context?: string;
+  force?: boolean;
 }
 
 export function registerPrepare(program: Command): void {
@@ -52,17 +57,34 @@ export function registerPrepare(program: Command): void {
     )
     .option('--shards <n>', 'with --queue: partitions, one job each (default 8)')
     .option('--detach', 'with --queue: return once submitted instead of following the jobs')
+    .option('--index <file>', 'the metadata index of --images (ichdet index), for --split')
+    .option(
+      '--split <csv>',
+      'cache only the images of this split file (ichdet split --index), plus --context neighbours',
+    )
+    .option('--splits <names>', 'split names to cache, e.g. train,val (default: all in the file)')
+    .option(
+      '--context <k>',
+      'with --split: also cache k slices on each side of every selected one, flagged as context rows (0, 1 or 2; default 0)',
+    )
+    .option('--force', 'start even when the file system lacks the planned space')
     .addHelpText(
       'after',
       '\nExamples:\n  ichdet prepare --images data/stage_2_train --labels data/stage_2_train.csv --out cache\n' +
         '  ichdet prepare --images data/stage_2_train --labels data/stage_2_train.csv --out cache-2 --shard 2/8\n' +
+        '  ichdet prepare --images data/stage_2_train --labels data/stage_2_train.csv --index meta.sqlite --split split.csv --splits train,val --context 1 --out cache-10pct\n' +
         '\nKilled or interrupted? Run the same command again: finished slices are kept, the rest is done.',
     )
     .action(
       action(program, async (o: PrepareCliOptions) => {
         if (o.queue !== undefined) {
-          if (o.shard !== undefined)
-            throw new ConfigError('--shard and --queue exclude each other');
+          for (const [flag, v] of Object.entries({
+            shard: o.shard,
+            split: o.split,
+            index: o.index,
+          })) {
+            if (v !== undefined) throw new ConfigError(`--queue does not take --${flag}`);
+          }
           const q = await submitPrepare({
             redis: o.queue,
             images: o.images,
@@ -91,6 +113,11 @@ export function registerPrepare(program: Command): void {
           rsnaFix: o.rsnaFix,
           recordsPerShard: o.recordsPerShard,
           progress: o.progress,
+          index: o.index,
+          split: o.split,
+          splits: o.splits,
+          context: o.context,
+          force: o.force,
           signal: cliSignal(),
         });
         if (r.labelsReport) process.stdout.write(formatLabelsReport(r.labelsReport, r.coverage));

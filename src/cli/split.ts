@@ -4,7 +4,8 @@ import { LABEL_NAMES } from '../data/types.js';
 import { action } from './shared.js';
 
 interface SplitCliOptions {
-  cache: string;
+  cache?: string;
+  index?: string;
   out: string;
   subset?: string;
   val?: string;
@@ -24,9 +25,13 @@ export function registerSplit(program: Command): void {
   program
     .command('split')
     .description(
-      'split a cache into train/val or k folds (and a held-out test split) by grouped multi-label iterative stratification, with rebalancing of the training part',
+      'split a cache (or a metadata index) into train/val or k folds (and a held-out test split) by grouped multi-label iterative stratification, with rebalancing of the training part',
     )
-    .requiredOption('--cache <dir>', 'the cache folder (ichdet prepare --out)')
+    .option('--cache <dir>', 'the cache folder (ichdet prepare --out)')
+    .option(
+      '--index <file>',
+      'the metadata index (ichdet index --out) instead of a cache: split before caching',
+    )
     .requiredOption(
       '--out <split.csv>',
       'split file (image_id,split,repeat); SPLIT.json with the options and table goes beside it',
@@ -64,12 +69,14 @@ export function registerSplit(program: Command): void {
         '  ichdet split --cache data/cache --out data/split.csv --subset 0.1 --val 0.1 --upsample epidural=8 --neg-ratio 2',
         '  ichdet split --cache data/cache --out data/folds.csv --folds 5 --group study --seed 1',
         '  ichdet split --cache data/cache --out data/split.csv --val 0.1 --test 0.2',
+        '  ichdet split --index meta.sqlite --out data/split.csv --subset 0.1 --val 0.1',
       ].join('\n'),
     )
     .action(
       action(program, async (o: SplitCliOptions) => {
         const r = await split({
           cache: o.cache,
+          index: o.index,
           out: o.out,
           subset: o.subset,
           val: o.val,

@@ -30,6 +30,7 @@ import { type TrainResult, train } from '../train/train.js';
 import { writeFileAtomic } from '../util/files.js';
 import { defaultPoolSize } from '../util/pool.js';
 import { evaluate } from './evaluate.js';
+import { evaluateSeries } from './evaluate-series.js';
 
 export interface CompareOptions extends Omit<TrainOptionsInput, 'arch' | 'out'> {
   /** `all` or a comma-separated list (or array) of registry names. */
@@ -49,6 +50,11 @@ export interface CompareOptions extends Omit<TrainOptionsInput, 'arch' | 'out'> 
   masks?: string;
   /** Grad-CAM layer for the pointing game (see `camLayer`). */
   camLayer?: string;
+  /**
+   * Series runs (`ichdet train-series --out`, on `ichdet cv` features of these architectures):
+   * the report shows each one's stage 1, smoothed and stage 2 side by side (out of fold).
+   */
+  series?: string[];
   title?: string;
   progress?: boolean;
   log?: (line: string) => void;
@@ -121,6 +127,7 @@ export function comparePlan(
     fitMinSize,
     masks: _m,
     camLayer: _c,
+    series: _s,
     title: _t,
     log: _l,
     progress: _g,
@@ -265,13 +272,32 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
     parallel,
   );
   const study = await describeStudy(o, archs, results);
+  if (o.series !== undefined && o.series.length > 0) {
+    study.series = [];
+    for (const srun of o.series) {
+      const r = await evaluateSeries({ run: srun, bootstrap: o.bootstrap ?? 1000, figures: false });
+      study.series.push(r.stage);
+    }
+  }
+  const { report, markdown } = await writeStudyReport(study, out);
+  return { out, report, markdown, study, trained };
+}
+
+/**
+ * Writes a study's report into `out`: `report.html`, `report.md`, `figures/` (SVG and PNG) and
+ * `study.json`; returns the two report paths.
+ */
+export async function writeStudyReport(
+  study: Study,
+  out: string,
+): Promise<{ report: string; markdown: string }> {
   const report = join(out, 'report.html');
   const markdown = join(out, 'report.md');
   await writeStudyFigures(study, join(out, 'figures'));
   await writeFileAtomic(report, await renderStudyHtml(study));
   await writeFileAtomic(markdown, renderStudyMarkdown(study));
   await writeFileAtomic(join(out, 'study.json'), `${JSON.stringify(study, null, 2)}\n`);
-  return { out, report, markdown, study, trained };
+  return { report, markdown };
 }
 
 async function describeStudy(

@@ -2,7 +2,9 @@
  * `ichdet demo`: the whole study on a synthetic dataset ichdet generates itself — synth →
  * prepare → split by patient (60% train, 20% validation to pick checkpoints, 20% held-out test
  * to report on) → compare — sized to finish in under 20 minutes on a 2-core
- * machine without a GPU (`--quick`: two small architectures, under 5 minutes). Every step is
+ * machine without a GPU (`--quick`: two small architectures, under 5 minutes) — then the series
+ * stage on the best architecture: a patient-fold split with the same test patients → `cv` →
+ * `train-series` → stage 1, smoothed and stage 2 side by side in the report. Every step is
  * resumable: run it again after an interruption and finished steps are skipped. The synthetic
  * label masks give each model's Grad-CAM pointing game in the report.
  *
@@ -12,7 +14,10 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type CompareResult, compare } from './compare.js';
+import { trainSeries } from '../series/train.js';
+import { type CompareResult, compare, writeStudyReport } from './compare.js';
+import { cv } from './cv.js';
+import { evaluateSeries } from './evaluate-series.js';
 import { prepare } from './prepare.js';
 import { split } from './split.js';
 import { synth } from './synth.js';
@@ -25,6 +30,8 @@ export interface DemoOptions {
   /** Worker threads (default: the number of cores). */
   workers?: number;
   seed?: number;
+  /** Run the series stage on the best architecture (default true). */
+  series?: boolean;
   progress?: boolean;
   log?: (line: string) => void;
 }
@@ -39,6 +46,8 @@ export interface DemoPlan {
   epochs: number;
   batch: number;
   lr: number;
+  /** Patient folds of the series stage's `cv`. */
+  seriesFolds: number;
 }
 
 /** The sizes the demo uses (measured to fit its time budget on a 2-core VM). */
@@ -54,6 +63,7 @@ export function demoPlan(quick: boolean): DemoPlan {
         epochs: 3,
         batch: 16,
         lr: 1e-3,
+        seriesFolds: 2,
       }
     : {
         patients: 24,
@@ -65,6 +75,7 @@ export function demoPlan(quick: boolean): DemoPlan {
         epochs: 3,
         batch: 16,
         lr: 3e-4,
+        seriesFolds: 3,
       };
 }
 
@@ -76,8 +87,13 @@ export const DEMO_SPLIT = { val: 0.2, test: 0.2 } as const;
 
 export interface DemoResult extends CompareResult {
   plan: DemoPlan;
+  /** The series run of the best architecture (`OUT/series/<arch>`), or null without one. */
+  seriesRun: string | null;
   seconds: number;
 }
+
+/** The series model's options in the demo: small, for a few dozen series. */
+export const DEMO_SERIES = { epochs: 30, batch: 4, lr: 1e-3, c1: 16, c2: 16, gru: 8 } as const;
 
 export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
   const start = performance.now();
@@ -118,6 +134,16 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
     log(`demo: splitting by patient into ${splitCsv} (train, val, held-out test)`);
     await split({ cache, out: splitCsv, val: DEMO_SPLIT.val, test: DEMO_SPLIT.test, seed });
   }
+  const training = {
+    epochs: plan.epochs,
+    batch: plan.batch,
+    lr: plan.lr,
+    weights: 'none',
+    augment: 'hflip=0.5,vflip=0.1,crop=0.25',
+    seed,
+    bnMomentum: 0.9,
+    checkpointMinutes: 2,
+  } as const;
   const r = await compare({
     cache,
     split: splitCsv,
@@ -125,20 +151,55 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
     out: join(out, 'study'),
     size: plan.size,
     fitMinSize: true,
-    epochs: plan.epochs,
-    batch: plan.batch,
-    lr: plan.lr,
-    weights: 'none',
-    augment: 'hflip=0.5,vflip=0.1,crop=0.25',
-    seed,
+    ...training,
     bootstrap: 200,
-    bnMomentum: 0.9,
-    checkpointMinutes: 2,
     masks: join(data, 'masks'),
     title: `ichdet demo${o.quick ? ' (quick)' : ''}: synthetic head CT, ${plan.archs === 'all' ? 'eight' : 'two'} CNNs from scratch`,
     progress,
     log,
     ...(workers !== undefined && { workers }),
   });
-  return { ...r, plan, seconds: (performance.now() - start) / 1000 };
+  let seriesRun: string | null = null;
+  const best = [...r.study.models].sort((a, b) => (b.meanAuc ?? 0) - (a.meanAuc ?? 0))[0];
+  if (o.series !== false && best !== undefined) {
+    // Same seed and test fraction: the same held-out test patients as split.csv.
+    const foldsCsv = join(out, 'folds.csv');
+    if (!existsSync(foldsCsv)) {
+      log(`demo: series stage on ${best.title}: ${plan.seriesFolds} patient folds in ${foldsCsv}`);
+      await split({ cache, out: foldsCsv, folds: plan.seriesFolds, test: DEMO_SPLIT.test, seed });
+    }
+    const cvOut = join(out, 'cv', best.arch);
+    await cv({
+      cache,
+      split: foldsCsv,
+      arch: best.arch,
+      out: cvOut,
+      resume: existsSync(join(cvOut, 'cv.json')),
+      size: best.size,
+      ...training,
+      bootstrap: 200,
+      progress,
+      log,
+      ...(workers !== undefined && { workers }),
+    });
+    seriesRun = join(out, 'series', best.arch);
+    await trainSeries({
+      features: join(cvOut, 'features'),
+      out: seriesRun,
+      ...DEMO_SERIES,
+      seed,
+      bootstrap: 200,
+      progress,
+      log,
+    });
+    const e = await evaluateSeries({
+      run: seriesRun,
+      bootstrap: 200,
+      figures: false,
+      name: best.title,
+    });
+    r.study.series = [e.stage];
+    await writeStudyReport(r.study, r.out);
+  }
+  return { ...r, plan, seriesRun, seconds: (performance.now() - start) / 1000 };
 }

@@ -5,7 +5,7 @@
 import { extname } from 'node:path';
 import { huImage, validatePreprocessConfig, windowedImage } from '../dicom/preprocess.js';
 import { toUint8 } from '../dicom/quantize.js';
-import { readSlice } from '../dicom/read.js';
+import { CT_IMAGE_SOP_CLASSES, readSlice } from '../dicom/read.js';
 import type { ResizeMethod } from '../dicom/resize.js';
 import type { CtSlice } from '../dicom/slice.js';
 import {
@@ -44,6 +44,11 @@ export interface ExportResult {
   rsnaFixApplied: boolean;
   /** For a PNG of HU: the display window used. */
   displayWindow?: WindowLevel & { inverted: boolean };
+  /**
+   * What was read: export takes any single-frame greyscale image, not only the CT slices the
+   * pipeline accepts; `ct` says whether `prepare` and `predict` would take it.
+   */
+  read: { modality: string; sopClassUid: string; ct: boolean };
 }
 
 /** Validates options before any file is read. */
@@ -83,7 +88,13 @@ export async function exportSlice(o: ExportOptions): Promise<ExportResult> {
     ? windowedImage(slice, { windows, size: o.size, resizeMethod: method })
     : huImage(slice, o.size, method);
   const shape = windows ? [img.height, img.width, img.channels] : [img.height, img.width];
-  const result = { out: o.out, format, shape, rsnaFixApplied: slice.rsnaFixApplied };
+  const sopClassUid = slice.sopClassUid ?? '';
+  const read = {
+    modality: slice.modality,
+    sopClassUid,
+    ct: slice.modality === 'CT' || (slice.modality === '' && CT_IMAGE_SOP_CLASSES.has(sopClassUid)),
+  };
+  const result = { out: o.out, format, shape, rsnaFixApplied: slice.rsnaFixApplied, read };
   if (format === 'npy') {
     await writeFileAtomic(o.out, encodeNpy(img.data, shape));
     return { ...result, dtype: 'float32' };

@@ -2,7 +2,10 @@
  * `ichdet info CACHE`: what a cache holds — slice, patient, study and series counts, rejects,
  * the label table (positives and rate per label) and the preprocessing config.
  */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { type CacheConfig, type CacheJob, openCache } from '../data/cache.js';
+import { formatBytes } from '../data/prepare.js';
 import { LABEL_NAMES, type LabelName } from '../data/types.js';
 
 export interface LabelCount {
@@ -24,7 +27,22 @@ export interface CacheInfo {
   patients: number;
   studies: number;
   series: number;
+  /** Context rows (`prepare --split`): cached as neighbours only, never drawn by split. */
+  contextRows: number;
   labels: LabelCount[];
+  /** Bytes the cache folder takes on disk (allocated blocks: a sparse shard counts as written). */
+  bytesOnDisk: number;
+}
+
+/** Allocated bytes of every file under `dir`. */
+export function bytesOnDisk(dir: string): number {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) total += bytesOnDisk(p);
+    else if (e.isFile()) total += statSync(p).blocks * 512;
+  }
+  return total;
 }
 
 /** Reads the counts of a cache (an unfinished one too). @throws InputError, ConfigError */
@@ -51,7 +69,9 @@ export function cacheInfo(dir: string): CacheInfo {
       patients: new Set(rows.map((r) => r.patientId)).size,
       studies: new Set(rows.map((r) => r.studyInstanceUid)).size,
       series: new Set(rows.map((r) => r.seriesInstanceUid)).size,
+      contextRows: rows.filter((r) => r.context === true).length,
       labels,
+      bytesOnDisk: bytesOnDisk(dir),
     };
   } finally {
     cache.close();
@@ -63,7 +83,8 @@ export function formatCacheInfo(i: CacheInfo): string {
   const c = i.config;
   const lines = [
     `cache ${i.dir}${i.job.complete ? '' : ' (INCOMPLETE: rerun its prepare command to finish)'}`,
-    `  slices ${i.slices}, rejected ${i.rejects}; patients ${i.patients}, studies ${i.studies}, series ${i.series}`,
+    `  slices ${i.slices}${i.contextRows > 0 ? ` (${i.contextRows} context rows)` : ''}, rejected ${i.rejects}; patients ${i.patients}, studies ${i.studies}, series ${i.series}`,
+    `  size on disk ${formatBytes(i.bytesOnDisk)} (${i.bytesOnDisk} bytes)`,
     '',
     `  ${'label'.padEnd(18)}${'positives'.padStart(10)}${'labelled'.padStart(10)}${'rate'.padStart(9)}`,
     ...i.labels.map(
@@ -75,6 +96,7 @@ export function formatCacheInfo(i: CacheInfo): string {
       `channels ${c.channels}, rsna fix ${c.rsnaFix ? 'on' : 'off'}, record ${c.recordBytes} bytes, ` +
       `${c.recordsPerShard} records/shard, ichdet ${c.version}, format ${c.format}, created ${c.createdAt}`,
     `  job: images ${i.job.images}, partition ${i.job.shard} (${i.job.slots} of ${i.job.fileCount} files), labels ${i.job.labels ?? 'none'}`,
+    ...(i.job.selection ? [`  selection: ${i.job.selection}`] : []),
   ];
   return `${lines.join('\n')}\n`;
 }

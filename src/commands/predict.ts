@@ -42,7 +42,11 @@ import {
 } from '../infer/predict.js';
 import { encodeNpy } from '../io/npy.js';
 import { ANY_INDEX, LABEL_COUNT, LABEL_NAMES } from '../labels.js';
-import { loadSeriesAggregator, seriesThreshold } from '../series/aggregator.js';
+import {
+  loadSeriesAggregator,
+  loadSeriesOnnxAggregator,
+  seriesThreshold,
+} from '../series/aggregator.js';
 import { listFiles, writeFileAtomic } from '../util/files.js';
 import type { Reporter } from '../util/reporter.js';
 
@@ -250,7 +254,16 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
   // One config, resolved and checked before any file is read; Grad-CAM needs it before the
   // first series.
   let config = resolveInferenceConfig(o);
-  const series = o.seriesModel === undefined ? undefined : loadSeriesAggregator(o.seriesModel);
+  // Stage 2 runs in the runtime stage 1 runs in: tfjs, or ONNX Runtime (SRUN/fold<k>/model.onnx).
+  const series =
+    o.seriesModel === undefined
+      ? undefined
+      : config.runtime === 'onnx'
+        ? await loadSeriesOnnxAggregator(o.seriesModel, {
+            backend: config.onnxBackend,
+            threads: 1,
+          })
+        : loadSeriesAggregator(o.seriesModel);
   if (o.seriesModel !== undefined) {
     config = { ...config, threshold: seriesThreshold(o.seriesModel, o.threshold) };
   }

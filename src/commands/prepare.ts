@@ -8,15 +8,18 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_RECORDS_PER_SHARD } from '../data/cache.js';
 import { type LabelsReport, readLabels } from '../data/labels.js';
+import { openMetaIndex, selectWithContext } from '../data/meta-index.js';
 import {
   type PrepareJob,
   type PrepareOutcome,
   runPrepare,
+  type Selection,
   type ShardSpec,
 } from '../data/prepare.js';
 import { validatePreprocessConfig } from '../dicom/preprocess.js';
 import { DEFAULT_WINDOWS, parseWindows, type Window } from '../dicom/window.js';
 import { ConfigError, InputError } from '../errors.js';
+import { readSplitCsv } from '../train/split-file.js';
 import { defaultPoolSize } from '../util/pool.js';
 import type { Reporter } from '../util/reporter.js';
 
@@ -47,6 +50,16 @@ export interface PrepareOptions {
   reporter?: Reporter;
   /** Stops after the files in flight; what is done is kept, the same call resumes. */
   signal?: AbortSignal;
+  /** The metadata index of --images (`ichdet index --out`); needed by `split`. */
+  index?: string;
+  /** Cache only the images of this split file (plus their `context` neighbours). */
+  split?: string;
+  /** The split names to cache (`train,val`); default every split in the file. */
+  splits?: string | readonly string[];
+  /** Neighbours on each side of every selected slice to cache as context rows (default 0). */
+  context?: number | string;
+  /** Start even when the file system lacks the planned space. */
+  force?: boolean;
 }
 
 export interface PrepareResult extends PrepareOutcome {
@@ -143,9 +156,74 @@ export function resolvePrepareOptions(o: PrepareOptions): Omit<PrepareJob, 'labe
  */
 export async function prepare(o: PrepareOptions): Promise<PrepareResult> {
   const job = resolvePrepareOptions(o);
+  const selection = resolveSelection(o, job.images);
   const labels = job.labelsPath === undefined ? undefined : await readLabels(job.labelsPath);
-  const outcome = await runPrepare({ ...job, labels });
+  const outcome = await runPrepare({ ...job, labels, selection, force: o.force === true });
   return { ...outcome, labelsReport: labels?.report };
+}
+
+/**
+ * The files `--split` (with `--index`, `--splits`, `--context`) selects, or undefined for the
+ * whole folder.
+ *
+ * @throws ConfigError for options that do not go together or an index of another folder;
+ *   InputError for a bad split file or a split image the index lacks.
+ */
+export function resolveSelection(o: PrepareOptions, images: string): Selection | undefined {
+  if (o.split === undefined) {
+    for (const [name, v] of [
+      ['--index', o.index],
+      ['--splits', o.splits],
+      ['--context', o.context],
+    ] as const) {
+      if (v !== undefined) throw new ConfigError(`${name} is only used with --split SPLIT.csv`);
+    }
+    return undefined;
+  }
+  if (o.index === undefined) {
+    throw new ConfigError(
+      '--split needs --index META (ichdet index --images DIR --out META): the series of each selected slice come from it',
+    );
+  }
+  const context = o.context === undefined ? 0 : Number(o.context);
+  if (!Number.isInteger(context) || context < 0 || context > 2) {
+    throw new ConfigError(`--context must be 0, 1 or 2, received ${show(o.context)}`);
+  }
+  const rows = readSplitCsv(o.split);
+  const have = [...new Set(rows.map((r) => r.split))];
+  const names =
+    o.splits === undefined
+      ? have
+      : (typeof o.splits === 'string' ? o.splits.split(',') : [...o.splits])
+          .map((n) => n.trim())
+          .filter((n) => n !== '');
+  for (const n of names) {
+    if (!have.includes(n)) {
+      throw new ConfigError(
+        `--splits names "${n}", which ${o.split} does not have; it has ${have.join(', ') || 'no rows'}`,
+      );
+    }
+  }
+  const chosen = new Set(names);
+  const selected = new Set(rows.filter((r) => chosen.has(r.split)).map((r) => r.imageId));
+  const index = openMetaIndex(o.index);
+  try {
+    if (index.config.images !== images) {
+      throw new ConfigError(
+        `metadata index ${o.index} was made from ${index.config.images}, not from --images ${images}`,
+      );
+    }
+    const files = selectWithContext(index.sliceRows(), selected, context).map((f) => ({
+      rel: f.rel,
+      context: f.context,
+    }));
+    return {
+      files,
+      describe: `${o.split} [${names.join(',')}] + context ${context} of ${resolve(o.index)}`,
+    };
+  } finally {
+    index.close();
+  }
 }
 
 /** The one-line summary the CLI prints. */

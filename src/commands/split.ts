@@ -6,6 +6,7 @@
  */
 import { resolve } from 'node:path';
 import { openCache } from '../data/cache.js';
+import { openMetaIndex } from '../data/meta-index.js';
 import {
   planSplit,
   resolveSplitOptions,
@@ -20,8 +21,10 @@ import { ConfigError } from '../errors.js';
 import { writeFileAtomic } from '../util/files.js';
 
 export interface SplitCommandOptions extends SplitOptionsInput {
-  /** The cache folder (`ichdet prepare --out`). */
-  cache: string;
+  /** The cache folder (`ichdet prepare --out`); or give `index`. */
+  cache?: string;
+  /** The metadata index (`ichdet index --out`), to split before anything is cached. */
+  index?: string;
   /** The split file, ending in .csv; SPLIT.json is written beside it. */
   out: string;
 }
@@ -84,7 +87,9 @@ export async function writeSplit(
 }
 
 /**
- * Opens the cache, plans the split and writes SPLIT.csv and SPLIT.json atomically.
+ * Reads the rows of a cache or a metadata index (the same rows for the same images, in the same
+ * order), plans the split and writes SPLIT.csv and SPLIT.json atomically. A cache's context rows
+ * (`prepare --split`) are never drawn.
  *
  * @throws ConfigError for a bad option (checked before the cache is opened); InputError for a
  *   folder that is not a cache or holds no labelled image.
@@ -94,14 +99,36 @@ export async function split(o: SplitCommandOptions): Promise<SplitResult> {
   if (!/\.csv$/i.test(o.out)) {
     throw new ConfigError(`--out must end in .csv, received "${o.out}"`);
   }
-  const cache = openCache(o.cache);
+  if ((o.cache === undefined) === (o.index === undefined)) {
+    throw new ConfigError(
+      `give exactly one of --cache DIR and --index FILE, received ${o.cache === undefined ? 'neither' : 'both'}`,
+    );
+  }
   let rows: CacheIndexRow[];
   let source: Record<string, unknown>;
+  if (o.index !== undefined) {
+    const index = openMetaIndex(o.index);
+    try {
+      rows = index.rows();
+      source = {
+        index: resolve(o.index),
+        indexImages: rows.length,
+        indexVersion: index.config.version,
+        indexCreatedAt: index.config.createdAt,
+      };
+    } finally {
+      index.close();
+    }
+    return writeSplit(rows, o, source);
+  }
+  const cache = openCache(o.cache!);
   try {
-    rows = cache.rows();
+    const all = cache.rows();
+    rows = all.filter((r) => r.context !== true);
     source = {
-      cache: resolve(o.cache),
+      cache: resolve(o.cache!),
       cacheImages: rows.length,
+      ...(rows.length < all.length && { cacheContextRows: all.length - rows.length }),
       cacheVersion: cache.config.version,
       cacheCreatedAt: cache.config.createdAt,
     };

@@ -13,7 +13,7 @@ function fmt(v: number | null | undefined, digits = 4): string {
 }
 
 /** The table the CLI prints: weighted log loss and mean AUC per block, then the study AUCs. */
-export function seriesTable(r: TrainSeriesResult): string {
+export function seriesTable(r: Pick<TrainSeriesResult, 'metrics'>): string {
   const m = r.metrics;
   const rows = [
     `out-of-fold images: ${m.stage2.images} (folds ${m.folds.join(', ')})`,

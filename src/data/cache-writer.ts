@@ -44,6 +44,7 @@ export function saveConfig(db: Db, config: CacheConfig, job: CacheJob): void {
     ['slots', job.slots],
     ['labels', job.labels],
     ['complete', job.complete],
+    ...(job.selection !== undefined ? [['selection', job.selection] as [string, unknown]] : []),
   ];
   db.transaction(() => {
     for (const [k, v] of entries) put.run(k, JSON.stringify(v));
@@ -153,7 +154,8 @@ In NumPy: \`np.memmap("shards/shard-0000.bin", np.uint8, "r").reshape(-1, ${c.si
   (neighbours in the series), the six labels (${LABEL_NAMES.join(', ')}; NULL = unlabelled),
   source (path relative to the images folder), file_index (position in the sorted file list),
   rows, cols, pixel spacing, slope, intercept, bits_stored, pixel_representation,
-  rsna_fix_applied, shard, record.
+  rsna_fix_applied, shard, record, context (1: cached only as a neighbour of the slices a
+  \`--split\` selected, read as 2.5D context and never drawn by \`split\`).
 - \`rejects\`: source, file_index, reason (also in \`rejects.csv\`).
 - \`config\`: key/value (JSON) preprocessing config and the job that built the cache.
 `;

@@ -72,6 +72,8 @@ export interface CacheJob {
   labels: string | null;
   /** True once the final step (labels, neighbours, rejects.csv) has run. */
   complete: boolean;
+  /** What restricted the files (`prepare --split`); absent for a whole folder. */
+  selection?: string;
 }
 
 /** What a command needs from a cache; any field left out is not checked. */
@@ -111,6 +113,7 @@ CREATE TABLE IF NOT EXISTS slices (
   rsna_fix_applied INTEGER NOT NULL,
   shard INTEGER NOT NULL,
   record INTEGER NOT NULL,
+  context INTEGER NOT NULL DEFAULT 0,
   UNIQUE (shard, record)
 );
 CREATE INDEX IF NOT EXISTS slices_series ON slices (series_uid);
@@ -151,6 +154,12 @@ export interface SliceRow {
   rsna_fix_applied: number;
   shard: number;
   record: number;
+  /**
+   * 1 for a context row: a slice cached only as a neighbour of selected ones
+   * (`prepare --split`), never trained or evaluated on unless a split selects it. Absent (read
+   * as 0) in caches written before the column existed.
+   */
+  context?: number;
 }
 
 export interface RejectRow {
@@ -184,6 +193,7 @@ export const SLICE_COLUMNS: readonly (keyof SliceRow)[] = [
   'rsna_fix_applied',
   'shard',
   'record',
+  'context',
 ];
 
 export function shardPath(dir: string, shard: number): string {
@@ -211,7 +221,14 @@ export function openIndex(dir: string, create: boolean): Db {
   // NORMAL in WAL mode: a commit survives a killed process; a power cut may lose the last
   // commits, which only makes a rerun redo those slices (rows never precede durable bytes).
   db.pragma('synchronous = NORMAL');
-  if (create) db.exec(SCHEMA);
+  if (create) {
+    db.exec(SCHEMA);
+    // A cache written before the context column: add it (every row then reads 0).
+    const cols = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('slices');
+    if (!cols.includes('context')) {
+      db.exec('ALTER TABLE slices ADD COLUMN context INTEGER NOT NULL DEFAULT 0');
+    }
+  }
   return db;
 }
 
@@ -258,6 +275,7 @@ export function loadConfig(db: Db, dir: string): { config: CacheConfig; job: Cac
       slots: get('slots'),
       labels: get('labels'),
       complete: get('complete'),
+      ...(t.has('selection') && { selection: t.get('selection') as string }),
     },
   };
 }
@@ -401,6 +419,7 @@ export function openCache(dir: string, opts: OpenCacheOptions = {}): Cache {
         z: r.z ?? Number.NaN,
         sliceIndex: r.slice_index ?? 0,
         labels: labelsOf(r),
+        ...(r.context === 1 && { context: true }),
       })),
     sliceRows: () => all.map((r) => ({ ...r })),
     rejects: () => db.prepare('SELECT * FROM rejects ORDER BY file_index').all() as RejectRow[],

@@ -200,7 +200,7 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
           e.cache.read(e.row.image_id, buf);
           writer.write(e.slot, buf);
           const { shard, record } = writer.locate(e.slot);
-          rows.push({ ...e.row, shard, record });
+          rows.push({ context: 0, ...e.row, shard, record });
         }
         writer.sync();
         db.transaction(() => {

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
 import { slicePosition } from '../dicom/geometry.js';
+import type { HeaderAttributes } from '../dicom/header.js';
 import type { WindowLevel } from '../dicom/window.js';
 import { DicomError } from '../errors.js';
 import { ReusableFileReader } from '../util/files.js';
@@ -18,6 +19,8 @@ export interface PrepareFile {
   fileIndex: number;
   /** Slot in this cache (shard × recordsPerShard + record). */
   slot: number;
+  /** Cached only as the neighbour of selected slices (`prepare --split`): a context row. */
+  context?: true;
 }
 
 export interface PrepareBatch {
@@ -56,6 +59,35 @@ export interface PrepareBatchResult {
   records: Uint8Array;
 }
 
+/** What the index records of a file's attributes (prepare and index alike). */
+export function metaOf(a: HeaderAttributes, rel: string): DecodedMeta {
+  return {
+    imageId: imageIdOf(a.sopInstanceUid, rel),
+    patientId: a.patientId,
+    studyUid: a.studyInstanceUid,
+    seriesUid: a.seriesInstanceUid,
+    z: slicePosition(a.imagePositionPatient, a.imageOrientationPatient),
+    instanceNumber: a.instanceNumber ?? null,
+    rows: a.rows,
+    cols: a.cols,
+    pixelSpacing: a.pixelSpacing ?? null,
+    slope: a.rescaleSlope,
+    intercept: a.rescaleIntercept,
+    bitsStored: a.bitsStored,
+    pixelRepresentation: a.pixelRepresentation,
+    rsnaFixApplied: a.rsnaFixApplied,
+  };
+}
+
+/** The reason a file is rejected: a DicomError's reason, else the error's name and message. */
+export function rejectReason(err: unknown): string {
+  return err instanceof DicomError
+    ? err.reason
+    : err instanceof Error
+      ? `${err.name}: ${err.message}`
+      : String(err);
+}
+
 /** One read buffer per worker, reused for every file: no 0.5 MB allocation (and GC) per slice. */
 const reader = new ReusableFileReader();
 
@@ -65,7 +97,7 @@ export function runTask(batch: PrepareBatch): PrepareBatchResult {
   const buf = new Uint8Array(batch.files.length * recordBytes);
   const items: PrepareItem[] = [];
   let n = 0;
-  const cfg = { windows: batch.windows, size: batch.size, rsnaFix: batch.rsnaFix };
+  const cfg = { windows: batch.windows, size: batch.size, rsnaFix: batch.rsnaFix, ctOnly: true };
   for (const file of batch.files) {
     const path = join(batch.images, file.rel);
     try {
@@ -73,36 +105,10 @@ export function runTask(batch: PrepareBatch): PrepareBatchResult {
       const out = buf.subarray(n * recordBytes, (n + 1) * recordBytes);
       const r = readWindowedUint8(bytes, path, cfg, out);
       if (r.image.data !== out) out.set(r.image.data);
-      const a = r.attributes;
-      items.push({
-        file,
-        ok: true,
-        meta: {
-          imageId: imageIdOf(a.sopInstanceUid, file.rel),
-          patientId: a.patientId,
-          studyUid: a.studyInstanceUid,
-          seriesUid: a.seriesInstanceUid,
-          z: slicePosition(a.imagePositionPatient, a.imageOrientationPatient),
-          instanceNumber: a.instanceNumber ?? null,
-          rows: a.rows,
-          cols: a.cols,
-          pixelSpacing: a.pixelSpacing ?? null,
-          slope: a.rescaleSlope,
-          intercept: a.rescaleIntercept,
-          bitsStored: a.bitsStored,
-          pixelRepresentation: a.pixelRepresentation,
-          rsnaFixApplied: a.rsnaFixApplied,
-        },
-      });
+      items.push({ file, ok: true, meta: metaOf(r.attributes, file.rel) });
       n++;
     } catch (err) {
-      const reason =
-        err instanceof DicomError
-          ? err.reason
-          : err instanceof Error
-            ? `${err.name}: ${err.message}`
-            : String(err);
-      items.push({ file, ok: false, reason });
+      items.push({ file, ok: false, reason: rejectReason(err) });
     }
   }
   return { items, records: buf.subarray(0, n * recordBytes) };

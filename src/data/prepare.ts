@@ -20,7 +20,7 @@
  * later one is rejected as a duplicate and its slot stays zero.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { Window } from '../dicom/window.js';
 import { ConfigError, checkAborted } from '../errors.js';
@@ -76,6 +76,63 @@ export interface PrepareJob {
   reporter?: Reporter | undefined;
   /** Stops dispatching files; what is done is committed, then `Interrupted` is thrown. */
   signal?: AbortSignal | undefined;
+  /**
+   * Cache only these files (`prepare --index … --split …`), in this order, instead of every
+   * file of the images folder; context files are flagged as context rows.
+   */
+  selection?: Selection | undefined;
+  /** Start even when the file system lacks the planned space. */
+  force?: boolean | undefined;
+}
+
+/** The files a restricted prepare caches (see meta-index.ts `selectWithContext`). */
+export interface Selection {
+  files: { rel: string; context: boolean }[];
+  /** What chose them, for the cache's config (`split.csv [train,val] + context 2 of meta.sqlite`). */
+  describe: string;
+}
+
+/** Bytes of index per record, measured on synthetic caches (SQLite row, key and WAL), rounded up. */
+export const INDEX_BYTES_PER_RECORD = 1024;
+
+/** The bytes a prepare will add: `records` × record size, plus its index rows. */
+export function plannedBytes(records: number, recordBytes: number): number {
+  return records * (recordBytes + INDEX_BYTES_PER_RECORD);
+}
+
+/** Bytes in a human unit (GiB, MiB, KiB). */
+export function formatBytes(n: number): string {
+  const units: [number, string][] = [
+    [2 ** 40, 'TiB'],
+    [2 ** 30, 'GiB'],
+    [2 ** 20, 'MiB'],
+    [2 ** 10, 'KiB'],
+  ];
+  for (const [u, name] of units) if (n >= u) return `${(n / u).toFixed(1)} ${name}`;
+  return `${n} B`;
+}
+
+/**
+ * Says what a run will write and refuses to start one that does not fit.
+ *
+ * @throws ConfigError when `planned` exceeds the free bytes of `dir`'s file system, unless
+ *   `force`.
+ */
+export function checkDiskSpace(
+  dir: string,
+  planned: number,
+  o: { records: number; force: boolean; log: (line: string) => void },
+): void {
+  const st = statfsSync(dir);
+  const free = st.bavail * st.bsize;
+  o.log(
+    `prepare: ${o.records} records to write, ${formatBytes(planned)} planned in ${dir}; ${formatBytes(free)} free`,
+  );
+  if (planned > free && !o.force) {
+    throw new ConfigError(
+      `not enough disk space for the cache in ${dir}: ${o.records} records need about ${formatBytes(planned)} (${planned} bytes), the file system has ${formatBytes(free)} (${free} bytes) free; free some space, choose another --out, a smaller --size or a --split, or pass --force to try anyway`,
+    );
+  }
 }
 
 export interface PrepareOutcome {
@@ -103,7 +160,7 @@ function taskModuleUrl(): URL {
 }
 
 /** Relative paths with `/` separators, so the list (and its hash) is the same on every OS. */
-function relPath(root: string, file: string): string {
+export function relPath(root: string, file: string): string {
   return relative(root, file).split(sep).join('/');
 }
 
@@ -154,6 +211,7 @@ function openOrResume(
     checkField(out, 'records_per_shard', old.config.recordsPerShard, config.recordsPerShard, hint);
     checkField(out, 'shard', old.job.shard, cacheJob.shard, hint);
     checkField(out, 'images', old.job.images, cacheJob.images, hint);
+    checkField(out, 'selection', old.job.selection ?? 'none', cacheJob.selection ?? 'none', hint);
     checkField(
       out,
       'file list',
@@ -172,11 +230,14 @@ function openOrResume(
 
 /** Lists the files, assigns slots, and returns the work not done yet. */
 async function planWork(job: PrepareJob) {
-  const all = (await listFiles([job.images])).map((f) => relPath(job.images, f));
+  const all = job.selection
+    ? job.selection.files.map((f) => f.rel)
+    : (await listFiles([job.images])).map((f) => relPath(job.images, f));
+  const context = new Set(job.selection?.files.filter((f) => f.context).map((f) => f.rel));
   const mine: PrepareFile[] = [];
   all.forEach((rel, fileIndex) => {
     if (fileIndex % job.shard.n === job.shard.k - 1) {
-      mine.push({ rel, fileIndex, slot: mine.length });
+      mine.push({ rel, fileIndex, slot: mine.length, ...(context.has(rel) && { context: true }) });
     }
   });
   return { all, mine };
@@ -184,10 +245,10 @@ async function planWork(job: PrepareJob) {
 
 const INSERT_SLICE = `INSERT INTO slices (image_id, patient_id, study_uid, series_uid, z,
   instance_number, source, file_index, rows, cols, pixel_spacing_row, pixel_spacing_col, slope,
-  intercept, bits_stored, pixel_representation, rsna_fix_applied, shard, record)
+  intercept, bits_stored, pixel_representation, rsna_fix_applied, shard, record, context)
   VALUES (@image_id, @patient_id, @study_uid, @series_uid, @z, @instance_number, @source,
   @file_index, @rows, @cols, @pixel_spacing_row, @pixel_spacing_col, @slope, @intercept,
-  @bits_stored, @pixel_representation, @rsna_fix_applied, @shard, @record)`;
+  @bits_stored, @pixel_representation, @rsna_fix_applied, @shard, @record, @context)`;
 
 /**
  * Commits decoded batches in list order, as a group commit: `stage` writes a batch's records at
@@ -260,6 +321,7 @@ class Committer {
         rsna_fix_applied: m.rsnaFixApplied ? 1 : 0,
         shard,
         record,
+        context: item.file.context === true ? 1 : 0,
       });
     }
     this.pending.push({ rows, rejects });
@@ -400,6 +462,7 @@ async function runWithPool(
     slots: mine.length,
     labels: job.labelsPath ?? null,
     complete: false,
+    ...(job.selection && { selection: job.selection.describe }),
   };
   mkdirSync(job.out, { recursive: true });
   const release = acquireLock(join(job.out, LOCK_FILE), `cache ${job.out}`);
@@ -421,7 +484,13 @@ async function runWithPool(
     ]);
     const todo = mine.filter((f) => !done.has(f.rel));
     resumed = mine.length - todo.length;
-    const bar = reporterOf(job).task({ total: todo.length, label: 'prepare', unit: 'slices' });
+    const reporter = reporterOf(job);
+    checkDiskSpace(job.out, plannedBytes(todo.length, config.recordBytes), {
+      records: todo.length,
+      force: job.force === true,
+      log: (line) => reporter.log(line),
+    });
+    const bar = reporter.task({ total: todo.length, label: 'prepare', unit: 'slices' });
     const committer = new Committer(db, writer, config.recordBytes, (n) => bar.tick(n));
     try {
       const batches: PrepareFile[][] = [];

@@ -26,4 +26,9 @@ export interface CacheIndexRow {
   /** 0-based order of the slice within its series, by z. */
   sliceIndex: number;
   labels: Labels;
+  /**
+   * True for a context row (cached only as the neighbour of selected slices, see
+   * `prepare --split`): `split` never draws it; it is read only as 2.5D context.
+   */
+  context?: true;
 }

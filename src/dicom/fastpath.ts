@@ -13,7 +13,7 @@
  */
 import { needsRsnaFix, storedToHu } from './hu.js';
 import { parseDicomBytes } from './parse.js';
-import { pixelBytes, toStored } from './pixels.js';
+import { checkBitLayout, pixelBytes, toStored } from './pixels.js';
 import {
   type Image,
   type PreprocessConfig,
@@ -21,7 +21,14 @@ import {
   windowedImage,
   windowedImageUint8,
 } from './preprocess.js';
-import { ctSliceLayout, decodeSlice, type ReadOptions, sliceAttributes } from './read.js';
+import {
+  checkRescale,
+  ctSliceLayout,
+  decodeSlice,
+  type ReadOptions,
+  requireCtImage,
+  sliceAttributes,
+} from './read.js';
 import { resolveResizeMethod } from './resize.js';
 import {
   planWindow3,
@@ -90,6 +97,7 @@ function wordsAndLut(bytes: Uint8Array, source: string, cfg: Config): Words | un
   const parsed = parseDicomBytes(bytes, source);
   const a = sliceAttributes(parsed);
   const layout = ctSliceLayout(parsed.dataSet, a, source);
+  if (cfg.ctOnly === true) requireCtImage(parsed.dataSet, a, source);
   if (layout.bitsAllocated !== 16) return undefined;
   const px = pixelBytes(parsed.dataSet, parsed.syntax, layout, source);
   const n = layout.rows * layout.cols;
@@ -107,6 +115,9 @@ function wordsAndLut(bytes: Uint8Array, source: string, cfg: Config): Words | un
     le.byteOffset % 2 === 0
       ? new Uint16Array(le.buffer, le.byteOffset, n)
       : new Uint16Array(new Uint8Array(le).buffer);
+  // The same checks, in the same order, as decodeSlice: bit layout, then rescale.
+  checkBitLayout(a, source);
+  checkRescale(a, source);
   const { lut, plan, rsnaFixApplied } = windowLut(a, cfg);
   const attributes = { ...a, rows: layout.rows, cols: layout.cols, rsnaFixApplied };
   return { attributes, bytes: le, words, lut, plan };
@@ -205,7 +216,10 @@ export function readWindowedUint8(
 
 /** The general path, for layouts and sizes the tables do not cover. */
 function viaSlice(bytes: Uint8Array, source: string, cfg: Config, uint8: boolean) {
-  const slice = decodeSlice(bytes, source, { rsnaFix: cfg.rsnaFix ?? true });
+  const slice = decodeSlice(bytes, source, {
+    rsnaFix: cfg.rsnaFix ?? true,
+    ctOnly: cfg.ctOnly ?? false,
+  });
   const { hu: _hu, stored: _stored, source: _source, ...attributes } = slice;
   const image = uint8 ? windowedImageUint8(slice, cfg) : windowedImage(slice, cfg);
   return { attributes, image };

@@ -62,6 +62,15 @@ function requireFinite(field: string, value: number): void {
   }
 }
 
+/** @throws ConfigError when RescaleSlope or RescaleIntercept is not a finite number. */
+export function requireFiniteRescale(attrs: {
+  rescaleSlope: number;
+  rescaleIntercept: number;
+}): void {
+  requireFinite('RescaleSlope', attrs.rescaleSlope);
+  requireFinite('RescaleIntercept', attrs.rescaleIntercept);
+}
+
 /**
  * Converts stored values to HU (PS3.3 C.11.1.1.2), correcting the RSNA quirk unless
  * `opts.rsnaFix` is false. Writes into `out` when it is given and has the right length,
@@ -75,8 +84,7 @@ export function storedToHu(
   opts: HuOptions = {},
   out?: Float32Array,
 ): HuResult {
-  requireFinite('RescaleSlope', attrs.rescaleSlope);
-  requireFinite('RescaleIntercept', attrs.rescaleIntercept);
+  requireFiniteRescale(attrs);
   const n = stored.length;
   const hu = out !== undefined && out.length === n ? out : new Float32Array(n);
   const slope = attrs.rescaleSlope;

@@ -19,11 +19,37 @@ import {
 // dicom-parser is a UMD bundle; require() gives its exports under Node's ESM loader.
 const dicomParser = createRequire(import.meta.url)('dicom-parser') as typeof import('dicom-parser');
 
+/**
+ * Header-only parsing (`parseDicomBytes(prefix, source, { fileSize })`): the bytes are a prefix
+ * of a file of `fileSize` bytes, and parsing stops at the Pixel Data element's header (its value
+ * is never read). Every check that the full parse makes on the elements up to and including the
+ * Pixel Data header is made the same way, with the file's size standing in for the bytes not
+ * read, so a header-only reader gives the same reasons as a full read.
+ */
+export interface HeaderOnly {
+  /** Size of the whole file; the bytes given are its first bytes. */
+  fileSize: number;
+}
+
+/**
+ * Thrown by a header-only parse when the prefix ends before the Pixel Data element (or inside
+ * an element before it): read more of the file and parse again. Never thrown once the prefix
+ * is the whole file.
+ */
+export class NeedMoreBytes extends Error {
+  override name = 'NeedMoreBytes';
+}
+
 export interface ParsedDicom {
   dataSet: DataSet;
   syntax: TransferSyntax;
   /** How the object was framed: a full Part 10 file, or a bare data set. */
   framing: 'part10' | 'bare';
+  /**
+   * Length of the parsed bytes: `dataSet.byteArray.length`, or for a header-only parse of a
+   * prefix what it would be had the whole file been read. Pixel Data ends within it or is cut.
+   */
+  end: number;
 }
 
 /** The two-letter value representations of PS3.5 Table 6.2-1, for sniffing explicit VR. */
@@ -34,8 +60,28 @@ const VRS = new Set(
 );
 
 /** Parses a DICOM object held in memory. `source` names it in errors. */
-export function parseDicomBytes(bytes: Uint8Array, source = '<buffer>'): ParsedDicom {
-  if (bytes.length === 0) throw new DicomError(source, 'empty file (0 bytes)');
+export function parseDicomBytes(
+  bytes: Uint8Array,
+  source = '<buffer>',
+  header?: HeaderOnly,
+): ParsedDicom {
+  const partial = header !== undefined && bytes.length < header.fileSize;
+  if (bytes.length === 0 && !partial) throw new DicomError(source, 'empty file (0 bytes)');
+  try {
+    return parseWith(bytes, source, header, partial);
+  } catch (err) {
+    // On a prefix, any failure may only mean the prefix was too short.
+    if (partial) throw new NeedMoreBytes(`${source}: ${bytes.length} bytes are not enough`);
+    throw err;
+  }
+}
+
+function parseWith(
+  bytes: Uint8Array,
+  source: string,
+  header: HeaderOnly | undefined,
+  partial: boolean,
+): ParsedDicom {
   let input = bytes;
   let framing: ParsedDicom['framing'] = 'part10';
   let assumed: string | undefined;
@@ -53,6 +99,7 @@ export function parseDicomBytes(bytes: Uint8Array, source = '<buffer>'): ParsedD
   try {
     dataSet = dicomParser.parseDicom(input, {
       ...(assumed ? { TransferSyntaxUID: assumed } : {}),
+      ...(header ? { untilTag: 'x7fe00010' } : {}),
       inflater: (array: Uint8Array, position: number) => inflate(array, position, source),
     } as Parameters<typeof dicomParser.parseDicom>[1]);
   } catch (err) {
@@ -62,11 +109,24 @@ export function parseDicomBytes(bytes: Uint8Array, source = '<buffer>'): ParsedD
       (framing === 'part10' && unsupportedSyntax(input, source)) || parseFailure(err, source, input)
     );
   }
-  checkComplete(dataSet, source);
+  if (partial) {
+    // The prefix must hold every element before Pixel Data, and Pixel Data's header.
+    const pixel = dataSet.elements.x7fe00010;
+    if (!pixel) throw new NeedMoreBytes('no pixel data header in the prefix');
+    for (const [tag, el] of Object.entries(dataSet.elements)) {
+      if (tag === 'x7fe00010' || el.length === 0xffffffff) continue;
+      if (el.dataOffset + el.length > input.length) throw new NeedMoreBytes(tag);
+    }
+  }
+  // The bytes of the whole file, as the parser would have held them (a bare data set gets a
+  // preamble prepended; a header-only parse counts the bytes not read).
+  // (A deflated data set is parsed from its inflated bytes, which a prefix never reaches.)
+  const end = partial ? header!.fileSize + (input.length - bytes.length) : dataSet.byteArray.length;
+  checkComplete(dataSet, source, end);
   const uid = (dataSet.string('x00020010') ?? assumed ?? IMPLICIT_VR_LE).replace(/\0/g, '').trim();
   const syntax = findTransferSyntax(uid);
   if (!syntax) throw new UnsupportedTransferSyntaxError(source, uid, transferSyntaxName(uid));
-  return { dataSet, syntax, framing };
+  return { dataSet, syntax, framing, end };
 }
 
 function hasMagicAt(b: Uint8Array, at: number): boolean {
@@ -142,8 +202,7 @@ function inflate(array: Uint8Array, position: number, source: string): Uint8Arra
  * dicom-parser's implicit VR reader accepts an element whose length runs past the end of the
  * bytes (a truncated file), and reading its value later throws a bare string; stop it here.
  */
-function checkComplete(dataSet: DataSet, source: string): void {
-  const end = dataSet.byteArray.length;
+function checkComplete(dataSet: DataSet, source: string, end: number): void {
   for (const [tag, el] of Object.entries(dataSet.elements)) {
     // Undefined length left unresolved (no delimiter before the end): the fragments or items
     // themselves are checked where they are read.

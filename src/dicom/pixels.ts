@@ -58,13 +58,7 @@ export function pixelBytes(
         `pixel data is encapsulated but the transfer syntax ${syntax.uid} is native`,
       );
     }
-    const available = Math.min(element.length, dataSet.byteArray.length - element.dataOffset);
-    if (available < expected) {
-      throw new DicomError(
-        source,
-        `truncated pixel data: ${layout.rows}×${layout.cols}×${layout.bitsAllocated} bits needs ${expected} bytes, found ${Math.max(0, available)}`,
-      );
-    }
+    nativeExtent(element.length, dataSet.byteArray.length - element.dataOffset, layout, source);
     bytes = dataSet.byteArray.subarray(element.dataOffset, element.dataOffset + expected);
   } else {
     const fragments = element.fragments ?? [];
@@ -139,16 +133,12 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Raw sample bytes → typed stored values with masking and sign extension. */
-export function toStored(
-  bytes: Uint8Array,
-  n: number,
-  layout: Pick<PixelLayout, 'bitsAllocated' | 'bitsStored' | 'highBit' | 'pixelRepresentation'>,
-  littleEndian: boolean,
+/** BitsStored bits ending at HighBit must fit in BitsAllocated (PS3.5 §8.1.1). */
+export function checkBitLayout(
+  layout: Pick<PixelLayout, 'bitsAllocated' | 'bitsStored' | 'highBit'>,
   source = '<buffer>',
-): StoredPixels {
-  const { bitsAllocated, bitsStored, highBit, pixelRepresentation } = layout;
-  const signed = pixelRepresentation === 1;
+): void {
+  const { bitsAllocated, bitsStored, highBit } = layout;
   if (
     bitsStored < 1 ||
     bitsStored > bitsAllocated ||
@@ -160,6 +150,63 @@ export function toStored(
       `inconsistent pixel layout: BitsAllocated ${bitsAllocated}, BitsStored ${bitsStored}, HighBit ${highBit}`,
     );
   }
+}
+
+/**
+ * The checks of `pixelBytes` that need only Pixel Data's header (a header-only parse, see
+ * parse.ts): native data must be unencapsulated and hold rows × cols samples within `end`;
+ * encapsulated syntaxes need encapsulated data. Same reasons as `pixelBytes`; what only the
+ * pixel bytes can show (empty fragments, a frame that does not decode) is not checked.
+ */
+export function checkPixelHeader(
+  dataSet: DataSet,
+  syntax: TransferSyntax,
+  layout: PixelLayout,
+  source: string,
+  end: number,
+): void {
+  const element = dataSet.elements.x7fe00010;
+  if (!element) throw new DicomError(source, 'no pixel data (7FE0,0010)');
+  const undefinedLength = element.length === 0xffffffff;
+  if (syntax.pixels === 'native') {
+    if (undefinedLength) {
+      throw new DicomError(
+        source,
+        `pixel data is encapsulated but the transfer syntax ${syntax.uid} is native`,
+      );
+    }
+    nativeExtent(element.length, end - element.dataOffset, layout, source);
+  } else if (!undefinedLength) {
+    throw new DicomError(
+      source,
+      `transfer syntax ${syntax.name} needs encapsulated pixel data, found none`,
+    );
+  }
+}
+
+function nativeExtent(length: number, held: number, layout: PixelLayout, source: string): number {
+  const expected = layout.rows * layout.cols * (layout.bitsAllocated / 8);
+  const available = Math.min(length, held);
+  if (available < expected) {
+    throw new DicomError(
+      source,
+      `truncated pixel data: ${layout.rows}×${layout.cols}×${layout.bitsAllocated} bits needs ${expected} bytes, found ${Math.max(0, available)}`,
+    );
+  }
+  return expected;
+}
+
+/** Raw sample bytes → typed stored values with masking and sign extension. */
+export function toStored(
+  bytes: Uint8Array,
+  n: number,
+  layout: Pick<PixelLayout, 'bitsAllocated' | 'bitsStored' | 'highBit' | 'pixelRepresentation'>,
+  littleEndian: boolean,
+  source = '<buffer>',
+): StoredPixels {
+  const { bitsAllocated, bitsStored, highBit, pixelRepresentation } = layout;
+  const signed = pixelRepresentation === 1;
+  checkBitLayout(layout, source);
   const shift = highBit + 1 - bitsStored;
   const full = bitsStored === bitsAllocated;
   if (bitsAllocated === 16) {

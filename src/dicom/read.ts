@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { DataSet } from 'dicom-parser';
 import { ConfigError, DicomError, NotACtSliceError } from '../errors.js';
 import { codecsReady, initCodecs } from './codecs.js';
-import { storedToHu } from './hu.js';
+import { requireFiniteRescale, storedToHu } from './hu.js';
 import { type ParsedDicom, parseDicomBytes } from './parse.js';
 import { extractStored, type PixelLayout } from './pixels.js';
 import type { CtSlice, SliceAttributes } from './slice.js';
@@ -14,6 +14,50 @@ import type { CtSlice, SliceAttributes } from './slice.js';
 export interface ReadOptions {
   /** Apply the RSNA 12-bit intercept correction (see dicom/hu.ts). Default true. */
   rsnaFix?: boolean;
+  /**
+   * Accept only CT image slices (`requireCtImage`): what `prepare`, `index` and `predict`
+   * read. Default false: any single-frame greyscale image (`inspect`, `export`).
+   */
+  ctOnly?: boolean;
+}
+
+/** CT Image Storage and Enhanced CT Image Storage (PS3.4 Annex B.5). */
+export const CT_IMAGE_SOP_CLASSES: ReadonlyMap<string, string> = new Map([
+  ['1.2.840.10008.5.1.4.1.1.2', 'CT Image Storage'],
+  ['1.2.840.10008.5.1.4.1.1.2.1', 'Enhanced CT Image Storage'],
+]);
+
+/** (0008,0016) SOPClassUID as written, '' when absent. */
+export function sopClassOf(ds: DataSet): string {
+  return (ds.string('x00080016') ?? '').replace(/\0/g, '').trim();
+}
+
+/**
+ * Only CT image slices enter the CT pipeline: Modality (0008,0060) CT, or, when Modality is
+ * absent, a CT image SOP class. An RT dose grid or a PET slice is greyscale too, but its values
+ * are not Hounsfield units.
+ *
+ * @throws NotACtSliceError `not a CT slice: Modality RTDOSE`.
+ */
+export function requireCtImage(ds: DataSet, a: Pick<SliceAttributes, 'modality'>, source: string) {
+  if (a.modality === 'CT') return;
+  if (a.modality !== '') throw new NotACtSliceError(source, `Modality ${a.modality}`);
+  const sopClass = sopClassOf(ds);
+  if (CT_IMAGE_SOP_CLASSES.has(sopClass)) return;
+  throw new NotACtSliceError(
+    source,
+    `Modality absent and SOPClassUID ${sopClass || 'absent'} is not a CT image class`,
+  );
+}
+
+/** A non-numeric RescaleSlope/Intercept is a fault of the file: a DicomError naming it. */
+export function checkRescale(a: SliceAttributes, source: string): void {
+  try {
+    requireFiniteRescale(a);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new DicomError(source, err.message);
+    throw err;
+  }
 }
 
 /** Reads a DICOM file (Part 10 or bare data set) into a CtSlice; loads codecs when needed. */
@@ -62,6 +106,7 @@ export function readAttributes(
 function sliceFromParsed(parsed: ParsedDicom, source: string, opts: ReadOptions): CtSlice {
   const attrs = sliceAttributes(parsed);
   const layout = ctSliceLayout(parsed.dataSet, attrs, source);
+  if (opts.ctOnly === true) requireCtImage(parsed.dataSet, attrs, source);
   const stored = extractStored(parsed.dataSet, parsed.syntax, layout, source);
   let converted: ReturnType<typeof storedToHu>;
   try {
@@ -87,7 +132,7 @@ const NO_PIXEL_CLASSES: Array<[RegExp, string]> = [
 
 /** The reasons an object is not a slice for this pipeline, checked before any pixel work. */
 export function ctSliceLayout(ds: DataSet, a: SliceAttributes, source: string): PixelLayout {
-  const sopClass = ds.string('x00080016') ?? '';
+  const sopClass = sopClassOf(ds);
   if (!ds.elements.x7fe00010) {
     const kind = NO_PIXEL_CLASSES.find(([re]) => re.test(sopClass))?.[1];
     const float = ds.elements.x7fe00008 || ds.elements.x7fe00009 ? 'float pixel data only; ' : '';
@@ -150,6 +195,7 @@ export function sliceAttributes(parsed: ParsedDicom): SliceAttributes {
     seriesInstanceUid: str(ds, 'x0020000e'),
     sopInstanceUid: str(ds, 'x00080018'),
     modality: str(ds, 'x00080060'),
+    sopClassUid: sopClassOf(ds),
     transferSyntaxUid: parsed.syntax.uid,
     imagePositionPatient: fixed(
       nums(ds, 'x00200032'),

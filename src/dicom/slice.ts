@@ -19,6 +19,8 @@ export interface SliceAttributes {
   seriesInstanceUid: string;
   sopInstanceUid: string;
   modality: string;
+  /** (0008,0016) SOPClassUID; '' when absent (optional for slices built by hand). */
+  sopClassUid?: string;
   transferSyntaxUid: string;
   /** (0020,0032) x, y, z of the first transmitted pixel in mm; undefined when absent. */
   imagePositionPatient: [number, number, number] | undefined;

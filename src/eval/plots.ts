@@ -518,3 +518,91 @@ export function svgToPng(svg: string, scale = 2): Uint8Array {
 export async function renderPng(spec: TopLevelSpec, scale = 2): Promise<Uint8Array> {
   return svgToPng(await renderSvg(spec), scale);
 }
+
+/** One point of the stage-comparison figure: a metric of one stage of one series run. */
+export interface StagePlotPoint {
+  series: string;
+  stage: string;
+  /** A label, `mean`, or `study any`. */
+  metric: string;
+  value: number;
+  lo: number | null;
+  hi: number | null;
+}
+
+/**
+ * ROC AUC per label, the mean and the study's `any`, a dot per stage side by side (colour =
+ * stage, in `stages` order) with its 95% interval as a rule; one panel per series run when there
+ * are several.
+ */
+export function stagesPlotSpec(
+  points: readonly StagePlotPoint[],
+  o: { title: string; stages: readonly string[] },
+): TopLevelSpec {
+  const metrics = modelOrder(points.map((p) => p.metric));
+  const series = modelOrder(points.map((p) => p.series));
+  const rows = points.map((p) => ({
+    ...p,
+    value: round4(p.value),
+    lo: p.lo === null ? null : round4(p.lo),
+    hi: p.hi === null ? null : round4(p.hi),
+  }));
+  const colour = {
+    field: 'stage',
+    type: 'nominal' as const,
+    scale: { domain: [...o.stages], range: o.stages.map((_, i) => colourOf(i)) },
+    legend: { title: null, orient: 'bottom' as const, direction: 'vertical' as const },
+  };
+  const x = {
+    field: 'metric',
+    type: 'nominal' as const,
+    sort: metrics,
+    axis: { title: null, labelAngle: -30 },
+  };
+  const xOffset = { field: 'stage', type: 'nominal' as const, sort: [...o.stages] };
+  const y = {
+    field: 'value',
+    type: 'quantitative' as const,
+    scale: { zero: false, padding: 12 },
+    title: 'ROC AUC (95% CI)',
+  };
+  const layer: LayerItem[] = [
+    {
+      transform: [{ filter: 'isValid(datum.lo) && isValid(datum.hi)' }],
+      mark: { type: 'rule', strokeWidth: 1.5 },
+      encoding: { x, xOffset, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: colour },
+    },
+    {
+      mark: { type: 'point', filled: true, size: 50, opacity: 1 },
+      encoding: {
+        x,
+        xOffset,
+        y,
+        color: colour,
+        tooltip: [
+          { field: 'series', type: 'nominal' },
+          { field: 'stage', type: 'nominal' },
+          { field: 'metric', type: 'nominal' },
+          { field: 'value', type: 'quantitative', format: '.3f' },
+        ],
+      },
+    },
+  ];
+  if (series.length <= 1) {
+    return {
+      title: o.title,
+      config: BASE_CONFIG,
+      data: { values: rows },
+      width: 520,
+      height: 260,
+      layer,
+    } as TopLevelSpec;
+  }
+  return {
+    title: o.title,
+    config: BASE_CONFIG,
+    data: { values: rows },
+    facet: { row: { field: 'series', type: 'nominal', sort: series, title: null } },
+    spec: { width: 520, height: 220, layer },
+  } as TopLevelSpec;
+}

@@ -16,6 +16,7 @@ import {
   validationCurvesSpec,
 } from './plots.js';
 import { evalSampleName } from './report-tables.js';
+import { stagesFigure } from './stages.js';
 import type { Study } from './study.js';
 
 /** A figure of a report: its file name (without extension), caption and Vega-Lite spec. */
@@ -78,6 +79,10 @@ export function studyFigures(study: Study): StudyFigure[] {
     const title = 'Training and validation by epoch';
     figures.push({ name: 'validation', title, spec: validationCurvesSpec(rows, title) });
   }
+  if (study.series !== undefined && study.series.length > 0) {
+    const title = 'Series stage: stage 1, smoothed and stage 2, ROC AUC out of fold (95% CI)';
+    figures.push({ name: 'stages', title, spec: stagesFigure(study.series, title) });
+  }
   return figures;
 }
 
@@ -86,7 +91,7 @@ function fileSafe(s: string): string {
   return s.replace(/[^A-Za-z0-9_-]/g, '_');
 }
 
-async function writeFigure(dir: string, name: string, spec: TopLevelSpec, scale: number) {
+export async function writeFigure(dir: string, name: string, spec: TopLevelSpec, scale: number) {
   const svg = await renderSvg(spec, { idPrefix: `${fileSafe(name)}-` });
   const svgPath = join(dir, `${name}.svg`);
   const pngPath = join(dir, `${name}.png`);

@@ -16,6 +16,7 @@ import {
   positiveLabels,
   type Table,
 } from './report-tables.js';
+import { STAGE_COLUMNS, stageGainText, stageRows } from './stages.js';
 import type { Study } from './study.js';
 
 /** Text safe in HTML content and in quoted attribute values. */
@@ -43,7 +44,7 @@ function inlineCode(s: string): string {
   return escapeHtml(s).replace(/`([^`]+)`/g, '<code>$1</code>');
 }
 
-function htmlTable(t: Table, caption: string): string {
+export function htmlTable<R>(t: Table<R>, caption: string): string {
   const head = t.columns
     .map((c) => `<th scope="col"${c.numeric ? ' class="num"' : ''}>${escapeHtml(c.title)}</th>`)
     .join('');
@@ -55,7 +56,7 @@ function htmlTable(t: Table, caption: string): string {
       const body = r.best[j]
         ? `<strong>${escapeHtml(c.head)}</strong>${escapeHtml(c.text.slice(c.head.length))}`
         : escapeHtml(c.text);
-      if (j === 0) return `<th scope="row"${cls} title="${escapeHtml(r.model.arch)}">${body}</th>`;
+      if (j === 0) return `<th scope="row"${cls} title="${escapeHtml(r.key)}">${body}</th>`;
       return `<td${cls}>${body}</td>`;
     });
     return `<tr>${cells.join('')}</tr>`;
@@ -117,6 +118,19 @@ export async function renderStudyHtml(study: Study): Promise<string> {
     '<h2>Models</h2>',
     `<div class="wide">${htmlTable(buildTable(mainColumns(study.models), study.models), `${sample === 'validation' ? 'Validation' : sample === 'test' ? 'Test' : `Split ${sample}`} results per model`)}</div>`,
     `<div class="wide">${htmlTable(buildTable(AUC_COLUMNS, study.models), 'ROC AUC per label')}</div>`,
+    ...(study.series !== undefined && study.series.length > 0
+      ? [
+          '<h2>Series stage</h2>',
+          ...study.series.flatMap((s) => [
+            ...(study.series!.length > 1 ? [`<h3>${escapeHtml(s.name)}</h3>`] : []),
+            `<p>${escapeHtml(stageGainText(s.metrics))}</p>`,
+            `<div class="wide">${htmlTable(
+              buildTable(STAGE_COLUMNS, stageRows(s), (r) => r.stage),
+              `${s.name}: stage 1, smoothed and stage 2 out of fold`,
+            )}</div>`,
+          ]),
+        ]
+      : []),
     '<h2>How to read this</h2>',
     `<div class="note">${howToRead(sample)
       .map((p) => `<p>${inlineCode(p)}</p>`)

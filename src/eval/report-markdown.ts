@@ -15,6 +15,8 @@ import {
   positiveLabels,
   type Table,
 } from './report-tables.js';
+import { STAGE_COLUMNS, stageGainText, stageRows } from './stages.js';
+import type { SeriesStage } from './stages-types.js';
 import type { Study } from './study.js';
 
 /** Text safe in a GitHub Markdown table cell: no HTML, no emphasis, no column break. */
@@ -27,7 +29,7 @@ export function escapeMarkdown(s: string): string {
     .replace(/([\\`*_[\]|])/g, '\\$1');
 }
 
-function markdownTable(t: Table): string {
+export function markdownTable<R>(t: Table<R>): string {
   const head = `| ${t.columns.map((c) => escapeMarkdown(c.title)).join(' | ')} |`;
   const rule = `| ${t.columns.map((c) => (c.numeric ? '---:' : '---')).join(' | ')} |`;
   const rows = t.rows.map((r) => {
@@ -61,6 +63,9 @@ export function renderStudyMarkdown(study: Study): string {
   if (evaluation !== null) out.push(`**${escapeMarkdown(evaluation)}**`, '');
   out.push('## Models', '', markdownTable(buildTable(mainColumns(study.models), study.models)), '');
   out.push('## ROC AUC per label', '', markdownTable(buildTable(AUC_COLUMNS, study.models)), '');
+  if (study.series !== undefined && study.series.length > 0) {
+    out.push('## Series stage', '', ...seriesStageMarkdown(study.series));
+  }
   out.push('## How to read this', '');
   for (const p of howToRead(evalSampleName(study))) out.push(p, '');
   const figures = studyFigures(study);
@@ -88,4 +93,26 @@ export function renderStudyMarkdown(study: Study): string {
     out.push('');
   }
   return out.join('\n');
+}
+
+/**
+ * The series stage as Markdown lines: per series run, what stage 2 gained (one sentence) and the
+ * side-by-side table of stage 1, the smoothed baseline and stage 2.
+ */
+export function seriesStageMarkdown(stages: readonly SeriesStage[]): string[] {
+  const out: string[] = [];
+  for (const s of stages) {
+    if (stages.length > 1) out.push(`### ${escapeMarkdown(s.name)}`, '');
+    out.push(escapeMarkdown(stageGainText(s.metrics)), '');
+    out.push(markdownTable(buildTable(STAGE_COLUMNS, stageRows(s), (r) => r.stage)), '');
+  }
+  out.push(
+    escapeMarkdown(
+      'Every number is out of fold: each image is scored by a stage-1 model and a series model ' +
+        'that did not train on its patient. The study AUC takes the maximum over slices for ' +
+        "stage 1 and the series model's learned study output for stage 2.",
+    ),
+    '',
+  );
+  return out;
 }

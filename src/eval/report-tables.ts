@@ -7,12 +7,12 @@ import { LABEL_NAMES } from '../data/types.js';
 import type { Study, StudyModel } from './study.js';
 
 /** Shown for a value that does not exist (a label with one class, no CI, no triage point). */
-const NONE = '—';
+export const NONE = '—';
 
 /** Which way a column is better, for the bold. */
 type Better = 'high' | 'low' | null;
 
-interface Cell {
+export interface Cell {
   /** The text, unescaped. */
   text: string;
   /** Part of `text` to set in bold when best (the value before its CI). */
@@ -21,16 +21,18 @@ interface Cell {
   key: number | null;
 }
 
-interface Column {
+/** A column of a report table over rows of type R (a model, a stage of the series model…). */
+export interface Column<R = StudyModel> {
   title: string;
   numeric: boolean;
   better: Better;
-  cell: (m: StudyModel) => Cell;
+  cell: (row: R) => Cell;
 }
 
-export interface Table {
-  columns: Column[];
-  rows: { cells: Cell[]; best: boolean[]; model: StudyModel }[];
+export interface Table<R = StudyModel> {
+  columns: Column<R>[];
+  /** `key`: the row's identifier, shown as the HTML title of its first cell. */
+  rows: { cells: Cell[]; best: boolean[]; key: string; model: R }[];
 }
 
 /** Thousands separated by commas, independent of the locale. */
@@ -49,20 +51,20 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
 }
 
-function valueCell(v: number | null | undefined, digits: number): Cell {
+export function valueCell(v: number | null | undefined, digits: number): Cell {
   if (v === null || v === undefined || !Number.isFinite(v))
     return { text: NONE, head: NONE, key: null };
   const text = v.toFixed(digits);
   return { text, head: text, key: Number(text) };
 }
 
-function ciCell(v: number | null, ci: [number, number] | null, digits: number): Cell {
+export function ciCell(v: number | null, ci: [number, number] | null, digits: number): Cell {
   const c = valueCell(v, digits);
   if (c.key === null || !ci) return c;
   return { ...c, text: `${c.head} (${ci[0].toFixed(digits)}–${ci[1].toFixed(digits)})` };
 }
 
-function textCell(text: string): Cell {
+export function textCell(text: string): Cell {
   return { text, head: text, key: null };
 }
 
@@ -163,9 +165,23 @@ export const AUC_COLUMNS: Column[] = [
  * Cells of every model, and which are best in their column: the highest (or lowest) value as
  * displayed, every tie included; none where fewer than two models have a value or all are equal.
  */
-export function buildTable(columns: Column[], models: readonly StudyModel[]): Table {
+export function buildTable<R extends { arch: string }>(
+  columns: Column<R>[],
+  models: readonly R[],
+): Table<R>;
+export function buildTable<R>(
+  columns: Column<R>[],
+  models: readonly R[],
+  keyOf: (row: R) => string,
+): Table<R>;
+export function buildTable<R>(
+  columns: Column<R>[],
+  models: readonly R[],
+  keyOf: (row: R) => string = (row) => (row as { arch: string }).arch,
+): Table<R> {
   const rows = models.map((model) => ({
     model,
+    key: keyOf(model),
     cells: columns.map((c) => c.cell(model)),
     best: columns.map(() => false),
   }));

@@ -29,4 +29,6 @@ export {
   HOW_TO_READ,
   howToRead,
 } from './report-tables.js';
+export { STAGE_COLUMNS, stageGainText, stageRows, stagesCsv, stagesFigure } from './stages.js';
+export type { SeriesStage, SeriesStageMetrics } from './stages-types.js';
 export type { Study, StudyModel } from './study.js';

@@ -3,6 +3,7 @@
  * options, and each trained and evaluated model's scores, curves and history.
  */
 import type { CachePointing } from './pointing-types.js';
+import type { SeriesStage } from './stages-types.js';
 
 /** One trained and evaluated architecture of a study. */
 export interface StudyModel {
@@ -75,5 +76,10 @@ export interface Study {
   /** The options every model was trained with (the typed config, as saved). */
   options: Record<string, unknown>;
   models: StudyModel[];
+  /**
+   * Series runs (`ichdet train-series`) on out-of-fold features of the study's architectures:
+   * stage 1, smoothed and stage 2 side by side. Absent or empty: no series stage.
+   */
+  series?: SeriesStage[];
   notes: string[];
 }

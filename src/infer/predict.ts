@@ -26,7 +26,7 @@ import { contextIndices } from '../data/series.js';
 import { ANY_INDEX, LABEL_COUNT, LABEL_NAMES } from '../data/types.js';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
 import { parseDicomBytes } from '../dicom/parse.js';
-import { ctSliceLayout, sliceAttributes } from '../dicom/read.js';
+import { ctSliceLayout, requireCtImage, sliceAttributes } from '../dicom/read.js';
 import type { WindowLevel } from '../dicom/window.js';
 import { checkAborted, DicomError } from '../errors.js';
 import type { InputCard } from '../run/model-card.js';
@@ -190,9 +190,7 @@ export function scanFile(
     const parsed = parseDicomBytes(bytes, file);
     const a = sliceAttributes(parsed);
     const layout = ctSliceLayout(parsed.dataSet, a, file);
-    if (a.modality !== '' && a.modality !== 'CT') {
-      return { ok: false, reason: `not a CT slice: Modality ${a.modality}` };
-    }
+    requireCtImage(parsed.dataSet, a, file);
     return { ok: true, slice: sliceRef(file, { ...a, rows: layout.rows, cols: layout.cols }) };
   } catch (err) {
     return { ok: false, reason: reasonOf(err) };

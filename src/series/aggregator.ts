@@ -9,11 +9,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
+import type { OnnxLoadOptions } from '../infer/onnx-runtime.js';
 import type { Aggregator, SeriesDecision, SlicePrediction } from '../infer/predict.js';
 import { LABEL_COUNT, LABEL_NAMES } from '../labels.js';
 import { MODEL_JSON } from '../run/layout.js';
 import type { ThresholdChoice } from '../run/run.js';
 import { SeriesModel } from './model.js';
+import {
+  loadSeriesOnnx,
+  predictSeriesOnnx,
+  SERIES_ONNX_FILE,
+  type SeriesOnnxModel,
+} from './onnx.js';
 import { type FeatureSet, stepsOf } from './read-features.js';
 import { foldDir, predictSeries } from './train.js';
 
@@ -133,4 +140,58 @@ export function seriesThreshold(srun: string, explicit?: number): ThresholdChoic
     // No metrics (a run still training): the default.
   }
   return { value: 0.5, source: 'default' };
+}
+
+/**
+ * The aggregator of a series run's fold models in ONNX Runtime (`SRUN/fold<k>/model.onnx`,
+ * written by `ichdet export-onnx SRUN`): the same decisions as `loadSeriesAggregator`, within the
+ * export's parity tolerance.
+ *
+ * @throws InputError when SRUN has no model or a fold has no model.onnx (naming the command
+ *   that writes it); ConfigError when a model needs embeddings.
+ */
+export async function loadSeriesOnnxAggregator(
+  srun: string,
+  o: OnnxLoadOptions = {},
+): Promise<SeriesAggregator> {
+  const dirs = seriesModelDirs(resolve(srun));
+  for (const d of dirs) {
+    if (!existsSync(join(d, SERIES_ONNX_FILE))) {
+      throw new InputError(
+        `${join(d, SERIES_ONNX_FILE)} is missing: --runtime onnx runs the series models from ONNX files; write them with ichdet export-onnx ${srun}`,
+      );
+    }
+  }
+  const models: SeriesOnnxModel[] = [];
+  try {
+    for (const d of dirs) models.push(await loadSeriesOnnx(join(d, SERIES_ONNX_FILE), o));
+  } catch (e) {
+    for (const m of models) await m.dispose();
+    throw e;
+  }
+  if (models.some((m) => m.embeddings)) {
+    for (const m of models) await m.dispose();
+    throw new ConfigError(
+      `the series model in ${srun} reads CNN embeddings, which predict does not compute; train it without --embeddings`,
+    );
+  }
+  return {
+    name: 'series-model-onnx',
+    models: dirs,
+    async series(slices: readonly SlicePrediction[]): Promise<SeriesDecision> {
+      const set = seriesSet(slices);
+      const p = new Float32Array(slices.length * LABEL_COUNT);
+      let any = 0;
+      for (const m of models) {
+        const r = await predictSeriesOnnx(m, set, set.series);
+        const q = r.slices[0]!;
+        for (let k = 0; k < p.length; k++) p[k] = p[k]! + q[k]! / models.length;
+        any += r.study[0]! / models.length;
+      }
+      return { p, any };
+    },
+    dispose() {
+      for (const m of models) void m.dispose();
+    },
+  };
 }

@@ -7,35 +7,12 @@ import { rankedAuc, rocAuc } from '../eval/auc.js';
 import { bootstrapCi, quantileSorted, resampleCounts } from '../eval/bootstrap.js';
 import { computeMetrics } from '../eval/metrics.js';
 import { rank } from '../eval/ranking.js';
-import { type TriagePoint, triagePoint } from '../eval/threshold.js';
-import { ANY_INDEX, LABEL_COUNT, LABEL_NAMES, type LabelName } from '../labels.js';
+import type { MetricBlock, StudyOutput } from '../eval/stages-types.js';
+import { triagePoint } from '../eval/threshold.js';
+import { ANY_INDEX, LABEL_COUNT, LABEL_NAMES } from '../labels.js';
 import { Rng } from '../util/rng.js';
 
-export type Interval = [number, number];
-
-export interface MetricBlock {
-  images: number;
-  weighted_log_loss: number;
-  weighted_log_loss_ci: Interval;
-  mean_auc: number | null;
-  mean_auc_ci: Interval | null;
-  auc: Record<LabelName, { value: number | null; ci: Interval | null }>;
-}
-
-export interface StudyOutput {
-  auc: number | null;
-  ci: Interval | null;
-  triage: TriagePoint | null;
-}
-
-export interface StudyBlock {
-  studies: number;
-  positives: number;
-  /** Stage 1: the max over the study's slices of `any`. */
-  stage1: StudyOutput;
-  /** Stage 2: the learned study output (max over the study's series). */
-  stage2: StudyOutput;
-}
+export type { Interval, MetricBlock, StudyBlock, StudyOutput } from '../eval/stages-types.js';
 
 /** Every metric of n images (y, p: n × 6), with bootstrap intervals. */
 export function metricBlock(

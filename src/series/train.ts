@@ -17,10 +17,11 @@
  *     SRUN/metrics.json       stage1, smoothed, stage2 and study blocks
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendChoice, initBackend } from '../backend/init.js';
 import { ConfigError, checkAborted, InputError } from '../errors.js';
+import type { SeriesStageMetrics } from '../eval/stages-types.js';
 import { RSNA_LABEL_WEIGHTS } from '../eval/weights.js';
 import { decodeNpy, encodeNpy } from '../io/npy.js';
 import { ANY_INDEX, LABEL_COUNT } from '../labels.js';
@@ -28,13 +29,7 @@ import { writeFolder } from '../run/folder.js';
 import { CONFIG_FILE, EVAL_METRICS_FILE } from '../run/layout.js';
 import { type Reporter, reporterOf } from '../util/reporter.js';
 import { Rng } from '../util/rng.js';
-import {
-  type MetricBlock,
-  metricBlock,
-  type StudyBlock,
-  smoothAlongZ,
-  studyOutput,
-} from './metrics.js';
+import { metricBlock, smoothAlongZ, studyOutput } from './metrics.js';
 import { SeriesModel, SLICE_INPUTS } from './model.js';
 import { type FeatureSeries, type FeatureSet, loadFeatureSeries } from './read-features.js';
 
@@ -74,13 +69,8 @@ export interface TrainSeriesOptions extends Partial<Omit<TrainSeriesConfig, 'fea
   signal?: AbortSignal;
 }
 
-export interface SeriesMetrics {
-  folds: number[];
-  stage1: MetricBlock;
-  smoothed: MetricBlock;
-  stage2: MetricBlock;
-  study: StudyBlock;
-}
+/** `SRUN/metrics.json`: the stage-1, smoothed and stage-2 blocks and the study block. */
+export type SeriesMetrics = SeriesStageMetrics;
 
 export interface TrainSeriesResult {
   out: string;
@@ -101,7 +91,8 @@ function positiveInt(name: string, v: number): number {
 /** Fills in defaults and checks every option. @throws ConfigError naming the option. */
 export function resolveTrainSeriesConfig(o: TrainSeriesOptions): TrainSeriesConfig {
   const c: TrainSeriesConfig = {
-    features: o.features,
+    // Absolute, so `evaluate --run SRUN` finds the features from any working directory.
+    features: resolve(o.features),
     out: o.out,
     epochs: positiveInt('--epochs', o.epochs ?? 40),
     batch: positiveInt('--batch', o.batch ?? 16),
@@ -266,6 +257,20 @@ class Adam {
   dispose(): void {
     tf.dispose([...this.m, ...this.v]);
   }
+}
+
+/**
+ * One whole series' model inputs in the order its rows are listed: x [L, SLICE_INPUTS] (the
+ * inputs `predictSeries` feeds the model) and, when asked, the embeddings [L, D].
+ */
+export function seriesModelInput(
+  set: FeatureSet,
+  s: FeatureSeries,
+  useEmb: boolean,
+): { x: Float32Array; emb: Float32Array | null; length: number } {
+  const p = prepare(set, s);
+  const bt = assemble(set, [{ p, idx: p.s.rows.map((_, i) => i) }], useEmb);
+  return { x: bt.x, emb: bt.emb, length: bt.t };
 }
 
 /** The series in reverse slice order, Δz recomputed (the distance to the next slice in that order). */
@@ -465,6 +470,8 @@ function checkSavedConfig(c: TrainSeriesConfig): void {
   const file = join(c.out, CONFIG_FILE);
   if (!existsSync(file)) return;
   const saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  // Runs made before the features path was stored absolute hold it relative to the cwd.
+  if (typeof saved.features === 'string') saved.features = resolve(saved.features);
   for (const key of SAME_KEYS) {
     if (JSON.stringify(saved[key]) !== JSON.stringify(c[key])) {
       throw new ConfigError(

@@ -78,7 +78,8 @@ export interface ResolvedSplit {
 /**
  * Cache positions of the named splits.
  *
- * @throws InputError when a listed image is not in the cache (naming the first and the count);
+ * @throws InputError when an image of a used split is not in the cache (naming the first and the
+ *   count);
  *   ConfigError when a named split has no examples (no rows, or a training split whose repeats
  *   are all 0) or the validation split is also a training split.
  */
@@ -92,7 +93,9 @@ export function resolveSplit(
   }
   const position = new Map<string, number>();
   for (const [i, r] of cache.rows().entries()) position.set(r.imageId, i);
-  const missing = rows.filter((r) => !position.has(r.imageId));
+  // Only the splits used must be cached (`prepare --split … --splits train,val` leaves out test).
+  const used = new Set([...opts.train, opts.val]);
+  const missing = rows.filter((r) => used.has(r.split) && !position.has(r.imageId));
   if (missing.length > 0) {
     throw new InputError(
       `split image ${missing[0]!.imageId} is not in cache ${cache.dir} (${missing.length} of ${rows.length} split images are missing); was the split made from another cache?`,
