@@ -113,7 +113,7 @@ export async function watch(o: WatchOptions): Promise<WatchResult> {
     } catch (err) {
       camNote = 'NO TFJS MODEL (ONNX ONLY)';
       reporter.log(`no Grad-CAM heatmap on the key images: ${(err as Error).message}`, {
-        event: 'no-heatmap',
+        kind: 'no-heatmap',
       });
     }
   }
@@ -138,7 +138,7 @@ export async function watch(o: WatchOptions): Promise<WatchResult> {
   const studies: StudyOutcome[] = [];
   try {
     reporter.log(`watching ${pacs.url} (model ${config.dir}, runtime ${config.runtime})`, {
-      event: 'watch-start',
+      kind: 'watch-start',
       orthanc: pacs.url,
       target: target.url,
       model: config.dir,

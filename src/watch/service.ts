@@ -206,7 +206,7 @@ export class Watcher {
       try {
         const r = await this.pass();
         if (down)
-          this.reporter.log('PACS reachable again', { event: 'pacs-up', url: this.o.pacs.url });
+          this.reporter.log('PACS reachable again', { kind: 'pacs-up', url: this.o.pacs.url });
         down = false;
         backoff = 1000;
         if (r.changes === 0) await sleep(poll, this.o.signal);
@@ -215,7 +215,7 @@ export class Watcher {
         if (!(err instanceof PacsUnavailable)) throw err;
         down = true;
         this.reporter.log(`PACS unavailable, retrying in ${backoff / 1000} s: ${err.message}`, {
-          event: 'pacs-down',
+          kind: 'pacs-down',
           url: this.o.pacs.url,
           retryMs: backoff,
         });
@@ -282,7 +282,7 @@ export class Watcher {
       this.reporter.log(
         `study ${row.studyUid ?? id}: ${row.state}${row.reason ? ` (${row.reason})` : ''}`,
         {
-          event: 'study',
+          kind: 'study',
           study: row.studyUid,
           orthancId: id,
           seq: change?.Seq ?? null,
