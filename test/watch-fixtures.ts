@@ -13,6 +13,7 @@ import { encodeDataset } from '../src/dicom/write.js';
 import { hashUid } from '../src/watch/uids.js';
 
 export const ORTHANC_BIN = '/usr/sbin/Orthanc';
+export const DICOMWEB_PLUGIN = '/usr/share/orthanc/plugins/libOrthancDicomWeb.so';
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -74,7 +75,10 @@ export class TestOrthanc {
    * config refuses remote HTTP (`RemoteAccessAllowed: false`) and C-STORE from any host but the
    * declared loopback storescu (`DicomAlwaysAllowStore: false`, `DicomCheckModalityHost`).
    */
-  static async create(dir: string, o: { stableAge?: number } = {}): Promise<TestOrthanc> {
+  static async create(
+    dir: string,
+    o: { stableAge?: number; dicomWeb?: boolean } = {},
+  ): Promise<TestOrthanc> {
     mkdirSync(dir, { recursive: true });
     const httpPort = await freePort();
     const dicomPort = await freePort();
@@ -95,7 +99,8 @@ export class TestOrthanc {
           DicomAlwaysAllowStore: false,
           DicomCheckModalityHost: true,
           DicomModalities: { storescu: ['STORESCU', '127.0.0.1', 104] },
-          Plugins: [],
+          Plugins: o.dicomWeb === true ? [DICOMWEB_PLUGIN] : [],
+          DicomWeb: { Enable: true, Root: '/dicom-web/' },
           HttpDescribeErrors: true,
           ConcurrentJobs: 1,
           SaveJobs: false,

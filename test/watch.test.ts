@@ -36,7 +36,7 @@ const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ichdet-watch-'));
-  const started = TestOrthanc.create(join(dir, 'orthanc'));
+  const started = TestOrthanc.create(join(dir, 'orthanc'), { dicomWeb: true });
   const { data, cache } = await tinyCache(dir, {
     synth: { patients: 4, slicesPerSeries: '12:12', difficulty: 'easy', seed: 3 },
     size: 32,
@@ -309,10 +309,39 @@ describe('ichdet watch on a real Orthanc', () => {
     st.close();
   }, 60_000);
 
+  it('stores the results through DICOMweb STOW-RS with --stow', async () => {
+    const [s] = await send(['j', { files: synth[3]! }]);
+    if (s === undefined) throw new Error('no study');
+    const r = await watch({
+      orthanc: orthanc.url,
+      model: run,
+      state: state(),
+      stow: `${orthanc.url}/dicom-web/studies`,
+      once: true,
+      workers: 1,
+      heatmap: false,
+      progress: false,
+    });
+    const row = r.studies.find((x) => x.row.studyUid === s.uid)?.row;
+    expect(row).toMatchObject({
+      state: 'done',
+      srUid: resultUid(s.uid, r.modelHash, 'sr-instance'),
+    });
+    const res = await results(s.id);
+    expect([res.sr.length, res.ot.length]).toEqual([1, 1]);
+    const qido = await orthanc.json<Record<string, { Value?: string[] }>[]>(
+      `/dicom-web/studies/${s.uid}/series?Modality=SR`,
+    );
+    expect(qido.map((x) => x['0020000E']?.Value?.[0])).toEqual([
+      resultUid(s.uid, r.modelHash, 'sr-series'),
+    ]);
+  }, 60_000);
+
   it('after kill -9 mid-run and a restart, every study has exactly one SR and one key image', async () => {
     const fresh = await send(['g', { files: synth[2]! }], ['h', { files: synth[3]! }]);
     const killState = join(dir, 'state-kill');
-    // A fresh state reads the feed from the start: the earlier studies are done again (same UIDs).
+    // A fresh state reads the feed from the start: the 3 earlier good studies are done again
+    // (same UIDs, so Orthanc keeps one of each), then these 2.
     const w = spawnWatch(killState);
     await waitFor(
       'a first study stored',
@@ -330,7 +359,7 @@ describe('ichdet watch on a real Orthanc', () => {
       heatmap: false,
       progress: false,
     });
-    expect(r.state.filter((x) => x.state === 'done').length).toBe(4);
+    expect(r.state.filter((x) => x.state === 'done').length).toBe(5);
     const all = await orthanc.json<string[]>('/studies');
     let withResults = 0;
     for (const id of all) {
@@ -339,15 +368,26 @@ describe('ichdet watch on a real Orthanc', () => {
       withResults++;
       expect([res.sr.length, res.ot.length]).toEqual([1, 1]);
     }
-    expect(withResults).toBe(4);
+    expect(withResults).toBe(5);
     for (const f of fresh) expect((await results(f.id)).sr.length).toBe(1);
   }, 90_000);
 
-  it('waits while Orthanc is down and carries on when it is back', async () => {
-    const w = spawnWatch(join(dir, 'state-kill'));
-    await waitFor('watch-start', () => w.lines.find((l) => l.kind === 'watch-start'), 60_000);
+  it('waits while Orthanc is down, carries on when it is back, and stops on its signal', async () => {
+    const log: Record<string, unknown>[] = [];
+    const stop = new AbortController();
+    const service = watch({
+      orthanc: orthanc.url,
+      model: join(run, 'best', 'model.onnx'),
+      state: join(dir, 'state-kill'),
+      workers: 1,
+      heatmap: false,
+      pollSeconds: 0.2,
+      signal: stop.signal,
+      reporter: jsonReporter((l) => log.push(JSON.parse(l) as Record<string, unknown>)),
+    });
+    await waitFor('watch-start', () => log.find((l) => l.kind === 'watch-start'), 30_000);
     await orthanc.stop();
-    await waitFor('pacs-down', () => w.lines.find((l) => l.kind === 'pacs-down'), 20_000);
+    await waitFor('pacs-down', () => log.find((l) => l.kind === 'pacs-down'), 20_000);
     await orthanc.start();
     const [s] = await send(['i', { files: synth[0]! }]);
     if (s === undefined) throw new Error('no study');
@@ -359,9 +399,9 @@ describe('ichdet watch on a real Orthanc', () => {
       },
       30_000,
     );
-    expect(w.lines.some((l) => l.kind === 'pacs-up')).toBe(true);
-    const code = new Promise<number | null>((r) => w.child.once('exit', (c) => r(c)));
-    w.child.kill('SIGTERM');
-    expect(await code).toBe(0);
+    expect(log.some((l) => l.kind === 'pacs-up')).toBe(true);
+    stop.abort('SIGTERM');
+    const r = await service;
+    expect(r.state.find((x) => x.studyUid === s.uid)).toMatchObject({ state: 'done' });
   }, 90_000);
 });
