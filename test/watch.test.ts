@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { predict } from '../src/commands/predict.js';
 import { split } from '../src/commands/split.js';
 import { watch } from '../src/commands/watch.js';
+import { ConfigError } from '../src/errors.js';
 import { exportRunToOnnx } from '../src/infer/onnx-export.js';
 import { LABEL_NAMES } from '../src/labels.js';
 import { train } from '../src/train/train.js';
@@ -350,6 +351,12 @@ describe('ichdet watch on a real Orthanc', () => {
     );
     w.child.kill('SIGKILL');
     await new Promise((r) => w.child.once('exit', r));
+    // Killed with work pending: fewer than the 5 good studies committed.
+    const before = new WatchState(killState);
+    const committed = before.studies().filter((x) => x.state === 'done').length;
+    before.close();
+    expect(committed).toBeGreaterThanOrEqual(1);
+    expect(committed).toBeLessThan(5);
     const r = await watch({
       orthanc: orthanc.url,
       model: run,
@@ -404,4 +411,18 @@ describe('ichdet watch on a real Orthanc', () => {
     const r = await service;
     expect(r.state.find((x) => x.studyUid === s.uid)).toMatchObject({ state: 'done' });
   }, 90_000);
+});
+
+describe('ichdet watch options', () => {
+  it('refuses a bad URL or poll interval before loading anything', async () => {
+    await expect(watch({ orthanc: 'ftp://pacs', model: 'none' })).rejects.toThrow(
+      '--orthanc must be an http(s) URL, received "ftp://pacs"',
+    );
+    await expect(
+      watch({ orthanc: 'http://127.0.0.1:1', model: 'none', stow: 'pacs/studies' }),
+    ).rejects.toThrow('--stow must be an http(s) URL, received "pacs/studies"');
+    await expect(
+      watch({ orthanc: 'http://127.0.0.1:1', model: 'none', pollSeconds: 0 }),
+    ).rejects.toThrow(ConfigError);
+  });
 });

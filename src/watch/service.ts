@@ -154,6 +154,7 @@ export class Watcher {
   async pass(): Promise<PassSummary> {
     const { pacs, state } = this.o;
     let since = state.lastSeq() ?? 0;
+    let committed = since;
     const studies: StudyOutcome[] = [];
     let changes = 0;
     for (;;) {
@@ -165,19 +166,20 @@ export class Watcher {
         if (this.acts(c)) {
           const studyId = c.ResourceType === 'Study' ? c.ID : await this.parentStudy(c.ID);
           const out = studyId === null ? null : await this.processStudy(studyId, c);
-          if (out === null || out.already) state.setLastSeq(c.Seq);
-          else {
+          if (out !== null && !out.already) {
+            // The study's outcome and the sequence number, in one transaction.
             state.finish(out.row, c.Seq);
+            committed = c.Seq;
             studies.push(out);
           }
-        } else {
-          state.setLastSeq(c.Seq);
         }
         since = c.Seq;
       }
-      if (page.Changes.length === 0 && page.Last > since) {
-        state.setLastSeq(page.Last);
-        since = page.Last;
+      if (page.Changes.length === 0 && page.Last > since) since = page.Last;
+      // Changes that need no work are committed once per page (one fsync, not one per change).
+      if (since !== committed) {
+        state.setLastSeq(since);
+        committed = since;
       }
       if (page.Done || page.Changes.length === 0) break;
     }
