@@ -8,6 +8,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { initBackend } from '../backend/init.js';
+import { ichdetVersion } from '../data/cache.js';
 import { ConfigError } from '../errors.js';
 import { type InferenceOptions, resolveInferenceConfig } from '../infer/config.js';
 import { GradCam } from '../infer/gradcam.js';
@@ -133,7 +134,7 @@ export async function watch(o: WatchOptions): Promise<WatchResult> {
     stableSeries: o.stableSeries === true,
     reporter,
     ...(o.signal !== undefined && { signal: o.signal }),
-    algorithm: 'ichdet 0.1.0',
+    algorithm: `ichdet ${ichdetVersion()}`,
   });
   const studies: StudyOutcome[] = [];
   try {

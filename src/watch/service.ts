@@ -160,6 +160,21 @@ export class Watcher {
     for (;;) {
       checkAborted(this.o.signal, 'watch stopped');
       const page = await pacs.changes(since, this.o.batch ?? 100);
+      if (page.Last < since) {
+        // The PACS' feed starts again below the committed number (a new database): read it from
+        // the start; studies already done are recognised by their id and not read again.
+        this.reporter.log(
+          `the change feed restarted (last ${page.Last} < ${since}): reading it from 0`,
+          {
+            kind: 'feed-reset',
+            last: page.Last,
+            since,
+          },
+        );
+        since = 0;
+        committed = -1;
+        continue;
+      }
       for (const c of page.Changes) {
         checkAborted(this.o.signal, 'watch stopped');
         changes++;
