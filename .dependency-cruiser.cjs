@@ -76,6 +76,21 @@ module.exports = {
       to: { path: '^src/series/' },
     },
     {
+      name: 'watch-below-commands',
+      severity: 'error',
+      comment:
+        'watch/ (the PACS service: change feed, series rules, SR and key-image writers) uses infer/, series/, data/, dicom/, run/ and util/; never the commands, the CLI or training.',
+      from: { path: '^src/watch/' },
+      to: { path: '^src/(commands|cli|train|backend|eval|models|synth)/' },
+    },
+    {
+      name: 'nothing-below-imports-watch',
+      severity: 'error',
+      comment: 'Only commands/, cli/ and src/index.ts use watch/.',
+      from: { path: '^src/', pathNot: ['^src/(watch|commands|cli)/', '^src/index\\.ts$'] },
+      to: { path: '^src/watch/' },
+    },
+    {
       name: 'nothing-imports-commands',
       severity: 'error',
       comment:

@@ -196,6 +196,7 @@ const rows = [
   ...(process.argv.includes('--no-infer') ? [] : await optional('./infer.js', 'benchInfer')),
   ...(process.argv.includes('--no-infer') ? [] : await optional('./predict.js', 'benchSeries')),
   ...(process.argv.includes('--no-train') ? [] : await optional('./series.js', 'benchSeriesModel')),
+  ...(process.argv.includes('--no-infer') ? [] : await optional('./watch.js', 'benchWatch')),
 ];
 const table = formatTable(rows);
 process.stdout.write(

@@ -80,6 +80,8 @@ export {
 } from './commands/stats.js';
 // Synthetic data.
 export { type SynthResult, synth } from './commands/synth.js';
+// The PACS triage service (ichdet watch).
+export { type WatchOptions, type WatchResult, watch } from './commands/watch.js';
 // Slice identity and labels.
 export { compareSlices, contextIndices, imageIdOf } from './data/series.js';
 // DICOM layer.
@@ -385,3 +387,6 @@ export {
   silentReporter,
   terminalReporter,
 } from './util/reporter.js';
+export { OrthancClient, PacsError, PacsUnavailable, StowTarget } from './watch/orthanc.js';
+export { DEFAULT_RULES, parseRules, type SeriesRules, selectSeries } from './watch/rules.js';
+export { readSrProbabilities } from './watch/sr.js';

@@ -22,6 +22,7 @@ import { registerStats } from './stats.js';
 import { registerSynth } from './synth.js';
 import { registerTrain } from './train.js';
 import { registerTrainSeries } from './train-series.js';
+import { registerWatch } from './watch.js';
 import { registerWeights } from './weights.js';
 import { registerJobs, registerWorker } from './worker.js';
 
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerWorker(program);
   registerJobs(program);
+  registerWatch(program);
   return program;
 }
 
