@@ -69,6 +69,8 @@ export {
 } from './commands/stats.js';
 // Synthetic data.
 export { type SynthResult, synth } from './commands/synth.js';
+// The web viewer (ichdet view).
+export { type ViewOptions, type ViewResult, view } from './commands/view.js';
 // Slice identity and labels.
 export { compareSlices, contextIndices, imageIdOf } from './data/series.js';
 // DICOM layer.

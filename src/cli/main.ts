@@ -21,6 +21,7 @@ import { registerStats } from './stats.js';
 import { registerSynth } from './synth.js';
 import { registerTrain } from './train.js';
 import { registerTrainSeries } from './train-series.js';
+import { registerView } from './view.js';
 import { registerWeights } from './weights.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerCv(program);
   registerDemo(program);
+  registerView(program);
   return program;
 }
 
