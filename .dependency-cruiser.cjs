@@ -110,7 +110,8 @@ module.exports = {
     {
       name: 'view-not-train',
       severity: 'error',
-      comment: 'The viewer (view/) reads folders and results; it never needs the training engine or the CLI.',
+      comment:
+        'The viewer (view/) reads folders and results; it never needs the training engine or the CLI.',
       from: { path: '^src/view/' },
       to: { path: '^src/(train|commands|cli)/' },
     },
