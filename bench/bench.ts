@@ -194,6 +194,7 @@ const rows = [
   ...(process.argv.includes('--no-infer') ? [] : await optional('./infer.js', 'benchInfer')),
   ...(process.argv.includes('--no-infer') ? [] : await optional('./predict.js', 'benchSeries')),
   ...(process.argv.includes('--no-train') ? [] : await optional('./series.js', 'benchSeriesModel')),
+  ...(process.argv.includes('--no-view') ? [] : await optional('./view.js', 'benchView')),
 ];
 const table = formatTable(rows);
 process.stdout.write(

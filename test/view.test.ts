@@ -11,7 +11,14 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
+import {
+  model as functionalModel,
+  input,
+  type LayersModel,
+  layers,
+  type SymbolicTensor,
+} from '@tensorflow/tfjs-layers';
+import type * as OrtTypes from 'onnxruntime-web';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildViewClient } from '../scripts/build-view.js';
@@ -23,7 +30,8 @@ import { toUint8 } from '../src/dicom/quantize.js';
 import { readSlice } from '../src/dicom/read.js';
 import { DEFAULT_WINDOWS, windowTransform } from '../src/dicom/window.js';
 import { ConfigError } from '../src/errors.js';
-import { exportRunToOnnx } from '../src/infer/onnx-export.js';
+import { exportOnnx, exportRunToOnnx } from '../src/infer/onnx-export.js';
+import { inspectModel } from '../src/infer/onnx-proto.js';
 import { encodeNpy } from '../src/io/npy.js';
 import { encodePngGray8 } from '../src/io/png.js';
 import { buildModel } from '../src/models/index.js';
@@ -415,6 +423,49 @@ describe('ichdet view in a real browser', () => {
     expect(r.camDims).toEqual([8, 1, 1, 6]);
     await page.screenshot({ path: join(shots, 'analysed.png') });
     expect(consoleErrors).toEqual([]);
+  });
+});
+
+describe('the cam output of export-onnx', () => {
+  it('is the last feature map times the dense kernel, computed by hand, and leaves probabilities alone', async () => {
+    // 2×2×1 input → 1×1 conv to 2 channels (relu) → GAP → Dense(6, sigmoid).
+    const inp = input({ shape: [2, 2, 1] });
+    const conv = layers.conv2d({ filters: 2, kernelSize: 1, activation: 'relu', name: 'feat' });
+    const f = conv.apply(inp) as SymbolicTensor;
+    const gap = layers.globalAveragePooling2d({ name: 'head_pool' }).apply(f) as SymbolicTensor;
+    const dense = layers.dense({ units: 6, activation: 'sigmoid', name: 'head_dense' });
+    const model = functionalModel({ inputs: inp, outputs: dense.apply(gap) as SymbolicTensor });
+    conv.setWeights([tf.tensor4d([1, -1], [1, 1, 1, 2]), tf.tensor1d([0, 0])]);
+    const W = [1, 2, 3, 4, 5, 6, -1, 0, 1, 0, -2, 0.5]; // [2, 6], row-major
+    dense.setWeights([tf.tensor2d(W, [2, 6]), tf.tensor1d([0, 0, 0, 0, 0, 0.25])]);
+    const bytes = exportOnnx(model, { cam: true });
+    model.dispose();
+    const header = inspectModel(bytes);
+    expect(header.outputs).toEqual([
+      { name: 'probabilities', shape: ['N', 6] },
+      { name: 'cam', shape: ['N', 2, 2, 6] },
+    ]);
+    const ort = (await import('onnxruntime-node')) as unknown as typeof OrtTypes;
+    const session = await ort.InferenceSession.create(bytes);
+    const x = Float32Array.of(2, -3, 0.5, 0); // pixels → features relu(x), relu(−x)
+    const out = await session.run({ input: new ort.Tensor('float32', x, [1, 2, 2, 1]) });
+    const cam = Array.from(out.cam!.data as Float32Array);
+    const want: number[] = [];
+    for (const v of x) {
+      const feats = [Math.max(0, v), Math.max(0, -v)];
+      for (let k = 0; k < 6; k++) want.push(feats[0]! * W[k]! + feats[1]! * W[6 + k]!);
+    }
+    for (const [i, v] of cam.entries()) expect(v).toBeCloseTo(want[i]!, 5);
+    // probabilities = sigmoid(mean over pixels of the CAM + bias).
+    const p = Array.from(out.probabilities!.data as Float32Array);
+    for (let k = 0; k < 6; k++) {
+      const mean = (want[k]! + want[6 + k]! + want[12 + k]! + want[18 + k]!) / 4;
+      expect(p[k]).toBeCloseTo(1 / (1 + Math.exp(-(mean + (k === 5 ? 0.25 : 0)))), 5);
+    }
+    await session.release();
+    // Without the ichdet head there is no CAM to give.
+    const bare = functionalModel({ inputs: inp, outputs: f });
+    expect(() => exportOnnx(bare, { cam: true })).toThrow(/the cam output needs the ichdet head/);
   });
 });
 

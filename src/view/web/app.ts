@@ -239,11 +239,11 @@ async function render(): Promise<void> {
   }
 }
 
-function go(k: number): void {
+function go(k: number): Promise<void> {
   const s = state.series;
-  if (!s) return;
+  if (!s) return Promise.resolve();
   state.index = Math.max(0, Math.min(s.instances.length - 1, k));
-  void render();
+  return render();
 }
 
 function threshold(): number {
@@ -258,7 +258,7 @@ function nextFlagged(): void {
     const k = (state.index + d) % n;
     const p = probabilities(k);
     if (p && p[ANY]! >= threshold()) {
-      go(k);
+      void go(k);
       return;
     }
   }
@@ -290,7 +290,7 @@ function buildStrip(): void {
         m.title = `slice ${k + 1}: ${label} ${p.toFixed(3)}`;
         if (p >= t) m.classList.add('hot');
       } else m.style.height = '4%';
-      m.addEventListener('click', () => go(k));
+      m.addEventListener('click', () => void go(k));
       marks.append(m);
     });
     const line = document.createElement('div');
@@ -515,7 +515,7 @@ function wire(): void {
       if (e.ctrlKey) {
         state.zoom = Math.max(0.25, Math.min(16, state.zoom * (e.deltaY < 0 ? 1.25 : 0.8)));
         void render();
-      } else go(state.index + (e.deltaY > 0 ? 1 : -1));
+      } else void go(state.index + (e.deltaY > 0 ? 1 : -1));
     },
     { passive: false },
   );
@@ -543,8 +543,8 @@ function wire(): void {
     drag = null;
   });
   window.addEventListener('keydown', (e) => {
-    if (e.key === 'ArrowDown' || e.key === 'ArrowRight') go(state.index + 1);
-    else if (e.key === 'ArrowUp' || e.key === 'ArrowLeft') go(state.index - 1);
+    if (e.key === 'ArrowDown' || e.key === 'ArrowRight') void go(state.index + 1);
+    else if (e.key === 'ArrowUp' || e.key === 'ArrowLeft') void go(state.index - 1);
     else if (e.key === 'n') nextFlagged();
     else if (e.key === '+' || e.key === '=') {
       state.zoom = Math.min(16, state.zoom * 1.25);
