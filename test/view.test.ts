@@ -464,7 +464,13 @@ describe('the cam output of export-onnx', () => {
     }
     await session.release();
     // Without the ichdet head there is no CAM to give.
-    const bare = functionalModel({ inputs: inp, outputs: f });
+    const inp2 = input({ shape: [2, 2, 1] });
+    const bare = functionalModel({
+      inputs: inp2,
+      outputs: layers
+        .conv2d({ filters: 2, kernelSize: 1, name: 'bare' })
+        .apply(inp2) as SymbolicTensor,
+    });
     expect(() => exportOnnx(bare, { cam: true })).toThrow(/the cam output needs the ichdet head/);
   });
 });

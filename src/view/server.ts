@@ -14,6 +14,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { readSlice } from '../dicom/read.js';
 import { ConfigError } from '../errors.js';
@@ -86,7 +87,7 @@ export function checkBinding(host: string, token: string | undefined): void {
 
 /** The package's bundled client: dist/view-web next to the compiled (or source) server. */
 export function defaultAssets(): string {
-  const here = dirname(new URL(import.meta.url).pathname);
+  const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [join(here, '..', 'view-web'), join(here, '..', '..', 'dist', 'view-web')];
   return candidates.find((d) => existsSync(join(d, 'index.html'))) ?? candidates[0]!;
 }

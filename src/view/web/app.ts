@@ -186,6 +186,36 @@ function probabilities(k: number): number[] | null {
   return state.analysed.get(s.seriesUid)?.p[k] ?? s.instances[k]?.p ?? null;
 }
 
+/** Windowed images of the current window, by instance: scrolling back and forth redraws them. */
+const windowed = new Map<string, HTMLCanvasElement>();
+let windowedKey = '';
+
+function windowedCanvas(sop: string, slice: LoadedSlice): HTMLCanvasElement {
+  const key = `${state.window.center}/${state.window.width}`;
+  if (key !== windowedKey) {
+    windowed.clear();
+    windowedKey = key;
+  }
+  let c = windowed.get(sop);
+  if (!c) {
+    c = toCanvas(greyToRgba(greyOf(slice.hu, state.window)), slice.rows, slice.cols);
+    windowed.set(sop, c);
+  }
+  return c;
+}
+
+/** Fetches the series' pixels in the background, a few at a time, so scrolling finds them ready. */
+async function prefetch(s: SeriesData): Promise<void> {
+  const queue = s.instances.map((i) => i.sopInstanceUid);
+  const worker = async () => {
+    for (let sop = queue.shift(); sop !== undefined; sop = queue.shift()) {
+      if (state.series !== s) return;
+      await loadSlice(sop).catch(() => undefined);
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
+}
+
 let drawing = 0;
 async function render(): Promise<void> {
   const s = state.series;
@@ -197,7 +227,7 @@ async function render(): Promise<void> {
   const heat = state.heatmap ? await overlayOf('heatmap', inst, k) : null;
   const mask = state.mask ? await overlayOf('mask', inst, k) : null;
   if (ticket !== drawing) return;
-  const img = toCanvas(greyToRgba(greyOf(slice.hu, state.window)), slice.rows, slice.cols);
+  const img = windowedCanvas(inst.sopInstanceUid, slice);
   const scale = Math.min(canvas.width / slice.cols, canvas.height / slice.rows) * state.zoom;
   const w = slice.cols * scale;
   const h = slice.rows * scale;
@@ -309,8 +339,10 @@ async function openSeries(seriesUid: string): Promise<void> {
   state.zoom = 1;
   state.pan = { x: 0, y: 0 };
   overlays.clear();
+  windowed.clear();
   buildStrip();
   await render();
+  void prefetch(state.series);
 }
 
 function sortStudies(): StudyRow[] {
