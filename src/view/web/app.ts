@@ -395,6 +395,15 @@ function buildWorklist(): void {
     tr.addEventListener('click', () => {
       for (const r of body.querySelectorAll('tr')) r.classList.remove('open');
       tr.classList.add('open');
+      const pick = $<HTMLSelectElement>('series');
+      pick.textContent = '';
+      for (const se of st.series) {
+        const o = document.createElement('option');
+        o.value = se.seriesUid;
+        o.textContent = `${se.description || se.seriesUid} (${se.slices})`;
+        pick.append(o);
+      }
+      pick.hidden = st.series.length < 2;
       void openSeries(st.series[0]!.seriesUid);
     });
     body.append(tr);
@@ -528,6 +537,9 @@ function wire(): void {
     void render();
   });
   $('next-flagged').addEventListener('click', nextFlagged);
+  $<HTMLSelectElement>('series').addEventListener('change', (e) => {
+    void openSeries((e.target as HTMLSelectElement).value);
+  });
   $('analyse').addEventListener('click', () => {
     analyse().catch((err: unknown) => {
       $('status').textContent = `analysis failed: ${(err as Error).message}`;
