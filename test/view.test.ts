@@ -405,9 +405,6 @@ describe('ichdet view in a real browser', () => {
         isolated: crossOriginIsolated,
       };
     }, seriesUid);
-    console.log(
-      `in-browser analysis: ${JSON.stringify({ ms: r.ms, load: r.load, threads: r.threads })}`,
-    );
     expect(r.backend).toBe('wasm');
     expect(r.isolated).toBe(true);
     expect(r.p).toHaveLength(8);
