@@ -114,6 +114,38 @@ module.exports = {
       to: { path: '^src/cli/' },
     },
     {
+      name: 'view-web-browser-safe',
+      severity: 'error',
+      comment:
+        "view/web/ is bundled for the browser: besides itself it imports only pure modules (ichdet's HU, windowing, resizing and model-input code), nothing that needs Node (esbuild's browser build also fails on a node: import).",
+      from: { path: '^src/view/web/' },
+      to: {
+        path: '^src/',
+        pathNot: [
+          '^src/view/web/',
+          '^src/dicom/(hu|window|resize|quantize|preprocess|slice)\\.ts$',
+          '^src/data/(input|series)\\.ts$',
+          '^src/models/registry\\.ts$',
+          '^src/(errors|labels)\\.ts$',
+        ],
+      },
+    },
+    {
+      name: 'view-not-train',
+      severity: 'error',
+      comment:
+        'The viewer (view/) reads folders and results; it never needs the training engine or the CLI.',
+      from: { path: '^src/view/' },
+      to: { path: '^src/(train|commands|cli)/' },
+    },
+    {
+      name: 'nothing-below-imports-view',
+      severity: 'error',
+      comment: 'view/ sits beside commands/: the layers under it know nothing of it.',
+      from: { path: '^src/(dicom|synth|data|models|backend|run|train|eval|infer|series|util|io)/' },
+      to: { path: '^src/view/' },
+    },
+    {
       name: 'util-imports-no-layer',
       severity: 'error',
       comment: 'util/ and io/ are shared helpers under every layer.',

@@ -197,6 +197,7 @@ const rows = [
   ...(process.argv.includes('--no-infer') ? [] : await optional('./predict.js', 'benchSeries')),
   ...(process.argv.includes('--no-train') ? [] : await optional('./series.js', 'benchSeriesModel')),
   ...(process.argv.includes('--no-infer') ? [] : await optional('./watch.js', 'benchWatch')),
+  ...(process.argv.includes('--no-view') ? [] : await optional('./view.js', 'benchView')),
 ];
 const table = formatTable(rows);
 process.stdout.write(

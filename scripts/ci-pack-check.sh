@@ -21,7 +21,8 @@ fail() {
 tarball="$tmp/$(npm pack --silent --pack-destination "$tmp" | tail -n 1)"
 tar -tzf "$tarball" >"$tmp/contents"
 for f in package/package.json package/bin/ichdet.js package/dist/index.js package/dist/cli/run.js \
-  package/dist/infer/onnx-runtime.js; do
+  package/dist/infer/onnx-runtime.js package/dist/view-web/index.html package/dist/view-web/app.js \
+  package/dist/view-web/worker.js; do
   grep -qx "$f" "$tmp/contents" || fail "$f is missing from $(basename "$tarball")"
 done
 if grep -E '^package/(test|src|bench|scripts|\.ci)/' "$tmp/contents"; then
@@ -85,5 +86,31 @@ if (config.arch !== 'mobilenet_v2') problems.push('run/config.json arch ' + conf
 if (problems.length) { console.error(problems.join('\n')); process.exit(1); }
 console.log('predicted ' + slices + ' slices with ONNX Runtime ' + meta.onnxBackend);
 " || fail "the predictions are not what was expected"
+
+# 5. ichdet view from the installed package: its bundled client, onnxruntime-web's files and
+# the DICOMweb subset answer on 127.0.0.1.
+node node_modules/ichdet/bin/ichdet.js view data/stage_2_train --predictions pred --port 0 >"$tmp/view.out" 2>&1 &
+view_pid=$!
+url=""
+for _ in $(seq 1 120); do
+  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$tmp/view.out" | head -n 1 || true)
+  [ -n "$url" ] && break
+  sleep 0.5
+done
+view_check() {
+  [ -n "$url" ] || { cat "$tmp/view.out" >&2; return 1; }
+  curl -sf "$url" | grep -q 'Research use only' &&
+    curl -sf "${url}static/app.js" >/dev/null &&
+    curl -sf "${url}static/worker.js" >/dev/null &&
+    curl -sf "${url}ort/ort.wasm.min.mjs" >/dev/null &&
+    curl -sfI "${url}ort/ort-wasm-simd-threaded.wasm" | grep -qi 'application/wasm' &&
+    curl -sf "${url}dicomweb/studies" | grep -q '0020000D'
+}
+view_ok=0
+view_check && view_ok=1
+kill "$view_pid" 2>/dev/null || true
+wait "$view_pid" 2>/dev/null || true
+[ "$view_ok" = 1 ] || fail "ichdet view did not serve its page, client, ONNX Runtime files and DICOMweb from the installed package"
+echo "ichdet view served its client and DICOMweb from the installed package"
 cd "$repo"
 echo "ci-pack-check: passed in $((SECONDS - start)) s"

@@ -82,6 +82,8 @@ export {
 export { type SynthResult, synth } from './commands/synth.js';
 // The PACS triage service (ichdet watch).
 export { type WatchOptions, type WatchResult, watch } from './commands/watch.js';
+// The web viewer (ichdet view).
+export { type ViewOptions, type ViewResult, view } from './commands/view.js';
 // Slice identity and labels.
 export { compareSlices, contextIndices, imageIdOf } from './data/series.js';
 // DICOM layer.

@@ -11,6 +11,7 @@ interface ExportOnnxCliOptions {
   checkpoint?: string;
   opset?: number;
   verify?: boolean;
+  cam?: boolean;
   onnxBackend?: string;
 }
 
@@ -30,6 +31,10 @@ export function registerExportOnnx(program: Command): void {
     )
     .option('--checkpoint <which>', 'best or last (default best)')
     .option('--opset <n>', 'ONNX opset, 13 to 21 (default 17)', positiveInt('--opset'))
+    .option(
+      '--cam',
+      'add a second output "cam": class activation maps [N, h, w, 6] (ichdet view draws them)',
+    )
     .option('--no-verify', 'skip the ONNX Runtime vs tfjs check on a random batch')
     .option(
       '--onnx-backend <name>',
@@ -83,6 +88,7 @@ export function registerExportOnnx(program: Command): void {
           ...(o.checkpoint !== undefined && { checkpoint: o.checkpoint as 'best' | 'last' }),
           ...(o.opset !== undefined && { opset: o.opset }),
           verify: o.verify !== false,
+          cam: o.cam === true,
           ...(o.onnxBackend !== undefined && { onnxBackend: o.onnxBackend }),
         });
         const mb = (r.bytes / 1048576).toFixed(1);

@@ -23,6 +23,7 @@ import { registerSynth } from './synth.js';
 import { registerTrain } from './train.js';
 import { registerTrainSeries } from './train-series.js';
 import { registerWatch } from './watch.js';
+import { registerView } from './view.js';
 import { registerWeights } from './weights.js';
 import { registerJobs, registerWorker } from './worker.js';
 
@@ -62,6 +63,7 @@ export function buildProgram(): Command {
   registerWorker(program);
   registerJobs(program);
   registerWatch(program);
+  registerView(program);
   return program;
 }
 

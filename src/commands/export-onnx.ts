@@ -36,6 +36,8 @@ export interface ExportOnnxCommandOptions {
   verify?: boolean;
   /** ONNX Runtime build the check runs on (default auto: native when installed, else wasm). */
   onnxBackend?: OnnxBackendChoice | string;
+  /** Add the class activation map output `cam` (for `ichdet view`'s in-browser heatmaps). */
+  cam?: boolean;
 }
 
 export interface ExportOnnxCommandResult {
@@ -71,6 +73,7 @@ export async function exportOnnxCommand(
     const { proto, nodes } = onnxModelProto(model, {
       metadata,
       ...(o.opset !== undefined && { opset: o.opset }),
+      cam: o.cam === true,
     });
     const bytes = encodeModel(proto);
     await writeFileAtomic(out, bytes);

@@ -13,6 +13,7 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors.js';
+import { HEAD_DENSE, HEAD_POOL } from '../models/common.js';
 import { loadSavedModel, readModelMetadata } from '../run/checkpoint.js';
 import { resolveModelDir } from '../run/run.js';
 import { writeFileAtomic } from '../util/files.js';
@@ -30,6 +31,14 @@ import {
 
 export const ONNX_INPUT = 'input';
 export const ONNX_OUTPUT = 'probabilities';
+/**
+ * The optional second output (`cam: true`): class activation maps [N, h, w, classes] of a model
+ * with the ichdet head (GAP → [dropout] → dense): the last feature map times the dense kernel,
+ * CAM_k(y, x) = Σ_c f_c(y, x) · W[c, k] (Zhou et al. 2016). For this head Grad-CAM at the last
+ * layer is ReLU(CAM) up to a positive factor per image and label, so a viewer can draw it
+ * without gradients. Consumers that read `probabilities` by name are unaffected.
+ */
+export const ONNX_CAM_OUTPUT = 'cam';
 /** The metadata_props key holding ichdet's preprocessing config (JSON). */
 export const ONNX_METADATA_KEY = 'ichdet';
 export const DEFAULT_OPSET = 17;
@@ -41,6 +50,8 @@ export interface ExportOnnxOptions {
   metadata?: Record<string, unknown>;
   /** ONNX opset of the default domain, 13…21 (default 17). */
   opset?: number;
+  /** Add the `cam` output (ONNX_CAM_OUTPUT); ConfigError when the model has no ichdet head. */
+  cam?: boolean;
 }
 
 /** Layer classes the exporter maps, for the error message on any other. */
@@ -105,7 +116,7 @@ function floatBytes(data: Float32Array): Uint8Array {
 class GraphBuilder {
   readonly nodes: NodeProto[] = [];
   readonly initializers: TensorProto[] = [];
-  private readonly used = new Set<string>([ONNX_INPUT, ONNX_OUTPUT]);
+  private readonly used = new Set<string>([ONNX_INPUT, ONNX_OUTPUT, ONNX_CAM_OUTPUT]);
 
   unique(base: string): string {
     let name = base;
@@ -841,6 +852,8 @@ export function onnxModelProto(
     const id = b.nodes[b.nodes.length - 1] as NodeProto;
     id.output = [ONNX_OUTPUT];
   }
+  const outputs = [valueInfo(ONNX_OUTPUT, outp.shape)];
+  if (opts.cam === true) outputs.push(camOutput(model, values, b, weightsOf));
   const metadataProps =
     opts.metadata === undefined
       ? []
@@ -855,12 +868,47 @@ export function onnxModelProto(
       node: b.nodes,
       initializer: b.initializers,
       input: [valueInfo(ONNX_INPUT, inp.shape)],
-      output: [valueInfo(ONNX_OUTPUT, outp.shape)],
+      output: outputs,
     },
     opsetImport: [{ domain: '', version: opset }],
     metadataProps,
   };
   return { proto, nodes: b.nodes.length };
+}
+
+/**
+ * Adds the `cam` output: the input of the head's pooling layer (NCHW inside the graph) to NHWC,
+ * times the dense kernel [C, classes] → [N, h, w, classes].
+ */
+function camOutput(
+  model: LayersModel,
+  values: Map<number, Val>,
+  b: GraphBuilder,
+  weightsOf: (layer: string) => Float32Array[],
+): ValueInfoProto {
+  const names = model.layers.map((l) => l.name);
+  if (names.at(-1) !== HEAD_DENSE || !names.includes(HEAD_POOL)) {
+    throw new ConfigError(
+      `the cam output needs the ichdet head (${HEAD_POOL} → ${HEAD_DENSE}); model "${model.name}" ends in "${names.at(-1)}"`,
+    );
+  }
+  const feat = model.getLayer(HEAD_POOL).input as SymbolicTensor;
+  const f = values.get(feat.id);
+  const [, h, w, c] = feat.shape;
+  const kernel = weightsOf(HEAD_DENSE)[0];
+  if (f === undefined || kernel === undefined || typeof c !== 'number') {
+    throw new ConfigError(`the cam output needs a 4-D feature map before ${HEAD_POOL}`);
+  }
+  const k = kernel.length / c;
+  const nhwc = b.op('Transpose', [f.name], 'cam/features_nhwc', [attrInts('perm', [0, 2, 3, 1])]);
+  b.nodes.push({
+    name: ONNX_CAM_OUTPUT,
+    opType: 'MatMul',
+    input: [nhwc, b.floats('cam/W', [c, k], kernel)],
+    output: [ONNX_CAM_OUTPUT],
+    attribute: [],
+  });
+  return valueInfo(ONNX_CAM_OUTPUT, [null, h ?? null, w ?? null, k]);
 }
 
 /** The model as an ONNX file (bytes). ConfigError names any layer it cannot convert. */
@@ -872,6 +920,8 @@ export interface ExportRunOptions {
   /** The checkpoint of a run folder (default best); ignored when given a model folder. */
   checkpoint?: 'best' | 'last';
   opset?: number;
+  /** Add the class activation map output (`cam`). */
+  cam?: boolean;
 }
 
 export interface ExportRunResult {
@@ -893,6 +943,7 @@ export async function exportRunToOnnx(
     const { proto, nodes } = onnxModelProto(model, {
       metadata: readModelMetadata(dir),
       ...(o.opset !== undefined && { opset: o.opset }),
+      cam: o.cam === true,
     });
     const bytes = encodeModel(proto);
     await writeFileAtomic(out, bytes);

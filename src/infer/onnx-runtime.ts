@@ -221,7 +221,8 @@ export class OnnxModel {
       );
     }
     const feeds = { [ONNX_INPUT]: new this.ort.Tensor('float32', x, [n, h, w, c]) };
-    const result = await this.session.run(feeds);
+    // Only the probabilities: a `cam` output (export --cam) is not computed here.
+    const result = await this.session.run(feeds, [ONNX_OUTPUT]);
     const y = result[ONNX_OUTPUT];
     if (!y || !(y.data instanceof Float32Array)) {
       throw new InputError(`${this.file}: the model returned no float32 "${ONNX_OUTPUT}"`);

@@ -87,7 +87,8 @@ async function request(
         ...init.headers,
         ...(o.authorization !== undefined && { Authorization: o.authorization }),
       },
-      ...(init.body !== undefined && { body: init.body }),
+      // A Uint8Array over an ArrayBuffer is a BodyInit in both the DOM and the undici typings.
+      ...(init.body !== undefined && { body: init.body as Uint8Array<ArrayBuffer> }),
       signal: AbortSignal.timeout(o.timeoutMs ?? 30_000),
     });
   } catch (err) {
