@@ -80,10 +80,10 @@ export {
 } from './commands/stats.js';
 // Synthetic data.
 export { type SynthResult, synth } from './commands/synth.js';
-// The PACS triage service (ichdet watch).
-export { type WatchOptions, type WatchResult, watch } from './commands/watch.js';
 // The web viewer (ichdet view).
 export { type ViewOptions, type ViewResult, view } from './commands/view.js';
+// The PACS triage service (ichdet watch).
+export { type WatchOptions, type WatchResult, watch } from './commands/watch.js';
 // Slice identity and labels.
 export { compareSlices, contextIndices, imageIdOf } from './data/series.js';
 // DICOM layer.

@@ -22,8 +22,8 @@ import { registerStats } from './stats.js';
 import { registerSynth } from './synth.js';
 import { registerTrain } from './train.js';
 import { registerTrainSeries } from './train-series.js';
-import { registerWatch } from './watch.js';
 import { registerView } from './view.js';
+import { registerWatch } from './watch.js';
 import { registerWeights } from './weights.js';
 import { registerJobs, registerWorker } from './worker.js';
 
