@@ -217,5 +217,5 @@ export async function benchPrepare(
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   for (const r of await benchPrepare())
-    console.log(`${r.name}: ${r.value} ${r.unit} (target ${r.target})`);
+    console.log(`${r.name}: ${Number(r.value.toPrecision(4))} ${r.unit} (target ${r.target})`);
 }
