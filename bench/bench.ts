@@ -192,6 +192,7 @@ const rows = [
   ...(await optional('./prepare.js', 'benchPrepare')),
   ...(process.argv.includes('--no-queue') ? [] : await optional('./queue.js', 'benchQueue')),
   ...(await optional('./index.js', 'benchIndex')),
+  ...(process.argv.includes('--no-train') ? [] : await optional('./kernels.js', 'benchKernels')),
   ...(process.argv.includes('--no-train') ? [] : await optional('./train.js', 'benchTrain')),
   ...(process.argv.includes('--no-infer') ? [] : await optional('./infer.js', 'benchInfer')),
   ...(process.argv.includes('--no-infer') ? [] : await optional('./predict.js', 'benchSeries')),

@@ -3,8 +3,14 @@
  * wasm backend, random weights and inputs) per architecture and input size, on both cores
  * (2 workers) and on one (1 worker). One warm-up step, then timed steps. `--quick`: 128² only,
  * three architectures; `--train-archs a,b`: only those; `--train-sizes 128`: only those sizes.
+ *
+ * When `python3` imports torch and torchvision, each architecture also gets PyTorch's rate for
+ * the same step on as many threads (bench/torch_train.py, measured in this run) and the ratio;
+ * otherwise those rows are skipped with the reason on stderr (`--no-torch` skips them too).
  */
+import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { ARCH_NAMES, type ArchName } from '../src/models/registry.js';
 import { microBatchFor, resolveTrainConfig } from '../src/train/config.js';
 import { ModelWorkers } from '../src/train/engine.js';
@@ -30,6 +36,8 @@ export async function trainRate(
   workers: number,
   steps: number,
   batch = 32,
+  /** Filled with the CPU seconds (user + system, every thread) of the timed steps. */
+  cpu?: { seconds: number },
 ): Promise<number> {
   const config = resolveTrainConfig(
     { cache: '', split: '', out: '', arch, size, batch, workers, weights: 'none', backend: 'wasm' },
@@ -63,12 +71,46 @@ export async function trainRate(
         return { x, y, n: m };
       });
     await w.step(share(batch, 0), opt, { micro, seed: 0 });
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let s = 1; s <= steps; s++) await w.step(share(batch, s), opt, { micro, seed: s });
-    return (steps * batch) / ((performance.now() - t0) / 1000);
+    const seconds = (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(c0);
+    if (cpu) cpu.seconds = (c.user + c.system) / 1e6;
+    return (steps * batch) / seconds;
   } finally {
     await w.close();
   }
+}
+
+const TORCH_SCRIPT = fileURLToPath(new URL('./torch_train.py', import.meta.url));
+
+/**
+ * Why PyTorch rows cannot be measured here, or undefined when `python3` imports torch and
+ * torchvision (Debian's python3-torch and python3-torchvision; CI installs neither).
+ */
+export function torchMissing(): string | undefined {
+  const r = spawnSync('python3', ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+  if (r.error) return `python3 did not start (${r.error.message})`;
+  if (r.status !== 0) return (r.stderr.trim().split('\n').at(-1) ?? '').trim() || 'import failed';
+  return undefined;
+}
+
+/** PyTorch's images/s for the same step (bench/torch_train.py), on `threads` threads. */
+export function torchRate(arch: ArchName, size: number, threads: number, batch = 32): number {
+  const r = spawnSync(
+    'python3',
+    [TORCH_SCRIPT, '--arch', arch, '--size', String(size), '--batch', String(batch)].concat([
+      '--steps',
+      '1',
+      '--threads',
+      String(threads),
+    ]),
+    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } },
+  );
+  if (r.status !== 0) throw new Error(`torch_train.py ${arch} ${size} failed: ${r.stderr}`);
+  const line = r.stdout.trim().split('\n').at(-1) ?? '{}';
+  return (JSON.parse(line) as { images_per_s: number }).images_per_s;
 }
 
 export async function benchTrain(): Promise<BenchRow[]> {
@@ -78,10 +120,16 @@ export async function benchTrain(): Promise<BenchRow[]> {
   const sizes = (argList('--train-sizes') ?? (quick ? ['128'] : ['128', '224'])).map(Number);
   const cores = Math.min(2, cpus().length);
   const rows: BenchRow[] = [];
+  const noTorch = process.argv.includes('--no-torch')
+    ? 'asked not to (--no-torch)'
+    : torchMissing();
+  if (noTorch !== undefined) process.stderr.write(`PyTorch rows skipped: ${noTorch}\n`);
   for (const size of sizes) {
     for (const arch of archs) {
+      let ours = Number.NaN;
       for (const workers of cores > 1 ? [cores, 1] : [1]) {
         const rate = await trainRate(arch, size, workers, 1);
+        if (workers === cores) ours = rate;
         const target = TARGETS[arch];
         rows.push({
           name: `train ${arch} ${size}² batch 32, ${workers === 1 ? '1 core' : `${workers} cores`}`,
@@ -90,6 +138,16 @@ export async function benchTrain(): Promise<BenchRow[]> {
           target: size === 128 && workers > 1 && target !== undefined ? `≥ ${target}` : '',
         });
         process.stderr.write(`${rows.at(-1)!.name}: ${rate.toFixed(2)} images/s\n`);
+      }
+      if (noTorch === undefined) {
+        // Measured now, in the same run, on as many threads as ichdet had cores.
+        const theirs = torchRate(arch, size, cores);
+        const what = `${arch} ${size}² batch 32, ${cores} threads`;
+        rows.push(
+          { name: `PyTorch train ${what}`, value: theirs, unit: 'images/s', target: '' },
+          { name: `ichdet / PyTorch, ${what}`, value: ours / theirs, unit: '×', target: '≥ 1.0' },
+        );
+        process.stderr.write(`PyTorch ${what}: ${theirs.toFixed(2)} images/s\n`);
       }
     }
   }

@@ -1,5 +1,14 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -7,8 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { merge } from '../src/commands/merge.js';
 import { type PrepareOptions, prepare, prepareSummary } from '../src/commands/prepare.js';
 import { synth } from '../src/commands/synth.js';
-import { cacheChecksums, openCache } from '../src/data/cache.js';
+import { cacheChecksums, openCache, shardPath } from '../src/data/cache.js';
 import { readWindowedUint8 } from '../src/dicom/fastpath.js';
+import { windowedImageUint8 } from '../src/dicom/preprocess.js';
+import { decodeSlice } from '../src/dicom/read.js';
 import { DEFAULT_WINDOWS } from '../src/dicom/window.js';
 import { ConfigError, InputError } from '../src/errors.js';
 
@@ -65,6 +76,44 @@ describe('prepare', () => {
     expect(readFileSync(join(out, 'README.md'), 'utf8')).toContain('12288 bytes');
     // One worker or two: the same cache.
     expect(cacheChecksums(out)).toEqual(cacheChecksums(reference));
+  });
+
+  it('keeps full resolution (no resize) and leaves the slot of a duplicate image id zero', async () => {
+    // Four slices at their own 128², and a copy of the second under a name listed after it.
+    const dir = join(root, 'full-images');
+    mkdirSync(dir);
+    const some = readdirSync(images)
+      .filter((f) => f.endsWith('.dcm'))
+      .sort()
+      .filter((f) => {
+        try {
+          decodeSlice(readFileSync(join(images, f)), f);
+          return true;
+        } catch {
+          return false;
+        }
+      })
+      .slice(0, 4);
+    for (const f of some) copyFileSync(join(images, f), join(dir, f));
+    copyFileSync(join(images, some[1]!), join(dir, 'zz-copy.dcm'));
+    const out = join(root, 'full');
+    const r = await prepare({ images: dir, out, size: 128, workers: 2, batch: 2, progress: false });
+    expect([r.cached, r.rejected]).toEqual([4, 1]);
+    const rejects = readFileSync(join(out, 'rejects.csv'), 'utf8');
+    expect(rejects).toContain(`zz-copy.dcm,duplicate image id`);
+    expect(rejects).toContain(`(already cached from ${some[1]})`);
+    const shard = readFileSync(shardPath(out, 0));
+    const record = 128 * 128 * 3;
+    expect(shard.length).toBe(5 * record);
+    // Slot i holds file i (sorted list); the reference is the general path, not the fast one.
+    some.forEach((f, i) => {
+      const want = windowedImageUint8(decodeSlice(readFileSync(join(dir, f)), f), {
+        windows: DEFAULT_WINDOWS,
+        size: 128,
+      }).data;
+      expect(Buffer.compare(shard.subarray(i * record, (i + 1) * record), want), f).toBe(0);
+    });
+    expect(shard.subarray(4 * record).every((b) => b === 0)).toBe(true);
   });
 
   it('does nothing the second time and leaves the cache identical', async () => {

@@ -245,9 +245,24 @@ function expectFastPathMatches(c: Case, bytes: Uint8Array, rows: number, cols: n
   const half = rows % 2 === 0 && rows === cols ? rows / 2 : undefined;
   const wantB =
     half === undefined ? undefined : windowedImageUint8(slice, { ...cfg, size: half }).data;
+  // At the slice's own size (a full-resolution cache): toUint8 of the float32 windows.
+  const wantN = windowedImageUint8(slice, cfg).data;
+  expect(bitDifferences(wantN, toUint8(wantF))).toEqual([]);
+  const c3 = cfg.windows.length;
+  const n8 = new Uint8Array(rows * cols * c3 + 1);
+  for (const [size, out] of [
+    [undefined, n8.subarray(0, rows * cols * c3)],
+    [undefined, n8.subarray(1)],
+    [rows === cols ? rows : undefined, undefined],
+  ] as const) {
+    const got = readWindowedUint8(bytes, 'simd.dcm', { ...cfg, size }, out).image;
+    if (out !== undefined) expect(got.data).toBe(out);
+    expect([got.height, got.width, got.channels]).toEqual([rows, cols, c3]);
+    expect(bitDifferences(got.data, wantN)).toEqual([]);
+  }
   for (const on of [true, false]) {
     setSimdEnabled(on);
-    const out = new Float32Array(rows * cols * 3);
+    const out = new Float32Array(rows * cols * c3);
     const got = readWindowed(bytes, 'simd.dcm', cfg, out);
     expect(got.image.data).toBe(out);
     expect(bitDifferences(got.image.data, wantF)).toEqual([]);
@@ -273,6 +288,13 @@ describe('readWindowed and readWindowedUint8 with the kernels', () => {
     expectFastPathMatches(c, dicom(c, 13, 7, randomWords(13 * 7, 9)), 13, 7);
     // 510 columns: the uint8 kernel needs a multiple of 8, so the table loop runs.
     expectFastPathMatches(c, dicom(c, 510, 510, randomWords(510 * 510, 10)), 510, 510);
+  });
+
+  it('match the reference with two windows and with one (the table loops)', () => {
+    for (const windows of [[P.brain, P.bone], [P.subdural]]) {
+      const c: Case = { ...CASES[0]!, windows };
+      expectFastPathMatches(c, dicom(c, 64, 64, randomWords(64 * 64, 15)), 64, 64);
+    }
   });
 
   it('match the reference when the file bytes start at an odd address', () => {

@@ -17,6 +17,7 @@ import {
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type CacheConfig, type CacheJob, type Db, SHARD_DIR, shardPath } from './cache.js';
+import { locateSlot } from './shards.js';
 import { LABEL_NAMES } from './types.js';
 
 const fdatasyncAsync = promisify(fdatasync);
@@ -65,7 +66,7 @@ export class ShardWriter {
   }
 
   locate(slot: number): { shard: number; record: number } {
-    return { shard: Math.floor(slot / this.recordsPerShard), record: slot % this.recordsPerShard };
+    return locateSlot(slot, this.recordsPerShard);
   }
 
   private fdOf(shard: number): number {
@@ -78,6 +79,20 @@ export class ShardWriter {
       this.fds.set(shard, fd);
     }
     return fd;
+  }
+
+  /**
+   * Creates every shard file that slots [0, slots) fall in (existing ones are kept), so that
+   * other threads can open them for writing.
+   */
+  create(slots: number): void {
+    const shards = Math.ceil(slots / this.recordsPerShard);
+    for (let s = 0; s < shards; s++) this.fdOf(s);
+  }
+
+  /** Notes that another thread wrote the record of `slot`: its shard needs the next sync. */
+  written(slot: number): void {
+    this.dirty.add(this.locate(slot).shard);
   }
 
   /** Writes one record (recordBytes bytes of `bytes` from `offset`) at its slot. */

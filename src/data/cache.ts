@@ -33,12 +33,12 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Window } from '../dicom/window.js';
 import { ConfigError, InputError } from '../errors.js';
+import { SHARD_DIR, shardPath } from './shards.js';
 import { type CacheIndexRow, LABEL_NAMES, type Labels } from './types.js';
 
 /** Version of this layout; a reader refuses other versions. */
 export const CACHE_FORMAT = 1;
 export const INDEX_FILE = 'index.sqlite';
-export const SHARD_DIR = 'shards';
 export const DEFAULT_RECORDS_PER_SHARD = 4096;
 
 /** What decides the bytes of a record: checked by every reader and by a resumed prepare. */
@@ -196,9 +196,7 @@ export const SLICE_COLUMNS: readonly (keyof SliceRow)[] = [
   'context',
 ];
 
-export function shardPath(dir: string, shard: number): string {
-  return join(dir, SHARD_DIR, `shard-${String(shard).padStart(4, '0')}.bin`);
-}
+export { SHARD_DIR, shardPath } from './shards.js';
 
 /** The ichdet version from package.json. */
 export function ichdetVersion(): string {

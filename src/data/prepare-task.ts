@@ -1,8 +1,15 @@
 /**
  * The pool task of `ichdet prepare` (see util/pool.ts): decodes a batch of files into cache
- * records. A file that fails is returned as a reject with its reason; the batch never throws
- * for one bad file. The records of the good files come back in one buffer, in batch order.
+ * records and writes each good file's record at its slot in the shard files (pwrite into the
+ * page cache; the main thread fdatasyncs before it indexes them, see data/prepare.ts). A file
+ * that fails is returned as a reject with its reason; the batch never throws for one bad file.
+ *
+ * Writing here rather than on the main thread keeps the records off the message channel and
+ * lets each worker reuse one record buffer: a fresh buffer per batch, moved to the main thread,
+ * cost as much CPU in first-touch page faults as the decoding itself, and the main thread's
+ * writes were serial.
  */
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
 import { slicePosition } from '../dicom/geometry.js';
@@ -11,6 +18,7 @@ import type { WindowLevel } from '../dicom/window.js';
 import { DicomError } from '../errors.js';
 import { ReusableFileReader } from '../util/files.js';
 import { imageIdOf } from './series.js';
+import { locateSlot, shardPath } from './shards.js';
 
 export interface PrepareFile {
   /** Path relative to the images folder. */
@@ -25,6 +33,9 @@ export interface PrepareFile {
 
 export interface PrepareBatch {
   images: string;
+  /** The cache folder; its shard files exist (the main thread creates them first). */
+  out: string;
+  recordsPerShard: number;
   files: PrepareFile[];
   windows: WindowLevel[];
   size: number;
@@ -54,9 +65,8 @@ export type PrepareItem =
   | { file: PrepareFile; ok: false; reason: string };
 
 export interface PrepareBatchResult {
+  /** In batch order; the record of every ok item is written at its slot. */
   items: PrepareItem[];
-  /** Records of the ok items, in item order, recordBytes each. */
-  records: Uint8Array;
 }
 
 /** What the index records of a file's attributes (prepare and index alike). */
@@ -90,32 +100,62 @@ export function rejectReason(err: unknown): string {
 
 /** One read buffer per worker, reused for every file: no 0.5 MB allocation (and GC) per slice. */
 const reader = new ReusableFileReader();
+/** One record buffer per worker, reused likewise. */
+let record = new Uint8Array(0);
 
 export function runTask(batch: PrepareBatch): PrepareBatchResult {
   const c = batch.windows.length;
   const recordBytes = batch.size * batch.size * c;
-  const buf = new Uint8Array(batch.files.length * recordBytes);
+  if (record.length !== recordBytes) record = new Uint8Array(recordBytes);
+  const out = record;
   const items: PrepareItem[] = [];
-  let n = 0;
   const cfg = { windows: batch.windows, size: batch.size, rsnaFix: batch.rsnaFix, ctOnly: true };
-  for (const file of batch.files) {
-    const path = join(batch.images, file.rel);
-    try {
-      const bytes = reader.read(path);
-      const out = buf.subarray(n * recordBytes, (n + 1) * recordBytes);
-      const r = readWindowedUint8(bytes, path, cfg, out);
-      if (r.image.data !== out) out.set(r.image.data);
-      items.push({ file, ok: true, meta: metaOf(r.attributes, file.rel) });
-      n++;
-    } catch (err) {
-      items.push({ file, ok: false, reason: rejectReason(err) });
+  // Opened per batch and closed in `finally`: a worker thread's descriptors outlive it.
+  const fds = new Map<number, number>();
+  const fdOf = (shard: number) => {
+    let fd = fds.get(shard);
+    if (fd === undefined) {
+      fd = openSync(shardPath(batch.out, shard), 'r+');
+      fds.set(shard, fd);
     }
+    return fd;
+  };
+  try {
+    for (const file of batch.files) {
+      const item = decodeOne(batch, file, cfg, out);
+      if (item.ok) {
+        const { shard, record: at } = locateSlot(file.slot, batch.recordsPerShard);
+        writeAll(fdOf(shard), out, at * recordBytes);
+      }
+      items.push(item);
+    }
+  } finally {
+    for (const fd of fds.values()) closeSync(fd);
   }
-  return { items, records: buf.subarray(0, n * recordBytes) };
+  return { items };
 }
 
-/** The records buffer is moved to the main thread, not copied (see util/pool-worker.ts). */
-export function transferList(result: PrepareBatchResult): ArrayBuffer[] {
-  const b = result.records.buffer;
-  return b instanceof ArrayBuffer ? [b] : [];
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.length) {
+    done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+  }
+}
+
+/** One file into `out` (its record), or the reason it is rejected. */
+function decodeOne(
+  batch: PrepareBatch,
+  file: PrepareFile,
+  cfg: { windows: WindowLevel[]; size: number; rsnaFix: boolean; ctOnly: boolean },
+  out: Uint8Array,
+): PrepareItem {
+  const path = join(batch.images, file.rel);
+  try {
+    const bytes = reader.read(path);
+    const r = readWindowedUint8(bytes, path, cfg, out);
+    if (r.image.data !== out) out.set(r.image.data);
+    return { file, ok: true, meta: metaOf(r.attributes, file.rel) };
+  } catch (err) {
+    return { file, ok: false, reason: rejectReason(err) };
+  }
 }

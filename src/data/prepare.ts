@@ -251,8 +251,9 @@ const INSERT_SLICE = `INSERT INTO slices (image_id, patient_id, study_uid, serie
   @bits_stored, @pixel_representation, @rsna_fix_applied, @shard, @record, @context)`;
 
 /**
- * Commits decoded batches in list order, as a group commit: `stage` writes a batch's records at
- * their slots (pwrite into the page cache) and queues its rows; `flush` fdatasyncs the shard
+ * Commits decoded batches in list order, as a group commit: the workers have written a batch's
+ * records at their slots (pwrite into the page cache); `stage` notes their shards, zeroes the
+ * slot of a duplicate (its slot stays zero, as if never written) and queues the rows; `flush` fdatasyncs the shard
  * files (on the libuv thread pool, so decoding goes on meanwhile) and then inserts every queued
  * row in ONE transaction. Rows are inserted only after their bytes are durable.
  */
@@ -260,6 +261,7 @@ class Committer {
   private readonly insertSlice;
   private readonly insertReject;
   private readonly ids: Map<string, string>;
+  private zeros: Uint8Array | undefined;
   private pending: { rows: Record<string, unknown>[]; rejects: [string, number, string][] }[] = [];
   private flushing: Promise<void> | undefined;
   /** Files whose rows are committed (for the progress bar). */
@@ -281,25 +283,25 @@ class Committer {
     this.ids = new Map(known.map((r) => [r.image_id, r.source]));
   }
 
-  /** Writes a batch's records and queues its rows; starts a flush when none is running. */
+  /** Queues a batch's rows (its records are written); starts a flush when none is running. */
   stage(r: PrepareBatchResult): void {
     const rows: Record<string, unknown>[] = [];
     const rejects: [string, number, string][] = [];
-    let k = 0;
     for (const item of r.items) {
       if (!item.ok) {
         rejects.push([item.file.rel, item.file.fileIndex, item.reason]);
         continue;
       }
       const m = item.meta;
-      const at = k++;
       const other = this.ids.get(m.imageId);
       if (other !== undefined) {
         rejects.push([item.file.rel, item.file.fileIndex, duplicateReason(m.imageId, other)]);
+        this.zeros ??= new Uint8Array(this.recordBytes);
+        this.writer.write(item.file.slot, this.zeros);
         continue;
       }
       this.ids.set(m.imageId, item.file.rel);
-      this.writer.write(item.file.slot, r.records, at * this.recordBytes);
+      this.writer.written(item.file.slot);
       const { shard, record } = this.writer.locate(item.file.slot);
       rows.push({
         image_id: m.imageId,
@@ -475,6 +477,8 @@ async function runWithPool(
   }
   const db = opened.db;
   const writer = new ShardWriter(job.out, config.recordBytes, config.recordsPerShard);
+  // The workers write records into these files; they must exist before the first batch.
+  writer.create(mine.length);
   let processed = 0;
   let resumed = 0;
   try {
@@ -499,6 +503,8 @@ async function runWithPool(
       const submit = (b: PrepareFile[]) => {
         const task: PrepareBatch = {
           images: job.images,
+          out: job.out,
+          recordsPerShard: config.recordsPerShard,
           files: b,
           windows: config.windows,
           size: config.size,

@@ -21,6 +21,7 @@ import {
   windowedImage,
   windowedImageUint8,
 } from './preprocess.js';
+import { toUint8 } from './quantize.js';
 import {
   checkRescale,
   ctSliceLayout,
@@ -52,13 +53,21 @@ interface Tables {
   lut: Float32Array;
   /** The SIMD kernels' plan, when they apply and match `lut` on every word. */
   plan: Window3Plan | undefined;
+  /** `lut` quantised to 8 bits as toUint8 does, built on first use (full-resolution caches). */
+  lut8?: Uint8Array;
+  /** For three windows: the three bytes of word w packed little-endian into entry w. */
+  lut24?: Uint32Array;
 }
 
 const LUT_CACHE = new Map<string, Tables>();
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const LUT_CACHE_MAX = 16;
 
 /** The table and kernel plan of a layout, rescale and window list. */
-function windowLut(a: SliceAttributes, cfg: Config): Tables & { rsnaFixApplied: boolean } {
+function windowLut(
+  a: SliceAttributes,
+  cfg: Config,
+): Tables & { rsnaFixApplied: boolean; cached: Tables } {
   const rsnaFix = cfg.rsnaFix ?? true;
   const rsnaFixApplied = rsnaFix && needsRsnaFix(a);
   const key = [
@@ -81,7 +90,24 @@ function windowLut(a: SliceAttributes, cfg: Config): Tables & { rsnaFixApplied: 
     if (LUT_CACHE.size >= LUT_CACHE_MAX) LUT_CACHE.delete(LUT_CACHE.keys().next().value as string);
     LUT_CACHE.set(key, tables);
   }
-  return { ...tables, rsnaFixApplied };
+  return { ...tables, rsnaFixApplied, cached: tables };
+}
+
+/** The 8-bit table of `tables`: entry i is quantize255(lut[i]), i.e. toUint8 of the window. */
+function lut8Of(tables: Tables): Uint8Array {
+  if (tables.lut8 === undefined) tables.lut8 = toUint8(tables.lut);
+  return tables.lut8;
+}
+
+/** The packed three-window table: entry w = b0 | b1 << 8 | b2 << 16 of the 8-bit table. */
+function lut24Of(tables: Tables): Uint32Array {
+  if (tables.lut24 === undefined) {
+    const b = lut8Of(tables);
+    const t = new Uint32Array(65536);
+    for (let w = 0; w < 65536; w++) t[w] = b[3 * w]! | (b[3 * w + 1]! << 8) | (b[3 * w + 2]! << 16);
+    tables.lut24 = t;
+  }
+  return tables.lut24;
 }
 
 interface Words extends Tables {
@@ -90,6 +116,8 @@ interface Words extends Tables {
   bytes: Uint8Array;
   /** The same words as numbers (for the table loops). */
   words: () => Uint16Array;
+  /** The cached tables themselves (to hang the 8-bit table on). */
+  tables: Tables;
 }
 
 /** Parses and returns the raw 16-bit words and the tables, or undefined for other layouts. */
@@ -118,9 +146,10 @@ function wordsAndLut(bytes: Uint8Array, source: string, cfg: Config): Words | un
   // The same checks, in the same order, as decodeSlice: bit layout, then rescale.
   checkBitLayout(a, source);
   checkRescale(a, source);
-  const { lut, plan, rsnaFixApplied } = windowLut(a, cfg);
+  const tables = windowLut(a, cfg);
+  const { lut, plan, rsnaFixApplied } = tables;
   const attributes = { ...a, rows: layout.rows, cols: layout.cols, rsnaFixApplied };
-  return { attributes, bytes: le, words, lut, plan };
+  return { attributes, bytes: le, words, lut, plan, tables: tables.cached };
 }
 
 /** DICOM bytes → float32 windows (H × W × C), resized when `cfg.size` is set. */
@@ -168,6 +197,12 @@ export function readWindowedUint8(
 ): FastResult<Uint8Array> {
   validatePreprocessConfig(cfg);
   const w = wordsAndLut(bytes, source, cfg);
+  if (
+    w !== undefined &&
+    (cfg.size === undefined || (cfg.size === w.attributes.rows && cfg.size === w.attributes.cols))
+  ) {
+    return nativeUint8(w, cfg.windows.length, out);
+  }
   const size = cfg.size;
   if (
     !w ||
@@ -209,6 +244,47 @@ export function readWindowedUint8(
         const v = f32((lut[p + k]! + lut[q + k]! + (lut[s + k]! + lut[t + k]!)) * 0.25);
         dst[o] = v >= 1 ? 255 : (v * 255 + 0.5) | 0;
       }
+    }
+  }
+  return { attributes, image };
+}
+
+/**
+ * 8-bit windows at the slice's own size (a full-resolution cache): one lookup per pixel in the
+ * 8-bit table, which holds toUint8 of the float table, so this is toUint8(windowedImage(...))
+ * bit for bit — the general path's identity resize is a copy.
+ */
+function nativeUint8(w: Words, c: number, out?: Uint8Array): FastResult<Uint8Array> {
+  const { attributes } = w;
+  const n = attributes.rows * attributes.cols;
+  const lut8 = lut8Of(w.tables);
+  const dst = out !== undefined && out.length === n * c ? out : new Uint8Array(n * c);
+  const image = { data: dst, height: attributes.rows, width: attributes.cols, channels: c };
+  const words = w.words();
+  if (c === 3 && n % 4 === 0 && dst.byteOffset % 4 === 0 && LITTLE_ENDIAN) {
+    // Four pixels (12 bytes) as three 32-bit stores: a0 a1 a2 b0 | b1 b2 c0 c1 | c2 d0 d1 d2.
+    const t = lut24Of(w.tables);
+    const d32 = new Uint32Array(dst.buffer, dst.byteOffset, (n * 3) / 4);
+    for (let i = 0, j = 0; i < n; i += 4, j += 3) {
+      const a = t[words[i]!]!;
+      const b = t[words[i + 1]!]!;
+      const e = t[words[i + 2]!]!;
+      const f = t[words[i + 3]!]!;
+      d32[j] = a | (b << 24);
+      d32[j + 1] = (b >>> 8) | (e << 16);
+      d32[j + 2] = (e >>> 16) | (f << 8);
+    }
+  } else if (c === 3) {
+    for (let i = 0, j = 0; i < n; i++, j += 3) {
+      const k = words[i]! * 3;
+      dst[j] = lut8[k]!;
+      dst[j + 1] = lut8[k + 1]!;
+      dst[j + 2] = lut8[k + 2]!;
+    }
+  } else {
+    for (let i = 0, j = 0; i < n; i++) {
+      const k = words[i]! * c;
+      for (let q = 0; q < c; q++, j++) dst[j] = lut8[k + q]!;
     }
   }
   return { attributes, image };
