@@ -55,14 +55,14 @@ export const DEFAULT_SERIES_MODEL: SeriesModelConfig = {
 };
 
 /** The body's blocks: kernel size and dilation; widths c1 then c2. */
-const BLOCKS = [
+export const BLOCKS = [
   { k: 5, d: 1 },
   { k: 3, d: 2 },
   { k: 3, d: 4 },
   { k: 3, d: 2 },
 ] as const;
 const BN_MOMENTUM = 0.9;
-const BN_EPS = 1e-3;
+export const BN_EPS = 1e-3;
 export function resolveSeriesModelConfig(o: Partial<SeriesModelConfig> = {}): SeriesModelConfig {
   const c = { ...DEFAULT_SERIES_MODEL, ...o };
   for (const k of ['c1', 'c2', 'gru'] as const) {

@@ -36,7 +36,7 @@ import {
 } from '../infer/onnx-proto.js';
 import { loadOrt, type OnnxBackend, type OnnxLoadOptions } from '../infer/onnx-runtime.js';
 import { LABEL_COUNT } from '../labels.js';
-import { type SeriesModel, SLICE_INPUTS } from './model.js';
+import { BLOCKS, BN_EPS, type SeriesModel, SLICE_INPUTS } from './model.js';
 import type { FeatureSeries, FeatureSet } from './read-features.js';
 import { reverseSeries, seriesModelInput } from './train.js';
 
@@ -46,16 +46,6 @@ export const SERIES_ONNX_SLICES = 'slices';
 export const SERIES_ONNX_STUDY = 'study';
 export const SERIES_ONNX_FILE = 'model.onnx';
 const OPSET = 17;
-
-/** The model's conv blocks (kernel, dilation), in order; must match series/model.ts BLOCKS. */
-const BLOCKS = [
-  { k: 5, d: 1 },
-  { k: 3, d: 2 },
-  { k: 3, d: 4 },
-  { k: 3, d: 2 },
-] as const;
-/** series/model.ts BN_EPS. */
-const BN_EPS = 1e-3;
 
 const ints = (name: string, v: number[]): AttributeProto => ({
   name,

@@ -5,6 +5,7 @@
  * the next flagged slice), heatmap and mask overlays with an opacity, and "Analyse in browser"
  * (onnxruntime-web in worker.ts). Pixels come from render.ts, i.e. ichdet's own HU and windowing.
  */
+import { ANY_INDEX, LABEL_NAMES } from '../../labels.js';
 import type { ModelCardLite, StoredSlice } from './model-input.js';
 import { seriesInput } from './model-input.js';
 import type { WorkerReply, WorkerRequest } from './protocol.js';
@@ -19,15 +20,8 @@ import {
   VIEW_PRESETS,
 } from './render.js';
 
-const LABELS = [
-  'epidural',
-  'intraparenchymal',
-  'intraventricular',
-  'subarachnoid',
-  'subdural',
-  'any',
-] as const;
-const ANY = 5;
+const LABELS = LABEL_NAMES;
+const ANY = ANY_INDEX;
 
 interface Info {
   threshold: number | null;

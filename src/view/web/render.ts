@@ -6,6 +6,7 @@
  */
 import { type HuAttributes, storedToHu } from '../../dicom/hu.js';
 import { toUint8 } from '../../dicom/quantize.js';
+import type { StoredPixels } from '../../dicom/slice.js';
 import { type WindowLevel, windowTransform } from '../../dicom/window.js';
 
 /** The viewer's window presets (centre/width in HU). */
@@ -17,13 +18,7 @@ export const VIEW_PRESETS: readonly { name: string; center: number; width: numbe
   { name: 'soft tissue', center: 40, width: 380 },
 ];
 
-export type StoredArray =
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | Int8Array
-  | Uint8Array;
+export type StoredArray = StoredPixels;
 
 /** The typed array of the `X-Dtype` the server sends with stored pixels. */
 export function storedFromBytes(buf: ArrayBuffer, dtype: string): StoredArray {
