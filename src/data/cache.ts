@@ -87,9 +87,11 @@ export interface CacheExpectation {
 /** The label columns, in LABEL_NAMES order (`any` is quoted in SQL). */
 export const LABEL_COLUMNS = LABEL_NAMES.map((n) => `"${n}"`);
 
-export const SCHEMA = `
-CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS slices (
+/**
+ * The `slices` columns a file's header gives (ids, position, order, labels, geometry, rescale):
+ * shared by the cache (which adds the slot) and the metadata index of `ichdet index`.
+ */
+export const SLICE_HEADER_COLUMNS_SQL = `
   image_id TEXT PRIMARY KEY,
   patient_id TEXT NOT NULL,
   study_uid TEXT NOT NULL,
@@ -110,7 +112,12 @@ CREATE TABLE IF NOT EXISTS slices (
   intercept REAL NOT NULL,
   bits_stored INTEGER NOT NULL,
   pixel_representation INTEGER NOT NULL,
-  rsna_fix_applied INTEGER NOT NULL,
+  rsna_fix_applied INTEGER NOT NULL`;
+
+/** Tables of a cache's index.sqlite. */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS slices (${SLICE_HEADER_COLUMNS_SQL},
   shard INTEGER NOT NULL,
   record INTEGER NOT NULL,
   context INTEGER NOT NULL DEFAULT 0,

@@ -22,7 +22,7 @@ import { checkField, type Db, ichdetVersion } from './cache.js';
 import type { IndexBatch, IndexBatchResult, IndexFile } from './index-task.js';
 import { type CoverageReport, type LabelTable, labelCoverage } from './labels.js';
 import { loadMetaConfig, type MetaConfig, openMetaDb, saveMetaConfig } from './meta-index.js';
-import { duplicateReason, fileListSha256, finalizeIndex, relPath } from './prepare.js';
+import { duplicateReason, fileListSha256, finalizeIndex, relPath, sliceRowOf } from './prepare.js';
 
 /** Options after validation (see commands/index-meta.ts). */
 export interface IndexJob {
@@ -135,25 +135,7 @@ class Committer {
           continue;
         }
         this.ids.set(m.imageId, item.file.rel);
-        this.insertSlice.run({
-          image_id: m.imageId,
-          patient_id: m.patientId,
-          study_uid: m.studyUid,
-          series_uid: m.seriesUid,
-          z: m.z,
-          instance_number: m.instanceNumber,
-          source: item.file.rel,
-          file_index: item.file.fileIndex,
-          rows: m.rows,
-          cols: m.cols,
-          pixel_spacing_row: m.pixelSpacing?.[0] ?? null,
-          pixel_spacing_col: m.pixelSpacing?.[1] ?? null,
-          slope: m.slope,
-          intercept: m.intercept,
-          bits_stored: m.bitsStored,
-          pixel_representation: m.pixelRepresentation,
-          rsna_fix_applied: m.rsnaFixApplied ? 1 : 0,
-        });
+        this.insertSlice.run(sliceRowOf(m, item.file));
       }
     })();
   }

@@ -17,7 +17,7 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConfigError, InputError } from '../errors.js';
-import { type Db, LABEL_COLUMNS, type RejectRow, type SliceRow } from './cache.js';
+import { type Db, type RejectRow, SLICE_HEADER_COLUMNS_SQL, type SliceRow } from './cache.js';
 import { contextIndices } from './series.js';
 import { type CacheIndexRow, LABEL_NAMES, type Labels } from './types.js';
 
@@ -26,29 +26,7 @@ export const META_FORMAT = 1;
 
 export const META_SCHEMA = `
 CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS slices (
-  image_id TEXT PRIMARY KEY,
-  patient_id TEXT NOT NULL,
-  study_uid TEXT NOT NULL,
-  series_uid TEXT NOT NULL,
-  z REAL,
-  instance_number INTEGER,
-  slice_index INTEGER,
-  prev_id TEXT,
-  next_id TEXT,
-  ${LABEL_COLUMNS.map((c) => `${c} INTEGER`).join(',\n  ')},
-  source TEXT NOT NULL UNIQUE,
-  file_index INTEGER NOT NULL,
-  rows INTEGER NOT NULL,
-  cols INTEGER NOT NULL,
-  pixel_spacing_row REAL,
-  pixel_spacing_col REAL,
-  slope REAL NOT NULL,
-  intercept REAL NOT NULL,
-  bits_stored INTEGER NOT NULL,
-  pixel_representation INTEGER NOT NULL,
-  rsna_fix_applied INTEGER NOT NULL
-);
+CREATE TABLE IF NOT EXISTS slices (${SLICE_HEADER_COLUMNS_SQL});
 CREATE INDEX IF NOT EXISTS slices_series ON slices (series_uid);
 CREATE TABLE IF NOT EXISTS rejects (
   source TEXT PRIMARY KEY,

@@ -47,7 +47,7 @@ import {
   type LabelTable,
   labelCoverage,
 } from './labels.js';
-import type { PrepareBatch, PrepareBatchResult, PrepareFile } from './prepare-task.js';
+import type { DecodedMeta, PrepareBatch, PrepareBatchResult, PrepareFile } from './prepare-task.js';
 import { compareSlices } from './series.js';
 import { LABEL_NAMES } from './types.js';
 
@@ -304,23 +304,7 @@ class Committer {
       this.writer.written(item.file.slot);
       const { shard, record } = this.writer.locate(item.file.slot);
       rows.push({
-        image_id: m.imageId,
-        patient_id: m.patientId,
-        study_uid: m.studyUid,
-        series_uid: m.seriesUid,
-        z: m.z,
-        instance_number: m.instanceNumber,
-        source: item.file.rel,
-        file_index: item.file.fileIndex,
-        rows: m.rows,
-        cols: m.cols,
-        pixel_spacing_row: m.pixelSpacing?.[0] ?? null,
-        pixel_spacing_col: m.pixelSpacing?.[1] ?? null,
-        slope: m.slope,
-        intercept: m.intercept,
-        bits_stored: m.bitsStored,
-        pixel_representation: m.pixelRepresentation,
-        rsna_fix_applied: m.rsnaFixApplied ? 1 : 0,
+        ...sliceRowOf(m, item.file),
         shard,
         record,
         context: item.file.context === true ? 1 : 0,
@@ -360,6 +344,32 @@ class Committer {
 
 export function duplicateReason(imageId: string, other: string): string {
   return `duplicate image id ${imageId} (already cached from ${other})`;
+}
+
+/**
+ * The per-file columns of a slice row that `prepare` and `index` both record (the header's ids,
+ * position, geometry and rescale, and the file's place in the list): one mapping for both.
+ */
+export function sliceRowOf(m: DecodedMeta, file: { rel: string; fileIndex: number }) {
+  return {
+    image_id: m.imageId,
+    patient_id: m.patientId,
+    study_uid: m.studyUid,
+    series_uid: m.seriesUid,
+    z: m.z,
+    instance_number: m.instanceNumber,
+    source: file.rel,
+    file_index: file.fileIndex,
+    rows: m.rows,
+    cols: m.cols,
+    pixel_spacing_row: m.pixelSpacing?.[0] ?? null,
+    pixel_spacing_col: m.pixelSpacing?.[1] ?? null,
+    slope: m.slope,
+    intercept: m.intercept,
+    bits_stored: m.bitsStored,
+    pixel_representation: m.pixelRepresentation,
+    rsna_fix_applied: m.rsnaFixApplied ? 1 : 0,
+  };
 }
 
 /**
