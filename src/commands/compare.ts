@@ -30,7 +30,7 @@ import { type TrainResult, train } from '../train/train.js';
 import { writeFileAtomic } from '../util/files.js';
 import { defaultPoolSize } from '../util/pool.js';
 import { evaluate } from './evaluate.js';
-import { evaluateSeries } from './evaluate-series.js';
+import { seriesStage } from './evaluate-series.js';
 
 export interface CompareOptions extends Omit<TrainOptionsInput, 'arch' | 'out'> {
   /** `all` or a comma-separated list (or array) of registry names. */
@@ -274,10 +274,8 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
   const study = await describeStudy(o, archs, results);
   if (o.series !== undefined && o.series.length > 0) {
     study.series = [];
-    for (const srun of o.series) {
-      const r = await evaluateSeries({ run: srun, bootstrap: o.bootstrap ?? 1000, figures: false });
-      study.series.push(r.stage);
-    }
+    for (const srun of o.series)
+      study.series.push(seriesStage(srun, { bootstrap: o.bootstrap ?? 1000 }));
   }
   const { report, markdown } = await writeStudyReport(study, out);
   return { out, report, markdown, study, trained };

@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { trainSeries } from '../series/train.js';
 import { type CompareResult, compare, writeStudyReport } from './compare.js';
 import { cv } from './cv.js';
-import { evaluateSeries } from './evaluate-series.js';
+import { seriesStage } from './evaluate-series.js';
 import { prepare } from './prepare.js';
 import { split } from './split.js';
 import { synth } from './synth.js';
@@ -192,13 +192,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
       progress,
       log,
     });
-    const e = await evaluateSeries({
-      run: seriesRun,
-      bootstrap: 200,
-      figures: false,
-      name: best.title,
-    });
-    r.study.series = [e.stage];
+    r.study.series = [seriesStage(seriesRun, { bootstrap: 200, name: best.title })];
     await writeStudyReport(r.study, r.out);
   }
   return { ...r, plan, seriesRun, seconds: (performance.now() - start) / 1000 };

@@ -17,7 +17,7 @@ import { stagesCsv, stagesFigure } from '../eval/stages.js';
 import type { SeriesStage } from '../eval/stages-types.js';
 import { LABEL_COUNT, LABEL_NAMES } from '../labels.js';
 import { EVAL_METRICS_FILE } from '../run/layout.js';
-import { evaluateSeriesRun } from '../series/evaluate.js';
+import { evaluateSeriesRun, type SeriesEvaluation } from '../series/evaluate.js';
 import { writeFileAtomic } from '../util/files.js';
 import { seriesTable } from './train-series.js';
 
@@ -48,6 +48,26 @@ export interface EvaluateSeriesResult {
   text: string;
 }
 
+function stageOf(run: string, e: SeriesEvaluation, name?: string): SeriesStage {
+  return { name: name ?? (e.arch === '' ? run : e.arch), run, metrics: e.metrics };
+}
+
+/**
+ * A series run scored on its out-of-fold images, as a report shows it (`compare --series`,
+ * `demo`); writes nothing.
+ */
+export function seriesStage(
+  run: string,
+  o: { bootstrap: number; seed?: number; name?: string },
+): SeriesStage {
+  const abs = resolve(run);
+  return stageOf(
+    abs,
+    evaluateSeriesRun(abs, { bootstrap: o.bootstrap, seed: o.seed ?? 0 }),
+    o.name,
+  );
+}
+
 /**
  * Scores a finished series run again (with the bootstrap asked for) and writes its side-by-side
  * report.
@@ -63,8 +83,8 @@ export async function evaluateSeries(o: EvaluateSeriesOptions): Promise<Evaluate
   }
   const run = resolve(o.run);
   const e = evaluateSeriesRun(run, { bootstrap, seed: o.seed ?? 0 });
-  const name = o.name ?? (e.arch === '' ? run : e.arch);
-  const stage: SeriesStage = { name, run, metrics: e.metrics };
+  const stage = stageOf(run, e, o.name);
+  const name = stage.name;
   const out = resolve(o.out ?? join(run, 'eval'));
   mkdirSync(out, { recursive: true });
   const files: string[] = [];
