@@ -56,6 +56,7 @@ function writeCache(
     windows: [...DEFAULT_WINDOWS],
     channels: 3,
     rsnaFix: true,
+    crop: 'none',
     recordBytes,
     recordsPerShard: 2,
     createdAt: '2026-01-01T00:00:00.000Z',

@@ -14,6 +14,7 @@ interface PrepareCliOptions {
   workers?: string;
   shard?: string;
   rsnaFix: boolean;
+  crop?: string;
   recordsPerShard?: string;
   progress: boolean;
   queue?: string;
@@ -50,6 +51,10 @@ export function registerPrepare(program: Command): void {
     )
     .option('--records-per-shard <n>', 'records per shard file (default 4096)')
     .option('--no-rsna-fix', 'do not correct the RSNA 12-bit intercept quirk')
+    .option(
+      '--crop <mode>',
+      'head: crop each slice to the square around the head before resizing (more brain pixels per input pixel); none (default)',
+    )
     .option('--no-progress', 'do not draw a progress bar')
     .option(
       '--queue <redis-url>',
@@ -82,6 +87,7 @@ export function registerPrepare(program: Command): void {
             shard: o.shard,
             split: o.split,
             index: o.index,
+            crop: o.crop,
           })) {
             if (v !== undefined) throw new ConfigError(`--queue does not take --${flag}`);
           }
@@ -111,6 +117,7 @@ export function registerPrepare(program: Command): void {
           workers: o.workers,
           shard: o.shard,
           rsnaFix: o.rsnaFix,
+          crop: o.crop,
           recordsPerShard: o.recordsPerShard,
           progress: o.progress,
           index: o.index,

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { BACKENDS } from '../backend/init.js';
 import { ARCH_NAMES } from '../models/registry.js';
-import { DEFAULT_AUGMENT, LOSSES, MONITORS, OPTIMIZERS } from '../train/config.js';
+import { DEFAULT_AUGMENT, LOSSES, LR_SCHEDULES, MONITORS, OPTIMIZERS } from '../train/config.js';
 import { type TrainOptions, train } from '../train/train.js';
 import { action, cliSignal, nonNegInt, number, positiveInt } from './shared.js';
 
@@ -27,6 +27,7 @@ export interface TrainingCliOptions {
   checkpointMinutes?: number;
   maxSteps?: number;
   bnMomentum?: number;
+  lrSchedule?: string;
 }
 
 interface TrainCliOptions extends TrainingCliOptions {
@@ -54,6 +55,10 @@ export function addTrainingOptions(cmd: Command): Command {
       positiveInt('--batch'),
     )
     .option('--lr <rate>', 'learning rate (default 1e-4)', number('--lr'))
+    .option(
+      '--lr-schedule <name>',
+      `${LR_SCHEDULES.join(', ')}: cosine warms up over 5% of the steps, then decays to 0 (default constant)`,
+    )
     .option('--optimizer <name>', `${OPTIMIZERS.join(', ')} (default adam)`)
     .option('--loss <name>', `${LOSSES.join(', ')} (default bce)`)
     .option('--focal-gamma <g>', 'focal loss γ (default 2)', number('--focal-gamma'))
@@ -105,7 +110,7 @@ export function addTrainingOptions(cmd: Command): Command {
     )
     .option(
       '--bn-momentum <m>',
-      "batch-norm moving-average momentum for all layers (default: Keras' per model)",
+      "batch-norm moving-average momentum for all layers (default: 0.9 with --weights none, else Keras' per model)",
       number('--bn-momentum'),
     );
 }
@@ -117,6 +122,7 @@ export function trainingInput(o: TrainingCliOptions): Partial<TrainOptions> {
     ...(o.epochs !== undefined && { epochs: o.epochs }),
     ...(o.batch !== undefined && { batch: o.batch }),
     ...(o.lr !== undefined && { lr: o.lr }),
+    ...(o.lrSchedule !== undefined && { lrSchedule: o.lrSchedule }),
     ...(o.optimizer !== undefined && { optimizer: o.optimizer }),
     ...(o.loss !== undefined && { loss: o.loss }),
     ...(o.focalGamma !== undefined && { focalGamma: o.focalGamma }),

@@ -16,12 +16,13 @@ import {
   type Selection,
   type ShardSpec,
 } from '../data/prepare.js';
-import { validatePreprocessConfig } from '../dicom/preprocess.js';
+import { CROP_MODES, type CropMode, validatePreprocessConfig } from '../dicom/preprocess.js';
 import { DEFAULT_WINDOWS, parseWindows, type Window } from '../dicom/window.js';
 import { ConfigError, InputError } from '../errors.js';
 import { readSplitCsv } from '../train/split-file.js';
 import { defaultPoolSize } from '../util/pool.js';
 import type { Reporter } from '../util/reporter.js';
+import { oneOf } from '../util/validate.js';
 
 export interface PrepareOptions {
   /** Folder of DICOM files, walked recursively (dot files skipped). */
@@ -40,6 +41,8 @@ export interface PrepareOptions {
   shard?: string | ShardSpec;
   /** Apply the RSNA 12-bit intercept fix (default true). */
   rsnaFix?: boolean;
+  /** `head`: crop each slice to the square around the head before resizing (default `none`). */
+  crop?: CropMode | string;
   /** Records per shard file (default 4096). */
   recordsPerShard?: number | string;
   /** Files per worker task (default 32). */
@@ -136,6 +139,7 @@ export function resolvePrepareOptions(o: PrepareOptions): Omit<PrepareJob, 'labe
     size,
     windows,
     rsnaFix: o.rsnaFix ?? true,
+    crop: oneOf('--crop', o.crop ?? 'none', CROP_MODES),
     workers,
     shard,
     recordsPerShard,

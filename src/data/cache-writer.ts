@@ -35,6 +35,7 @@ export function saveConfig(db: Db, config: CacheConfig, job: CacheJob): void {
     ['windows', config.windows.map((w) => ({ name: w.name, center: w.center, width: w.width }))],
     ['channels', config.channels],
     ['rsna_fix', config.rsnaFix],
+    ['crop', config.crop],
     ['record_bytes', config.recordBytes],
     ['records_per_shard', config.recordsPerShard],
     ['created_at', config.createdAt],

@@ -23,7 +23,7 @@
  *
  * Table `slices` has one row per cached slice (see SCHEMA); label columns are NULL when the
  * image has no label for that column. `config` is a key/value table (values JSON): the
- * preprocessing config (format, version, size, windows, channels, rsna_fix, record_bytes,
+ * preprocessing config (format, version, size, windows, channels, rsna_fix, crop, record_bytes,
  * records_per_shard, created_at) that every reader checks, and the job that made it (images,
  * file_count, file_list_sha256, shard, labels, complete).
  */
@@ -31,6 +31,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { CropMode } from '../dicom/preprocess.js';
 import type { Window } from '../dicom/window.js';
 import { ConfigError, InputError } from '../errors.js';
 import { SHARD_DIR, shardPath } from './shards.js';
@@ -50,6 +51,8 @@ export interface CacheConfig {
   windows: Window[];
   channels: number;
   rsnaFix: boolean;
+  /** `head`: each slice was cropped to the square around the head before resizing. */
+  crop: CropMode;
   recordBytes: number;
   recordsPerShard: number;
   /** ISO time the cache was created; informational, never compared. */
@@ -268,6 +271,8 @@ export function loadConfig(db: Db, dir: string): { config: CacheConfig; job: Cac
       windows: get('windows'),
       channels: get('channels'),
       rsnaFix: get('rsna_fix'),
+      // Caches made before the crop existed were not cropped.
+      crop: t.has('crop') ? (t.get('crop') as CropMode) : 'none',
       recordBytes: get('record_bytes'),
       recordsPerShard: get('records_per_shard'),
       createdAt: get('created_at'),

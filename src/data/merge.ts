@@ -62,6 +62,7 @@ function checkSameConfig(dir: string, c: CacheConfig, ref: CacheConfig, refDir: 
   );
   checkField(dir, 'channels', c.channels, ref.channels, hint);
   checkField(dir, 'rsna_fix', c.rsnaFix, ref.rsnaFix, hint);
+  checkField(dir, 'crop', c.crop, ref.crop, hint);
   checkField(dir, 'record_bytes', c.recordBytes, ref.recordBytes, hint);
 }
 

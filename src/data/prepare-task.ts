@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
 import { slicePosition } from '../dicom/geometry.js';
 import type { HeaderAttributes } from '../dicom/header.js';
+import type { CropMode } from '../dicom/preprocess.js';
 import type { WindowLevel } from '../dicom/window.js';
 import { DicomError } from '../errors.js';
 import { ReusableFileReader } from '../util/files.js';
@@ -40,6 +41,7 @@ export interface PrepareBatch {
   windows: WindowLevel[];
   size: number;
   rsnaFix: boolean;
+  crop: CropMode;
 }
 
 /** What the index keeps of a decoded file (labels, neighbours and position come later). */
@@ -109,7 +111,13 @@ export function runTask(batch: PrepareBatch): PrepareBatchResult {
   if (record.length !== recordBytes) record = new Uint8Array(recordBytes);
   const out = record;
   const items: PrepareItem[] = [];
-  const cfg = { windows: batch.windows, size: batch.size, rsnaFix: batch.rsnaFix, ctOnly: true };
+  const cfg = {
+    windows: batch.windows,
+    size: batch.size,
+    rsnaFix: batch.rsnaFix,
+    crop: batch.crop,
+    ctOnly: true,
+  };
   // Opened per batch and closed in `finally`: a worker thread's descriptors outlive it.
   const fds = new Map<number, number>();
   const fdOf = (shard: number) => {
@@ -146,7 +154,13 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
 function decodeOne(
   batch: PrepareBatch,
   file: PrepareFile,
-  cfg: { windows: WindowLevel[]; size: number; rsnaFix: boolean; ctOnly: boolean },
+  cfg: {
+    windows: WindowLevel[];
+    size: number;
+    rsnaFix: boolean;
+    crop: CropMode;
+    ctOnly: boolean;
+  },
   out: Uint8Array,
 ): PrepareItem {
   const path = join(batch.images, file.rel);

@@ -22,6 +22,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import type { CropMode } from '../dicom/preprocess.js';
 import type { Window } from '../dicom/window.js';
 import { ConfigError, checkAborted } from '../errors.js';
 import { listFiles, writeFileAtomic } from '../util/files.js';
@@ -66,6 +67,8 @@ export interface PrepareJob {
   size: number;
   windows: Window[];
   rsnaFix: boolean;
+  /** Crop each slice to the head before resizing (default none). */
+  crop: CropMode;
   workers: number;
   shard: ShardSpec;
   recordsPerShard: number;
@@ -208,6 +211,7 @@ function openOrResume(
       hint,
     );
     checkField(out, 'rsna_fix', old.config.rsnaFix, config.rsnaFix, hint);
+    checkField(out, 'crop', old.config.crop, config.crop, hint);
     checkField(out, 'records_per_shard', old.config.recordsPerShard, config.recordsPerShard, hint);
     checkField(out, 'shard', old.job.shard, cacheJob.shard, hint);
     checkField(out, 'images', old.job.images, cacheJob.images, hint);
@@ -462,6 +466,7 @@ async function runWithPool(
     windows: job.windows.map((w) => ({ name: w.name, center: w.center, width: w.width })),
     channels,
     rsnaFix: job.rsnaFix,
+    crop: job.crop,
     recordBytes: job.size * job.size * channels,
     recordsPerShard: job.recordsPerShard,
     createdAt: new Date().toISOString(),
@@ -519,6 +524,7 @@ async function runWithPool(
           windows: config.windows,
           size: config.size,
           rsnaFix: config.rsnaFix,
+          crop: config.crop,
         };
         const p = pool.run<PrepareBatch, PrepareBatchResult>(task, `files ${b[0]?.rel} …`);
         p.catch(() => {});

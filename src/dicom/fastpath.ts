@@ -160,6 +160,7 @@ export function readWindowed(
   out?: Float32Array,
 ): FastResult<Float32Array> {
   validatePreprocessConfig(cfg);
+  if (cfg.crop === 'head') return viaSlice(bytes, source, cfg, false) as FastResult<Float32Array>;
   const w = wordsAndLut(bytes, source, cfg);
   const native =
     w &&
@@ -196,6 +197,7 @@ export function readWindowedUint8(
   out?: Uint8Array,
 ): FastResult<Uint8Array> {
   validatePreprocessConfig(cfg);
+  if (cfg.crop === 'head') return viaSlice(bytes, source, cfg, true) as FastResult<Uint8Array>;
   const w = wordsAndLut(bytes, source, cfg);
   if (
     w !== undefined &&

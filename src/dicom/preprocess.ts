@@ -4,6 +4,7 @@
  * (for caches) quantise to 8 bits. `ichdet export`, the bench and the training cache share it.
  */
 import { ConfigError } from '../errors.js';
+import { type CropBox, cropImage, headBox, OUTSIDE_HU } from './crop.js';
 import { toUint8 } from './quantize.js';
 import { type ResizeMethod, resize, resolveResizeMethod } from './resize.js';
 import type { CtSlice } from './slice.js';
@@ -16,6 +17,22 @@ export interface PreprocessConfig {
   size?: number;
   /** Default 'auto': area averaging when shrinking by ≥ 2, bilinear otherwise. */
   resizeMethod?: ResizeMethod;
+  /** `head`: first crop to the square around the head (see `dicom/crop.ts`). Default `none`. */
+  crop?: CropMode;
+}
+
+export const CROP_MODES = ['none', 'head'] as const;
+export type CropMode = (typeof CROP_MODES)[number];
+
+/** The HU grid a config preprocesses: `slice.hu`, or its crop to the head (with the box). */
+export function preprocessGrid(
+  slice: Pick<CtSlice, 'hu' | 'rows' | 'cols'>,
+  crop: CropMode | undefined,
+): { hu: Float32Array; rows: number; cols: number; box: CropBox | null } {
+  const box = crop === 'head' ? headBox(slice.hu, slice.rows, slice.cols) : null;
+  if (box === null) return { hu: slice.hu, rows: slice.rows, cols: slice.cols, box };
+  const hu = cropImage(slice.hu, slice.rows, slice.cols, 1, box, OUTSIDE_HU);
+  return { hu, rows: box.side, cols: box.side, box };
 }
 
 export interface Image<T extends Float32Array | Uint8Array> {
@@ -31,13 +48,22 @@ export function validatePreprocessConfig(cfg: PreprocessConfig): void {
   if (cfg.windows.length === 0)
     throw new ConfigError('at least one window is needed, received none');
   for (const w of cfg.windows) validateWindow(w);
+  if (cfg.crop !== undefined && !(CROP_MODES as readonly string[]).includes(cfg.crop)) {
+    throw new ConfigError(`crop must be one of ${CROP_MODES.join(', ')}, received "${cfg.crop}"`);
+  }
   if (cfg.size !== undefined && (!Number.isInteger(cfg.size) || cfg.size < 1)) {
     throw new ConfigError(`size must be a positive integer, received ${cfg.size}`);
   }
 }
 
 /** Float32 windows in [0, 1], H × W × C, resized when `size` is set. */
-export function windowedImage(slice: CtSlice, cfg: PreprocessConfig): Image<Float32Array> {
+export function windowedImage(
+  slice: Pick<CtSlice, 'hu' | 'rows' | 'cols'>,
+  cfg: PreprocessConfig,
+): Image<Float32Array> {
+  if (cfg.crop === 'head') {
+    return windowedImage(preprocessGrid(slice, 'head'), { ...cfg, crop: 'none' });
+  }
   const c = cfg.windows.length;
   const full = windowStack(slice.hu, cfg.windows);
   const size = cfg.size;
@@ -52,7 +78,13 @@ export function windowedImage(slice: CtSlice, cfg: PreprocessConfig): Image<Floa
  * 8-bit windows, exactly `toUint8(windowedImage(...))`. The common training case — an exact
  * 2× area reduction such as 512 → 256 — runs as one fused pass with no intermediate image.
  */
-export function windowedImageUint8(slice: CtSlice, cfg: PreprocessConfig): Image<Uint8Array> {
+export function windowedImageUint8(
+  slice: Pick<CtSlice, 'hu' | 'rows' | 'cols'>,
+  cfg: PreprocessConfig,
+): Image<Uint8Array> {
+  if (cfg.crop === 'head') {
+    return windowedImageUint8(preprocessGrid(slice, 'head'), { ...cfg, crop: 'none' });
+  }
   const size = cfg.size;
   const method = size === undefined ? 'auto' : (cfg.resizeMethod ?? 'auto');
   if (

@@ -43,9 +43,18 @@ export interface TrainConfig {
   checkpointMinutes: number;
   maxSteps: number | null;
   bnMomentum: number | null;
+  /** Learning-rate schedule over the run's steps (see {@link LR_SCHEDULES}). */
+  lrSchedule: LrSchedule;
 }
 
-type Kind = 'string' | 'number' | 'boolean' | 'string[]' | 'number|null';
+/**
+ * `constant`: `lr` at every step, as the reference study trained. `cosine`: a linear warm-up
+ * over the first 5% of the run's steps, then half a cosine from `lr` down to 0 at the last step.
+ */
+export const LR_SCHEDULES = ['constant', 'cosine'] as const;
+export type LrSchedule = (typeof LR_SCHEDULES)[number];
+
+type Kind = 'string' | 'number' | 'boolean' | 'string[]' | 'number|null' | 'string?';
 const FIELDS: Record<keyof TrainConfig, Kind> = {
   cache: 'string',
   split: 'string',
@@ -72,17 +81,20 @@ const FIELDS: Record<keyof TrainConfig, Kind> = {
   checkpointMinutes: 'number',
   maxSteps: 'number|null',
   bnMomentum: 'number|null',
+  lrSchedule: 'string?',
 };
 
 function hasKind(v: unknown, k: Kind): boolean {
   if (k === 'string[]') return Array.isArray(v) && v.every((s) => typeof s === 'string');
   if (k === 'number|null') return v === null || v === undefined || typeof v === 'number';
+  if (k === 'string?') return v === undefined || typeof v === 'string';
   return typeof v === k;
 }
 
 /**
  * Checks a parsed config.json; InputError names the file, the field and the value received.
- * Fields added after a run was made (`bnMomentum`) may be missing and default to null.
+ * Fields added after a run was made may be missing: `bnMomentum` defaults to null (Keras' per
+ * model), `lrSchedule` to constant.
  */
 export function parseTrainConfig(json: unknown, file: string): TrainConfig {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
@@ -96,7 +108,17 @@ export function parseTrainConfig(json: unknown, file: string): TrainConfig {
       );
     }
   }
-  return { ...(o as unknown as TrainConfig), bnMomentum: (o.bnMomentum as number | null) ?? null };
+  const lrSchedule = (o.lrSchedule as string | undefined) ?? 'constant';
+  if (!(LR_SCHEDULES as readonly string[]).includes(lrSchedule)) {
+    throw new InputError(
+      `${file}: "lrSchedule" must be one of ${LR_SCHEDULES.join(', ')}, received ${JSON.stringify(lrSchedule)}`,
+    );
+  }
+  return {
+    ...(o as unknown as TrainConfig),
+    bnMomentum: (o.bnMomentum as number | null) ?? null,
+    lrSchedule: lrSchedule as LrSchedule,
+  };
 }
 
 /** Reads and checks a config.json; InputError when it is missing or malformed. */

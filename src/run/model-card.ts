@@ -32,6 +32,8 @@ export interface ModelCard {
   windows?: CardWindow[];
   /** Whether the RSNA 12-bit fix was applied when the cache was made (default true). */
   rsnaFix?: boolean;
+  /** `head`: slices were cropped to the head before resizing (default `none`). */
+  crop?: 'none' | 'head';
   labels?: string[];
   ichdetVersion?: string;
   epoch?: number;
@@ -49,6 +51,7 @@ export interface InputCard extends ModelCard {
   cacheSize: number;
   windows: CardWindow[];
   rsnaFix: boolean;
+  crop: 'none' | 'head';
 }
 
 type Check = (v: unknown) => boolean;
@@ -76,6 +79,7 @@ const CHECKS: Record<keyof ModelCard, [Check, string]> = {
     'a list of {name, center, width}',
   ],
   rsnaFix: [(v) => typeof v === 'boolean', 'true or false'],
+  crop: [(v) => v === 'none' || v === 'head', 'none or head'],
   labels: [(v) => Array.isArray(v) && v.every((s) => typeof s === 'string'), 'a list of names'],
   ichdetVersion: [(v) => typeof v === 'string', 'a version string'],
   epoch: [num, 'a number'],
@@ -113,7 +117,10 @@ export function readModelCard(dir: string): ModelCard {
   return parseModelCard(readModelMetadata(dir), `${dir}/${MODEL_JSON}`);
 }
 
-/** Requires the fields inference needs; `rsnaFix` defaults to true (models before it was stored). */
+/**
+ * Requires the fields inference needs; `rsnaFix` defaults to true and `crop` to none (models
+ * saved before they were stored).
+ */
 export function toInputCard(card: ModelCard, where: string): InputCard {
   for (const k of ['context', 'preprocessing', 'cacheChannels', 'cacheSize', 'windows'] as const) {
     if (card[k] === undefined) {
@@ -122,7 +129,7 @@ export function toInputCard(card: ModelCard, where: string): InputCard {
       );
     }
   }
-  return { ...card, rsnaFix: card.rsnaFix ?? true } as InputCard;
+  return { ...card, rsnaFix: card.rsnaFix ?? true, crop: card.crop ?? 'none' } as InputCard;
 }
 
 /** The input card of the model saved in `dir`. */

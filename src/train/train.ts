@@ -34,6 +34,7 @@ import { hashInts } from '../util/rng.js';
 import { shareRows } from '../util/shares.js';
 import { type AugmentOptions, parseAugment } from './augment.js';
 import {
+  lrAt,
   microBatchFor,
   resolveTrainConfig,
   type TrainConfig,
@@ -419,6 +420,7 @@ class TrainSession {
       cacheSize: this.cache.config.size,
       windows: this.cache.config.windows,
       rsnaFix: this.cache.config.rsnaFix,
+      crop: this.cache.config.crop,
       preprocessing: archSpec(c.arch).preprocessing,
       labels: [...LABEL_NAMES],
       ichdetVersion: ichdetVersion(),
@@ -493,6 +495,12 @@ class TrainSession {
         if (this.signal?.aborted === true) return false;
         const b = next;
         const t0 = performance.now();
+        this.opt.lr = lrAt(
+          config.lrSchedule,
+          config.lr,
+          e * stepsPerEpoch + state.step,
+          config.epochs * stepsPerEpoch,
+        );
         const pending = workers.step(shareOut(b.x, b.y, b.n, config.workers, this.per), this.opt, {
           micro,
           seed: hashInts(config.seed, e, state.step),
