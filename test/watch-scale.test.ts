@@ -43,6 +43,7 @@ import { synthStudies, TestOrthanc, uidOf, waitFor, writeStudy } from './watch-f
 
 const root = join(import.meta.dirname, '..');
 const SIZE = 32;
+const CT_IMAGE = '1.2.840.10008.5.1.4.1.1.2';
 
 let dir: string;
 let orthanc: TestOrthanc;
@@ -275,6 +276,7 @@ function nonImage(
   sopClassUid: string,
   n: number,
   withPixels: boolean,
+  set: Record<string, unknown> = {},
 ) {
   const keep = [
     'PatientName',
@@ -310,7 +312,7 @@ function nonImage(
       PixelData: [new Uint16Array(256).fill(1000).buffer],
     });
   }
-  return encodeDataset(ds);
+  return encodeDataset({ ...ds, ...set });
 }
 
 describe('ichdet watch on what a PACS holds', () => {
@@ -324,18 +326,39 @@ describe('ichdet watch on what a PACS holds', () => {
       ['1.2.840.10008.5.1.4.1.1.7', true],
       ['1.2.840.10008.5.1.4.1.1.88.67', false],
       ['1.2.840.10008.5.1.4.1.1.11.1', false],
+      [CT_IMAGE, false],
     ] as const;
+    const geometry = {
+      ImageType: first.ImageType,
+      ImageOrientationPatient: first.ImageOrientationPatient,
+      SliceThickness: first.SliceThickness,
+    };
     mkdirSync(join(folder, 'a-extra'));
     const extraUids: string[] = [];
     for (const [i, [sop, px]] of extra.entries()) {
-      const bytes = nonImage(first, sop, i, px);
+      const bytes = nonImage(first, sop, i, px, sop === CT_IMAGE ? geometry : {});
       extraUids.push(String(naturalize(bytes).SOPInstanceUID));
       writeFileSync(join(folder, 'a-extra', `${i}.dcm`), bytes);
     }
+    // A study whose 8-instance CT series has no Pixel Data at all (CT Image Storage headers).
+    const header = {
+      ...geometry,
+      StudyInstanceUID: uidOf('nopixels-study'),
+      SeriesInstanceUID: uidOf('nopixels-series'),
+    };
+    mkdirSync(join(folder, 'c-nopixels'));
+    for (let i = 0; i < 8; i++) {
+      writeFileSync(
+        join(folder, 'c-nopixels', `${i}.dcm`),
+        nonImage(first, CT_IMAGE, 10 + i, false, header),
+      );
+    }
     await orthanc.storescu(join(folder, 'a-extra'));
     await orthanc.storescu(join(folder, 'b-slices'));
+    await orthanc.storescu(join(folder, 'c-nopixels'));
     const id = await orthanc.waitStable(uid);
-    expect((await results(id)).ct).toBe(11);
+    await orthanc.waitStable(header.StudyInstanceUID);
+    expect((await results(id)).ct).toBe(12);
     const r = await watch({
       orthanc: orthanc.url,
       model: modelDir,
@@ -345,15 +368,21 @@ describe('ichdet watch on what a PACS holds', () => {
       heatmap: false,
       progress: false,
     });
-    expect(r.studies.length).toBe(1);
-    const row = r.studies[0]!.row;
+    expect(r.studies.length).toBe(2);
+    const empty = r.studies.find((x) => x.row.studyUid === header.StudyInstanceUID)!.row;
+    expect(empty.state).toBe('skipped');
+    expect(empty.reason).toMatch(
+      /^series .* holds no CT image: no Pixel Data \(8: [0-9a-f-]+, …\)$/,
+    );
+    const row = r.studies.find((x) => x.row.studyUid === uid)!.row;
     expect(row.state).toBe('done');
-    expect(row.reason).toMatch(/^3 non-image instances skipped: /);
+    expect(row.reason).toMatch(/^4 non-image instances skipped: /);
+    expect(row.reason).toMatch(/no Pixel Data \(1: [0-9a-f-]+\)/);
+    expect(row.reason).toMatch(/\(Grayscale Softcopy Presentation State\) is not a CT image \(1: /);
     expect(row.reason).toMatch(
       /SOPClassUID 1\.2\.840\.10008\.5\.1\.4\.1\.1\.7 \(Secondary Capture\) is not a CT image/,
     );
     expect(row.reason).toMatch(/\(X-Ray Radiation Dose SR\) is not a CT image/);
-    expect(row.reason).toMatch(/\(Grayscale Softcopy Presentation State\) is not a CT image/);
     const res = await results(id);
     expect([res.sr.length, res.ot.length]).toEqual([1, 1]);
     const srBytes = await orthanc.bytes(`/instances/${res.sr[0]}/file`);

@@ -76,25 +76,45 @@ export interface SkippedInstance {
 }
 
 /**
- * Why a downloaded instance of the chosen series is not a CT image slice, or null when it is:
- * its SOP class is not CT Image Storage (a Secondary Capture, an SR, a dose report, a
- * presentation state), or it has no Pixel Data. Unparseable bytes return null (the pipeline
- * rejects them with the parser's reason).
+ * A downloaded instance of the chosen series: its SOP class and instance UIDs, and why it is not
+ * a CT image slice (`reason`, null when it is one): its SOP class is not CT Image Storage (a
+ * Secondary Capture, an SR, a dose report, a presentation state), or it has no Pixel Data.
+ * Unparseable bytes give `reason: null` (the pipeline rejects them with the parser's reason).
  */
-export function nonImageReason(bytes: Uint8Array): string | null {
+export function inspectInstance(bytes: Uint8Array): {
+  reason: string | null;
+  sopClassUid: string;
+  sopInstanceUid: string;
+} {
   let ds: ReturnType<typeof parseDicomBytes>['dataSet'];
   try {
     ds = parseDicomBytes(bytes).dataSet;
   } catch {
-    return null;
+    return { reason: null, sopClassUid: '', sopInstanceUid: '' };
   }
   const sop = sopClassOf(ds);
+  const sopInstanceUid = (ds.string('x00080018') ?? '').replace(/\0/g, '').trim();
+  let reason: string | null = null;
   if (sop !== '' && !CT_IMAGE_SOP_CLASSES.has(sop)) {
     const name = SOP_CLASS_NAMES.get(sop);
-    return `SOPClassUID ${sop}${name ? ` (${name})` : ''} is not a CT image`;
+    reason = `SOPClassUID ${sop}${name ? ` (${name})` : ''} is not a CT image`;
+  } else if (ds.elements.x7fe00010 === undefined) {
+    reason = 'no Pixel Data';
   }
-  if (ds.elements.x7fe00010 === undefined) return 'no Pixel Data';
-  return null;
+  return { reason, sopClassUid: sop, sopInstanceUid };
+}
+
+/** Skipped instances by reason: `<reason> (n: <first id>[, …])`, joined by `; `. */
+export function groupReasons(skipped: readonly SkippedInstance[]): string {
+  const by = new Map<string, string[]>();
+  for (const x of skipped) {
+    const ids = by.get(x.reason) ?? [];
+    ids.push(x.id);
+    by.set(x.reason, ids);
+  }
+  return [...by]
+    .map(([reason, ids]) => `${reason} (${ids.length}: ${ids[0]}${ids.length > 1 ? ', …' : ''})`)
+    .join('; ');
 }
 
 export interface WatcherOptions {
@@ -435,11 +455,19 @@ export class Watcher {
       checkAborted(this.o.signal, 'watch stopped');
       // Only CT image instances enter the pipeline; the others are skipped with their reason.
       const skipped: SkippedInstance[] = [];
+      // Each slice's own SOP class, for the SR's references (CT Image Storage or Enhanced CT).
+      const sopOf = new Map<string, string>();
       const files = all2.filter((f) => {
-        const why = nonImageReason(f.bytes);
-        if (why !== null) skipped.push({ id: f.id, reason: why });
-        return why === null;
+        const x = inspectInstance(f.bytes);
+        if (x.reason !== null) skipped.push({ id: f.id, reason: x.reason });
+        else if (x.sopInstanceUid !== '') sopOf.set(x.sopInstanceUid, x.sopClassUid);
+        return x.reason === null;
       });
+      if (files.length === 0) {
+        row.state = 'skipped';
+        row.reason = `series ${chosen.info.seriesUid} holds no CT image: ${groupReasons(skipped)}`;
+        return end({ row, stored: false, already: false });
+      }
       const captured: PredictedSeries[] = [];
       const r = await predictInputs(files, this.o.config, {
         runtimeInstance: this.o.runtime,
@@ -455,10 +483,7 @@ export class Watcher {
       const skippedNote =
         skipped.length === 0
           ? null
-          : `${skipped.length} non-image instances skipped: ${skipped
-              .slice(0, 3)
-              .map((x) => `${x.id}: ${x.reason}`)
-              .join('; ')}${skipped.length > 3 ? ` (and ${skipped.length - 3} more)` : ''}`;
+          : `${skipped.length} non-image instances skipped: ${groupReasons(skipped)}`;
       const st = r.studies[0];
       if (st === undefined) {
         row.reason = `no slice of series ${chosen.info.seriesUid} could be read: ${[
@@ -472,17 +497,6 @@ export class Watcher {
         return end({ row, stored: false, already: false });
       }
       const mine = r.slices.filter((s) => s.studyUid === st.studyUid);
-      // Each referenced slice with its own SOP class (CT Image Storage or Enhanced CT).
-      const sopOf = new Map<string, string>();
-      for (const f of files) {
-        try {
-          const ds = parseDicomBytes(f.bytes).dataSet;
-          const uid = (ds.string('x00080018') ?? '').replace(/\0/g, '').trim();
-          if (uid !== '') sopOf.set(uid, sopClassOf(ds));
-        } catch {
-          // Rejected by the pipeline already.
-        }
-      }
       const ref = (imageId: string, any: number): SliceReference => ({
         sopClassUid: sopOf.get(imageId) || chosen.sopClassUid || CT_IMAGE_STORAGE,
         sopInstanceUid: imageId,
