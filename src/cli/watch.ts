@@ -28,7 +28,10 @@ export function registerWatch(program: Command): void {
       'triage service beside an Orthanc PACS: each new stable head CT is read and a DICOM SR and a key image (UNVERIFIED, not for diagnostic use) are stored back into its study',
     )
     .requiredOption('--orthanc <url>', "Orthanc's REST root, e.g. http://127.0.0.1:8042")
-    .requiredOption('--model <path>', 'a training run, a model folder, or its model.onnx')
+    .requiredOption(
+      '--model <path>',
+      'a training run, a model folder, its model.onnx, or an ONNX-only model (a folder with only model.onnx, or an .onnx from export-onnx)',
+    )
     .option('--series-model <srun>', 'a train-series run: stage 2 per series')
     .option('--rules <file>', 'series selection rules (JSON; default: head CT, see README)')
     .option('--state <dir>', 'state folder: watch.sqlite (default .ichdet-watch)')
@@ -65,6 +68,7 @@ export function registerWatch(program: Command): void {
         'Examples:',
         '  ichdet watch --orthanc http://127.0.0.1:8042 --model runs/mnv2 --state /var/lib/ichdet',
         '  ichdet watch --orthanc http://127.0.0.1:8042 --model runs/mnv2/best/model.onnx --once',
+        '  ichdet watch --orthanc http://127.0.0.1:8042 --model deploy/model.onnx   # export-onnx --cam: heatmap from its cam output',
         '  ichdet watch --orthanc http://127.0.0.1:8042 --model runs/mnv2 --series-model sruns/mnv2 --rules rules.json',
         '  ichdet watch --orthanc http://127.0.0.1:8042 --model runs/mnv2 --stow http://pacs/dicom-web/studies',
       ].join('\n'),

@@ -5,26 +5,69 @@
  * stable: `once` reads the change feed to its end and returns; otherwise it follows the feed
  * until the signal aborts (SIGTERM), waiting with backoff while the PACS is down.
  */
-import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { initBackend } from '../backend/init.js';
 import { ichdetVersion } from '../data/cache.js';
 import { ConfigError } from '../errors.js';
-import { type InferenceOptions, resolveInferenceConfig } from '../infer/config.js';
+import {
+  type InferenceConfig,
+  type InferenceOptions,
+  resolveInferenceConfig,
+} from '../infer/config.js';
 import { GradCam } from '../infer/gradcam.js';
+import { OnnxModel } from '../infer/onnx-runtime.js';
 import { startRuntime } from '../infer/runtimes.js';
-import { loadSeriesAggregator, seriesThreshold } from '../series/aggregator.js';
+import {
+  loadSeriesAggregator,
+  loadSeriesOnnxAggregator,
+  type SeriesAggregator,
+  seriesModelDirs,
+  seriesThreshold,
+} from '../series/aggregator.js';
+import { SERIES_ONNX_FILE } from '../series/onnx.js';
 import { type Reporter, reporterOf } from '../util/reporter.js';
 import { OrthancClient, type ResultTarget, StowTarget } from '../watch/orthanc.js';
 import { DEFAULT_RULES, readRules, type SeriesRules } from '../watch/rules.js';
-import { type StudyOutcome, Watcher } from '../watch/service.js';
+import {
+  type KeyImageCam,
+  type StudyOutcome,
+  WATCH_PHASES,
+  Watcher,
+  type WatchPhase,
+} from '../watch/service.js';
 import { type StudyRow, WatchState } from '../watch/state.js';
-import { hashModelDir } from '../watch/uids.js';
+import { hashModelDir, hashModelFiles } from '../watch/uids.js';
+
+/**
+ * Test hook: `ICHDET_WATCH_CRASH_AT=<phase>:<n>` kills this process with SIGKILL (as `kill -9`
+ * would) when the n-th study of the process reaches `<phase>` (service.ts WATCH_PHASES:
+ * download, predict, after-sr, before-commit). Used by the kill tests only.
+ */
+export const CRASH_ENV = 'ICHDET_WATCH_CRASH_AT';
+
+function crashHook(spec: string | undefined): ((phase: WatchPhase) => void) | undefined {
+  if (spec === undefined || spec === '') return undefined;
+  const m = /^([a-z-]+):(\d+)$/.exec(spec);
+  if (m === null || !(WATCH_PHASES as readonly string[]).includes(m[1]!) || Number(m[2]) < 1) {
+    throw new ConfigError(
+      `${CRASH_ENV} must be <phase>:<n> with phase one of ${WATCH_PHASES.join(', ')} and n >= 1, received "${spec}"`,
+    );
+  }
+  const at = m[1] as WatchPhase;
+  let left = Number(m[2]);
+  return (phase) => {
+    if (phase === at && --left === 0) process.kill(process.pid, 'SIGKILL');
+  };
+}
 
 export interface WatchOptions extends Omit<InferenceOptions, 'chunk' | 'checkpoint' | 'model'> {
   /** Orthanc's REST root, e.g. `http://127.0.0.1:8042`. */
   orthanc: string;
-  /** A training run, a model folder, or the `model.onnx` inside a model folder. */
+  /**
+   * A training run, a model folder, its `model.onnx`, or an ONNX-only model (a folder holding
+   * only `model.onnx`, or an .onnx file `export-onnx` wrote).
+   */
   model: string;
   /** A `train-series` run: stage 2 per series. */
   seriesModel?: string | undefined;
@@ -59,13 +102,17 @@ export interface WatchResult {
   heatmap: boolean;
 }
 
-/** The model folder of `--model`: a `model.onnx` file stands for its folder. */
-function modelPath(p: string): string {
-  const abs = resolve(p);
-  if (abs.toLowerCase().endsWith('.onnx') && existsSync(abs) && statSync(abs).isFile()) {
-    return dirname(abs);
+/**
+ * Stage 2 (`--series-model SRUN`) in the runtime stage 1 runs in, as predict's: ONNX Runtime
+ * when every fold of SRUN has its model.onnx (`export-onnx SRUN`), else the tfjs series models.
+ */
+async function seriesAggregator(srun: string, config: InferenceConfig): Promise<SeriesAggregator> {
+  const onnx = seriesModelDirs(resolve(srun)).every((d) => existsSync(join(d, SERIES_ONNX_FILE)));
+  if (config.runtime === 'onnx' && onnx) {
+    return loadSeriesOnnxAggregator(srun, { backend: config.onnxBackend, threads: 1 });
   }
-  return abs;
+  await initBackend(config.backend);
+  return loadSeriesAggregator(srun);
 }
 
 function checkUrl(name: string, url: string): void {
@@ -91,11 +138,8 @@ export async function watch(o: WatchOptions): Promise<WatchResult> {
   const poll = o.pollSeconds ?? 1;
   if (!(poll > 0)) throw new ConfigError(`--poll must be > 0 seconds, received ${poll}`);
   const rules: SeriesRules = o.rules === undefined ? DEFAULT_RULES : readRules(o.rules);
-  let config = resolveInferenceConfig({
-    ...o,
-    model: modelPath(o.model),
-    runtime: o.runtime ?? 'onnx',
-  });
+  const onPhase = crashHook(process.env[CRASH_ENV]);
+  let config = resolveInferenceConfig({ ...o, runtime: o.runtime ?? 'onnx' });
   if (o.seriesModel !== undefined) {
     config = { ...config, threshold: seriesThreshold(o.seriesModel, o.threshold) };
   }
@@ -103,14 +147,43 @@ export async function watch(o: WatchOptions): Promise<WatchResult> {
   const http = o.authorization === undefined ? {} : { authorization: o.authorization };
   const pacs = new OrthancClient(o.orthanc, http);
   const target: ResultTarget = o.stow === undefined ? pacs : new StowTarget(o.stow, http);
-  const aggregator = o.seriesModel === undefined ? undefined : loadSeriesAggregator(o.seriesModel);
-  const modelHash = hashModelDir(config.dir, ...(aggregator?.models ?? []));
-  let cam: GradCam | null = null;
+  const aggregator =
+    o.seriesModel === undefined ? undefined : await seriesAggregator(o.seriesModel, config);
+  const onnxOnly = config.model.onnxOnly;
+  const modelHash =
+    onnxOnly === null
+      ? hashModelDir(config.dir, ...(aggregator?.models ?? []))
+      : hashModelFiles([onnxOnly], aggregator?.models ?? []);
+  // The key image's heatmap: Grad-CAM of the tfjs model; for an ONNX-only model the file's
+  // `cam` output (export-onnx --cam), else none (the key image and the SR say so).
+  let cam: KeyImageCam | null = null;
+  let camName = 'Grad-CAM of any';
+  let camOnnx: OnnxModel | null = null;
+  let gradCam: GradCam | null = null;
   let camNote = 'DISABLED';
-  if (o.heatmap !== false) {
+  if (o.heatmap !== false && onnxOnly !== null) {
+    const m = await OnnxModel.load(onnxOnly, {
+      threads: config.workers,
+      backend: config.onnxBackend,
+    });
+    if (m.hasCam) {
+      camOnnx = m;
+      const [size, , channels] = m.inputShape;
+      cam = { size, channels, maps: (x, n, labels) => m.camMaps(x, n, labels) };
+      camName = 'class activation map of any, from the ONNX cam output';
+    } else {
+      await m.close();
+      camNote = 'NO CAM OUTPUT IN THE ONNX MODEL';
+      reporter.log(
+        `no heatmap on the key images: ${onnxOnly} has no cam output (export it with ichdet export-onnx --cam)`,
+        { kind: 'no-heatmap' },
+      );
+    }
+  } else if (o.heatmap !== false) {
     try {
       await initBackend(config.backend);
-      cam = await GradCam.load(config.dir);
+      gradCam = await GradCam.load(config.dir);
+      cam = gradCam;
     } catch (err) {
       camNote = 'NO TFJS MODEL (ONNX ONLY)';
       reporter.log(`no Grad-CAM heatmap on the key images: ${(err as Error).message}`, {
@@ -130,7 +203,9 @@ export async function watch(o: WatchOptions): Promise<WatchResult> {
     rules,
     modelHash,
     cam,
+    camName,
     camNote,
+    ...(onPhase !== undefined && { onPhase }),
     stableSeries: o.stableSeries === true,
     reporter,
     ...(o.signal !== undefined && { signal: o.signal }),
@@ -163,7 +238,8 @@ export async function watch(o: WatchOptions): Promise<WatchResult> {
     };
   } finally {
     await runtime.close();
-    cam?.dispose();
+    gradCam?.dispose();
+    await camOnnx?.close();
     aggregator?.dispose();
     state.close();
   }

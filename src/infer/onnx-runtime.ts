@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type * as Ort from 'onnxruntime-web';
 import { ConfigError, InputError } from '../errors.js';
-import { ONNX_INPUT, ONNX_METADATA_KEY, ONNX_OUTPUT } from './onnx-export.js';
+import { ONNX_CAM_OUTPUT, ONNX_INPUT, ONNX_METADATA_KEY, ONNX_OUTPUT } from './onnx-export.js';
 import { inspectModel } from './onnx-proto.js';
 
 export const ONNX_BACKENDS = ['auto', 'native', 'wasm'] as const;
@@ -137,6 +137,8 @@ export class OnnxModel {
     readonly file: string,
     /** The ONNX Runtime build running it. */
     readonly backend: OnnxBackend,
+    /** Whether the file has the `cam` output (`export-onnx --cam`). */
+    readonly hasCam: boolean = false,
   ) {}
 
   /**
@@ -209,7 +211,8 @@ export class OnnxModel {
         `ONNX Runtime (${backend}) cannot load ${file}: ${(err as Error).message}`,
       );
     }
-    return new OnnxModel(ort, session, metadata, [h, w, c], k, file, backend);
+    const hasCam = header.outputs.some((o) => o.name === ONNX_CAM_OUTPUT);
+    return new OnnxModel(ort, session, metadata, [h, w, c], k, file, backend, hasCam);
   }
 
   /** Probabilities (n × outputs, row-major) of `n` images given as NHWC float32. */
@@ -228,6 +231,45 @@ export class OnnxModel {
       throw new InputError(`${this.file}: the model returned no float32 "${ONNX_OUTPUT}"`);
     }
     return y.data;
+  }
+
+  /**
+   * Class activation maps of `n` images (NHWC float32) for `labels` (indices into the outputs),
+   * from the `cam` output [N, h, w, classes], as `n × labels × h × w` with ReLU applied — the
+   * layout of Grad-CAM's maps (infer/gradcam.ts), which for the ichdet head they equal up to a
+   * positive factor per image and label. InputError when the file has no `cam` output.
+   */
+  async camMaps(
+    x: Float32Array,
+    n: number,
+    labels: readonly number[],
+  ): Promise<{ maps: Float32Array; n: number; labels: number[]; h: number; w: number }> {
+    if (!this.hasCam) {
+      throw new InputError(
+        `${this.file} has no "${ONNX_CAM_OUTPUT}" output (export it with ichdet export-onnx --cam)`,
+      );
+    }
+    const [h0, w0, c0] = this.inputShape;
+    if (!Number.isInteger(n) || n < 1 || x.length !== n * h0 * w0 * c0) {
+      throw new ConfigError(
+        `${this.file}: input must hold n × ${h0} × ${w0} × ${c0} floats, received ${x.length} for n = ${n}`,
+      );
+    }
+    const feeds = { [ONNX_INPUT]: new this.ort.Tensor('float32', x, [n, h0, w0, c0]) };
+    const result = await this.session.run(feeds, [ONNX_CAM_OUTPUT]);
+    const y = result[ONNX_CAM_OUTPUT];
+    if (!y || !(y.data instanceof Float32Array) || y.dims.length !== 4) {
+      throw new InputError(`${this.file}: the model returned no float32 [N, h, w, K] "cam"`);
+    }
+    const [, h, w, k] = y.dims as [number, number, number, number];
+    const maps = new Float32Array(n * labels.length * h * w);
+    for (let e = 0; e < n; e++) {
+      for (const [li, l] of labels.entries()) {
+        const o = (e * labels.length + li) * h * w;
+        for (let p = 0; p < h * w; p++) maps[o + p] = Math.max(0, y.data[(e * h * w + p) * k + l]!);
+      }
+    }
+    return { maps, n, labels: [...labels], h, w };
   }
 
   async close(): Promise<void> {

@@ -19,16 +19,17 @@ import { startTfjsRuntime } from './tfjs-runtime.js';
  * or auto), with `threads` intra-op threads.
  */
 export async function onnxRuntime(
-  dir: string,
+  dir: string | ModelFolder,
   threads: number,
   backend: OnnxBackendChoice = 'auto',
 ): Promise<InferenceRuntime & { backend: OnnxBackend }> {
-  let file = new ModelFolder(dir).onnxFile();
+  const folder = typeof dir === 'string' ? new ModelFolder(dir) : dir;
+  let file = folder.onnxFile();
   let tmp: string | undefined;
   if (file === null) {
     tmp = mkdtempSync(join(tmpdir(), 'ichdet-onnx-'));
     file = join(tmp, ONNX_FILE);
-    await exportRunToOnnx(dir, file);
+    await exportRunToOnnx(folder.dir, file);
   }
   let model: OnnxModel;
   try {
@@ -55,7 +56,7 @@ export async function startRuntime(
   c: InferenceConfig,
 ): Promise<InferenceRuntime & { onnxBackend: OnnxBackend | null }> {
   if (c.runtime === 'onnx') {
-    const r = await onnxRuntime(c.dir, c.workers, c.onnxBackend);
+    const r = await onnxRuntime(c.model, c.workers, c.onnxBackend);
     return Object.assign(r, { onnxBackend: r.backend });
   }
   const r = await startTfjsRuntime(c.dir, { workers: c.workers, backend: c.backend });

@@ -20,7 +20,22 @@ import {
   ONNX_FILE,
   STATE_FILE,
 } from './layout.js';
-import { type InputCard, type ModelCard, readModelCard, toInputCard } from './model-card.js';
+import {
+  type InputCard,
+  type ModelCard,
+  parseModelCard,
+  readModelCard,
+  toInputCard,
+} from './model-card.js';
+
+/**
+ * A model given as an .onnx file alone (no `model.json`): the file and the ichdet metadata read
+ * from its `metadata_props` (infer/config.ts reads it; this layer does not decode ONNX).
+ */
+export interface OnnxOnlyModel {
+  file: string;
+  metadata: Record<string, unknown>;
+}
 
 /**
  * The saved model folder of a run: `RUN/best` by default, `RUN/last`, or `path` itself when it
@@ -51,26 +66,51 @@ export interface ThresholdChoice {
 /** A model folder: its files and card. */
 export class ModelFolder {
   readonly dir: string;
+  /** The .onnx file of a model given as that file alone (no tfjs model); else null. */
+  readonly onnxOnly: string | null;
+  private readonly onnxMetadata: Record<string, unknown> | null;
   private cardCache: ModelCard | undefined;
 
-  /** @throws InputError when `path` is neither a model folder nor a run with that checkpoint. */
-  constructor(path: string, checkpoint: CheckpointName = 'best') {
-    this.dir = resolveModelDir(resolve(path), checkpoint);
+  /**
+   * `onnx`: the model is that .onnx file alone; its folder is the model folder and its card
+   * comes from the file's metadata.
+   *
+   * @throws InputError when `path` is neither a model folder nor a run with that checkpoint.
+   */
+  constructor(path: string, checkpoint: CheckpointName = 'best', onnx?: OnnxOnlyModel) {
+    if (onnx !== undefined) {
+      this.onnxOnly = resolve(onnx.file);
+      this.onnxMetadata = onnx.metadata;
+      this.dir = dirname(this.onnxOnly);
+    } else {
+      this.onnxOnly = null;
+      this.onnxMetadata = null;
+      this.dir = resolveModelDir(resolve(path), checkpoint);
+    }
+  }
+
+  /** Where the card is read from: `DIR/model.json`, or the .onnx file of an ONNX-only model. */
+  private get cardSource(): string {
+    return this.onnxOnly ?? join(this.dir, MODEL_JSON);
   }
 
   /** The model card (checked). */
   card(): ModelCard {
-    this.cardCache ??= readModelCard(this.dir);
+    this.cardCache ??=
+      this.onnxMetadata === null
+        ? readModelCard(this.dir)
+        : parseModelCard(this.onnxMetadata, this.cardSource);
     return this.cardCache;
   }
 
   /** The card with what inference needs; ConfigError names a missing field. */
   inputCard(): InputCard {
-    return toInputCard(this.card(), join(this.dir, MODEL_JSON));
+    return toInputCard(this.card(), this.cardSource);
   }
 
-  /** `DIR/model.onnx`, when `ichdet export-onnx` wrote one there; else null. */
+  /** The ONNX-only model's file, or `DIR/model.onnx` when `ichdet export-onnx` wrote one; else null. */
   onnxFile(): string | null {
+    if (this.onnxOnly !== null) return this.onnxOnly;
     const f = join(this.dir, ONNX_FILE);
     return existsSync(f) ? f : null;
   }

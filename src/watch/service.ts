@@ -11,9 +11,11 @@
  * and `follow()` waits (1 s, doubling to 30 s) and carries on from the same change.
  */
 import { readWindowed } from '../dicom/fastpath.js';
+import { parseDicomBytes } from '../dicom/parse.js';
+import { CT_IMAGE_SOP_CLASSES, sopClassOf } from '../dicom/read.js';
 import { checkAborted, Interrupted } from '../errors.js';
 import type { InferenceConfig } from '../infer/config.js';
-import { camToSlice, type GradCam } from '../infer/gradcam.js';
+import { type CamMaps, camToSlice } from '../infer/gradcam.js';
 import {
   type Aggregator,
   type InferenceRuntime,
@@ -37,6 +39,84 @@ import { resultUid } from './uids.js';
 
 const CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2';
 
+/** Names of common non-image (or non-CT-image) SOP classes, for the recorded reason. */
+const SOP_CLASS_NAMES: ReadonlyMap<string, string> = new Map([
+  ['1.2.840.10008.5.1.4.1.1.7', 'Secondary Capture'],
+  ['1.2.840.10008.5.1.4.1.1.88.11', 'Basic Text SR'],
+  ['1.2.840.10008.5.1.4.1.1.88.22', 'Enhanced SR'],
+  ['1.2.840.10008.5.1.4.1.1.88.33', 'Comprehensive SR'],
+  ['1.2.840.10008.5.1.4.1.1.88.67', 'X-Ray Radiation Dose SR'],
+  ['1.2.840.10008.5.1.4.1.1.11.1', 'Grayscale Softcopy Presentation State'],
+  ['1.2.840.10008.5.1.4.1.1.104.1', 'Encapsulated PDF'],
+  ['1.2.840.10008.5.1.4.1.1.481.2', 'RT Dose'],
+]);
+
+/**
+ * Points of a study's processing where `onPhase` is called (a test hook: `ICHDET_WATCH_CRASH_AT`
+ * in commands/watch.ts kills the process there): `download` after the first instance of the
+ * series is downloaded, `predict` after the prediction, `after-sr` after the SR is stored and
+ * before the key image, `before-commit` after both are stored and before the state commit.
+ */
+export const WATCH_PHASES = ['download', 'predict', 'after-sr', 'before-commit'] as const;
+export type WatchPhase = (typeof WATCH_PHASES)[number];
+
+/** A heatmap source for the key image: Grad-CAM (tfjs) or the `cam` output of the ONNX model. */
+export interface KeyImageCam {
+  /** Input size and channels of one preprocessed image. */
+  readonly size: number;
+  readonly channels: number;
+  /** Raw maps (n × labels × h × w, ReLU applied) of n preprocessed inputs. */
+  maps(x: Float32Array, n: number, labels: readonly number[]): CamMaps | Promise<CamMaps>;
+}
+
+/** An instance that is not a CT image: skipped before prediction, with its reason. */
+export interface SkippedInstance {
+  id: string;
+  reason: string;
+}
+
+/**
+ * A downloaded instance of the chosen series: its SOP class and instance UIDs, and why it is not
+ * a CT image slice (`reason`, null when it is one): its SOP class is not CT Image Storage (a
+ * Secondary Capture, an SR, a dose report, a presentation state), or it has no Pixel Data.
+ * Unparseable bytes give `reason: null` (the pipeline rejects them with the parser's reason).
+ */
+export function inspectInstance(bytes: Uint8Array): {
+  reason: string | null;
+  sopClassUid: string;
+  sopInstanceUid: string;
+} {
+  let ds: ReturnType<typeof parseDicomBytes>['dataSet'];
+  try {
+    ds = parseDicomBytes(bytes).dataSet;
+  } catch {
+    return { reason: null, sopClassUid: '', sopInstanceUid: '' };
+  }
+  const sop = sopClassOf(ds);
+  const sopInstanceUid = (ds.string('x00080018') ?? '').replace(/\0/g, '').trim();
+  let reason: string | null = null;
+  if (sop !== '' && !CT_IMAGE_SOP_CLASSES.has(sop)) {
+    const name = SOP_CLASS_NAMES.get(sop);
+    reason = `SOPClassUID ${sop}${name ? ` (${name})` : ''} is not a CT image`;
+  } else if (ds.elements.x7fe00010 === undefined) {
+    reason = 'no Pixel Data';
+  }
+  return { reason, sopClassUid: sop, sopInstanceUid };
+}
+
+/** Skipped instances by reason: `<reason> (n: <first id>[, …])`, joined by `; `. */
+export function groupReasons(skipped: readonly SkippedInstance[]): string {
+  const by = new Map<string, string[]>();
+  for (const x of skipped) {
+    const ids = by.get(x.reason) ?? [];
+    ids.push(x.id);
+    by.set(x.reason, ids);
+  }
+  return [...by]
+    .map(([reason, ids]) => `${reason} (${ids.length}: ${ids[0]}${ids.length > 1 ? ', …' : ''})`)
+    .join('; ');
+}
+
 export interface WatcherOptions {
   pacs: OrthancClient;
   /** Where results are stored (default: the PACS itself). */
@@ -48,8 +128,12 @@ export interface WatcherOptions {
   rules: SeriesRules;
   /** Hash of the model(s): part of every result UID. */
   modelHash: string;
-  /** Grad-CAM of the model, or null (then `camNote` says why there is no heatmap). */
-  cam: GradCam | null;
+  /** Heatmap source (Grad-CAM or the ONNX `cam` output), or null (`camNote` says why none). */
+  cam: KeyImageCam | null;
+  /** What the key image's heatmap is (default `Grad-CAM of any`). */
+  camName?: string;
+  /** Called at each phase of a study (a test hook; see WATCH_PHASES). */
+  onPhase?: (phase: WatchPhase, studyId: string) => void;
   camNote: string;
   /** Also act on StableSeries (the series' study is read). */
   stableSeries?: boolean;
@@ -137,6 +221,10 @@ export class Watcher {
     this.now = o.now ?? (() => new Date());
   }
 
+  private get camName(): string {
+    return this.o.camName ?? 'Grad-CAM of any';
+  }
+
   /** Whether a change is one this watcher acts on. */
   private acts(c: OrthancChange): boolean {
     return (
@@ -182,6 +270,7 @@ export class Watcher {
           const studyId = c.ResourceType === 'Study' ? c.ID : await this.parentStudy(c.ID);
           const out = studyId === null ? null : await this.processStudy(studyId, c);
           if (out !== null && !out.already) {
+            if (out.stored) this.o.onPhase?.('before-commit', out.row.id);
             // The study's outcome and the sequence number, in one transaction.
             state.finish(out.row, c.Seq);
             committed = c.Seq;
@@ -357,11 +446,28 @@ export class Watcher {
       const chosen = infos.find((x) => x.info === sel.chosen)!;
       row.seriesUid = chosen.info.seriesUid;
       row.started = this.now().toISOString();
-      const files = await mapLimit(chosen.instances, this.o.downloads ?? 4, async (iid) => ({
-        id: iid,
-        bytes: await pacs.instanceFile(iid),
-      }));
+      let downloaded = 0;
+      const all2 = await mapLimit(chosen.instances, this.o.downloads ?? 4, async (iid) => {
+        const bytes = await pacs.instanceFile(iid);
+        if (downloaded++ === 0) this.o.onPhase?.('download', id);
+        return { id: iid, bytes };
+      });
       checkAborted(this.o.signal, 'watch stopped');
+      // Only CT image instances enter the pipeline; the others are skipped with their reason.
+      const skipped: SkippedInstance[] = [];
+      // Each slice's own SOP class, for the SR's references (CT Image Storage or Enhanced CT).
+      const sopOf = new Map<string, string>();
+      const files = all2.filter((f) => {
+        const x = inspectInstance(f.bytes);
+        if (x.reason !== null) skipped.push({ id: f.id, reason: x.reason });
+        else if (x.sopInstanceUid !== '') sopOf.set(x.sopInstanceUid, x.sopClassUid);
+        return x.reason === null;
+      });
+      if (files.length === 0) {
+        row.state = 'skipped';
+        row.reason = `series ${chosen.info.seriesUid} holds no CT image: ${groupReasons(skipped)}`;
+        return end({ row, stored: false, already: false });
+      }
       const captured: PredictedSeries[] = [];
       const r = await predictInputs(files, this.o.config, {
         runtimeInstance: this.o.runtime,
@@ -373,18 +479,26 @@ export class Watcher {
           captured.push({ ...s, x: s.x.slice(), p: s.p.slice() });
         },
       });
+      this.o.onPhase?.('predict', id);
+      const skippedNote =
+        skipped.length === 0
+          ? null
+          : `${skipped.length} non-image instances skipped: ${groupReasons(skipped)}`;
       const st = r.studies[0];
       if (st === undefined) {
-        row.reason = `no slice of series ${chosen.info.seriesUid} could be read: ${r.rejects
+        row.reason = `no slice of series ${chosen.info.seriesUid} could be read: ${[
+          ...r.rejects.map((x) => x.reason),
+          ...skipped.map((x) => x.reason),
+        ]
           .slice(0, 3)
-          .map((x) => x.reason)
-          .join('; ')}${r.rejects.length > 3 ? ` (and ${r.rejects.length - 3} more)` : ''}`;
+          .join(
+            '; ',
+          )}${r.rejects.length + skipped.length > 3 ? ` (and ${r.rejects.length + skipped.length - 3} more)` : ''}`;
         return end({ row, stored: false, already: false });
       }
-      const sopClass = chosen.sopClassUid || CT_IMAGE_STORAGE;
       const mine = r.slices.filter((s) => s.studyUid === st.studyUid);
       const ref = (imageId: string, any: number): SliceReference => ({
-        sopClassUid: sopClass,
+        sopClassUid: sopOf.get(imageId) || chosen.sopClassUid || CT_IMAGE_STORAGE,
         sopInstanceUid: imageId,
         any,
       });
@@ -400,20 +514,36 @@ export class Watcher {
         evidence: mine.map((s) => ref(s.imageId, s.p[ANY_INDEX]!)),
         keySlices: st.top.map((t) => ref(t.imageId, t.any)),
         algorithm: this.o.algorithm,
+        keyImageNote:
+          this.o.cam !== null
+            ? `Key image: the most suspicious slice in the brain window with the heatmap (${this.camName}).`
+            : `Key image: the most suspicious slice in the brain window, without a heatmap (${this.o.camNote.toLowerCase()}).`,
         algorithmVersion: `${this.o.config.input.arch} sha256:${modelHash.slice(0, 16)} runtime ${r.runtime}${this.o.aggregator ? ` + ${this.o.aggregator.name}` : ''}`,
       };
       const now = this.now();
       const sr = buildSr(ctx, findings, srUids, now);
       const key = st.top[0]!;
-      const sc = this.keyImage(ctx, findings, key.imageId, captured, mine.length, scUids, now);
+      const sc = await this.keyImage(
+        ctx,
+        findings,
+        key.imageId,
+        captured,
+        mine.length,
+        scUids,
+        now,
+      );
       checkAborted(this.o.signal, 'watch stopped');
       await this.target.store(sr);
+      this.o.onPhase?.('after-sr', id);
       await this.target.store(sc);
       row.state = 'done';
-      row.reason =
-        r.rejects.length > 0
-          ? `${r.rejects.length} instances rejected: ${r.rejects[0]!.reason}`
-          : null;
+      const notes = [
+        ...(r.rejects.length > 0
+          ? [`${r.rejects.length} instances rejected: ${r.rejects[0]!.reason}`]
+          : []),
+        ...(skippedNote !== null ? [skippedNote] : []),
+      ];
+      row.reason = notes.length > 0 ? notes.join('; ') : null;
       row.any = st.any;
       row.flag = st.flag;
       row.srUid = srUids.instanceUid;
@@ -436,9 +566,17 @@ export class Watcher {
     const m = s.MainDicomTags;
     const modality = (m.Modality ?? '').trim();
     let tags: Record<string, unknown> = {};
-    const first = s.Instances[0];
-    if (first !== undefined && this.o.rules.modalities.includes(modality)) {
-      tags = await this.o.pacs.instanceTags(first);
+    if (this.o.rules.modalities.includes(modality)) {
+      // The header of the first CT image instance: a series may also hold a Secondary Capture,
+      // an SR, a dose report or a presentation state (a few are looked at, then the first).
+      for (const iid of s.Instances.slice(0, 8)) {
+        const t = await this.o.pacs.instanceTags(iid);
+        if (Object.keys(tags).length === 0) tags = t;
+        if (CT_IMAGE_SOP_CLASSES.has(tag(t, 'SOPClassUID'))) {
+          tags = t;
+          break;
+        }
+      }
     }
     const thickness = Number.parseFloat(tag(tags, 'SliceThickness'));
     return {
@@ -460,7 +598,7 @@ export class Watcher {
   }
 
   /** The key image's bytes: the key slice in the brain window, its heatmap, the banner. */
-  private keyImage(
+  private async keyImage(
     ctx: StudyContext,
     f: TriageFindings,
     imageId: string,
@@ -468,7 +606,7 @@ export class Watcher {
     slices: number,
     uids: { seriesUid: string; instanceUid: string },
     now: Date,
-  ): Uint8Array {
+  ): Promise<Uint8Array> {
     let series: PredictedSeries | undefined;
     let i = -1;
     for (const s of captured) {
@@ -489,7 +627,7 @@ export class Watcher {
     const cam = this.o.cam;
     if (cam !== null) {
       const per = cam.size * cam.size * cam.channels;
-      const m = cam.maps(series.x.slice(i * per, (i + 1) * per), 1, [ANY_INDEX]);
+      const m = await cam.maps(series.x.slice(i * per, (i + 1) * per), 1, [ANY_INDEX]);
       map = camToSlice(m.maps, m.h, m.w, gray.height, gray.width);
     }
     const anyP = series.p[i * LABEL_COUNT + ANY_INDEX]!;
@@ -500,7 +638,7 @@ export class Watcher {
         ? `ICH SUSPECTED: ANY ${f.any.toFixed(3)} >= ${f.threshold.toFixed(3)}`
         : `NOT FLAGGED: ANY ${f.any.toFixed(3)} < ${f.threshold.toFixed(3)}`,
       `KEY SLICE ${i + 1}/${slices}: ANY ${anyP.toFixed(3)}, W 40/80`,
-      map !== null ? 'HEATMAP: GRAD-CAM OF ANY' : `NO HEATMAP: ${this.o.camNote}`,
+      map !== null ? `HEATMAP: ${this.camName.toUpperCase()}` : `NO HEATMAP: ${this.o.camNote}`,
     ];
     const img = renderKeyImage(gray.data, gray.height, gray.width, map, lines);
     const fit = bannerChars(img.cols);
@@ -515,7 +653,7 @@ export class Watcher {
       },
       uids,
       now,
-      `Slice ${imageId} of series ${f.seriesUid} in the brain window (40/80)${map !== null ? ' with the Grad-CAM heatmap of any' : ''}; banner: ${lines.map((l) => l.slice(0, fit)).join(' / ')}`,
+      `Slice ${imageId} of series ${f.seriesUid} in the brain window (40/80)${map !== null ? ` with the heatmap (${this.camName})` : ` without a heatmap (${this.o.camNote.toLowerCase()})`}; banner: ${lines.map((l) => l.slice(0, fit)).join(' / ')}`,
     );
   }
 }

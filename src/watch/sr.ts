@@ -7,6 +7,7 @@
  *     CONTAINER (18748-4, LN, "Diagnostic imaging report")
  *       TEXT   (121071, DCM, "Finding")                 "Intracranial haemorrhage suspected…"
  *       TEXT   (121106, DCM, "Comment")                 "UNVERIFIED AI triage… not for diagnostic use"
+ *       TEXT   (121106, DCM, "Comment")                 "Key image: …heatmap…" (when given)
  *       CONTAINER (125007, DCM, "Measurement Group")
  *         NUM  (<label>, 99ICHDET, "Probability of …")  p, unit (1, UCUM, "no units")
  *         …    one per label; FloatingPointValue holds the exact value
@@ -62,6 +63,8 @@ export interface TriageFindings {
   algorithm: string;
   /** Architecture, model hash, runtime. */
   algorithmVersion: string;
+  /** What the key image shows (its heatmap, or why it has none): a Comment when given. */
+  keyImageNote?: string;
 }
 
 export interface ResultUids {
@@ -193,6 +196,9 @@ export function buildSr(
     ContentSequence: [
       text(code('121071', 'DCM', 'Finding'), findingText(f)),
       text(code('121106', 'DCM', 'Comment'), DISCLAIMER),
+      ...(f.keyImageNote !== undefined
+        ? [text(code('121106', 'DCM', 'Comment'), f.keyImageNote)]
+        : []),
       {
         RelationshipType: 'CONTAINS',
         ValueType: 'CONTAINER',

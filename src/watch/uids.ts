@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /** The roles of the UIDs a study's results need. */
 export type UidRole = 'sr-series' | 'sr-instance' | 'sc-series' | 'sc-instance';
@@ -43,5 +43,19 @@ export function hashModelDir(...dirs: string[]): string {
     }
   };
   for (const d of dirs) walk(d, '');
+  return h.digest('hex');
+}
+
+/**
+ * SHA-256 over model files given one by one (an ONNX-only model: its .onnx file, by base name and
+ * content) and then model folders as `hashModelDir` hashes them, hex.
+ */
+export function hashModelFiles(files: readonly string[], dirs: readonly string[] = []): string {
+  const h = createHash('sha256');
+  for (const f of files) {
+    h.update(`${basename(f)}\0`);
+    h.update(readFileSync(f));
+  }
+  if (dirs.length > 0) h.update(hashModelDir(...dirs));
   return h.digest('hex');
 }
