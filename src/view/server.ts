@@ -7,21 +7,32 @@
  * every request (`Authorization: Bearer`, `?token=` once, then an HttpOnly cookie). Every path
  * stays inside the served folder (realpath: `..` and symlinks that leave it answer 404). Every
  * response carries COOP same-origin / COEP require-corp, so the page is cross-origin isolated
- * and onnxruntime-web can use wasm threads.
+ * and onnxruntime-web can use wasm threads. With `cors`, the DICOMweb routes answer that one
+ * origin (Access-Control-Allow-Origin, preflight OPTIONS) so a viewer such as OHIF served from
+ * elsewhere can read them; the token, when set, is still required on every GET. With
+ * `seriesModel` (a `train-series` run with its ONNX export), the predictions' stage-1
+ * probabilities go through the series models as in `predict --series-model`, and the page can
+ * run the same ONNX files after its CNN.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { readSlice } from '../dicom/read.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, InputError } from '../errors.js';
 import { ONNX_METADATA_KEY } from '../infer/onnx-export.js';
 import { inspectModel } from '../infer/onnx-proto.js';
 import { decodeNpy } from '../io/npy.js';
 import { ANY_INDEX, LABEL_NAMES } from '../labels.js';
+import {
+  loadSeriesOnnxAggregator,
+  seriesModelDirs,
+  seriesThreshold,
+} from '../series/aggregator.js';
+import { SERIES_ONNX_FILE } from '../series/onnx.js';
 import { instanceJson, metadataJson, multipartDicom, seriesJson, studyJson } from './dicomweb.js';
 import {
   type FolderIndex,
@@ -31,7 +42,14 @@ import {
   type ViewSeries,
   type ViewStudy,
 } from './folder.js';
-import { indexHeatmaps, indexMasks, type Predictions, readPredictions } from './results.js';
+import {
+  indexHeatmaps,
+  indexMasks,
+  type Predictions,
+  readPredictions,
+  type StageTwo,
+  stageTwo,
+} from './results.js';
 
 export interface ViewServerOptions {
   /** The served folder of DICOM files. */
@@ -50,6 +68,13 @@ export interface ViewServerOptions {
   port?: number;
   /** Required for any host that is not loopback. */
   token?: string;
+  /**
+   * A `train-series` run whose folds have their ONNX export (`SRUN/fold<k>/model.onnx`): stage 2
+   * of the predictions, and of the page's own analysis.
+   */
+  seriesModel?: string;
+  /** An origin (`https://ohif.example:3000`) allowed to read the DICOMweb routes (CORS). */
+  cors?: string;
   /** The bundled client (index.html, app.js, worker.js); default the package's dist/view-web. */
   assets?: string;
 }
@@ -157,6 +182,48 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
     );
   }
   const ort = ortDist();
+  if (o.cors !== undefined && !/^https?:\/\/[^/\s]+$/.test(o.cors)) {
+    throw new ConfigError(
+      `--cors must be an origin such as http://localhost:3000 (scheme, host, port; no path), received "${o.cors}"`,
+    );
+  }
+
+  // Stage 2: the series run's fold models in ONNX Runtime, as predict --runtime onnx runs them.
+  let seriesFiles: string[] = [];
+  let stage2: StageTwo | null = null;
+  let stage2Any: number | null = null;
+  if (o.seriesModel !== undefined) {
+    seriesFiles = seriesModelDirs(resolve(o.seriesModel)).map((d) => join(d, SERIES_ONNX_FILE));
+    const missing = seriesFiles.find((f) => !existsSync(f));
+    if (missing !== undefined) {
+      throw new InputError(
+        `${missing} is missing: the viewer runs the series models from ONNX files; write them with ichdet export-onnx ${o.seriesModel}`,
+      );
+    }
+    stage2Any = seriesThreshold(o.seriesModel).value;
+    if (predictions !== null) {
+      if (predictions.seriesModel !== null) {
+        throw new ConfigError(
+          `${predictions.file} holds stage-2 probabilities already (predict --series-model ${predictions.seriesModel}); give --series-model with the stage-1 predictions, or leave it out`,
+        );
+      }
+      const agg = await loadSeriesOnnxAggregator(o.seriesModel, { threads: 1 });
+      try {
+        stage2 = await stageTwo(predictions, agg);
+      } finally {
+        agg.dispose();
+      }
+    }
+  }
+  const stage1Thresholds = predictions?.thresholds ?? LABEL_NAMES.map(() => 0.5);
+  const stage2Thresholds =
+    stage2Any === null
+      ? null
+      : stage1Thresholds.map((t, l) => (l === ANY_INDEX ? (stage2Any as number) : t));
+  /** The probabilities shown by default and the threshold of the flag: stage 2's when there is one. */
+  const shownP = (imageId: string): number[] | undefined =>
+    stage2?.byImage.get(imageId) ?? predictions?.byImage.get(imageId)?.p;
+  const flagThreshold = stage2Any ?? predictions?.threshold ?? null;
 
   const studies = new Map(index.studies.map((s) => [s.studyInstanceUid, s]));
   const bySop = new Map<string, Lookup>();
@@ -173,6 +240,23 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
     reply.header('Cross-Origin-Embedder-Policy', 'require-corp');
     reply.header('Cross-Origin-Resource-Policy', 'same-origin');
     reply.header('X-Content-Type-Options', 'nosniff');
+    if (o.cors !== undefined && req.url.startsWith('/dicomweb/')) {
+      reply.header('Vary', 'Origin');
+      if (req.headers.origin === o.cors) {
+        reply.header('Access-Control-Allow-Origin', o.cors);
+        reply.header('Cross-Origin-Resource-Policy', 'cross-origin');
+        reply.header('Access-Control-Expose-Headers', 'Content-Type, Content-Length');
+        if (req.method === 'OPTIONS') {
+          // A preflight carries no credentials: it is answered before the token check.
+          return reply
+            .code(204)
+            .header('Access-Control-Allow-Methods', 'GET, OPTIONS')
+            .header('Access-Control-Allow-Headers', 'Authorization, Accept, Content-Type')
+            .header('Access-Control-Max-Age', '600')
+            .send();
+        }
+      }
+    }
     if (o.token === undefined) return;
     const url = new URL(req.url, 'http://x');
     const given =
@@ -222,11 +306,15 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
     }
   });
   app.get('/healthz', async () => ({ ok: true }));
+  // CORS preflights of the DICOMweb routes (answered in onRequest when the origin is allowed).
+  app.options('/dicomweb/*', (_req, reply) => reply.code(204).send());
 
   // The viewer's API.
   app.get('/api/info', async () => ({
     banner: 'Research use only — not for diagnosis',
-    threshold: predictions?.threshold ?? null,
+    threshold: flagThreshold,
+    thresholds: { stage1: stage1Thresholds, stage2: stage2Thresholds },
+    seriesModels: seriesFiles.length,
     predictions: predictions !== null,
     heatmaps: heatmaps.size > 0,
     masks: masks.size > 0,
@@ -240,6 +328,28 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
         se.instances.map((i) => predictions?.byImage.get(i.imageId)),
       );
       const known = scores.filter((s) => s !== undefined);
+      if (stage2 !== null) {
+        // Stage 2: a study is as likely positive as its most likely series (predict's rule).
+        const anys = st.series
+          .map((se) => stage2!.seriesAny.get(se.seriesInstanceUid))
+          .filter((a) => a !== undefined);
+        const any = anys.length ? Math.max(...anys) : null;
+        return {
+          studyUid: st.studyInstanceUid,
+          patientId: st.patientId,
+          patientName: st.patientName,
+          studyDate: st.studyDate,
+          series: st.series.map((se) => ({
+            seriesUid: se.seriesInstanceUid,
+            description: se.description,
+            slices: se.instances.length,
+          })),
+          slices: st.series.reduce((n, se) => n + se.instances.length, 0),
+          any,
+          flag: any === null ? null : any >= stage2Any!,
+          stage: 2,
+        };
+      }
       return {
         studyUid: st.studyInstanceUid,
         patientId: st.patientId,
@@ -253,6 +363,7 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
         slices: st.series.reduce((n, se) => n + se.instances.length, 0),
         any: known.length ? Math.max(...known.map((s) => s.p[ANY_INDEX]!)) : null,
         flag: known.length ? known.some((s) => s.flag) : null,
+        stage: predictions?.seriesModel ? 2 : 1,
       };
     }),
   );
@@ -265,9 +376,13 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
       studyUid: hit.st.studyInstanceUid,
       seriesUid: hit.se.seriesInstanceUid,
       patientId: hit.st.patientId,
-      threshold: predictions?.threshold ?? null,
+      threshold: flagThreshold,
+      thresholds: stage2 !== null ? stage2Thresholds : stage1Thresholds,
+      stage1Thresholds,
+      seriesAny: stage2?.seriesAny.get(hit.se.seriesInstanceUid) ?? null,
       instances: hit.se.instances.map((i) => {
         const s = predictions?.byImage.get(i.imageId);
+        const p = shownP(i.imageId) ?? null;
         return {
           sopInstanceUid: i.sopInstanceUid,
           imageId: i.imageId,
@@ -276,8 +391,11 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
           rows: i.rows,
           cols: i.cols,
           pixelSpacing: i.pixelSpacing,
-          p: s?.p ?? null,
-          flag: s?.flag ?? null,
+          p,
+          /** The CNN's own probabilities when `p` is stage 2's (null otherwise). */
+          stage1: stage2 !== null ? (s?.p ?? null) : null,
+          flag:
+            stage2 !== null ? (p === null ? null : p[ANY_INDEX]! >= stage2Any!) : (s?.flag ?? null),
           heatmaps: [...(heatmaps.get(i.imageId)?.keys() ?? [])],
           mask: masks.has(i.imageId),
         };
@@ -331,6 +449,11 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
   app.get('/api/model.onnx', async (_req, reply) => {
     if (o.onnx === undefined) return notFound(reply, 'model');
     return reply.type('application/octet-stream').send(await readFile(o.onnx));
+  });
+  app.get<{ Params: { fold: string } }>('/api/series-model/:fold', async (req, reply) => {
+    const file = /^\d+$/.test(req.params.fold) ? seriesFiles[Number(req.params.fold)] : undefined;
+    if (file === undefined) return notFound(reply, `series model ${req.params.fold}`);
+    return reply.type('application/octet-stream').send(await readFile(file));
   });
   app.get('/api/model-card', async (_req, reply) => {
     if (o.onnx === undefined) return notFound(reply, 'model');
