@@ -146,6 +146,38 @@ function cookieToken(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/** The most slices whose decoded pixels the server keeps (≈ 64 MiB at 512² × 16 bits). */
+const DECODED_CACHE_SLICES = 128;
+
+/** A slice's stored pixels as `/api/instances/:sop/stored` sends them. */
+interface DecodedSlice {
+  body: Buffer;
+  dtype: string;
+  rows: number;
+  cols: number;
+  /** JSON of what HU needs: rescale, bits stored, pixel representation. */
+  hu: string;
+}
+
+async function decodeStored(root: string, i: ViewInstance): Promise<DecodedSlice | null> {
+  const file = await resolveInside(root, i.file);
+  if (file === null) return null;
+  const slice = await readSlice(file);
+  const s = slice.stored;
+  return {
+    body: Buffer.from(s.buffer, s.byteOffset, s.byteLength),
+    dtype: s.constructor.name.replace('Array', '').toLowerCase(),
+    rows: slice.rows,
+    cols: slice.cols,
+    hu: JSON.stringify({
+      rescaleSlope: slice.rescaleSlope,
+      rescaleIntercept: slice.rescaleIntercept,
+      bitsStored: slice.bitsStored,
+      pixelRepresentation: slice.pixelRepresentation,
+    }),
+  };
+}
+
 interface Lookup {
   study: ViewStudy;
   series: ViewSeries;
@@ -274,6 +306,25 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
     }
   });
 
+  // Decoded stored pixels, kept for the most recent instances: opening a series decodes its
+  // slices ahead, in order, while the page draws the first one, so the first scroll through it
+  // finds them ready (a request for a slice not reached yet decodes it at once).
+  const decodedCache = new Map<string, Promise<DecodedSlice | null>>();
+  const decoded = (i: ViewInstance): Promise<DecodedSlice | null> => {
+    let p = decodedCache.get(i.sopInstanceUid);
+    if (p === undefined) {
+      p = decodeStored(root, i).catch(() => null);
+      decodedCache.set(i.sopInstanceUid, p);
+      while (decodedCache.size > DECODED_CACHE_SLICES) {
+        decodedCache.delete(decodedCache.keys().next().value!);
+      }
+    }
+    return p;
+  };
+  const decodeAhead = async (instances: readonly ViewInstance[]) => {
+    for (const i of instances.slice(0, DECODED_CACHE_SLICES)) await decoded(i);
+  };
+
   const notFound = (reply: FastifyReply, what: string) =>
     reply.code(404).send({ error: `${what} not found` });
 
@@ -372,6 +423,7 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
       .flatMap((st) => st.series.map((se) => ({ st, se })))
       .find((x) => x.se.seriesInstanceUid === req.params.series);
     if (!hit) return notFound(reply, `series ${req.params.series}`);
+    void decodeAhead(hit.se.instances);
     return {
       studyUid: hit.st.studyInstanceUid,
       seriesUid: hit.se.seriesInstanceUid,
@@ -405,25 +457,15 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
   app.get<{ Params: { sop: string } }>('/api/instances/:sop/stored', async (req, reply) => {
     const hit = bySop.get(req.params.sop);
     if (!hit) return notFound(reply, `instance ${req.params.sop}`);
-    const file = await resolveInside(root, hit.instance.file);
-    if (file === null) return notFound(reply, hit.instance.file);
-    const slice = await readSlice(file);
-    const s = slice.stored;
+    const d = await decoded(hit.instance);
+    if (d === null) return notFound(reply, hit.instance.file);
     return reply
       .type('application/octet-stream')
-      .header('X-Dtype', s.constructor.name.replace('Array', '').toLowerCase())
-      .header('X-Rows', String(slice.rows))
-      .header('X-Cols', String(slice.cols))
-      .header(
-        'X-Hu',
-        JSON.stringify({
-          rescaleSlope: slice.rescaleSlope,
-          rescaleIntercept: slice.rescaleIntercept,
-          bitsStored: slice.bitsStored,
-          pixelRepresentation: slice.pixelRepresentation,
-        }),
-      )
-      .send(Buffer.from(s.buffer, s.byteOffset, s.byteLength));
+      .header('X-Dtype', d.dtype)
+      .header('X-Rows', String(d.rows))
+      .header('X-Cols', String(d.cols))
+      .header('X-Hu', d.hu)
+      .send(d.body);
   });
   app.get<{ Params: { sop: string; label: string } }>(
     '/api/instances/:sop/heatmap/:label',

@@ -233,7 +233,11 @@ function windowedCanvas(sop: string, slice: LoadedSlice): HTMLCanvasElement {
   return c;
 }
 
-/** Fetches the series' pixels in the background, a few at a time, so scrolling finds them ready. */
+/**
+ * Fetches the series' pixels in the background, six at a time (the browser's connections per
+ * host over HTTP/1.1), so scrolling finds them ready; then, when the page can analyse, schedules
+ * the preload of the inference worker (see `schedulePreload`).
+ */
 async function prefetch(s: SeriesData): Promise<void> {
   const queue = s.instances.map((i) => i.sopInstanceUid);
   const worker = async () => {
@@ -242,9 +246,35 @@ async function prefetch(s: SeriesData): Promise<void> {
       await loadSlice(sop).catch(() => undefined);
     }
   };
-  await Promise.all([worker(), worker(), worker()]);
+  await Promise.all(Array.from({ length: PREFETCH }, worker));
+  if (state.series === s) schedulePreload();
 }
 
+/**
+ * Loads the inference worker (runtime, wasm compile, model session: most of a first analysis)
+ * once the page has been still for PRELOAD_IDLE_MS — no render — so it does not compete with
+ * scrolling, and "Analyse in browser" then finds the session ready. Every render postpones it.
+ */
+let preloadTimer: ReturnType<typeof setTimeout> | null = null;
+let preloadWanted = false;
+const PRELOAD_IDLE_MS = 1000;
+function schedulePreload(): void {
+  if (!state.info?.model || loaded !== null) return;
+  preloadWanted = true;
+  if (preloadTimer !== null) clearTimeout(preloadTimer);
+  preloadTimer = setTimeout(() => {
+    preloadTimer = null;
+    preloadWanted = false;
+    startWorker().catch(() => {
+      // Reported when the user asks for the analysis, which starts a fresh worker.
+      worker?.terminate();
+      worker = null;
+      loaded = null;
+    });
+  }, PRELOAD_IDLE_MS);
+}
+
+const PREFETCH = 6;
 let drawing = 0;
 async function render(): Promise<void> {
   const s = state.series;
@@ -286,6 +316,7 @@ async function render(): Promise<void> {
   canvas.dataset.window = `${state.window.center}/${state.window.width}`;
   canvas.dataset.overlay = shown.trim();
   canvas.dataset.renders = String(++state.renders);
+  if (preloadWanted) schedulePreload();
   const p = probabilities(k);
   $('tl').textContent = `${s.patientId}\nseries ${s.seriesUid}`;
   $('tr').textContent = `zoom ${state.zoom.toFixed(2)}×${p ? `\nany ${p[ANY]!.toFixed(3)}` : ''}`;
@@ -700,6 +731,8 @@ async function main(): Promise<void> {
   openSeries,
   analyse,
   renders: () => state.renders,
+  /** Resolves once the inference worker is loaded (preloaded, or by an analysis); null before it starts. */
+  workerReady: () => loaded,
 };
 
 main().catch((err: unknown) => {
