@@ -2,7 +2,8 @@
  * `ichdet view`: a web viewer for a folder of studies and their AI results (view/server.ts and
  * the browser client in view/web). With `model` the page can run the model itself ("Analyse in
  * browser"): an .onnx file is served as it is; a run or model folder is exported to ONNX with
- * the class activation map output first, so the browser can draw heatmaps too.
+ * the class activation map output first, so the browser can draw heatmaps too. `seriesModel`
+ * (stage 2) and `cors` go to the server (view/server.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
