@@ -376,6 +376,23 @@ describe('ichdet view in a real browser', () => {
     );
   });
 
+  it("without predictions, the strip thresholds of --model RUN are its run's (any: its triage point, as predict picks it)", async () => {
+    const v = await view({
+      folder: images,
+      model: join(dir, 'run'),
+      port: 0,
+      assets: join(dir, 'web'),
+    });
+    try {
+      const info = (await (await fetch(`${v.url}api/info`)).json()) as {
+        thresholds: { stage1: number[] };
+      };
+      expect(info.thresholds.stage1).toEqual([...runThresholds, 0.001]);
+    } finally {
+      await v.close();
+    }
+  });
+
   it('a window preset changes the canvas pixels exactly as the Node windowing predicts', async () => {
     const ids = await page.evaluate(() =>
       (

@@ -62,6 +62,11 @@ export interface ViewServerOptions {
   masks?: string;
   /** An .onnx model the page may run itself ("Analyse in browser"). */
   onnx?: string;
+  /**
+   * Per-label thresholds (LABEL_NAMES order) of that model's run, for the strip when there are
+   * no predictions (the predictions' own thresholds win).
+   */
+  modelThresholds?: number[];
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 8080; 0 picks a free port. */
@@ -247,7 +252,8 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
       }
     }
   }
-  const stage1Thresholds = predictions?.thresholds ?? LABEL_NAMES.map(() => 0.5);
+  const stage1Thresholds =
+    predictions?.thresholds ?? o.modelThresholds ?? LABEL_NAMES.map(() => 0.5);
   const stage2Thresholds =
     stage2Any === null
       ? null
@@ -266,7 +272,8 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
     }
   }
 
-  const app = Fastify({ logger: false });
+  // forceCloseConnections: close() does not wait for a browser's idle keep-alive or preconnected sockets.
+  const app = Fastify({ logger: false, forceCloseConnections: true });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('Cross-Origin-Opener-Policy', 'same-origin');
     reply.header('Cross-Origin-Embedder-Policy', 'require-corp');
