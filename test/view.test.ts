@@ -663,6 +663,21 @@ describe('stage 2 in the viewer (--series-model)', () => {
     await page2.screenshot({ path: join(shots, 'stage2-analysed.png') });
     expect(consoleErrors).toEqual([]);
   });
+
+  it('refuses a folder without series models, and predictions that are stage 2 already, naming them', async () => {
+    const assets = join(dir, 'web');
+    await expect(
+      startViewServer({ folder: images, seriesModel: join(dir, 'run'), port: 0, assets }),
+    ).rejects.toThrow(/holds no series model .*fold0\/model\.json is missing/);
+    const pred2 = join(dir, 'pred-stage2');
+    mkdirSync(pred2);
+    writeFileSync(join(pred2, 'slices.csv'), readFileSync(join(dir, 'pred', 'slices.csv')));
+    const cfg = JSON.parse(readFileSync(join(dir, 'pred', 'predict.json'), 'utf8')) as object;
+    writeFileSync(join(pred2, 'predict.json'), JSON.stringify({ ...cfg, seriesModel: srun }));
+    await expect(
+      startViewServer({ folder: images, predictions: pred2, seriesModel: srun, port: 0, assets }),
+    ).rejects.toThrow(/holds stage-2 probabilities already \(predict --series-model /);
+  });
 });
 
 describe('the cam output of export-onnx', () => {
