@@ -117,7 +117,7 @@ module.exports = {
       name: 'view-web-browser-safe',
       severity: 'error',
       comment:
-        "view/web/ is bundled for the browser: besides itself it imports only pure modules (ichdet's HU, windowing, resizing and model-input code), nothing that needs Node (esbuild's browser build also fails on a node: import).",
+        "view/web/ is bundled for the browser: besides itself it imports only pure modules (ichdet's HU, windowing, resizing and model-input code, and the series model's per-slice inputs so the worker feeds stage 2 exactly what predict does), nothing that needs Node (esbuild's browser build also fails on a node: import).",
       from: { path: '^src/view/web/' },
       to: {
         path: '^src/',
@@ -126,6 +126,7 @@ module.exports = {
           '^src/dicom/(hu|window|resize|quantize|preprocess|slice)\\.ts$',
           '^src/data/(input|series)\\.ts$',
           '^src/models/registry\\.ts$',
+          '^src/series/slice-inputs\\.ts$',
           '^src/(errors|labels)\\.ts$',
         ],
       },

@@ -4,6 +4,8 @@
  * `ichdet view` end to end in a real browser: Debian's chromium driven by playwright-core, the
  * viewer's server on a free 127.0.0.1 port, a tiny synthetic study, a tiny MobileNetV2 exported
  * to ONNX with its CAM output, and its predictions from `ichdet predict` on onnxruntime-node.
+ * A second server on the same folder adds a tiny trained series model (stage 2) and the run's
+ * per-label thresholds; a third checks CORS from the first page's origin.
  * Screenshots go to test-output/view/.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildViewClient } from '../scripts/build-view.js';
 import { initBackend } from '../src/backend/init.js';
+import { exportSeriesOnnxCommand } from '../src/commands/export-series-onnx.js';
 import { predict } from '../src/commands/predict.js';
 import { synth } from '../src/commands/synth.js';
 import { type ViewResult, view } from '../src/commands/view.js';
@@ -32,14 +35,19 @@ import { DEFAULT_WINDOWS, windowTransform } from '../src/dicom/window.js';
 import { ConfigError } from '../src/errors.js';
 import { exportOnnx, exportRunToOnnx } from '../src/infer/onnx-export.js';
 import { inspectModel } from '../src/infer/onnx-proto.js';
+import type { SlicePrediction } from '../src/infer/predict.js';
 import { encodeNpy } from '../src/io/npy.js';
 import { encodePngGray8 } from '../src/io/png.js';
+import { LABEL_NAMES } from '../src/labels.js';
 import { buildModel } from '../src/models/index.js';
 import { saveLayersModel } from '../src/run/checkpoint.js';
+import { loadSeriesAggregator, seriesThreshold } from '../src/series/aggregator.js';
+import { trainSeries } from '../src/series/train.js';
 import { withSeededRandom } from '../src/train/seeded.js';
 import { Rng } from '../src/util/rng.js';
 import { csvFields } from '../src/view/results.js';
 import { checkBinding, startViewServer } from '../src/view/server.js';
+import { writeSynthFeatures } from './series-data.js';
 
 const root = join(import.meta.dirname, '..');
 const shots = join(root, 'test-output', 'view');
@@ -55,6 +63,12 @@ let threshold = 0.5;
 /** Slices (in series order) given a heatmap file, and the one given a mask. */
 const HEAT_SLICES = [2, 5];
 const MASK_SLICE = 3;
+/** The subtype triage thresholds written into the run's eval/metrics.json (any: a decoy). */
+const runThresholds: number[] = [];
+/** The series run (stage 2), its server and page. */
+let srun: string;
+let server2: ViewResult;
+let page2: Page;
 
 /**
  * Random head and He-scaled kernels, so the probabilities differ between slices and labels (a
@@ -152,6 +166,46 @@ beforeAll(async () => {
     const f = csvFields(l);
     served.set(f[0]!, f.slice(6, 12).map(Number));
   }
+  // The run's evaluation (of run/best): per subtype a triage threshold between the 3rd and 4th
+  // highest served probability; `any` gets a decoy (the strip's `any` row must use predict's
+  // threshold, which flags 4).
+  for (let l = 0; l < 5; l++) {
+    const v = [...served.values()].map((p) => p[l]!).sort((a, b) => b - a);
+    runThresholds.push((v[2]! + v[3]!) / 2);
+  }
+  mkdirSync(join(run, 'eval'));
+  writeFileSync(
+    join(run, 'eval', 'metrics.json'),
+    JSON.stringify({
+      model: join(run, 'best'),
+      metrics: {
+        labels: Object.fromEntries(
+          LABEL_NAMES.map((name, l) => [
+            name,
+            { triage: { threshold: l < 5 ? runThresholds[l]! : 0.001 } },
+          ]),
+        ),
+      },
+    }),
+  );
+  // A tiny series model, trained on synthetic features, exported to ONNX (export-onnx SRUN).
+  srun = join(dir, 'srun');
+  const features = join(dir, 'features');
+  await writeSynthFeatures(features, { patients: 8, folds: 2, maxSlices: 16, seed: 4 });
+  await trainSeries({
+    features,
+    out: srun,
+    epochs: 1,
+    batch: 4,
+    c1: 8,
+    c2: 8,
+    gru: 4,
+    bootstrap: 10,
+    backend: 'wasm',
+    progress: false,
+    log: () => {},
+  });
+  await exportSeriesOnnxCommand({ run: srun, verify: false });
   // Heatmaps for two slices, a corrupt file and a symlink out of the folder.
   const ids = first.slices.map((s) => s.imageId);
   const cam = join(dir, 'cam');
@@ -201,11 +255,27 @@ beforeAll(async () => {
   page.on('pageerror', (err) => consoleErrors.push(err.message));
   await page.goto(server.url);
   await page.waitForSelector('body[data-ready="1"]');
+  server2 = await view({
+    folder: images,
+    predictions: pred,
+    seriesModel: srun,
+    model: onnx,
+    port: 0,
+    assets,
+  });
+  page2 = await browser.newPage();
+  page2.on('console', (msg) => {
+    if (msg.type() === 'error') consoleErrors.push(msg.text());
+  });
+  page2.on('pageerror', (err) => consoleErrors.push(err.message));
+  await page2.goto(server2.url);
+  await page2.waitForSelector('body[data-ready="1"]');
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  await server2?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -279,9 +349,48 @@ describe('ichdet view in a real browser', () => {
       expect(row.p).toEqual(ids.map((id) => served.get(id)![l]));
     });
     const hot = ids.filter((id) => served.get(id)![5]! >= threshold).length;
-    expect(hot).toBeGreaterThan(0);
-    expect(hot).toBeLessThan(8);
+    expect(hot).toBe(4);
     expect(marks[5]!.hot).toBe(hot);
+  });
+
+  it("each strip row marks its own label threshold: the run's triage thresholds, predict's for any", async () => {
+    const rows = await page.$$eval('.strip-row', (rs) =>
+      rs.map((r) => ({
+        t: Number((r as HTMLElement).dataset.threshold),
+        line: (r.querySelector('.threshold') as HTMLElement).style.bottom,
+        hot: r.querySelectorAll('.mark.hot').length,
+      })),
+    );
+    expect(rows.map((r) => r.t)).toEqual([...runThresholds, threshold]);
+    rows.forEach((r) => {
+      expect(Number.parseFloat(r.line)).toBeCloseTo(r.t * 100, 3);
+    });
+    // The marks above each row's own threshold.
+    const ps = [...served.values()];
+    const want = rows.map((r, l) => ps.filter((p) => p[l]! >= r.t).length);
+    expect(rows.map((r) => r.hot)).toEqual(want);
+    expect(want[5]).toBe(4);
+    // With the `any` threshold for every row, some subtype row would mark a different count.
+    expect(want.slice(0, 5)).not.toEqual(
+      [0, 1, 2, 3, 4].map((l) => ps.filter((p) => p[l]! >= threshold).length),
+    );
+  });
+
+  it("without predictions, the strip thresholds of --model RUN are its run's (any: its triage point, as predict picks it)", async () => {
+    const v = await view({
+      folder: images,
+      model: join(dir, 'run'),
+      port: 0,
+      assets: join(dir, 'web'),
+    });
+    try {
+      const info = (await (await fetch(`${v.url}api/info`)).json()) as {
+        thresholds: { stage1: number[] };
+      };
+      expect(info.thresholds.stage1).toEqual([...runThresholds, 0.001]);
+    } finally {
+      await v.close();
+    }
   });
 
   it('a window preset changes the canvas pixels exactly as the Node windowing predicts', async () => {
@@ -420,6 +529,154 @@ describe('ichdet view in a real browser', () => {
     expect(r.camDims).toEqual([8, 1, 1, 6]);
     await page.screenshot({ path: join(shots, 'analysed.png') });
     expect(consoleErrors).toEqual([]);
+  });
+});
+
+/** Predict's view of the open series: its slices in order with the given probabilities. */
+function slicesOf(ids: string[], positions: (number | null)[], p: number[][]): SlicePrediction[] {
+  return ids.map((imageId, i) => ({
+    file: imageId,
+    imageId,
+    patientId: 'p',
+    studyUid: 's',
+    seriesUid: 'x',
+    index: i,
+    position: positions[i] ?? null,
+    p: p[i]!,
+  }));
+}
+
+interface SeriesPayload {
+  thresholds: number[];
+  seriesAny: number | null;
+  instances: { imageId: string; position: number | null; p: number[]; stage1: number[] }[];
+}
+
+describe('stage 2 in the viewer (--series-model)', () => {
+  it("serves the series model's probabilities of the stage-1 predictions, as predict's stage 2 (tfjs) gives them", async () => {
+    const uid = server2.index.studies[0]!.series[0]!.seriesInstanceUid;
+    const s = (await (await fetch(`${server2.url}api/series/${uid}`)).json()) as SeriesPayload;
+    const ids = s.instances.map((i) => i.imageId);
+    expect(s.instances.map((i) => i.stage1)).toEqual(ids.map((id) => served.get(id)));
+    const tfjs = loadSeriesAggregator(srun);
+    try {
+      const want = await tfjs.series(
+        slicesOf(
+          ids,
+          s.instances.map((i) => i.position),
+          ids.map((id) => served.get(id)!),
+        ),
+      );
+      let max = Math.abs(want.any - s.seriesAny!);
+      s.instances.forEach((inst, k) => {
+        inst.p.forEach((v, l) => {
+          max = Math.max(max, Math.abs(v - want.p![k * 6 + l]!));
+        });
+      });
+      expect(max).toBeLessThan(1e-4);
+      // Stage 2 really differs from stage 1.
+      expect(s.instances[0]!.p).not.toEqual(s.instances[0]!.stage1);
+      // The study flag and score are stage 2's: the series' learned `any` at SRUN's threshold.
+      const t2 = seriesThreshold(srun).value;
+      expect(s.thresholds).toEqual([...runThresholds, t2]);
+      const rows = await page2.$$eval('#studies tbody tr', (trs) =>
+        trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+      );
+      expect(rows[0]![0]).toBe(want.any >= t2 ? '⚑ FLAG' : '');
+      expect(rows[0]![1]).toBe(s.seriesAny!.toFixed(3));
+    } finally {
+      tfjs.dispose();
+    }
+  });
+
+  it('the strip shows stage 2 with a toggle back to stage 1', async () => {
+    await page2.click('#studies tbody tr');
+    await page2.waitForSelector('#view[data-slice="0"]');
+    const uid = server2.index.studies[0]!.series[0]!.seriesInstanceUid;
+    const s = (await (await fetch(`${server2.url}api/series/${uid}`)).json()) as SeriesPayload;
+    const strip = () =>
+      page2.$$eval('.strip-row', (rs) =>
+        rs.map((r) => ({
+          t: Number((r as HTMLElement).dataset.threshold),
+          p: [...r.querySelectorAll<HTMLElement>('.mark')].map((m) => Number(m.dataset.p)),
+        })),
+      );
+    expect(await page2.getAttribute('#strip', 'data-stage')).toBe('2');
+    expect(await page2.isVisible('#stage')).toBe(true);
+    const two = await strip();
+    two.forEach((row, l) => {
+      expect(row.p).toEqual(s.instances.map((i) => i.p[l]));
+    });
+    expect(two[5]!.t).toBe(seriesThreshold(srun).value);
+    await page2.selectOption('#stage', '1');
+    await page2.waitForSelector('#strip[data-stage="1"]');
+    const one = await strip();
+    one.forEach((row, l) => {
+      expect(row.p).toEqual(s.instances.map((i) => served.get(i.imageId)![l]));
+    });
+    expect(one.map((r) => r.t)).toEqual([...runThresholds, threshold]);
+    await page2.screenshot({ path: join(shots, 'stage1-toggle.png') });
+    await page2.selectOption('#stage', '2');
+    await page2.waitForSelector('#strip[data-stage="2"]');
+  });
+
+  it("runs the series model's ONNX export in the browser worker after the CNN, equal to the Node-side stage 2 within 1e-4", async () => {
+    const uid = server2.index.studies[0]!.series[0]!.seriesInstanceUid;
+    const r = await page2.evaluate(async (u) => {
+      const v = (
+        window as unknown as {
+          ichdetView: {
+            analyse(): Promise<{ p: number[][]; p2: number[][] | null; study2: number | null }>;
+            openSeries(uid: string): Promise<void>;
+            state: { series: { instances: { imageId: string; position: number | null }[] } };
+          };
+        }
+      ).ichdetView;
+      await v.openSeries(u);
+      const out = await v.analyse();
+      const marks = [
+        ...document.querySelectorAll<HTMLElement>('.strip-row[data-label="any"] .mark'),
+      ].map((m) => Number(m.dataset.p));
+      return {
+        ...out,
+        marks,
+        ids: v.state.series.instances.map((i) => i.imageId),
+        positions: v.state.series.instances.map((i) => i.position),
+      };
+    }, uid);
+    expect(r.p2).toHaveLength(8);
+    const tfjs = loadSeriesAggregator(srun);
+    try {
+      // Node's stage 2 of the browser's own stage 1.
+      const want = await tfjs.series(slicesOf(r.ids, r.positions, r.p));
+      let max = Math.abs(want.any - r.study2!);
+      r.p2!.forEach((row, k) => {
+        row.forEach((v, l) => {
+          max = Math.max(max, Math.abs(v - want.p![k * 6 + l]!));
+        });
+      });
+      expect(max).toBeLessThan(1e-4);
+    } finally {
+      tfjs.dispose();
+    }
+    expect(r.marks).toEqual(r.p2!.map((row) => row[5]));
+    await page2.screenshot({ path: join(shots, 'stage2-analysed.png') });
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('refuses a folder without series models, and predictions that are stage 2 already, naming them', async () => {
+    const assets = join(dir, 'web');
+    await expect(
+      startViewServer({ folder: images, seriesModel: join(dir, 'run'), port: 0, assets }),
+    ).rejects.toThrow(/holds no series model .*fold0\/model\.json is missing/);
+    const pred2 = join(dir, 'pred-stage2');
+    mkdirSync(pred2);
+    writeFileSync(join(pred2, 'slices.csv'), readFileSync(join(dir, 'pred', 'slices.csv')));
+    const cfg = JSON.parse(readFileSync(join(dir, 'pred', 'predict.json'), 'utf8')) as object;
+    writeFileSync(join(pred2, 'predict.json'), JSON.stringify({ ...cfg, seriesModel: srun }));
+    await expect(
+      startViewServer({ folder: images, predictions: pred2, seriesModel: srun, port: 0, assets }),
+    ).rejects.toThrow(/holds stage-2 probabilities already \(predict --series-model /);
   });
 });
 
@@ -589,6 +846,82 @@ describe('security and bad files', () => {
     expect(info.unreadable[0]!.reason).toMatch(/corrupt\.dcm/);
     expect(await page.textContent('#unreadable')).toBe('Unreadable (1): corrupt.dcm');
     expect(server.index.studies[0]!.series[0]!.instances).toHaveLength(8);
+  });
+
+  it('--cors lets one other origin read the DICOMweb routes (preflight included), the token still required', async () => {
+    const origin = new URL(server.url).origin;
+    const guarded = await startViewServer({
+      folder: images,
+      port: 0,
+      token: 'sesame-open-42',
+      cors: origin,
+      assets: join(dir, 'web'),
+    });
+    try {
+      const base = guarded.url.replace(/\/\?token=.*$/, '');
+      // From the first server's page (another origin): a real browser CORS request, with the
+      // Authorization header (so a preflight OPTIONS first).
+      const got = await page.evaluate(async (b) => {
+        const tryFetch = async (url: string, init?: RequestInit) => {
+          try {
+            const r = await fetch(url, init);
+            return { status: r.status, body: r.status === 200 ? await r.json() : null };
+          } catch (err) {
+            return { status: -1, body: String(err) };
+          }
+        };
+        return {
+          ok: await tryFetch(`${b}/dicomweb/studies`, {
+            headers: { Authorization: 'Bearer sesame-open-42' },
+          }),
+          noToken: await tryFetch(`${b}/dicomweb/studies`),
+          wrong: await tryFetch(`${b}/dicomweb/studies`, {
+            headers: { Authorization: 'Bearer wrong-token-x' },
+          }),
+          api: await tryFetch(`${b}/api/studies`, {
+            headers: { Authorization: 'Bearer sesame-open-42' },
+          }),
+        };
+      }, base);
+      expect(got.ok.status).toBe(200);
+      expect((got.ok.body as Record<string, { Value: string[] }>[])[0]!['0020000D']!.Value).toEqual(
+        [server.index.studies[0]!.studyInstanceUid],
+      );
+      expect(got.noToken.status).toBe(401);
+      expect(got.wrong.status).toBe(401);
+      // The viewer's own API is not shared: the browser blocks the read.
+      expect(got.api.status).toBe(-1);
+      // The raw exchange: the preflight answers the origin only; another origin gets no header.
+      const pre = await fetch(`${base}/dicomweb/studies`, {
+        method: 'OPTIONS',
+        headers: {
+          Origin: origin,
+          'Access-Control-Request-Method': 'GET',
+          'Access-Control-Request-Headers': 'authorization',
+        },
+      });
+      expect(pre.status).toBe(204);
+      expect(pre.headers.get('access-control-allow-origin')).toBe(origin);
+      expect(pre.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+      const other = await fetch(`${base}/dicomweb/studies`, {
+        headers: { Origin: 'http://evil.test', Authorization: 'Bearer sesame-open-42' },
+      });
+      expect(other.status).toBe(200);
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+      // Without --cors, no CORS header at all.
+      const plain = await fetch(`${server.url}dicomweb/studies`, { headers: { Origin: origin } });
+      expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+      await expect(
+        startViewServer({
+          folder: images,
+          port: 0,
+          cors: 'localhost:3000/x',
+          assets: join(dir, 'web'),
+        }),
+      ).rejects.toThrow(/--cors must be an origin/);
+    } finally {
+      await guarded.close();
+    }
   });
 
   it('sends COOP/COEP so the page is cross-origin isolated', async () => {

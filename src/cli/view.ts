@@ -11,6 +11,8 @@ interface ViewCliOptions {
   port?: number;
   host?: string;
   token?: string;
+  seriesModel?: string;
+  cors?: string;
   open?: boolean;
 }
 
@@ -25,12 +27,20 @@ export function registerView(program: Command): void {
       '--model <run|model.onnx>',
       'a model the page can run itself ("Analyse in browser"); a run is exported with its CAM output',
     )
+    .option(
+      '--series-model <srun>',
+      'a train-series run (after ichdet export-onnx SRUN): stage 2 of the predictions and of in-browser analysis',
+    )
     .option('--predictions <pred>', 'the output folder (or slices.csv) of ichdet predict')
     .option('--cam <dir>', 'heatmaps <image>_<label>.npy of predict --cam (default PRED/cam)')
     .option('--masks <dir>', 'label masks <image>.png, as ichdet synth writes them')
     .option('--port <n>', 'port (default 8080; 0 picks a free one)', nonNegInt('--port'))
     .option('--host <addr>', 'address to bind (default 127.0.0.1; any other needs --token)')
     .option('--token <secret>', 'required on every request (Bearer header, or ?token= once)')
+    .option(
+      '--cors <origin>',
+      'let this origin (e.g. http://localhost:3000, an OHIF) read the DICOMweb routes; default off',
+    )
     .option('--open', 'open the page in the default browser')
     .addHelpText(
       'after',
@@ -41,6 +51,8 @@ export function registerView(program: Command): void {
         'Examples:',
         '  ichdet view synth/stage_2_train --predictions pred --masks synth/masks',
         '  ichdet view study/ --model runs/b0 --port 0',
+        '  ichdet view study/ --predictions pred --series-model sruns/b0 --model runs/b0',
+        '  ichdet view study/ --cors http://localhost:3000   # OHIF on another origin',
         '  ichdet view study/ --host 0.0.0.0 --token "$(openssl rand -hex 16)"',
       ].join('\n'),
     )
@@ -56,6 +68,8 @@ export function registerView(program: Command): void {
           ...(o.port !== undefined && { port: o.port }),
           ...(o.host !== undefined && { host: o.host }),
           ...(o.token !== undefined && { token: o.token }),
+          ...(o.seriesModel !== undefined && { seriesModel: o.seriesModel }),
+          ...(o.cors !== undefined && { cors: o.cors }),
         });
         const n = v.index.studies.length;
         process.stdout.write(

@@ -26,9 +26,10 @@ import { ConfigError, InputError } from '../errors.js';
 import { LABEL_COUNT } from '../labels.js';
 import { MODEL_JSON, WEIGHTS_BIN } from '../run/layout.js';
 import { Rng } from '../util/rng.js';
+import { SLICE_INPUTS } from './slice-inputs.js';
 
 /** Per-slice inputs besides the embedding: 6 probabilities, 6 scaled logits, Δz / 5 mm. */
-export const SLICE_INPUTS = 2 * LABEL_COUNT + 1;
+export { SLICE_INPUTS };
 export const SERIES_MODEL_FORMAT = 'ichdet-series';
 
 export interface SeriesModelConfig {

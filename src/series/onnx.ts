@@ -38,6 +38,7 @@ import { loadOrt, type OnnxBackend, type OnnxLoadOptions } from '../infer/onnx-r
 import { LABEL_COUNT } from '../labels.js';
 import { BLOCKS, BN_EPS, type SeriesModel, SLICE_INPUTS } from './model.js';
 import type { FeatureSeries, FeatureSet } from './read-features.js';
+import { averageDirections } from './slice-inputs.js';
 import { reverseSeries, seriesModelInput } from './train.js';
 
 export const SERIES_ONNX_X = 'x';
@@ -390,13 +391,7 @@ export async function predictSeriesOnnx(
     const b = seriesModelInput(set, reverseSeries(s), model.embeddings);
     const fo = await model.run(f.x, f.emb, f.length);
     const bo = await model.run(b.x, b.emb, b.length);
-    const L = f.length;
-    const out = new Float32Array(L * LABEL_COUNT);
-    for (let t = 0; t < L; t++)
-      for (let l = 0; l < LABEL_COUNT; l++)
-        out[t * LABEL_COUNT + l] =
-          (fo.slices[t * LABEL_COUNT + l]! + bo.slices[(L - 1 - t) * LABEL_COUNT + l]!) / 2;
-    slices.push(out);
+    slices.push(averageDirections(fo.slices, bo.slices, f.length));
     study[i] = (fo.study + bo.study) / 2;
   }
   return { slices, study };

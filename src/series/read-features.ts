@@ -17,6 +17,7 @@ import {
   type FeaturesMeta,
   readFeatures,
 } from './features.js';
+import { stepsOf } from './slice-inputs.js';
 
 /** One series of a features folder, its slices in order. */
 export interface FeatureSeries {
@@ -49,30 +50,7 @@ export interface FeatureSet {
   series: FeatureSeries[];
 }
 
-function median(values: number[]): number {
-  if (values.length === 0) return 0;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-/** Δz to the next slice, |z[i+1] − z[i]|; the median known step where a z is missing. */
-export function stepsOf(z: readonly (number | null)[]): Float32Array {
-  const out = new Float32Array(z.length);
-  const known: number[] = [];
-  for (let i = 0; i + 1 < z.length; i++) {
-    const a = z[i];
-    const b = z[i + 1];
-    if (a !== null && a !== undefined && b !== null && b !== undefined) known.push(Math.abs(b - a));
-  }
-  const fill = median(known);
-  for (let i = 0; i + 1 < z.length; i++) {
-    const a = z[i];
-    const b = z[i + 1];
-    out[i] =
-      a !== null && a !== undefined && b !== null && b !== undefined ? Math.abs(b - a) : fill;
-  }
-  return out;
-}
+export { stepsOf };
 
 function groupSeries(file: string, rows: readonly FeatureRow[]): FeatureSeries[] {
   const groups = new Map<string, number[]>();

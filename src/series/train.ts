@@ -32,6 +32,7 @@ import { Rng } from '../util/rng.js';
 import { metricBlock, smoothAlongZ, studyOutput } from './metrics.js';
 import { SeriesModel, SLICE_INPUTS } from './model.js';
 import { type FeatureSeries, type FeatureSet, loadFeatureSeries } from './read-features.js';
+import { probabilityInputs } from './slice-inputs.js';
 
 export const SERIES_PROBS_FILE = 'probs.npy';
 export const SERIES_CSV = 'series.csv';
@@ -134,11 +135,7 @@ function prepare(set: FeatureSet, s: FeatureSeries): Prepared {
   const pos = new Float64Array(L);
   for (let i = 0; i < L; i++) {
     const r = s.rows[i]!;
-    for (let l = 0; l < LABEL_COUNT; l++) {
-      const p = Math.min(1 - 1e-4, Math.max(1e-4, set.probs[r * LABEL_COUNT + l]!));
-      x[i * SLICE_INPUTS + l] = p;
-      x[i * SLICE_INPUTS + LABEL_COUNT + l] = Math.log(p / (1 - p)) / 4;
-    }
+    probabilityInputs(set.probs, r * LABEL_COUNT, x, i * SLICE_INPUTS);
     if (i > 0) pos[i] = pos[i - 1]! + s.dz[i - 1]!;
   }
   return { s, x, pos };

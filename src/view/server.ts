@@ -7,21 +7,32 @@
  * every request (`Authorization: Bearer`, `?token=` once, then an HttpOnly cookie). Every path
  * stays inside the served folder (realpath: `..` and symlinks that leave it answer 404). Every
  * response carries COOP same-origin / COEP require-corp, so the page is cross-origin isolated
- * and onnxruntime-web can use wasm threads.
+ * and onnxruntime-web can use wasm threads. With `cors`, the DICOMweb routes answer that one
+ * origin (Access-Control-Allow-Origin, preflight OPTIONS) so a viewer such as OHIF served from
+ * elsewhere can read them; the token, when set, is still required on every GET. With
+ * `seriesModel` (a `train-series` run with its ONNX export), the predictions' stage-1
+ * probabilities go through the series models as in `predict --series-model`, and the page can
+ * run the same ONNX files after its CNN.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { readSlice } from '../dicom/read.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, InputError } from '../errors.js';
 import { ONNX_METADATA_KEY } from '../infer/onnx-export.js';
 import { inspectModel } from '../infer/onnx-proto.js';
 import { decodeNpy } from '../io/npy.js';
 import { ANY_INDEX, LABEL_NAMES } from '../labels.js';
+import {
+  loadSeriesOnnxAggregator,
+  seriesModelDirs,
+  seriesThreshold,
+} from '../series/aggregator.js';
+import { SERIES_ONNX_FILE } from '../series/onnx.js';
 import { instanceJson, metadataJson, multipartDicom, seriesJson, studyJson } from './dicomweb.js';
 import {
   type FolderIndex,
@@ -31,7 +42,14 @@ import {
   type ViewSeries,
   type ViewStudy,
 } from './folder.js';
-import { indexHeatmaps, indexMasks, type Predictions, readPredictions } from './results.js';
+import {
+  indexHeatmaps,
+  indexMasks,
+  type Predictions,
+  readPredictions,
+  type StageTwo,
+  stageTwo,
+} from './results.js';
 
 export interface ViewServerOptions {
   /** The served folder of DICOM files. */
@@ -44,12 +62,24 @@ export interface ViewServerOptions {
   masks?: string;
   /** An .onnx model the page may run itself ("Analyse in browser"). */
   onnx?: string;
+  /**
+   * Per-label thresholds (LABEL_NAMES order) of that model's run, for the strip when there are
+   * no predictions (the predictions' own thresholds win).
+   */
+  modelThresholds?: number[];
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 8080; 0 picks a free port. */
   port?: number;
   /** Required for any host that is not loopback. */
   token?: string;
+  /**
+   * A `train-series` run whose folds have their ONNX export (`SRUN/fold<k>/model.onnx`): stage 2
+   * of the predictions, and of the page's own analysis.
+   */
+  seriesModel?: string;
+  /** An origin (`https://ohif.example:3000`) allowed to read the DICOMweb routes (CORS). */
+  cors?: string;
   /** The bundled client (index.html, app.js, worker.js); default the package's dist/view-web. */
   assets?: string;
 }
@@ -121,6 +151,38 @@ function cookieToken(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/** The most slices whose decoded pixels the server keeps (≈ 64 MiB at 512² × 16 bits). */
+const DECODED_CACHE_SLICES = 128;
+
+/** A slice's stored pixels as `/api/instances/:sop/stored` sends them. */
+interface DecodedSlice {
+  body: Buffer;
+  dtype: string;
+  rows: number;
+  cols: number;
+  /** JSON of what HU needs: rescale, bits stored, pixel representation. */
+  hu: string;
+}
+
+async function decodeStored(root: string, i: ViewInstance): Promise<DecodedSlice | null> {
+  const file = await resolveInside(root, i.file);
+  if (file === null) return null;
+  const slice = await readSlice(file);
+  const s = slice.stored;
+  return {
+    body: Buffer.from(s.buffer, s.byteOffset, s.byteLength),
+    dtype: s.constructor.name.replace('Array', '').toLowerCase(),
+    rows: slice.rows,
+    cols: slice.cols,
+    hu: JSON.stringify({
+      rescaleSlope: slice.rescaleSlope,
+      rescaleIntercept: slice.rescaleIntercept,
+      bitsStored: slice.bitsStored,
+      pixelRepresentation: slice.pixelRepresentation,
+    }),
+  };
+}
+
 interface Lookup {
   study: ViewStudy;
   series: ViewSeries;
@@ -157,6 +219,49 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
     );
   }
   const ort = ortDist();
+  if (o.cors !== undefined && !/^https?:\/\/[^/\s]+$/.test(o.cors)) {
+    throw new ConfigError(
+      `--cors must be an origin such as http://localhost:3000 (scheme, host, port; no path), received "${o.cors}"`,
+    );
+  }
+
+  // Stage 2: the series run's fold models in ONNX Runtime, as predict --runtime onnx runs them.
+  let seriesFiles: string[] = [];
+  let stage2: StageTwo | null = null;
+  let stage2Any: number | null = null;
+  if (o.seriesModel !== undefined) {
+    seriesFiles = seriesModelDirs(resolve(o.seriesModel)).map((d) => join(d, SERIES_ONNX_FILE));
+    const missing = seriesFiles.find((f) => !existsSync(f));
+    if (missing !== undefined) {
+      throw new InputError(
+        `${missing} is missing: the viewer runs the series models from ONNX files; write them with ichdet export-onnx ${o.seriesModel}`,
+      );
+    }
+    stage2Any = seriesThreshold(o.seriesModel).value;
+    if (predictions !== null) {
+      if (predictions.seriesModel !== null) {
+        throw new ConfigError(
+          `${predictions.file} holds stage-2 probabilities already (predict --series-model ${predictions.seriesModel}); give --series-model with the stage-1 predictions, or leave it out`,
+        );
+      }
+      const agg = await loadSeriesOnnxAggregator(o.seriesModel, { threads: 1 });
+      try {
+        stage2 = await stageTwo(predictions, agg);
+      } finally {
+        agg.dispose();
+      }
+    }
+  }
+  const stage1Thresholds =
+    predictions?.thresholds ?? o.modelThresholds ?? LABEL_NAMES.map(() => 0.5);
+  const stage2Thresholds =
+    stage2Any === null
+      ? null
+      : stage1Thresholds.map((t, l) => (l === ANY_INDEX ? (stage2Any as number) : t));
+  /** The probabilities shown by default and the threshold of the flag: stage 2's when there is one. */
+  const shownP = (imageId: string): number[] | undefined =>
+    stage2?.byImage.get(imageId) ?? predictions?.byImage.get(imageId)?.p;
+  const flagThreshold = stage2Any ?? predictions?.threshold ?? null;
 
   const studies = new Map(index.studies.map((s) => [s.studyInstanceUid, s]));
   const bySop = new Map<string, Lookup>();
@@ -167,12 +272,30 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
     }
   }
 
-  const app = Fastify({ logger: false });
+  // forceCloseConnections: close() does not wait for a browser's idle keep-alive or preconnected sockets.
+  const app = Fastify({ logger: false, forceCloseConnections: true });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('Cross-Origin-Opener-Policy', 'same-origin');
     reply.header('Cross-Origin-Embedder-Policy', 'require-corp');
     reply.header('Cross-Origin-Resource-Policy', 'same-origin');
     reply.header('X-Content-Type-Options', 'nosniff');
+    if (o.cors !== undefined && req.url.startsWith('/dicomweb/')) {
+      reply.header('Vary', 'Origin');
+      if (req.headers.origin === o.cors) {
+        reply.header('Access-Control-Allow-Origin', o.cors);
+        reply.header('Cross-Origin-Resource-Policy', 'cross-origin');
+        reply.header('Access-Control-Expose-Headers', 'Content-Type, Content-Length');
+        if (req.method === 'OPTIONS') {
+          // A preflight carries no credentials: it is answered before the token check.
+          return reply
+            .code(204)
+            .header('Access-Control-Allow-Methods', 'GET, OPTIONS')
+            .header('Access-Control-Allow-Headers', 'Authorization, Accept, Content-Type')
+            .header('Access-Control-Max-Age', '600')
+            .send();
+        }
+      }
+    }
     if (o.token === undefined) return;
     const url = new URL(req.url, 'http://x');
     const given =
@@ -189,6 +312,25 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
       );
     }
   });
+
+  // Decoded stored pixels, kept for the most recent instances: opening a series decodes its
+  // slices ahead, in order, while the page draws the first one, so the first scroll through it
+  // finds them ready (a request for a slice not reached yet decodes it at once).
+  const decodedCache = new Map<string, Promise<DecodedSlice | null>>();
+  const decoded = (i: ViewInstance): Promise<DecodedSlice | null> => {
+    let p = decodedCache.get(i.sopInstanceUid);
+    if (p === undefined) {
+      p = decodeStored(root, i).catch(() => null);
+      decodedCache.set(i.sopInstanceUid, p);
+      while (decodedCache.size > DECODED_CACHE_SLICES) {
+        decodedCache.delete(decodedCache.keys().next().value!);
+      }
+    }
+    return p;
+  };
+  const decodeAhead = async (instances: readonly ViewInstance[]) => {
+    for (const i of instances.slice(0, DECODED_CACHE_SLICES)) await decoded(i);
+  };
 
   const notFound = (reply: FastifyReply, what: string) =>
     reply.code(404).send({ error: `${what} not found` });
@@ -222,11 +364,15 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
     }
   });
   app.get('/healthz', async () => ({ ok: true }));
+  // CORS preflights of the DICOMweb routes (answered in onRequest when the origin is allowed).
+  app.options('/dicomweb/*', (_req, reply) => reply.code(204).send());
 
   // The viewer's API.
   app.get('/api/info', async () => ({
     banner: 'Research use only — not for diagnosis',
-    threshold: predictions?.threshold ?? null,
+    threshold: flagThreshold,
+    thresholds: { stage1: stage1Thresholds, stage2: stage2Thresholds },
+    seriesModels: seriesFiles.length,
     predictions: predictions !== null,
     heatmaps: heatmaps.size > 0,
     masks: masks.size > 0,
@@ -240,6 +386,28 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
         se.instances.map((i) => predictions?.byImage.get(i.imageId)),
       );
       const known = scores.filter((s) => s !== undefined);
+      if (stage2 !== null) {
+        // Stage 2: a study is as likely positive as its most likely series (predict's rule).
+        const anys = st.series
+          .map((se) => stage2!.seriesAny.get(se.seriesInstanceUid))
+          .filter((a) => a !== undefined);
+        const any = anys.length ? Math.max(...anys) : null;
+        return {
+          studyUid: st.studyInstanceUid,
+          patientId: st.patientId,
+          patientName: st.patientName,
+          studyDate: st.studyDate,
+          series: st.series.map((se) => ({
+            seriesUid: se.seriesInstanceUid,
+            description: se.description,
+            slices: se.instances.length,
+          })),
+          slices: st.series.reduce((n, se) => n + se.instances.length, 0),
+          any,
+          flag: any === null ? null : any >= stage2Any!,
+          stage: 2,
+        };
+      }
       return {
         studyUid: st.studyInstanceUid,
         patientId: st.patientId,
@@ -253,6 +421,7 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
         slices: st.series.reduce((n, se) => n + se.instances.length, 0),
         any: known.length ? Math.max(...known.map((s) => s.p[ANY_INDEX]!)) : null,
         flag: known.length ? known.some((s) => s.flag) : null,
+        stage: predictions?.seriesModel ? 2 : 1,
       };
     }),
   );
@@ -261,13 +430,18 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
       .flatMap((st) => st.series.map((se) => ({ st, se })))
       .find((x) => x.se.seriesInstanceUid === req.params.series);
     if (!hit) return notFound(reply, `series ${req.params.series}`);
+    void decodeAhead(hit.se.instances);
     return {
       studyUid: hit.st.studyInstanceUid,
       seriesUid: hit.se.seriesInstanceUid,
       patientId: hit.st.patientId,
-      threshold: predictions?.threshold ?? null,
+      threshold: flagThreshold,
+      thresholds: stage2 !== null ? stage2Thresholds : stage1Thresholds,
+      stage1Thresholds,
+      seriesAny: stage2?.seriesAny.get(hit.se.seriesInstanceUid) ?? null,
       instances: hit.se.instances.map((i) => {
         const s = predictions?.byImage.get(i.imageId);
+        const p = shownP(i.imageId) ?? null;
         return {
           sopInstanceUid: i.sopInstanceUid,
           imageId: i.imageId,
@@ -276,8 +450,11 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
           rows: i.rows,
           cols: i.cols,
           pixelSpacing: i.pixelSpacing,
-          p: s?.p ?? null,
-          flag: s?.flag ?? null,
+          p,
+          /** The CNN's own probabilities when `p` is stage 2's (null otherwise). */
+          stage1: stage2 !== null ? (s?.p ?? null) : null,
+          flag:
+            stage2 !== null ? (p === null ? null : p[ANY_INDEX]! >= stage2Any!) : (s?.flag ?? null),
           heatmaps: [...(heatmaps.get(i.imageId)?.keys() ?? [])],
           mask: masks.has(i.imageId),
         };
@@ -287,25 +464,15 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
   app.get<{ Params: { sop: string } }>('/api/instances/:sop/stored', async (req, reply) => {
     const hit = bySop.get(req.params.sop);
     if (!hit) return notFound(reply, `instance ${req.params.sop}`);
-    const file = await resolveInside(root, hit.instance.file);
-    if (file === null) return notFound(reply, hit.instance.file);
-    const slice = await readSlice(file);
-    const s = slice.stored;
+    const d = await decoded(hit.instance);
+    if (d === null) return notFound(reply, hit.instance.file);
     return reply
       .type('application/octet-stream')
-      .header('X-Dtype', s.constructor.name.replace('Array', '').toLowerCase())
-      .header('X-Rows', String(slice.rows))
-      .header('X-Cols', String(slice.cols))
-      .header(
-        'X-Hu',
-        JSON.stringify({
-          rescaleSlope: slice.rescaleSlope,
-          rescaleIntercept: slice.rescaleIntercept,
-          bitsStored: slice.bitsStored,
-          pixelRepresentation: slice.pixelRepresentation,
-        }),
-      )
-      .send(Buffer.from(s.buffer, s.byteOffset, s.byteLength));
+      .header('X-Dtype', d.dtype)
+      .header('X-Rows', String(d.rows))
+      .header('X-Cols', String(d.cols))
+      .header('X-Hu', d.hu)
+      .send(d.body);
   });
   app.get<{ Params: { sop: string; label: string } }>(
     '/api/instances/:sop/heatmap/:label',
@@ -331,6 +498,11 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
   app.get('/api/model.onnx', async (_req, reply) => {
     if (o.onnx === undefined) return notFound(reply, 'model');
     return reply.type('application/octet-stream').send(await readFile(o.onnx));
+  });
+  app.get<{ Params: { fold: string } }>('/api/series-model/:fold', async (req, reply) => {
+    const file = /^\d+$/.test(req.params.fold) ? seriesFiles[Number(req.params.fold)] : undefined;
+    if (file === undefined) return notFound(reply, `series model ${req.params.fold}`);
+    return reply.type('application/octet-stream').send(await readFile(file));
   });
   app.get('/api/model-card', async (_req, reply) => {
     if (o.onnx === undefined) return notFound(reply, 'model');

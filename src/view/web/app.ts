@@ -4,8 +4,12 @@
  * text), the per-slice probability strip (six rows, threshold marked, click to jump, `n` for
  * the next flagged slice), heatmap and mask overlays with an opacity, and "Analyse in browser"
  * (onnxruntime-web in worker.ts). Pixels come from render.ts, i.e. ichdet's own HU and windowing.
+ * Each strip row marks its own label's threshold. With a series model (`view --series-model`) the
+ * strip shows stage 2 (the served stage-2 probabilities, or the worker's stage 2 after the CNN in
+ * the browser) and a toggle switches the rows to stage 1.
  */
-import { ANY_INDEX, LABEL_NAMES } from '../../labels.js';
+import { ANY_INDEX, LABEL_COUNT, LABEL_NAMES } from '../../labels.js';
+import { seriesSliceInputs } from '../../series/slice-inputs.js';
 import type { ModelCardLite, StoredSlice } from './model-input.js';
 import { seriesInput } from './model-input.js';
 import type { WorkerReply, WorkerRequest } from './protocol.js';
@@ -25,6 +29,8 @@ const ANY = ANY_INDEX;
 
 interface Info {
   threshold: number | null;
+  thresholds: { stage1: number[]; stage2: number[] | null };
+  seriesModels: number;
   model: boolean;
   unreadable: { file: string; reason: string }[];
 }
@@ -45,6 +51,8 @@ interface InstanceRow {
   rows: number;
   cols: number;
   p: number[] | null;
+  /** The CNN's probabilities when `p` is stage 2's. */
+  stage1: number[] | null;
   flag: boolean | null;
   heatmaps: string[];
   mask: boolean;
@@ -77,10 +85,18 @@ const state = {
   heatmap: false,
   mask: false,
   opacity: 0.45,
-  /** Browser results per series: probabilities per slice and CAMs. */
+  /** Which probabilities the strip shows when there are two stages. */
+  stage: 2 as 1 | 2,
+  /** Browser results per series: probabilities per slice (stage 1, and stage 2 with a series model) and CAMs. */
   analysed: new Map<
     string,
-    { p: number[][]; cam: Float32Array | null; camDims: number[] | null }
+    {
+      p: number[][];
+      p2: number[][] | null;
+      study2: number | null;
+      cam: Float32Array | null;
+      camDims: number[] | null;
+    }
   >(),
   renders: 0,
 };
@@ -174,10 +190,29 @@ function overlayOf(
   return p;
 }
 
+/** Whether the open series has stage-2 probabilities (served, or from the browser's analysis). */
+function hasStage2(): boolean {
+  const s = state.series;
+  if (!s) return false;
+  const a = state.analysed.get(s.seriesUid);
+  if (a) return a.p2 !== null;
+  return s.instances.some((i) => i.stage1 !== null);
+}
+
+/** The stage the strip shows: 2 when there is one and the toggle says so. */
+function shownStage(): 1 | 2 {
+  return state.stage === 2 && hasStage2() ? 2 : 1;
+}
+
 function probabilities(k: number): number[] | null {
   const s = state.series;
   if (!s) return null;
-  return state.analysed.get(s.seriesUid)?.p[k] ?? s.instances[k]?.p ?? null;
+  const two = shownStage() === 2;
+  const a = state.analysed.get(s.seriesUid);
+  if (a) return (two ? a.p2?.[k] : a.p[k]) ?? null;
+  const inst = s.instances[k];
+  if (!inst) return null;
+  return two ? inst.p : (inst.stage1 ?? inst.p);
 }
 
 /** Windowed images of the current window, by instance: scrolling back and forth redraws them. */
@@ -198,7 +233,11 @@ function windowedCanvas(sop: string, slice: LoadedSlice): HTMLCanvasElement {
   return c;
 }
 
-/** Fetches the series' pixels in the background, a few at a time, so scrolling finds them ready. */
+/**
+ * Fetches the series' pixels in the background, six at a time (the browser's connections per
+ * host over HTTP/1.1), so scrolling finds them ready; then, when the page can analyse, schedules
+ * the preload of the inference worker (see `schedulePreload`).
+ */
 async function prefetch(s: SeriesData): Promise<void> {
   const queue = s.instances.map((i) => i.sopInstanceUid);
   const worker = async () => {
@@ -207,9 +246,35 @@ async function prefetch(s: SeriesData): Promise<void> {
       await loadSlice(sop).catch(() => undefined);
     }
   };
-  await Promise.all([worker(), worker(), worker()]);
+  await Promise.all(Array.from({ length: PREFETCH }, worker));
+  if (state.series === s) schedulePreload();
 }
 
+/**
+ * Loads the inference worker (runtime, wasm compile, model session: most of a first analysis)
+ * once the page has been still for PRELOAD_IDLE_MS — no render — so it does not compete with
+ * scrolling, and "Analyse in browser" then finds the session ready. Every render postpones it.
+ */
+let preloadTimer: ReturnType<typeof setTimeout> | null = null;
+let preloadWanted = false;
+const PRELOAD_IDLE_MS = 1000;
+function schedulePreload(): void {
+  if (!state.info?.model || loaded !== null) return;
+  preloadWanted = true;
+  if (preloadTimer !== null) clearTimeout(preloadTimer);
+  preloadTimer = setTimeout(() => {
+    preloadTimer = null;
+    preloadWanted = false;
+    startWorker().catch(() => {
+      // Reported when the user asks for the analysis, which starts a fresh worker.
+      worker?.terminate();
+      worker = null;
+      loaded = null;
+    });
+  }, PRELOAD_IDLE_MS);
+}
+
+const PREFETCH = 6;
 let drawing = 0;
 async function render(): Promise<void> {
   const s = state.series;
@@ -251,6 +316,7 @@ async function render(): Promise<void> {
   canvas.dataset.window = `${state.window.center}/${state.window.width}`;
   canvas.dataset.overlay = shown.trim();
   canvas.dataset.renders = String(++state.renders);
+  if (preloadWanted) schedulePreload();
   const p = probabilities(k);
   $('tl').textContent = `${s.patientId}\nseries ${s.seriesUid}`;
   $('tr').textContent = `zoom ${state.zoom.toFixed(2)}×${p ? `\nany ${p[ANY]!.toFixed(3)}` : ''}`;
@@ -270,8 +336,11 @@ function go(k: number): Promise<void> {
   return render();
 }
 
-function threshold(): number {
-  return state.series?.threshold ?? state.info?.threshold ?? 0.5;
+/** The threshold of label `l` in the shown stage (stage 2: the series run's `any`, else stage 1's). */
+function threshold(l: number = ANY): number {
+  const t = state.info?.thresholds;
+  const row = shownStage() === 2 ? (t?.stage2 ?? t?.stage1) : t?.stage1;
+  return row?.[l] ?? 0.5;
 }
 
 function nextFlagged(): void {
@@ -293,11 +362,14 @@ function buildStrip(): void {
   strip.textContent = '';
   const s = state.series;
   if (!s) return;
-  const t = threshold();
+  strip.dataset.stage = String(shownStage());
+  $('stage-pick').hidden = !hasStage2();
   LABELS.forEach((label, l) => {
+    const t = threshold(l);
     const row = document.createElement('div');
     row.className = 'strip-row';
     row.dataset.label = label;
+    row.dataset.threshold = String(t);
     const name = document.createElement('div');
     name.className = 'strip-label';
     name.textContent = label;
@@ -430,6 +502,10 @@ function startWorker(): Promise<Extract<WorkerReply, { type: 'loaded' }>> {
     type: 'load',
     modelUrl: '/api/model.onnx',
     threads,
+    seriesUrls: Array.from(
+      { length: state.info?.seriesModels ?? 0 },
+      (_, k) => `/api/series-model/${k}`,
+    ),
   } satisfies WorkerRequest);
   return loaded;
 }
@@ -449,9 +525,31 @@ function runWorker(
   });
 }
 
+function runSeries(
+  x: Float32Array,
+  xr: Float32Array,
+  length: number,
+): Promise<Extract<WorkerReply, { type: 'series-result' }>> {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, (m) => {
+      pending.delete(id);
+      if (m.type === 'series-result') resolve(m);
+      else reject(new Error(m.type === 'error' ? m.message : 'unexpected reply'));
+    });
+    worker!.postMessage({ type: 'series', id, x, xr, length } satisfies WorkerRequest, [
+      x.buffer,
+      xr.buffer,
+    ]);
+  });
+}
+
 /** Runs the served model on the open series in the browser; returns n × 6 probabilities. */
 async function analyse(batch = 8): Promise<{
   p: number[][];
+  /** Stage 2 per slice (null without a series model), and the series' learned `any`. */
+  p2: number[][] | null;
+  study2: number | null;
   backend: string;
   threads: number;
   ms: number;
@@ -482,14 +580,27 @@ async function analyse(batch = 8): Promise<{
       cam.set(r.cam, i * h * w * k);
     }
   }
-  state.analysed.set(s.seriesUid, { p, cam, camDims });
+  let p2: number[][] | null = null;
+  let study2: number | null = null;
+  if (info.seriesModels > 0) {
+    const flat = Float32Array.from(p.flat());
+    const z = s.instances.map((i) => i.position);
+    const r = await runSeries(
+      seriesSliceInputs(flat, z),
+      seriesSliceInputs(flat, z, true),
+      p.length,
+    );
+    p2 = p.map((_, k) => Array.from(r.slices.subarray(k * LABEL_COUNT, (k + 1) * LABEL_COUNT)));
+    study2 = r.study;
+  }
+  state.analysed.set(s.seriesUid, { p, p2, study2, cam, camDims });
   overlays.clear();
   buildStrip();
   await render();
   const ms = performance.now() - t0;
   $('status').textContent =
     `analysed ${p.length} slices in ${(ms / 1000).toFixed(2)} s (${info.backend}, ${info.threads} thread${info.threads > 1 ? 's' : ''})`;
-  return { p, backend: info.backend, threads: info.threads, ms, load: info.ms };
+  return { p, p2, study2, backend: info.backend, threads: info.threads, ms, load: info.ms };
 }
 
 function wire(): void {
@@ -531,6 +642,11 @@ function wire(): void {
     void render();
   });
   $('next-flagged').addEventListener('click', nextFlagged);
+  $<HTMLSelectElement>('stage').addEventListener('change', (e) => {
+    state.stage = Number((e.target as HTMLSelectElement).value) === 1 ? 1 : 2;
+    buildStrip();
+    void render();
+  });
   $<HTMLSelectElement>('series').addEventListener('change', (e) => {
     void openSeries((e.target as HTMLSelectElement).value);
   });
@@ -615,6 +731,8 @@ async function main(): Promise<void> {
   openSeries,
   analyse,
   renders: () => state.renders,
+  /** Resolves once the inference worker is loaded (preloaded, or by an analysis); null before it starts. */
+  workerReady: () => loaded,
 };
 
 main().catch((err: unknown) => {

@@ -3,8 +3,13 @@
  * (/ort/, no CDN). The wasm backend uses threads when the page is cross-origin isolated (the
  * server sends COOP/COEP); WebGPU only when the browser offers an adapter. Runs the exported
  * model's `probabilities` and, when the file has it, its `cam` output (class activation maps).
+ * With series models (`view --series-model`: each fold's ONNX export) it runs stage 2 as
+ * `predictSeriesOnnx` and the series aggregator do: every fold model on the series forward and
+ * reversed, the two directions averaged slice by slice, then the folds averaged.
  */
 import type * as Ort from 'onnxruntime-web';
+import { LABEL_COUNT } from '../../labels.js';
+import { averageDirections, SLICE_INPUTS } from '../../series/slice-inputs.js';
 import type { WorkerReply, WorkerRequest } from './protocol.js';
 
 interface WorkerScope {
@@ -17,6 +22,7 @@ const scope = self as unknown as WorkerScope;
 
 let ort: typeof Ort | null = null;
 let session: Ort.InferenceSession | null = null;
+let seriesSessions: Ort.InferenceSession[] = [];
 
 /** True when the browser offers a WebGPU adapter (asked for at most 2 s: a GPU-less browser may never answer). */
 async function hasWebGpu(): Promise<boolean> {
@@ -30,7 +36,7 @@ async function hasWebGpu(): Promise<boolean> {
   }
 }
 
-async function load(modelUrl: string, threads: number): Promise<WorkerReply> {
+async function load(modelUrl: string, threads: number, seriesUrls: string[]): Promise<WorkerReply> {
   const t0 = performance.now();
   const webgpu = await hasWebGpu();
   const t1 = performance.now();
@@ -46,12 +52,23 @@ async function load(modelUrl: string, threads: number): Promise<WorkerReply> {
     executionProviders: webgpu ? ['webgpu', 'wasm'] : ['wasm'],
     graphOptimizationLevel: 'all',
   });
+  seriesSessions = [];
+  for (const u of seriesUrls) {
+    const b = new Uint8Array(await (await fetch(u)).arrayBuffer());
+    seriesSessions.push(
+      await ort.InferenceSession.create(b, {
+        executionProviders: ['wasm'],
+        graphOptimizationLevel: 'all',
+      }),
+    );
+  }
   return {
     type: 'loaded',
     backend: webgpu ? 'webgpu' : 'wasm',
     threads: ort.env.wasm.numThreads ?? 1,
     isolated,
     outputs: [...session.outputNames],
+    seriesModels: seriesSessions.length,
     ms: { adapter: t1 - t0, import: t2 - t1, session: performance.now() - t2 },
   };
 }
@@ -66,15 +83,47 @@ async function run(id: number, x: Float32Array, dims: number[]): Promise<WorkerR
   return { type: 'result', id, p, cam, camDims: hasCam ? [...out.cam!.dims] : null };
 }
 
+async function series(
+  id: number,
+  x: Float32Array,
+  xr: Float32Array,
+  length: number,
+): Promise<WorkerReply> {
+  if (ort === null || seriesSessions.length === 0) throw new Error('no series model loaded');
+  const slices = new Float32Array(length * LABEL_COUNT);
+  let study = 0;
+  const n = seriesSessions.length;
+  for (const s of seriesSessions) {
+    const once = async (v: Float32Array) => {
+      const out = await s.run({ x: new ort!.Tensor('float32', v, [1, length, SLICE_INPUTS]) });
+      return {
+        slices: out.slices!.data as Float32Array,
+        study: (out.study!.data as Float32Array)[0]!,
+      };
+    };
+    const f = await once(x);
+    const b = await once(xr);
+    const avg = averageDirections(f.slices, b.slices, length);
+    for (let k = 0; k < slices.length; k++) slices[k] = slices[k]! + avg[k]! / n;
+    study += (f.study + b.study) / 2 / n;
+  }
+  return { type: 'series-result', id, slices, study };
+}
+
 scope.onmessage = (e) => {
   const m = e.data;
-  const job = m.type === 'load' ? load(m.modelUrl, m.threads) : run(m.id, m.x, m.dims);
+  const job =
+    m.type === 'load'
+      ? load(m.modelUrl, m.threads, m.seriesUrls)
+      : m.type === 'series'
+        ? series(m.id, m.x, m.xr, m.length)
+        : run(m.id, m.x, m.dims);
   job.then(
     (reply) => scope.postMessage(reply),
     (err: unknown) =>
       scope.postMessage({
         type: 'error',
-        id: m.type === 'run' ? m.id : -1,
+        id: m.type === 'load' ? -1 : m.id,
         message: err instanceof Error ? err.message : String(err),
       }),
   );
