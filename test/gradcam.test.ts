@@ -15,7 +15,14 @@ import { synth } from '../src/commands/synth.js';
 import { readWindowed } from '../src/dicom/fastpath.js';
 import { DEFAULT_WINDOWS } from '../src/dicom/window.js';
 import { ConfigError } from '../src/errors.js';
-import { camLayer, camToSlice, GradCam, PointingGame } from '../src/infer/gradcam.js';
+import {
+  camLayer,
+  camToSlice,
+  GradCam,
+  nearMask,
+  PointingGame,
+  pointingHit,
+} from '../src/infer/gradcam.js';
 import { decodePng } from '../src/io/png.js';
 import { buildModel } from '../src/models/index.js';
 import { withSeededRandom } from '../src/train/seeded.js';
@@ -224,4 +231,44 @@ describe('the pointing game on synthetic lesions', () => {
     expect(row!.rate!).toBeGreaterThan(10 * row!.chance!);
     expect(row!.rate! - control!.rate!).toBeGreaterThan(0.12);
   }, 120_000);
+
+  it('counts a tolerant hit within the distance, and the band around the lesion as chance', () => {
+    // 10 × 12 grid, a one-pixel lesion at (2, 3); the map peaks at (2, 6): 3 px away.
+    const rows = 10;
+    const cols = 12;
+    const mask = new Uint8Array(rows * cols);
+    mask[2 * cols + 3] = 0b100;
+    const map = new Float32Array(rows * cols);
+    map[2 * cols + 6] = 1;
+    expect(pointingHit(map, mask, 0b100)).toBe(false);
+    expect(pointingHit(map, mask, 0b100, { rows, cols, tolerance: 3 })).toBe(true);
+    expect(pointingHit(map, mask, 0b100, { rows, cols, tolerance: 2.9 })).toBe(false);
+    expect(pointingHit(map, mask, 0b010, { rows, cols, tolerance: 5 })).toBe(false);
+    // Distance ≤ 1.5 from (2, 3): the pixel, its 4 neighbours and 4 diagonals (√2) = 9.
+    const near = nearMask(mask, 0b100, rows, cols, 1.5);
+    expect(near.reduce((a, b) => a + b, 0)).toBe(9);
+    expect(near[1 * cols + 2]).toBe(1);
+    expect(near[0 * cols + 3]).toBe(0); // 2 px away
+    // Against brute force on a random mask.
+    const rnd = new Uint8Array(rows * cols).map((_, i) => ((i * 7919) % 13 === 0 ? 1 : 0));
+    const brute = (r: number, c: number, t: number) => {
+      for (let i = 0; i < rnd.length; i++) {
+        if (rnd[i] && (Math.floor(i / cols) - r) ** 2 + ((i % cols) - c) ** 2 <= t * t) return 1;
+      }
+      return 0;
+    };
+    const got = nearMask(rnd, 1, rows, cols, 2.3);
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < cols; c++) {
+        expect(got[r * cols + c]).toBe(brute(r, c, 2.3));
+      }
+    // A tolerant game: width 12 → tolerance 0.25 × 12 = 3 px: a hit; chance = the band's share.
+    const game = new PointingGame(['x'], { tolerance: 0.25 });
+    game.add('x', map, mask, 0b100, rows, cols);
+    const band = nearMask(mask, 0b100, rows, cols, 3).reduce((a, b) => a + b, 0);
+    expect(game.rows()).toEqual([
+      { label: 'x', slices: 1, hits: 1, rate: 1, chance: band / (rows * cols) },
+    ]);
+    expect(() => game.add('x', map, mask, 0b100)).toThrow(RangeError);
+  });
 });

@@ -452,15 +452,29 @@ describe('predict on a trained model', () => {
       const t = tally.get(c.label) ?? { slices: 0, hits: 0, area: 0 };
       tally.set(c.label, t);
       if (!existsSync(maskFile)) continue;
-      const mask = decodePng(readFileSync(maskFile)).data;
+      const png = decodePng(readFileSync(maskFile));
+      const mask = png.data;
       const bits =
         c.label === 'any' ? 31 : 1 << LABEL_NAMES.indexOf(c.label as (typeof LABEL_NAMES)[number]);
-      const area = mask.filter((v) => (v & bits) !== 0).length;
-      if (area === 0) continue;
+      const lesion: [number, number][] = [];
+      for (let i = 0; i < mask.length; i++) {
+        if ((mask[i]! & bits) !== 0) lesion.push([Math.floor(i / png.width), i % png.width]);
+      }
+      if (lesion.length === 0) continue;
       t.slices++;
-      t.area += area / mask.length;
+      // By brute force: a pixel is near the lesion within 15/224 of the larger side.
+      const tol = (15 / 224) * Math.max(png.height, png.width);
+      const near = (r: number, c: number) =>
+        lesion.some(([lr, lc]) => (lr - r) ** 2 + (lc - c) ** 2 <= tol * tol);
+      let band = 0;
+      for (let r = 0; r < png.height; r++) for (let c = 0; c < png.width; c++) band += +near(r, c);
+      t.area += band / mask.length;
       const map = decodeNpy(readFileSync(c.npy)).data as Float32Array;
-      if (pointingHit(map, mask, bits)) t.hits++;
+      const peak = map.indexOf(Math.max(...map));
+      if (near(Math.floor(peak / png.width), peak % png.width)) t.hits++;
+      expect(
+        pointingHit(map, mask, bits, { rows: png.height, cols: png.width, tolerance: tol }),
+      ).toBe(near(Math.floor(peak / png.width), peak % png.width));
     }
     expect(tally.get('any')!.slices).toBe(
       readdirSync(masks).filter((f) => f.endsWith('.png')).length,

@@ -348,7 +348,7 @@ async function describeStudy(
         `Intervals are 95% percentile bootstrap intervals over ${sample} images; overlapping intervals mean the models are not shown to differ.`,
         ...(models.some((m) => m.pointing)
           ? [
-              `Grad-CAM pointing game: the share of ${sample} images with a lesion mask whose "any" heatmap (layer ${[...new Set(models.map((m) => m.pointing?.layer ?? 'none'))].join(', ')}) peaks inside the lesion; chance is the mean fraction of the slice the lesion covers. Per-label tallies are in runs/<arch>/eval/pointing.csv.`,
+              `Grad-CAM pointing game: the share of ${sample} images with a lesion mask whose "any" heatmap (layer ${[...new Set(models.map((m) => m.pointing?.layer ?? 'none'))].join(', ')}) peaks inside the lesion or within 15/224 of the slice's side of it (the pointing game's tolerance of Zhang et al., 15 px at 224 px); chance is the mean fraction of the slice that lesion and band cover. Per-label tallies are in runs/<arch>/eval/pointing.csv.`,
             ]
           : []),
       ],

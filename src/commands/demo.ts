@@ -41,49 +41,40 @@ export interface DemoPlan {
   slices: string;
   synthSize: number;
   cacheSize: number;
+  /** Crop each slice to the head before resizing (`prepare --crop`). */
+  crop: 'none' | 'head';
   size: number;
   archs: string;
   epochs: number;
   batch: number;
   lr: number;
+  lrSchedule: 'constant' | 'cosine';
+  /** Validation and held-out test fractions of the images (grouped by patient). */
+  val: number;
+  test: number;
   /** Patient folds of the series stage's `cv`. */
   seriesFolds: number;
 }
 
 /** The sizes the demo uses (measured to fit its time budget on a 2-core VM). */
 export function demoPlan(quick: boolean): DemoPlan {
+  const common = {
+    slices: '16:20',
+    synthSize: 128,
+    cacheSize: 64,
+    crop: 'head',
+    size: 64,
+    batch: 16,
+    lr: 2e-3,
+    lrSchedule: 'cosine',
+    val: 0.12,
+    test: 0.3,
+    seriesFolds: 2,
+  } as const;
   return quick
-    ? {
-        patients: 24,
-        slices: '14:18',
-        synthSize: 128,
-        cacheSize: 64,
-        size: 64,
-        archs: 'mobilenet_v2,efficientnet_b0',
-        epochs: 3,
-        batch: 16,
-        lr: 1e-3,
-        seriesFolds: 2,
-      }
-    : {
-        patients: 24,
-        slices: '14:18',
-        synthSize: 128,
-        cacheSize: 64,
-        size: 64,
-        archs: 'all',
-        epochs: 3,
-        batch: 16,
-        lr: 3e-4,
-        seriesFolds: 3,
-      };
+    ? { ...common, patients: 60, archs: 'mobilenet_v2,efficientnet_b0', epochs: 3 }
+    : { ...common, patients: 120, archs: 'all', epochs: 2 };
 }
-
-/**
- * The demo's split fractions: about 5 of its 24 patients each for validation (checkpoint
- * selection) and test (the report), the rest for training.
- */
-export const DEMO_SPLIT = { val: 0.2, test: 0.2 } as const;
 
 export interface DemoResult extends CompareResult {
   plan: DemoPlan;
@@ -114,7 +105,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
       size: plan.synthSize,
       slicesPerSeries: plan.slices,
       prevalence: 'balanced',
-      difficulty: 'easy',
+      difficulty: 'realistic',
       seed,
       overwrite: true,
       progress,
@@ -127,21 +118,22 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
     labels: join(data, 'stage_2_train.csv'),
     out: cache,
     size: plan.cacheSize,
+    crop: plan.crop,
     progress,
     ...(workers !== undefined && { workers }),
   });
   if (!existsSync(splitCsv)) {
     log(`demo: splitting by patient into ${splitCsv} (train, val, held-out test)`);
-    await split({ cache, out: splitCsv, val: DEMO_SPLIT.val, test: DEMO_SPLIT.test, seed });
+    await split({ cache, out: splitCsv, val: plan.val, test: plan.test, seed });
   }
   const training = {
     epochs: plan.epochs,
     batch: plan.batch,
     lr: plan.lr,
+    lrSchedule: plan.lrSchedule,
     weights: 'none',
     augment: 'hflip=0.5,vflip=0.1,crop=0.25',
     seed,
-    bnMomentum: 0.9,
     checkpointMinutes: 2,
   } as const;
   const r = await compare({
@@ -166,7 +158,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
     const foldsCsv = join(out, 'folds.csv');
     if (!existsSync(foldsCsv)) {
       log(`demo: series stage on ${best.title}: ${plan.seriesFolds} patient folds in ${foldsCsv}`);
-      await split({ cache, out: foldsCsv, folds: plan.seriesFolds, test: DEMO_SPLIT.test, seed });
+      await split({ cache, out: foldsCsv, folds: plan.seriesFolds, test: plan.test, seed });
     }
     const cvOut = join(out, 'cv', best.arch);
     await cv({

@@ -27,6 +27,7 @@ import {
   camToSlice,
   GradCam,
   overlayPng,
+  POINTING_TOLERANCE,
   PointingGame,
   type PointingRow,
 } from '../infer/gradcam.js';
@@ -204,7 +205,10 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
     );
   }
   const masksDir = resolveMasksDir(o.masks);
-  const game = masksDir === undefined ? undefined : new PointingGame(LABEL_NAMES);
+  const game =
+    masksDir === undefined
+      ? undefined
+      : new PointingGame(LABEL_NAMES, { tolerance: POINTING_TOLERANCE });
   const out = resolve(o.out);
   const cams: CamRecord[] = [];
   let cam: GradCam | undefined;
@@ -239,7 +243,7 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
               const base = join(camDir, `${safeName(ref.imageId)}_${label}`);
               await writeFileAtomic(`${base}.npy`, encodeNpy(map, [rows, cols]));
               await writeFileAtomic(`${base}.png`, overlayPng(gray.image.data, map, rows, cols));
-              if (mask) game?.add(label, map, mask.data, maskBits(l));
+              if (mask) game?.add(label, map, mask.data, maskBits(l), rows, cols);
               const peak = argmax(map);
               cams.push({
                 imageId: ref.imageId,

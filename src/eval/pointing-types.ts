@@ -21,5 +21,10 @@ export interface PointingRow {
 export interface CachePointing {
   /** The Grad-CAM layer the maps came from. */
   layer: string;
+  /**
+   * A hit within this share of the slice's larger side of the lesion still counts (Zhang et
+   * al.'s 15 px at 224); 0 or absent (reports made before it existed): strictly inside.
+   */
+  tolerance?: number;
   rows: PointingRow[];
 }

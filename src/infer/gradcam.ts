@@ -298,39 +298,166 @@ export function argmax(map: ArrayLike<number>): number {
 }
 
 /**
- * The pointing game: whether the map's maximum falls on a mask pixel with `bit` set. Map and
- * mask have the same rows × cols.
+ * The pointing game's tolerance as a share of the slice's larger side: Zhang et al. count a hit
+ * within 15 pixels of the object at their 224-pixel inputs.
  */
-export function pointingHit(map: ArrayLike<number>, mask: ArrayLike<number>, bit: number): boolean {
+export const POINTING_TOLERANCE = 15 / 224;
+
+/** The geometry of a tolerant pointing game: the grid and the tolerance in its pixels. */
+export interface PointingShape {
+  rows: number;
+  cols: number;
+  /** Largest Euclidean distance, in pixels, from the lesion that still counts as a hit. */
+  tolerance: number;
+}
+
+/**
+ * The pointing game: whether the map's maximum falls on a mask pixel with `bit` set, or, with a
+ * shape, within `shape.tolerance` pixels of one. Map and mask have the same rows × cols.
+ */
+export function pointingHit(
+  map: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  bit: number,
+  shape?: PointingShape,
+): boolean {
   if (map.length !== mask.length) {
     throw new RangeError(`map has ${map.length} pixels, mask ${mask.length}`);
   }
-  return (mask[argmax(map)]! & bit) !== 0;
+  const peak = argmax(map);
+  if ((mask[peak]! & bit) !== 0) return true;
+  if (shape === undefined || shape.tolerance <= 0) return false;
+  const { rows, cols, tolerance } = shape;
+  const pr = Math.floor(peak / cols);
+  const pc = peak % cols;
+  const t = Math.floor(tolerance);
+  for (let r = Math.max(0, pr - t); r <= Math.min(rows - 1, pr + t); r++) {
+    for (let c = Math.max(0, pc - t); c <= Math.min(cols - 1, pc + t); c++) {
+      const d2 = (r - pr) ** 2 + (c - pc) ** 2;
+      if (d2 <= tolerance * tolerance && (mask[r * cols + c]! & bit) !== 0) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * The pixels within `tolerance` (Euclidean) of a mask pixel with `bit` set: 1 there, else 0.
+ * The exact squared distance transform of Felzenszwalb and Huttenlocher, one pass per axis.
+ */
+export function nearMask(
+  mask: ArrayLike<number>,
+  bit: number,
+  rows: number,
+  cols: number,
+  tolerance: number,
+): Uint8Array {
+  const INF = 1e20;
+  const d = new Float64Array(rows * cols);
+  for (let i = 0; i < d.length; i++) d[i] = (mask[i]! & bit) !== 0 ? 0 : INF;
+  const n = Math.max(rows, cols);
+  const f = new Float64Array(n);
+  const out1 = new Float64Array(n);
+  const v = new Int32Array(n);
+  const z = new Float64Array(n + 1);
+  const pass = (len: number, get: (i: number) => number, set: (i: number, x: number) => void) => {
+    for (let i = 0; i < len; i++) f[i] = get(i);
+    let k = 0;
+    v[0] = 0;
+    z[0] = -INF;
+    z[1] = INF;
+    for (let q = 1; q < len; q++) {
+      let s = (f[q]! + q * q - (f[v[k]!]! + v[k]! * v[k]!)) / (2 * q - 2 * v[k]!);
+      while (s <= z[k]!) {
+        k--;
+        s = (f[q]! + q * q - (f[v[k]!]! + v[k]! * v[k]!)) / (2 * q - 2 * v[k]!);
+      }
+      k++;
+      v[k] = q;
+      z[k] = s;
+      z[k + 1] = INF;
+    }
+    k = 0;
+    for (let q = 0; q < len; q++) {
+      while (z[k + 1]! < q) k++;
+      out1[q] = (q - v[k]!) ** 2 + f[v[k]!]!;
+    }
+    for (let i = 0; i < len; i++) set(i, out1[i]!);
+  };
+  for (let c = 0; c < cols; c++) {
+    pass(
+      rows,
+      (r) => d[r * cols + c]!,
+      (r, x) => {
+        d[r * cols + c] = x;
+      },
+    );
+  }
+  for (let r = 0; r < rows; r++) {
+    pass(
+      cols,
+      (c) => d[r * cols + c]!,
+      (c, x) => {
+        d[r * cols + c] = x;
+      },
+    );
+  }
+  const near = new Uint8Array(d.length);
+  const t2 = tolerance * tolerance;
+  for (let i = 0; i < d.length; i++) near[i] = d[i]! <= t2 ? 1 : 0;
+  return near;
 }
 
 /**
  * The pointing game (Zhang et al., "Top-down Neural Attention by Excitation Backprop", ECCV 2016)
  * tallied per label: a slice counts for a label when its mask holds that label's bits, and is a
- * hit when the map's maximum falls on one of those pixels.
+ * hit when the map's maximum falls on one of those pixels — or, with a tolerance (Zhang et al.'s
+ * 15 pixels at 224, {@link POINTING_TOLERANCE}), within that share of the slice's larger side
+ * of one. Chance is the mean share of the slice a uniformly random point would hit: the lesion
+ * with its tolerance band.
  */
 export class PointingGame {
   private readonly tally = new Map<string, { slices: number; hits: number; area: number }>();
+  /** The tolerance as a share of the slice's larger side (0: strict). */
+  readonly tolerance: number;
 
   /** `labels`: rows to report even when no slice counts for them, in this order. */
-  constructor(labels: readonly string[] = []) {
+  constructor(labels: readonly string[] = [], o: { tolerance?: number } = {}) {
+    this.tolerance = o.tolerance ?? 0;
     for (const l of labels) this.tally.set(l, { slices: 0, hits: 0, area: 0 });
   }
 
-  /** Adds one map (rows × cols) against its mask; `bits`: the mask bits of the label. */
-  add(label: string, map: ArrayLike<number>, mask: ArrayLike<number>, bits: number): void {
+  /**
+   * Adds one map (rows × cols) against its mask; `bits`: the mask bits of the label. A tolerant
+   * game needs the grid (`rows`, `cols`).
+   */
+  add(
+    label: string,
+    map: ArrayLike<number>,
+    mask: ArrayLike<number>,
+    bits: number,
+    rows?: number,
+    cols?: number,
+  ): void {
     let area = 0;
     for (let i = 0; i < mask.length; i++) if ((mask[i]! & bits) !== 0) area++;
     const t = this.tally.get(label) ?? { slices: 0, hits: 0, area: 0 };
     this.tally.set(label, t);
     if (area === 0) return;
     t.slices++;
-    t.area += area / mask.length;
-    if (pointingHit(map, mask, bits)) t.hits++;
+    if (this.tolerance <= 0) {
+      t.area += area / mask.length;
+      if (pointingHit(map, mask, bits)) t.hits++;
+      return;
+    }
+    if (rows === undefined || cols === undefined || rows * cols !== mask.length) {
+      throw new RangeError(`a tolerant pointing game needs the mask's rows × cols`);
+    }
+    const tolerance = this.tolerance * Math.max(rows, cols);
+    const near = nearMask(mask, bits, rows, cols, tolerance);
+    let nearArea = 0;
+    for (let i = 0; i < near.length; i++) nearArea += near[i]!;
+    t.area += nearArea / mask.length;
+    if (near[argmax(map)] === 1) t.hits++;
   }
 
   /** One row per label (the constructor's, then others in the order first seen). */

@@ -13,7 +13,7 @@ import type { CachePointing, PointingRow } from '../eval/pointing-types.js';
 import { decodePng } from '../io/png.js';
 import { ANY_INDEX, LABEL_NAMES } from '../labels.js';
 import { inputCard } from '../run/model-card.js';
-import { camToSlice, GradCam, PointingGame } from './gradcam.js';
+import { camToSlice, GradCam, POINTING_TOLERANCE, PointingGame } from './gradcam.js';
 
 export type { CachePointing, PointingRow } from '../eval/pointing-types.js';
 
@@ -117,7 +117,7 @@ export async function pointingOnCache(
     const mask = readMask(masksDir, rows[p]!.imageId);
     if (mask) withMask.push({ position: p, mask });
   }
-  const game = new PointingGame(LABEL_NAMES);
+  const game = new PointingGame(LABEL_NAMES, { tolerance: POINTING_TOLERANCE });
   const cam = await GradCam.load(dir, o.layer);
   try {
     const loader = new BatchLoader(cache, {
@@ -138,11 +138,11 @@ export async function pointingOnCache(
         for (const [li, l] of m.labels.entries()) {
           const raw = m.maps.subarray((j * L + li) * m.h * m.w, (j * L + li + 1) * m.h * m.w);
           const map = camToSlice(raw, m.h, m.w, mask.rows, mask.cols);
-          game.add(LABEL_NAMES[l]!, map, mask.data, maskBits(l));
+          game.add(LABEL_NAMES[l]!, map, mask.data, maskBits(l), mask.rows, mask.cols);
         }
       }
     }
-    return { layer: cam.layer, rows: game.rows() };
+    return { layer: cam.layer, tolerance: game.tolerance, rows: game.rows() };
   } finally {
     cam.dispose();
   }
