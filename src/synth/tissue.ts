@@ -28,6 +28,9 @@ export const TISSUE = {
   brainstem: 21,
   /** Brain or CSF under the inner table that shares the slice's slab with bone (partial volume). */
   bonePv: 22,
+  /** Vitreous of the eye. */
+  globe: 23,
+  lens: 24,
 } as const;
 export type TissueName = keyof typeof TISSUE;
 
