@@ -231,7 +231,7 @@ export function sampleAnatomy(rng: Rng, difficulty: Difficulty): Anatomy {
     sulci.push({
       theta: ((i + rng.uniform(-0.35, 0.35)) / nSulci) * 2 * Math.PI - Math.PI,
       drift: rng.uniform(-0.006, 0.006),
-      depth: rng.uniform(4, 14),
+      depth: rng.uniform(6, 18),
       lambda: rng.uniform(6, 14),
       psi: rng.uniform(0, 2 * Math.PI),
       bend: 0,

@@ -35,6 +35,38 @@ export { allocSlice, NB, type Rect, type SliceImage, TISSUE, type TissueName } f
 
 const T = TISSUE;
 
+/** A deterministic hash of two integers and a salt to [0, 1). */
+function hash01(ix: number, iy: number, salt: number): number {
+  const x = Math.sin(ix * 127.1 + iy * 311.7 + salt * 74.7) * 43758.5453;
+  return x - Math.floor(x);
+}
+
+/**
+ * Air-cell pattern (sinuses, mastoid): the gap F2 − F1 (mm) between the nearest and second
+ * nearest of jittered points on a grid of `size` mm. Small values are the bony septa between
+ * cells, so the cells are irregular polygons rather than a lattice.
+ */
+export function cellGap(u: number, v: number, size: number, salt: number): number {
+  const gu = u / size;
+  const gv = v / size;
+  const iu = Math.floor(gu);
+  const iv = Math.floor(gv);
+  let f1 = Infinity;
+  let f2 = Infinity;
+  for (let a = -1; a <= 1; a++) {
+    for (let b = -1; b <= 1; b++) {
+      const pu = iu + a + 0.15 + 0.7 * hash01(iu + a, iv + b, salt);
+      const pv = iv + b + 0.15 + 0.7 * hash01(iv + b, iu + a, salt + 1);
+      const d = Math.hypot(gu - pu, gv - pv);
+      if (d < f1) {
+        f2 = f1;
+        f1 = d;
+      } else if (d < f2) f2 = d;
+    }
+  }
+  return (f2 - f1) * size;
+}
+
 /** Renders the slices of one patient; holds per-slice tables to avoid reallocation. */
 export class SliceRenderer {
   readonly rows: number;
@@ -508,8 +540,11 @@ export class SliceRenderer {
         const ax = side * u0 * (0.85 + 0.15 * vs) + this.mid(v0);
         const bx = side * u1 * (0.85 + 0.15 * vs) + this.mid(v1);
         this.capsule(rect, ax, v0, bx, v1, rad, (i, u, v) => {
-          if (!BRAIN[cls[i]!]) return;
-          if (Math.abs(u - this.mid(v)) < 0.6) return;
+          const c = cls[i]!;
+          // The caudate heads indent the frontal horns' lateral walls; the septum pellucidum
+          // parts the two sides.
+          if (!BRAIN[c] || (c === T.deepGrey && v < -4)) return;
+          if (Math.abs(u - this.mid(v)) < 0.8) return;
           set(i, T.ventricle, H.csf);
         });
       }
@@ -685,13 +720,8 @@ export class SliceRenderer {
             set(i, T.cortical, bone);
             return;
           }
-          // Cells on a jittered brick grid, ~4 mm, with thin bony septa.
-          const gu = (u + 40) / 4.2 + 0.3 * Math.sin(v * 0.6 + zh);
-          const row = Math.floor((v + 200) / 3.6);
-          const fu = gu + (row & 1) * 0.5 - Math.floor(gu + (row & 1) * 0.5);
-          const fv = (v + 200) / 3.6 - row;
-          const wall = Math.min(fu, 1 - fu) * 4.2 < 0.45 || Math.min(fv, 1 - fv) * 3.6 < 0.45;
-          if (wall) set(i, T.diploe, bone - 100);
+          // Irregular air cells, ~4 mm, with thin bony septa.
+          if (cellGap(u, v + zh * 0.4, 4.2, 3) < 0.9) set(i, T.diploe, bone - 100);
           else set(i, T.sinusAir, low ? -1000 : -960);
           return;
         }
@@ -818,9 +848,7 @@ export class SliceRenderer {
           const d = Math.hypot(u - mu, v - mv);
           if (d > rr) return;
           if (Math.abs(u) < lat * 0.8 && soft(c)) return;
-          const cell =
-            Math.sin(u * 1.6 + 0.8 * Math.sin(v * 0.9)) * Math.sin(v * 1.5 + zh * 0.5 + sb.septum);
-          if (cell > -0.25) set(i, T.sinusAir, -900);
+          if (cellGap(u, v + zh * 0.5, 2.6, 7 + side) > 0.5) set(i, T.sinusAir, -900);
           else set(i, T.cortical, bone + 200);
         });
       }
@@ -862,10 +890,11 @@ export class SliceRenderer {
         const s = Math.sin(
           d * fol + 2.2 * Math.sin(u * 0.13 + zh * 0.2) + 0.8 * Math.sin(v * 0.21) + zh * 0.35,
         );
-        const core = ((Math.abs(u) - 16) / 8) ** 2 + ((v - v4 - 8) / 7) ** 2 < 1;
-        if (s > 0.93 && !core) set(i, T.sulcus, (H.csf + H.grey) / 2);
-        else if (core) set(i, T.white, H.white + 1);
-        else set(i, T.grey, H.grey - 2);
+        // The white-matter core (arbor vitae) fades into the cortex instead of a sharp edge.
+        const q = ((Math.abs(u) - 16) / 9) ** 2 + ((v - v4 - 8) / 8) ** 2;
+        if (q < 1) set(i, T.cerebellarWhite, H.grey - (H.grey - H.white) * 0.7 * (1 - q));
+        else if (s > 0.93) set(i, T.sulcus, (H.csf + H.grey) / 2);
+        else set(i, T.grey, H.grey);
       });
     }
     // Beam hardening: a dark band between the petrous bones and thin streaks from them.
