@@ -583,36 +583,67 @@ export class SliceRenderer {
         });
       }
     }
-    // Sylvian fissures, lined by the insular cortex.
+    // Sylvian fissures, lined by the insular cortex: a stem in from the lateral surface that
+    // turns back along the insula (a "T" on axial slices), wider with age.
     const fs = zProfile(zh, -2, 12);
     if (fs > 0.1) {
       for (const side of [1, -1]) {
         const w = (1.2 + an.sulcusWidth) * fs;
         const edge = this.innerRadius(side > 0 ? -0.1 : Math.PI + 0.1);
-        this.capsule(rect, side * (edge + 2), -8, side * 30, 0, w + 2.6, (i, _u, _v, d) => {
+        const iu = side * 31 + this.mid(-4);
+        const paint = (i: number, d: number, width: number): void => {
           const c = cls[i]!;
           if (!BRAIN[c]) return;
-          if (d < w) set(i, T.fissure, H.csf);
+          if (d < width) set(i, T.fissure, H.csf);
           else if (c === T.white) set(i, T.grey, H.grey);
-        });
+        };
+        this.capsule(rect, side * (edge + 2), -7, iu, -4, w + 2.6, (i, _u, _v, d) =>
+          paint(i, d, w),
+        );
+        this.capsule(
+          rect,
+          iu + side * 1.5,
+          -16,
+          iu - side * 1.5,
+          8,
+          w * 0.6 + 2.6,
+          (i, _u, _v, d) => paint(i, d, w * 0.6),
+        );
       }
     }
-    // Suprasellar and ambient cisterns around the midbrain.
+    // Suprasellar cistern, a five-pointed star in front of the midbrain.
     const fcis = zProfile(zh, -10, 7);
     if (fcis > 0) {
-      const rr = 9 * fcis;
-      this.each(rect, -rr, rr, -10 - rr, -10 + rr, (i, u, v) => {
-        if (BRAIN[cls[i]!] && u * u + (v + 10) ** 2 < rr * rr) set(i, T.cistern, H.csf);
+      const rr = 10 * fcis;
+      const m = this.mid(-10);
+      this.each(rect, m - rr, m + rr, -10 - rr, -10 + rr, (i, u, v) => {
+        if (!BRAIN[cls[i]!]) return;
+        const du = u - m;
+        const dv = v + 10;
+        const star = 0.72 + 0.28 * Math.cos(5 * Math.atan2(du, -dv));
+        if (du * du + dv * dv < (rr * star) ** 2) set(i, T.cistern, H.csf);
       });
     }
+    // Midbrain: two cerebral peduncles and the tectum, wrapped by the ambient and
+    // quadrigeminal cisterns, with the interpeduncular cistern in the notch between them.
     const fmb = zProfile(zh, -8, 7);
     if (fmb > 0) {
-      const ro = 13.5;
-      this.each(rect, -ro, ro, 6 - ro, 6 + ro, (i, u, v) => {
-        if (!BRAIN[cls[i]!]) return;
-        const d2 = u * u + (v - 6) ** 2;
-        if (d2 < 11.8 * 11.8) set(i, T.brainstem, H.white + 2);
-        else if (d2 < ro * ro) set(i, T.cistern, H.csf);
+      const m = this.mid(6);
+      const lobes: [number, number, number][] = [
+        [m - 5.5, 3, 7],
+        [m + 5.5, 3, 7],
+        [m, 9, 7.5],
+      ];
+      this.each(rect, m - 15, m + 15, -7, 20, (i, u, v) => {
+        const c = cls[i]!;
+        if (!BRAIN[c] && c !== T.ventricle) return;
+        let dm = Infinity;
+        for (const [cu, cv, r] of lobes) dm = Math.min(dm, Math.hypot(u - cu, v - cv) - r);
+        // The third ventricle narrows to the aqueduct, a dot in the tectum.
+        if (dm < 0 && Math.hypot(u - m, v - 8) < 1.1) set(i, T.ventricle, H.csf);
+        else if (dm < 0) set(i, T.brainstem, H.white + 2);
+        else if (c === T.ventricle) return;
+        else if (dm < 2 + an.age) set(i, T.cistern, H.csf);
       });
     }
     if (zh < -14) this.paintSkullBase(img, rect);
