@@ -159,26 +159,40 @@ describe('synthetic head anatomy', () => {
     expect(checked).toBe(3);
   });
 
-  it('draws epidurals as convex lenses: mask area ≥ 0.8 × its convex hull', () => {
-    let checked = 0;
-    for (let index = 0; checked < 4 && index < 40; index++) {
-      const p = patient(5, index, 1 << EPIDURAL);
+  it('draws epidurals as convex lenses (area ≥ 0.8 × hull) and subdurals as crescents', () => {
+    /** Area of the largest slice of subtype k's mask over its convex hull (pixel corners). */
+    const fill = (index: number, k: number): number | undefined => {
+      const p = buildPatient(5, index, 1 << k, 512, SLICES, 'realistic');
       const r = new SliceRenderer(p);
       const img = allocSlice(p.scanner.rows, p.scanner.cols);
       let best: [number, number][] = [];
       for (let s = 0; s < p.scanner.zh.length; s++) {
-        r.render(s, img);
+        img.mask.fill(0);
+        // Label-only rendering: the lesion rectangle holds every mask pixel.
+        r.labelAreas(s, img);
         const pts: [number, number][] = [];
         for (let i = 0; i < img.mask.length; i++) {
-          if (img.mask[i]! & (1 << EPIDURAL)) pts.push([i % img.cols, Math.floor(i / img.cols)]);
+          if (!(img.mask[i]! & (1 << k))) continue;
+          const x = i % img.cols;
+          const y = Math.floor(i / img.cols);
+          pts.push([x - 0.5, y - 0.5], [x + 0.5, y - 0.5], [x - 0.5, y + 0.5], [x + 0.5, y + 0.5]);
         }
         if (pts.length > best.length) best = pts;
       }
-      if (best.length < 30) continue;
-      expect(best.length / hullArea(best), `patient ${index}`).toBeGreaterThanOrEqual(0.8);
-      checked++;
+      return best.length >= 4 * 100 ? best.length / 4 / hullArea(best) : undefined;
+    };
+    const epidural: number[] = [];
+    const subdural: number[] = [];
+    for (let index = 0; index < 6; index++) {
+      const e = fill(index, EPIDURAL);
+      if (e !== undefined) epidural.push(e);
+      const d = fill(index, SUBDURAL);
+      if (d !== undefined) subdural.push(d);
     }
-    expect(checked).toBe(4);
+    expect(epidural.length).toBeGreaterThanOrEqual(5);
+    for (const f of epidural) expect(f).toBeGreaterThanOrEqual(0.8);
+    // The same measure calls a crescent what it is: far from convex.
+    expect(Math.min(...subdural)).toBeLessThan(0.5);
   });
 
   it('compresses the ventricle on the side of a large bleed and shifts the midline away', () => {

@@ -493,10 +493,11 @@ export function sampleLesions(
     const z = near(EPIDURAL, 10);
     const halfHeight = rng.uniform(10, 22) * Math.sqrt(m);
     const thickness = t * m;
-    // Biconvex: the lens is thicker than the inner table's sagitta over its length, so its
-    // brain-side surface bulges inward (a thin, long one would be a crescent, i.e. a subdural).
+    // Biconvex: near its middle the brain-side surface lies at y ≈ R − T + x²(T/h² − R)/(2R²)
+    // (R the inner-table radius, h the half-angle), convex toward the brain only when T > R·h².
+    // With a margin: h ≤ √(T / 1.3R). A thinner, longer one would be a crescent, i.e. a subdural.
     const r = 0.85 * Math.min(anatomy.a, anatomy.b);
-    const maxHalf = Math.acos(Math.max(-1, 1 - thickness / (1.25 * r)));
+    const maxHalf = Math.sqrt(thickness / (1.3 * r));
     const e: Epidural = {
       theta,
       halfAngle: Math.min(half, maxHalf),
