@@ -764,7 +764,11 @@ export class SliceRenderer {
         }
         // Below the middle fossae: the masticator space, muscle lateral of the skull base.
         if (zh < sb.orbitZ - 6 && au > 20 && v > -ant * 0.5) set(i, T.muscle, H.muscle);
-        else set(i, T.diploe, bone + 60 * Math.sin(u * 1.3) * Math.sin(v * 1.1));
+        else if (face < 1) {
+          // The orbital roofs cross the slab obliquely: bone shares it with the frontal lobes.
+          const h = H.white + (bone - H.white) * face * face;
+          set(i, T.bonePv, h + 40 * face * Math.sin(u * 0.9) * Math.sin(v * 0.7));
+        } else set(i, T.diploe, bone + 60 * Math.sin(u * 1.3) * Math.sin(v * 1.1));
       });
     }
     // 2. Orbits: a cone of fat from the globe back to the apex, the recti along its walls, the
