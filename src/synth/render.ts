@@ -874,15 +874,18 @@ export class SliceRenderer {
     const fm = zProfile(zh, sb.petrousZ - 8, 14);
     if (fm > 0) {
       for (const side of [1, -1]) {
-        const mu = side * (lat * 0.9 + 2);
-        const mv = 26;
-        const rr = 9 * fm;
+        // In the temporal bone behind the ear: centred just outside the inner table.
+        const th = Math.atan2(26, side * lat);
+        const rin = this.innerRadius(th);
+        const mu = Math.cos(th) * (rin + 3.5);
+        const mv = Math.sin(th) * (rin + 3.5);
+        const rr = 8 * fm;
         this.each(rect, mu - rr, mu + rr, mv - rr, mv + rr, (i, u, v) => {
           const c = cls[i]!;
           if (c !== T.cortical && c !== T.diploe && c !== T.muscle && !soft(c)) return;
           const d = Math.hypot(u - mu, v - mv);
           if (d > rr) return;
-          if (Math.abs(u) < lat * 0.8 && soft(c)) return;
+          if (soft(c) && Math.hypot(u, v) < rin - 1) return;
           if (cellGap(u, v + zh * 0.5, 2.6, 7 + side) > 0.5) set(i, T.sinusAir, -900);
           else set(i, T.cortical, bone + 200);
         });
