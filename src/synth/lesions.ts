@@ -47,6 +47,56 @@ export interface LesionFrame {
 }
 
 /**
+ * Skull sutures as angles in the head frame (θ = atan2(v, u); v < 0 is anterior): the coronal
+ * suture a quarter of the way back from the lateral point, the lambdoid posteriorly. Epidural
+ * blood strips the dura from the bone but stops where the dura is tethered at a suture.
+ */
+export const SUTURES = [-0.3, 0.7, Math.PI - 0.7, -Math.PI + 0.3, -Math.PI / 2, Math.PI / 2];
+
+/** Angular limits [lo, hi] (relative to θ0) of the skull plate that holds angle θ0. */
+export function plateLimits(theta0: number): [number, number] {
+  let lo = -Math.PI;
+  let hi = Math.PI;
+  for (const s of SUTURES) {
+    const d = wrapAngle(s - theta0);
+    if (d > 0 && d < hi) hi = d;
+    if (d <= 0 && d > lo) lo = d;
+  }
+  return [lo, hi];
+}
+
+/**
+ * Where a bleed presses on the brain of the slice at height zh: [θ, angular half-width, amount
+ * 0..0.9] per large lesion. The renderer effaces the sulci there.
+ */
+export function massEffect(lesions: Lesions, zh: number): [number, number, number][] {
+  const out: [number, number, number][] = [];
+  for (const e of lesions.epidural) {
+    const dz = (zh - e.z) / (e.halfHeight * 1.4);
+    if (Math.abs(dz) < 1) {
+      out.push([e.theta, e.halfAngle * 1.6, Math.min(0.9, (e.thickness / 10) * (1 - dz * dz))]);
+    }
+  }
+  for (const d of lesions.subdural) {
+    const fz = zProfile(zh, d.z, d.halfHeight * 1.3);
+    if (fz > 0) out.push([d.theta, d.halfAngle * 1.2, Math.min(0.9, (d.thickness / 8) * fz)]);
+  }
+  for (const ip of lesions.intraparenchymal) {
+    const r = Math.max(ip.ru, ip.rv);
+    const fz = zProfile(zh, ip.z, ip.rz * 1.8);
+    const dist = Math.hypot(ip.u, ip.v);
+    if (r > 8 && fz > 0 && dist > 1) {
+      out.push([
+        Math.atan2(ip.v, ip.u),
+        Math.min(1.2, (2.2 * r) / dist),
+        Math.min(0.8, (r / 20) * fz),
+      ]);
+    }
+  }
+  return out;
+}
+
+/**
  * Per-angle thickness and HU of epidural and subdural blood on the slice at height zh: the base
  * pass lays them between the inner table and the brain.
  */
@@ -60,8 +110,12 @@ export function extraAxialTables(
   sdhHu: Float32Array,
 ): void {
   for (const e of lesions.epidural) {
+    const [lo, hi] = plateLimits(e.theta);
     for (let k = 0; k < NB; k++) {
-      const dt = wrapAngle(binAngle(k) - e.theta) / e.halfAngle;
+      const rel = wrapAngle(binAngle(k) - e.theta);
+      // Not across a suture: the lens is cut off bluntly there.
+      if (rel <= lo || rel >= hi) continue;
+      const dt = rel / e.halfAngle;
       const dz = (zh - e.z) / e.halfHeight;
       const q = 1 - dt * dt - dz * dz;
       if (q > 0) {
@@ -134,7 +188,9 @@ export function paintLesions(f: LesionFrame, p: Patient, img: SliceImage, rect: 
       const left = u > m;
       if ((left && !iv.left) || (!left && !iv.right) || v < iv.level) return;
       cls[i] = T.blood;
-      hu[i] = iv.hu + 3 * clotTexture(u, v, zh, iv.z0);
+      // Layered blood is densest at the bottom (cells settle; the haematocrit effect).
+      const settle = Number.isFinite(iv.level) ? Math.min(6, (v - iv.level) * 0.8) - 3 : 0;
+      hu[i] = iv.hu + settle + 3 * clotTexture(u, v, zh, iv.z0);
       mask[i] = mask[i]! | (1 << INTRAVENTRICULAR);
     });
   }

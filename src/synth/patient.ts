@@ -44,6 +44,9 @@ export interface Sulcus {
   depth: number;
   lambda: number;
   psi: number;
+  /** Sideways bend (mm at 10 mm depth, signed) as the sulcus runs in, and its width factor. */
+  bend: number;
+  width: number;
 }
 
 export interface Anatomy {
@@ -65,9 +68,12 @@ export interface Anatomy {
   skull: number;
   outerTable: number;
   innerTable: number;
+  /** 0 (young) … 1 (old): atrophy widens the sulci and the CSF layer and enlarges the ventricles. */
+  age: number;
   csfLayer: number;
   sulcusWidth: number;
   greyThickness: number;
+  ventricleJitter: number;
   ventricleScale: number;
   sulci: Sulcus[];
   curvature: [number, number, number][];
@@ -80,6 +86,16 @@ export interface Anatomy {
   /** Superior sagittal and transverse sinus thickness (mm); dense ones are a mimic. */
   sinus: { radius: number };
   streaks: { amp: number; angles: number[]; bar: number };
+  /** Skull base: orbit level (zh) and divergence, globe radius, lens HU, petrous level, folia. */
+  skullBase: {
+    orbitZ: number;
+    orbitAngle: number;
+    globe: number;
+    lensHu: number;
+    petrousZ: number;
+    septum: number;
+    folia: number;
+  };
 }
 
 export interface ScannerProfile {
@@ -215,13 +231,15 @@ export function sampleAnatomy(rng: Rng, difficulty: Difficulty): Anatomy {
     sulci.push({
       theta: ((i + rng.uniform(-0.35, 0.35)) / nSulci) * 2 * Math.PI - Math.PI,
       drift: rng.uniform(-0.006, 0.006),
-      depth: rng.uniform(4, 14),
+      depth: rng.uniform(6, 18),
       lambda: rng.uniform(6, 14),
       psi: rng.uniform(0, 2 * Math.PI),
+      bend: 0,
+      width: 1,
     });
   }
   const mimic = (p: number): boolean => rng.chance(Math.min(0.95, p * k.mimic));
-  return {
+  const anatomy: Anatomy = {
     hx: rng.uniform(-10, 10),
     hy: rng.uniform(-14, 8),
     phi: rng.uniform(-9, 9) * DEG,
@@ -237,10 +255,12 @@ export function sampleAnatomy(rng: Rng, difficulty: Difficulty): Anatomy {
     skull: rng.uniform(5.5, 8),
     outerTable: rng.uniform(1.5, 2),
     innerTable: rng.uniform(1.4, 1.8),
-    csfLayer: 0.8 + 1.8 * age,
-    sulcusWidth: 0.5 + 0.9 * age,
+    age,
+    csfLayer: 0,
+    sulcusWidth: 0,
     greyThickness: rng.uniform(2.6, 3.2),
-    ventricleScale: 0.75 + 0.9 * age * age + rng.uniform(-0.05, 0.1),
+    ventricleJitter: rng.uniform(-0.05, 0.1),
+    ventricleScale: 0,
     sulci,
     curvature: [
       [rng.int(3, 6), rng.uniform(0.6, 1.6), rng.uniform(0, 2 * Math.PI)],
@@ -254,8 +274,8 @@ export function sampleAnatomy(rng: Rng, difficulty: Difficulty): Anatomy {
       cortical: rng.uniform(1150, 1650),
       diploe: rng.uniform(420, 680),
       csf: rng.uniform(5, 10),
-      grey: rng.uniform(38, 42),
-      white: rng.uniform(23, 27),
+      grey: rng.uniform(36, 40),
+      white: rng.uniform(25, 28.5),
       deepGrey: rng.uniform(37, 41),
       falx: rng.uniform(62, 85),
       venous: rng.uniform(50, 62) + (mimic(0.35) ? rng.uniform(8, 16) : 0),
@@ -280,6 +300,36 @@ export function sampleAnatomy(rng: Rng, difficulty: Difficulty): Anatomy {
       angles: Array.from({ length: rng.int(2, 5) }, () => rng.uniform(0, Math.PI)),
       bar: rng.uniform(10, 25),
     },
+    skullBase: { orbitZ: 0, orbitAngle: 0, globe: 0, lensHu: 0, petrousZ: 0, septum: 0, folia: 0 },
+  };
+  // Drawn after everything above, so the older anatomy stays what it was for a seed.
+  anatomy.skullBase = {
+    orbitZ: rng.uniform(-38, -32),
+    orbitAngle: rng.uniform(0.36, 0.44),
+    globe: rng.uniform(11, 12.3),
+    lensHu: rng.uniform(95, 125),
+    petrousZ: rng.uniform(-34, -28),
+    septum: rng.uniform(-3, 3),
+    folia: rng.uniform(1.7, 2.2),
+  };
+  for (const su of sulci) {
+    su.bend = rng.uniform(-3.5, 3.5);
+    su.width = rng.uniform(0.6, 1.5);
+  }
+  return withAge(anatomy, age);
+}
+
+/**
+ * The anatomy at another age (0 young … 1 old), everything else kept: atrophy widens the sulci,
+ * the interhemispheric fissure and the CSF under the inner table, and enlarges the ventricles.
+ */
+export function withAge(anatomy: Anatomy, age: number): Anatomy {
+  return {
+    ...anatomy,
+    age,
+    csfLayer: 0.8 + 1.8 * age,
+    sulcusWidth: 0.5 + 1.1 * age,
+    ventricleScale: 0.75 + 0.9 * age * age + anatomy.ventricleJitter,
   };
 }
 
@@ -438,12 +488,22 @@ export function sampleLesions(
   if (kinds & (1 << EPIDURAL)) {
     const big = rng.chance(0.55);
     const t = big ? rng.uniform(8, 22) : rng.uniform(3, 9);
+    const theta = lateral + side * rng.uniform(-0.6, 0.5);
+    const half = rng.uniform(0.28, 0.55) * Math.sqrt(m);
+    const z = near(EPIDURAL, 10);
+    const halfHeight = rng.uniform(10, 22) * Math.sqrt(m);
+    const thickness = t * m;
+    // Biconvex: near its middle the brain-side surface lies at y ≈ R − T + x²(T/h² − R)/(2R²)
+    // (R the inner-table radius, h the half-angle), convex toward the brain only when T > R·h².
+    // With a margin: h ≤ √(T / 1.3R). A thinner, longer one would be a crescent, i.e. a subdural.
+    const r = 0.85 * Math.min(anatomy.a, anatomy.b);
+    const maxHalf = Math.sqrt(thickness / (1.3 * r));
     const e: Epidural = {
-      theta: lateral + side * rng.uniform(-0.6, 0.5),
-      halfAngle: rng.uniform(0.28, 0.55) * Math.sqrt(m),
-      z: near(EPIDURAL, 10),
-      halfHeight: rng.uniform(10, 22) * Math.sqrt(m),
-      thickness: t * m,
+      theta,
+      halfAngle: Math.min(half, maxHalf),
+      z,
+      halfHeight,
+      thickness,
       hu: blood() + rng.uniform(0, 6),
     };
     lesions.epidural.push(e);

@@ -12,7 +12,7 @@
  * classes (and mask) a full render gives there: the label-only mode relies on it.
  * The scanner's blur and noise are applied afterwards (`imaging.ts`).
  */
-import { clotTexture, extraAxialTables, lesionRect, paintLesions } from './lesions.js';
+import { clotTexture, extraAxialTables, lesionRect, massEffect, paintLesions } from './lesions.js';
 import type { Patient } from './patient.js';
 import { EPIDURAL, SUBDURAL } from './subtypes.js';
 import {
@@ -35,6 +35,38 @@ export { allocSlice, NB, type Rect, type SliceImage, TISSUE, type TissueName } f
 
 const T = TISSUE;
 
+/** A deterministic hash of two integers and a salt to [0, 1). */
+function hash01(ix: number, iy: number, salt: number): number {
+  const x = Math.sin(ix * 127.1 + iy * 311.7 + salt * 74.7) * 43758.5453;
+  return x - Math.floor(x);
+}
+
+/**
+ * Air-cell pattern (sinuses, mastoid): the gap F2 − F1 (mm) between the nearest and second
+ * nearest of jittered points on a grid of `size` mm. Small values are the bony septa between
+ * cells, so the cells are irregular polygons rather than a lattice.
+ */
+export function cellGap(u: number, v: number, size: number, salt: number): number {
+  const gu = u / size;
+  const gv = v / size;
+  const iu = Math.floor(gu);
+  const iv = Math.floor(gv);
+  let f1 = Infinity;
+  let f2 = Infinity;
+  for (let a = -1; a <= 1; a++) {
+    for (let b = -1; b <= 1; b++) {
+      const pu = iu + a + 0.15 + 0.7 * hash01(iu + a, iv + b, salt);
+      const pv = iv + b + 0.15 + 0.7 * hash01(iv + b, iu + a, salt + 1);
+      const d = Math.hypot(gu - pu, gv - pv);
+      if (d < f1) {
+        f2 = f1;
+        f1 = d;
+      } else if (d < f2) f2 = d;
+    }
+  }
+  return (f2 - f1) * size;
+}
+
 /** Renders the slices of one patient; holds per-slice tables to avoid reallocation. */
 export class SliceRenderer {
   readonly rows: number;
@@ -54,6 +86,9 @@ export class SliceRenderer {
   private readonly ven = new Float32Array(NB);
   private readonly sulDist = new Float32Array(NB);
   private readonly sulDepth = new Float32Array(NB);
+  /** Per bin: the nearest sulcus's bend (mm at 10 mm depth) and width factor. */
+  private readonly sulBend = new Float32Array(NB);
+  private readonly sulWidth = new Float32Array(NB);
   private readonly curv = new Float32Array(NB);
   private readonly phase = new Float32Array(NB);
   private readonly shape = new Float32Array(NB);
@@ -172,6 +207,8 @@ export class SliceRenderer {
       this.ven[k] = 0;
       this.sulDist[k] = 1;
       this.sulDepth[k] = 0;
+      this.sulBend[k] = 0;
+      this.sulWidth[k] = 1;
     }
     if (this.neck) return;
     this.prepareSulci(zh);
@@ -203,6 +240,24 @@ export class SliceRenderer {
         if (d < (this.sulDist[k] ?? 1)) {
           this.sulDist[k] = d;
           this.sulDepth[k] = depth;
+          this.sulBend[k] = su.bend;
+          this.sulWidth[k] = su.width;
+        }
+      }
+    }
+    // Mass effect: sulci next to a large bleed are effaced (shallower, closed).
+    const eff = massEffect(this.p.lesions, zh);
+    if (eff.length > 0) {
+      for (let k = 0; k < NB; k++) {
+        const th = binAngle(k);
+        let squeeze = 0;
+        for (const [theta, half, amount] of eff) {
+          const d = Math.abs(wrapAngle(th - theta)) / half;
+          if (d < 1) squeeze = Math.max(squeeze, amount * (1 - d * d));
+        }
+        if (squeeze > 0) {
+          this.sulDepth[k] = (this.sulDepth[k] ?? 0) * (1 - squeeze);
+          this.sulWidth[k] = (this.sulWidth[k] ?? 1) * (1 - 0.8 * squeeze);
         }
       }
     }
@@ -227,6 +282,8 @@ export class SliceRenderer {
     const ven = this.ven;
     const sulDist = this.sulDist;
     const sulDepth = this.sulDepth;
+    const sulBend = this.sulBend;
+    const sulWidth = this.sulWidth;
     const curv = this.curv;
     const phase = this.phase;
     const skin = an.skin;
@@ -342,13 +399,19 @@ export class SliceRenderer {
           continue;
         }
         const bd = id - csfT;
-        const b2 = (b + ((curv[b]! * bd + WIGGLE[((bd * 5 + phase[b]!) | 0) & 63]!) | 0)) & NB_MASK;
+        // Sulci curve as they run in: a per-sulcus bend (quadratic in depth) on top of the
+        // slice's slow curvature and a wiggle, so the gyri fold instead of radiating.
+        const bendBins = ((sulBend[b]! * bd * bd) / (100 * pr + 1)) * BIN_SCALE;
+        const b2 =
+          (b + ((curv[b]! * bd + bendBins + WIGGLE[((bd * 5 + phase[b]!) | 0) & 63]!) | 0)) &
+          NB_MASK;
         const sdist = sulDist[b2]! * pr;
         const sdepth = sulDepth[b2]!;
-        if (bd < sdepth && sdist < sw) {
+        const swk = sw * sulWidth[b2]!;
+        if (bd < sdepth && sdist < swk) {
           cls[i] = T.sulcus;
           hu[i] = H.csf;
-        } else if (bd < gm || (bd < sdepth + gm && sdist < sw + gm)) {
+        } else if (bd < gm || (bd < sdepth + gm && sdist < swk + gm)) {
           cls[i] = T.grey;
           hu[i] = H.grey;
         } else {
@@ -461,21 +524,27 @@ export class SliceRenderer {
     }
     // Lateral ventricles as unions of capsules, scaled by age (ventricleScale).
     const horns: [number, number, number, number, number, number, number][] = [
-      [4, -28, 7, -6, 3.2, 14, 13],
-      [7, -6, 10, 14, 3, 19, 11],
+      [4, -28, 7, -6, 4, 14, 13],
+      [7, -6, 10, 14, 4, 19, 11],
       [12, 14, 19, 34, 4, 7, 10],
       [28, -12, 26, 2, 1.8, -8, 5],
     ];
+    // Mass effect: the ventricle on the bleed's side (opposite to the shift) is compressed.
+    const shift = lesions.shift;
     for (const side of [1, -1]) {
+      const squash = shift * side < 0 ? 1 - 0.055 * Math.abs(shift) : 1;
       for (const [u0, v0, u1, v1, r0, zc, hz] of horns) {
         const f = zProfile(zh, zc, hz);
         if (f <= 0.05) continue;
-        const rad = r0 * vs * f;
-        const ax = side * u0 * (0.85 + 0.15 * vs);
-        const bx = side * u1 * (0.85 + 0.15 * vs);
-        this.capsule(rect, ax, v0, bx, v1, rad, (i, u) => {
-          if (!BRAIN[cls[i]!]) return;
-          if (Math.abs(u - this.mid(0)) < 0.6) return;
+        const rad = r0 * vs * f * squash;
+        const ax = side * u0 * (0.85 + 0.15 * vs) + this.mid(v0);
+        const bx = side * u1 * (0.85 + 0.15 * vs) + this.mid(v1);
+        this.capsule(rect, ax, v0, bx, v1, rad, (i, u, v) => {
+          const c = cls[i]!;
+          // The caudate heads indent the frontal horns' lateral walls; the septum pellucidum
+          // parts the two sides.
+          if (!BRAIN[c] || (c === T.deepGrey && v < -4)) return;
+          if (Math.abs(u - this.mid(v)) < 0.8) return;
           set(i, T.ventricle, H.csf);
         });
       }
@@ -514,36 +583,67 @@ export class SliceRenderer {
         });
       }
     }
-    // Sylvian fissures, lined by the insular cortex.
+    // Sylvian fissures, lined by the insular cortex: a stem in from the lateral surface that
+    // turns back along the insula (a "T" on axial slices), wider with age.
     const fs = zProfile(zh, -2, 12);
     if (fs > 0.1) {
       for (const side of [1, -1]) {
         const w = (1.2 + an.sulcusWidth) * fs;
         const edge = this.innerRadius(side > 0 ? -0.1 : Math.PI + 0.1);
-        this.capsule(rect, side * (edge + 2), -8, side * 30, 0, w + 2.6, (i, _u, _v, d) => {
+        const iu = side * 31 + this.mid(-4);
+        const paint = (i: number, d: number, width: number): void => {
           const c = cls[i]!;
           if (!BRAIN[c]) return;
-          if (d < w) set(i, T.fissure, H.csf);
+          if (d < width) set(i, T.fissure, H.csf);
           else if (c === T.white) set(i, T.grey, H.grey);
-        });
+        };
+        this.capsule(rect, side * (edge + 2), -7, iu, -4, w + 2.6, (i, _u, _v, d) =>
+          paint(i, d, w),
+        );
+        this.capsule(
+          rect,
+          iu + side * 1.5,
+          -16,
+          iu - side * 1.5,
+          8,
+          w * 0.6 + 2.6,
+          (i, _u, _v, d) => paint(i, d, w * 0.6),
+        );
       }
     }
-    // Suprasellar and ambient cisterns around the midbrain.
+    // Suprasellar cistern, a five-pointed star in front of the midbrain.
     const fcis = zProfile(zh, -10, 7);
     if (fcis > 0) {
-      const rr = 9 * fcis;
-      this.each(rect, -rr, rr, -10 - rr, -10 + rr, (i, u, v) => {
-        if (BRAIN[cls[i]!] && u * u + (v + 10) ** 2 < rr * rr) set(i, T.cistern, H.csf);
+      const rr = 10 * fcis;
+      const m = this.mid(-10);
+      this.each(rect, m - rr, m + rr, -10 - rr, -10 + rr, (i, u, v) => {
+        if (!BRAIN[cls[i]!]) return;
+        const du = u - m;
+        const dv = v + 10;
+        const star = 0.72 + 0.28 * Math.cos(5 * Math.atan2(du, -dv));
+        if (du * du + dv * dv < (rr * star) ** 2) set(i, T.cistern, H.csf);
       });
     }
+    // Midbrain: two cerebral peduncles and the tectum, wrapped by the ambient and
+    // quadrigeminal cisterns, with the interpeduncular cistern in the notch between them.
     const fmb = zProfile(zh, -8, 7);
     if (fmb > 0) {
-      const ro = 13.5;
-      this.each(rect, -ro, ro, 6 - ro, 6 + ro, (i, u, v) => {
-        if (!BRAIN[cls[i]!]) return;
-        const d2 = u * u + (v - 6) ** 2;
-        if (d2 < 11.8 * 11.8) set(i, T.brainstem, H.white + 2);
-        else if (d2 < ro * ro) set(i, T.cistern, H.csf);
+      const m = this.mid(6);
+      const lobes: [number, number, number][] = [
+        [m - 5.5, 3, 7],
+        [m + 5.5, 3, 7],
+        [m, 9, 7.5],
+      ];
+      this.each(rect, m - 15, m + 15, -7, 20, (i, u, v) => {
+        const c = cls[i]!;
+        if (!BRAIN[c] && c !== T.ventricle) return;
+        let dm = Infinity;
+        for (const [cu, cv, r] of lobes) dm = Math.min(dm, Math.hypot(u - cu, v - cv) - r);
+        // The third ventricle narrows to the aqueduct, a dot in the tectum.
+        if (dm < 0 && Math.hypot(u - m, v - 8) < 1.1) set(i, T.ventricle, H.csf);
+        else if (dm < 0) set(i, T.brainstem, H.white + 2);
+        else if (c === T.ventricle) return;
+        else if (dm < 2 + an.age) set(i, T.cistern, H.csf);
       });
     }
     if (zh < -14) this.paintSkullBase(img, rect);
@@ -591,6 +691,17 @@ export class SliceRenderer {
     });
   }
 
+  /** Outer (skin) radius, mm from the head centre, at angle θ on this slice. */
+  outerRadius(theta: number): number {
+    return this.outer[((wrapAngle(theta) + Math.PI) * BIN_SCALE) & NB_MASK] ?? 0;
+  }
+
+  /**
+   * Skull-base slices (zh < −14): the anterior face (orbits with globes, lens, recti, optic
+   * nerve and fat; ethmoid and sphenoid air cells; nasal cavity and maxillary sinuses low down),
+   * the sella and clivus, petrous ridges with mastoid air cells, the pons and fourth ventricle,
+   * and the cerebellum with its folia, behind the petrous ridges.
+   */
   private paintSkullBase(img: SliceImage, rect: Rect): void {
     const { anatomy: an } = this.p;
     const { hu, cls } = img;
@@ -600,52 +711,229 @@ export class SliceRenderer {
       cls[i] = c;
       hu[i] = h;
     };
+    const ant = this.innerRadius(-Math.PI / 2);
     const inner = this.innerRadius(Math.PI / 2);
-    // Anterior and central skull base: bone anterior of a floor that moves back as zh drops;
-    // the temporal lobes stay lateral in the middle cranial fossae above zh = −30.
-    const vFloor = -an.b * 0.55 + (-14 - zh) * 1.4;
-    this.each(rect, -an.a, an.a, -an.b - 5, vFloor + 14, (i, u, v) => {
-      const c = cls[i]!;
-      if (!BRAIN[c] && c !== T.venous) return;
-      // The sella and clivus bulge back at the midline; the floor curves forward laterally.
-      const limit = vFloor + 14 * Math.exp(-(u * u) / 180) - (u * u) / 160;
-      if (v > limit) return;
-      if (zh > -30 && Math.abs(u) > 22 && v > vFloor - 30 - (u * u) / 160) return;
-      // Sphenoid and ethmoid air inside the bone.
-      const su = u / 11;
-      const sv = (v - (vFloor - 8)) / 9;
-      if (su * su + sv * sv < 1) set(i, T.sinusAir, -980);
-      else set(i, T.diploe, H.diploe + 150);
-    });
-    // Petrous ridges, very dense, with mastoid air cells laterally.
-    const fp = zProfile(zh, -28, 12);
-    if (fp > 0.15) {
+    const lat = Math.min(this.innerRadius(0), this.innerRadius(Math.PI));
+    const sb = an.skullBase;
+    const bone = H.diploe + 120;
+    const soft = (c: number): boolean => BRAIN[c] === 1 || c === T.venous || c === T.cistern;
+    // Petrous ridge line: from the apex near the clivus back and out to the mastoid.
+    const pa = 14;
+    const pl = lat * 0.82;
+    const petV = (u: number): number => 2 + ((Math.abs(u) - pa) / (pl - pa)) * 24;
+    const fPet = zProfile(zh, sb.petrousZ, 11);
+    // Posterior fossa: behind the petrous ridges (and the clivus at the midline), below the
+    // tentorium.
+    const fossa = (u: number, v: number): boolean =>
+      v > (Math.abs(u) < pa ? 4 : Math.min(petV(u), 30)) && zh < -16;
+    // 1. The face eats the front of the slice as zh drops: bone anterior of the middle cranial
+    // fossae, reaching back to the sella at the midline.
+    const face = clamp((-17 - zh) / 9, 0, 1);
+    if (face > 0) {
+      const vSide = -ant + ant * 0.48 * face;
+      const low = zh < sb.orbitZ - 8;
+      this.each(rect, -lat - 2, lat + 2, -ant - 2, 6, (i, u, v) => {
+        const c = cls[i]!;
+        if (!soft(c)) return;
+        const limit = vSide + (-8 - vSide) * face * Math.exp(-(u * u) / 200);
+        if (v > limit || fossa(u, v)) return;
+        const au = Math.abs(u);
+        // Sphenoid sinus in front of the sella: air with a slightly off-centre septum.
+        const sph = (u - sb.septum) ** 2 / 160 + ((v + 16) / 9) ** 2;
+        if (zh < -24 && zh > sb.orbitZ - 14 && sph < 1) {
+          if (sph > 0.8 || Math.abs(u - sb.septum) < 0.6) set(i, T.cortical, bone + 200);
+          else set(i, T.sinusAir, -990);
+          return;
+        }
+        // Ethmoid air cells between the orbits, maxillary sinuses and the nasal cavity lower down.
+        if (au < 12 && v < -24 && zh < -22) {
+          if (au < 0.8) {
+            set(i, T.cortical, bone);
+            return;
+          }
+          // Irregular air cells, ~4 mm, with thin bony septa.
+          if (cellGap(u, v + zh * 0.4, 4.2, 3) < 0.9) set(i, T.diploe, bone - 100);
+          else set(i, T.sinusAir, low ? -1000 : -960);
+          return;
+        }
+        if (low && au < 34 && v < -ant * 0.45) {
+          const m = ((au - 21) / 12) ** 2 + ((v + ant * 0.7) / (ant * 0.24)) ** 2;
+          if (m < 0.75) set(i, T.sinusAir, -990);
+          else set(i, T.diploe, bone);
+          return;
+        }
+        // Below the middle fossae: the masticator space, muscle lateral of the skull base.
+        if (zh < sb.orbitZ - 6 && au > 20 && v > -ant * 0.5) set(i, T.muscle, H.muscle);
+        else if (face < 1) {
+          // The orbital roofs cross the slab obliquely: bone shares it with the frontal lobes.
+          const h = H.white + (bone - H.white) * face * face;
+          set(i, T.bonePv, h + 40 * face * Math.sin(u * 0.9) * Math.sin(v * 0.7));
+        } else set(i, T.diploe, bone + 60 * Math.sin(u * 1.3) * Math.sin(v * 1.1));
+      });
+    }
+    // 2. Orbits: a cone of fat from the globe back to the apex, the recti along its walls, the
+    // optic nerve down its axis; the globe (vitreous, sclera, lens) at the front, under the lids.
+    const fo = zProfile(zh, sb.orbitZ, 15);
+    if (fo > 0 && face > 0.3) {
+      const fat = Math.max(-98, H.fat - 10);
       for (const side of [1, -1]) {
-        this.capsule(rect, side * 12, -2, side * 46, 24, 5.5 * fp + 1, (i, u, v) => {
-          const mast = Math.abs(u) > 34 && Math.sin(u * 1.7) * Math.sin(v * 1.9) > 0.35;
-          if (mast) set(i, T.sinusAir, -900);
-          else set(i, T.cortical, H.cortical + 250);
+        const th = -Math.PI / 2 + side * sb.orbitAngle;
+        const du = Math.cos(th);
+        const dv = Math.sin(th);
+        const rg = sb.globe;
+        const R = this.outerRadius(th) - rg - 1.2;
+        const gu = du * R;
+        const gv = dv * R;
+        const au = side * pa * 0.9;
+        const av = -ant * 0.42;
+        const eu = au - gu;
+        const ev = av - gv;
+        const len = Math.hypot(eu, ev);
+        const nu = eu / len;
+        const nv = ev / len;
+        const fg = zProfile(zh, sb.orbitZ, rg);
+        const rgz = rg * fg;
+        const box = rg + 16;
+        this.each(
+          rect,
+          Math.min(gu, au) - box,
+          Math.max(gu, au) + box,
+          gv - box,
+          av + 4,
+          (i, u, v) => {
+            const c = cls[i]!;
+            if (c === T.air || c === T.table) return;
+            const pu = u - gu;
+            const pv = v - gv;
+            const g2 = pu * pu + pv * pv;
+            if (g2 < rgz * rgz) {
+              const g = Math.sqrt(g2);
+              // The lens sits at the front of the globe, 2 mm thick, 9 mm wide.
+              const ax = pu * nu + pv * nv;
+              const w = pu * nv - pv * nu;
+              if (fg > 0.55 && ax < -rg + 4 && ax > -rg + 1.2 && Math.abs(w) < 4.5 * fg) {
+                set(i, T.lens, sb.lensHu);
+              } else if (g > rgz - 1) set(i, T.muscle, H.muscle);
+              else set(i, T.globe, H.csf + 3);
+              return;
+            }
+            const t = (pu * nu + pv * nv) / len;
+            if (t < 0 || t > 1) return;
+            const w = Math.abs(pu * nv - pv * nu);
+            const rc = (16 * (1 - t) + 3 * t) * Math.min(1, fo * 1.3);
+            if (w > rc) return;
+            if (w > rc - 1.5) set(i, T.cortical, bone + 150);
+            else if (w < 2.1 * fo && t > 0.1) set(i, T.white, H.white + 3);
+            else if (w > rc - 4.5 && t > 0.25) set(i, T.muscle, H.muscle);
+            else set(i, T.fat, fat);
+          },
+        );
+      }
+    }
+    // 3. Sella and clivus: the pituitary in its bony cup, then the clivus sloping back.
+    if (zh < -16 && zh > -26) {
+      const f = zProfile(zh, -21, 5);
+      this.each(rect, -9, 9, -15, 3, (i, u, v) => {
+        if (!soft(cls[i]!)) return;
+        const d = Math.hypot(u / 1.2, v + 6);
+        if (d < 5.5 * f) set(i, T.deepGrey, H.deepGrey);
+        else if (d < 7.5 * f) set(i, T.cortical, bone + 250);
+      });
+    }
+    if (zh <= -26) {
+      const cv = 0 + (-26 - zh) * 0.45;
+      this.each(rect, -10, 10, cv - 7, cv + 7, (i, u, v) => {
+        if (!soft(cls[i]!)) return;
+        const q = (u / 9) ** 2 + ((v - cv) / 5.5) ** 2;
+        if (q < 1) set(i, T.diploe, q > 0.6 ? bone + 300 : bone);
+      });
+    }
+    // 4. Petrous ridges, tapering to the apex, very dense; mastoid air cells behind them.
+    if (fPet > 0.15) {
+      for (const side of [1, -1]) {
+        const bu = side * pl;
+        const bv = 26;
+        const apu = side * pa;
+        const apv = 2;
+        this.each(rect, Math.min(apu, bu) - 10, Math.max(apu, bu) + 10, -8, 40, (i, u, v) => {
+          const c = cls[i]!;
+          if (!soft(c) && c !== T.cortical && c !== T.diploe) return;
+          const eu = bu - apu;
+          const ev = bv - apv;
+          const t = clamp(((u - apu) * eu + (v - apv) * ev) / (eu * eu + ev * ev), 0, 1);
+          const d = Math.hypot(u - apu - t * eu, v - apv - t * ev);
+          const r = (1.5 + 4.5 * t) * fPet;
+          if (d < r) {
+            // The inner ear: a small soft-tissue dot inside the dense bone.
+            if (t > 0.45 && t < 0.55 && d < 1.4) set(i, T.muscle, H.muscle);
+            else set(i, T.cortical, H.cortical + 200);
+          }
         });
       }
     }
-    // Pons and fourth ventricle in the posterior fossa.
-    const fb = zProfile(zh, -30, 18);
-    if (fb > 0 && zh < -14) {
-      const rr = 12 * Math.max(0.6, fb);
-      this.each(rect, -rr - 3, rr + 3, 8 - rr - 3, 8 + rr + 3, (i, u, v) => {
-        if (!BRAIN[cls[i]!]) return;
-        const d2 = u * u + (v - 8) ** 2;
-        if (d2 < rr * rr) set(i, T.brainstem, H.white + 3);
-        else if (d2 < (rr + 2.5) ** 2 && v < 10) set(i, T.cistern, H.csf);
-      });
-      const f4 = zProfile(zh, -30, 8);
-      if (f4 > 0) {
-        const ru = 5 * f4 * (0.8 + 0.2 * an.ventricleScale);
-        this.each(rect, -ru, ru, 22 - 3, 22 + 3, (i, u, v) => {
-          if (!BRAIN[cls[i]!]) return;
-          if ((u / ru) ** 2 + ((v - 22) / 3) ** 2 < 1) set(i, T.ventricle, H.csf);
+    const fm = zProfile(zh, sb.petrousZ - 8, 14);
+    if (fm > 0) {
+      for (const side of [1, -1]) {
+        // In the temporal bone behind the ear: centred just outside the inner table.
+        const th = Math.atan2(26, side * lat);
+        const rin = this.innerRadius(th);
+        const mu = Math.cos(th) * (rin + 3.5);
+        const mv = Math.sin(th) * (rin + 3.5);
+        const rr = 8 * fm;
+        this.each(rect, mu - rr, mu + rr, mv - rr, mv + rr, (i, u, v) => {
+          const c = cls[i]!;
+          if (c !== T.cortical && c !== T.diploe && c !== T.muscle && !soft(c)) return;
+          const d = Math.hypot(u - mu, v - mv);
+          if (d > rr) return;
+          if (soft(c) && Math.hypot(u, v) < rin - 1) return;
+          if (cellGap(u, v + zh * 0.5, 2.6, 7 + side) > 0.5) set(i, T.sinusAir, -900);
+          else set(i, T.cortical, bone + 200);
         });
       }
+    }
+    // 5. Pons and fourth ventricle, then the cerebellum with its folia.
+    const fb = zProfile(zh, -30, 20);
+    if (fb > 0 && zh < -16) {
+      const bv = 6 + (-16 - zh) * 0.25;
+      const rr = 12.5 * Math.max(0.65, fb);
+      const f4 = zProfile(zh, -28, 9);
+      const v4 = bv + rr + 1;
+      const ru4 = 6 * f4 * (0.8 + 0.25 * an.ventricleScale);
+      const fol = sb.folia;
+      this.each(rect, -lat, lat, 0, inner, (i, u, v) => {
+        const c = cls[i]!;
+        if (!BRAIN[c]) return;
+        const db = u * u + (v - bv) ** 2;
+        if (db < rr * rr) {
+          set(i, T.brainstem, H.white + 3);
+          return;
+        }
+        if (db < (rr + 2.2) ** 2 && v < bv) {
+          set(i, T.cistern, H.csf);
+          return;
+        }
+        if (!fossa(u, v)) return;
+        if (
+          f4 > 0 &&
+          Math.abs(u) < ru4 &&
+          v > v4 - 2 &&
+          v < v4 + 3.2 * f4 + 1 - Math.abs(u) * 0.4
+        ) {
+          set(i, T.ventricle, H.csf);
+          return;
+        }
+        if (c === T.csf) return;
+        // Folia: thin CSF clefts concentric about the fourth ventricle.
+        const d = Math.hypot(u * 0.9, v - v4);
+        const s = Math.sin(
+          d * fol + 2.2 * Math.sin(u * 0.13 + zh * 0.2) + 0.8 * Math.sin(v * 0.21) + zh * 0.35,
+        );
+        // The white-matter core (arbor vitae) fades into the cortex instead of a sharp edge.
+        const q = ((Math.abs(u) - 16) / 9) ** 2 + ((v - v4 - 8) / 8) ** 2;
+        if (q < 1) set(i, T.cerebellarWhite, H.grey - (H.grey - H.white) * 0.7 * (1 - q));
+        else if (s > 0.93) set(i, T.sulcus, (H.csf + H.grey) / 2);
+        else set(i, T.grey, H.grey);
+      });
     }
     // Beam hardening: a dark band between the petrous bones and thin streaks from them.
     const fst = zProfile(zh, -27, 13);

@@ -28,13 +28,28 @@ export const TISSUE = {
   brainstem: 21,
   /** Brain or CSF under the inner table that shares the slice's slab with bone (partial volume). */
   bonePv: 22,
+  /** Vitreous of the eye. */
+  globe: 23,
+  lens: 24,
+  /** The cerebellum's white-matter core, blending into its cortex. */
+  cerebellarWhite: 25,
 } as const;
 export type TissueName = keyof typeof TISSUE;
 
 const T = TISSUE;
 /** Classes soft enough to be overwritten by brain structures and lesions. */
 export const BRAIN = new Uint8Array(32);
-for (const c of [T.grey, T.white, T.sulcus, T.csf, T.fissure, T.deepGrey, T.brainstem, T.oedema]) {
+for (const c of [
+  T.grey,
+  T.white,
+  T.sulcus,
+  T.csf,
+  T.fissure,
+  T.deepGrey,
+  T.brainstem,
+  T.oedema,
+  T.cerebellarWhite,
+]) {
   BRAIN[c] = 1;
 }
 /** Cerebrospinal-fluid spaces where subarachnoid blood collects. */
