@@ -41,6 +41,19 @@ export interface DemoPlan {
   slices: string;
   synthSize: number;
   cacheSize: number;
+  /**
+   * Per-image positive rate of each subtype (and of `any`): every subtype equally common and
+   * half the images bleeding, so a few hundred training images hold enough of each lesion.
+   */
+  prevalence: {
+    [k in
+      | 'epidural'
+      | 'intraparenchymal'
+      | 'intraventricular'
+      | 'subarachnoid'
+      | 'subdural'
+      | 'any']: number;
+  };
   /** Crop each slice to the head before resizing (`prepare --crop`). */
   crop: 'none' | 'head';
   size: number;
@@ -60,6 +73,14 @@ export interface DemoPlan {
 export function demoPlan(quick: boolean): DemoPlan {
   const common = {
     slices: '16:20',
+    prevalence: {
+      epidural: 0.15,
+      intraparenchymal: 0.15,
+      intraventricular: 0.15,
+      subarachnoid: 0.15,
+      subdural: 0.15,
+      any: 0.5,
+    },
     synthSize: 128,
     cacheSize: 64,
     crop: 'head',
@@ -104,7 +125,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
       patients: plan.patients,
       size: plan.synthSize,
       slicesPerSeries: plan.slices,
-      prevalence: 'balanced',
+      prevalence: { ...plan.prevalence },
       difficulty: 'realistic',
       seed,
       overwrite: true,
