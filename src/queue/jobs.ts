@@ -4,8 +4,10 @@
  * twice names the same job and BullMQ keeps one: resubmission never duplicates work or outputs.
  */
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { CompareOptions } from '../commands/compare.js';
 import type { CvConfig } from '../commands/cv.js';
+import type { PredictFormat, PredictOptions } from '../commands/predict.js';
 
 /** The queues a worker can serve (`--queues`). */
 export const QUEUE_NAMES = ['prepare', 'train', 'predict'] as const;
@@ -65,15 +67,60 @@ export interface CvReportData {
   out: string;
 }
 
+/** Predict's options as a job carries them: the model and inference settings (absolute paths). */
+export type PredictJobOptions = Pick<
+  PredictOptions,
+  'model' | 'tta' | 'runtime' | 'onnxBackend' | 'threshold' | 'seriesModel' | 'topK' | 'workers'
+> & { backend?: string };
+
+/**
+ * One study of a `predict --queue`: predict on its files, published to STORE/work/<id>. Its data
+ * depends on the study alone, so a resubmission over more studies keeps its id.
+ */
+export interface PredictStudyData {
+  predict: PredictJobOptions;
+  study: string;
+  /** The study's files (absolute), in the order predict reads them. */
+  files: string[];
+  /** For each file, its series' index among the study's series (in predict's series order). */
+  seriesOf: number[];
+}
+
+/** The merge of a `predict --queue`'s studies into the outputs a local predict writes. */
+export interface PredictMergeData {
+  predict: PredictJobOptions;
+  /** The inputs as given, absolute (predict.json's `inputs`). */
+  inputs: string[];
+  out: string;
+  format: PredictFormat;
+  /** Files listed under the inputs. */
+  files: number;
+  /** Files the header scan rejected, in file order (they come first in rejects.csv). */
+  rejects: { file: string; reason: string }[];
+  /** The study jobs' ids, in study order. */
+  studies: string[];
+  /** For each study job, the global index of each of its series in predict's series order. */
+  ranks: number[][];
+}
+
 export type JobData =
   | { name: 'prepare-shard'; data: PrepareShardData }
   | { name: 'prepare-merge'; data: PrepareMergeData }
   | { name: 'train-arch'; data: TrainArchData }
   | { name: 'compare-report'; data: CompareReportData }
   | { name: 'cv-fold'; data: CvFoldData }
-  | { name: 'cv-report'; data: CvReportData };
+  | { name: 'cv-report'; data: CvReportData }
+  | { name: 'predict-study'; data: PredictStudyData }
+  | { name: 'predict-merge'; data: PredictMergeData };
 
 export type JobName = JobData['name'];
+
+/** A flow: its children on one queue, then its parent once they have all completed. */
+export interface FlowSpec {
+  queue: QueueName;
+  parent: JobData;
+  children: JobData[];
+}
 
 /** JSON with object keys sorted, so equal data hashes equally whatever the key order. */
 export function canonicalJson(value: unknown): string {
@@ -93,4 +140,15 @@ export function jobId(job: JobData): string {
     .update(`${job.name}\n${canonicalJson(job.data)}`)
     .digest('hex');
   return `${job.name}-${h.slice(0, 20)}`;
+}
+
+/** This process's worker name: `host:c<concurrency>:pid` (BullMQ's processedBy, the client name). */
+export function workerName(concurrency: number): string {
+  return `${hostname()}:c${concurrency}:${process.pid}`;
+}
+
+/** The concurrency a worker name records (1 for a name without it). */
+export function concurrencyOf(name: string): number {
+  const m = /:c(\d+):\d+$/.exec(name);
+  return m ? Number(m[1]) : 1;
 }
