@@ -10,7 +10,7 @@
  * in series order, studies in order of their first predicted slice, rejects of the scan first and
  * then those of decoding in series order — and writes them with predict's own writer.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   PREDICT_FORMATS,
@@ -29,6 +29,7 @@ import type {
   SlicePrediction,
 } from '../infer/predict.js';
 import { scanInputs } from '../infer/predict.js';
+import { startRuntime } from '../infer/runtimes.js';
 import { groupSeries, groupStudies } from '../infer/series.js';
 import { listFiles, writeFileAtomic } from '../util/files.js';
 import type {
@@ -38,7 +39,7 @@ import type {
   PredictMergeData,
   PredictStudyData,
 } from './jobs.js';
-import { jobId } from './jobs.js';
+import { canonicalJson, jobId } from './jobs.js';
 import { checkPublished, type Manifest, publish } from './publish.js';
 import { type JobContext, shardDir, withLocalDir } from './runners.js';
 
@@ -124,6 +125,44 @@ function predictArgs(p: PredictJobOptions): Omit<PredictOptions, 'inputs' | 'out
   return { ...p, progress: false };
 }
 
+type StartedRuntime = Awaited<ReturnType<typeof startRuntime>>;
+
+/**
+ * The inference runtime of this job process, kept between study jobs of the same model and
+ * settings (BullMQ reuses a sandboxed job process): a study does not pay for starting the model's
+ * threads and loading its weights again. One is kept at a time; a model folder whose files
+ * changed (size or time) starts a new one.
+ */
+let kept: { key: string; runtime: Promise<StartedRuntime> } | undefined;
+
+async function keptRuntime(p: PredictJobOptions): Promise<StartedRuntime> {
+  const c = resolveInferenceConfig(p);
+  const stamp = readdirSync(c.dir)
+    .sort()
+    .map((f) => {
+      const st = statSync(join(c.dir, f));
+      return `${f}:${st.size}:${st.mtimeMs}`;
+    });
+  const key = canonicalJson({
+    dir: c.dir,
+    runtime: c.runtime,
+    onnxBackend: c.onnxBackend,
+    workers: c.workers,
+    backend: c.backend,
+    stamp,
+  });
+  if (kept?.key !== key) {
+    const old = kept;
+    kept = { key, runtime: startRuntime(c) };
+    // A failed start is not kept: the next job tries again.
+    kept.runtime.catch(() => {
+      if (kept?.key === key) kept = undefined;
+    });
+    if (old) await (await old.runtime.catch(() => undefined))?.close();
+  }
+  return kept.runtime;
+}
+
 /** Predicts one study's files locally (JSON outputs), then publishes them to STORE/work/<id>. */
 export async function runPredictStudy(d: PredictStudyData, c: JobContext): Promise<Manifest> {
   return withLocalDir(async (local) => {
@@ -133,6 +172,7 @@ export async function runPredictStudy(d: PredictStudyData, c: JobContext): Promi
       inputs: d.files,
       out,
       format: 'json',
+      runtimeInstance: await keptRuntime(d.predict),
       reporter: c.reporter,
       ...(c.signal && { signal: c.signal }),
     });
