@@ -213,9 +213,12 @@ async function follow(
         seen.set(parent, state);
         log(`${parent}: ${state} (${done}/${children.length} jobs completed)`);
       }
-      if (state === 'completed') return job.returnvalue;
+      // Read again: the job may have finished between reading it and reading its state.
+      const settled =
+        state === 'completed' || state === 'failed' ? await queue.getJob(parent) : job;
+      if (state === 'completed') return settled?.returnvalue;
       if (state === 'failed') {
-        let reason = job.failedReason ?? '';
+        let reason = settled?.failedReason ?? '';
         for (const id of children) {
           const c = await queue.getJob(id);
           if (c && (await c.getState()) === 'failed') reason = `${id}: ${c.failedReason}`;
