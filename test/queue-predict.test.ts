@@ -206,12 +206,15 @@ describe('predict --queue on two workers', () => {
   });
 
   it('publishes each study and the merged output once, each matching its manifest', async () => {
+    const flow = await predictFlow({ ...predictOptions(), out: queued() });
+    expect(flow.children.map(jobId)).toEqual(first.children);
+    const keys = flow.children.map((c) => (c.name === 'predict-study' ? c.data.key : ''));
     const work = readdirSync(join(store, 'work')).filter((f) => !f.startsWith('.'));
-    expect(work.sort()).toEqual([...first.children].sort());
+    expect(work.sort()).toEqual([...keys].sort());
     let slices = 0;
-    for (const id of work) {
-      const m = await verifyPublished(join(store, 'work', id));
-      expect(m.job).toBe(id);
+    for (const key of work) {
+      const m = await verifyPublished(join(store, 'work', key));
+      expect(m.job).toBe(key);
       slices += m.counts.slices!;
     }
     expect(slices).toBe(40);
@@ -245,12 +248,37 @@ describe('predict --queue on two workers', () => {
     expect(readdirSync(store).sort()).toEqual(['pred', 'work']);
   });
 
-  it('a study job keeps its id when other studies are added (its data is the study alone)', async () => {
+  it('another predict over the same studies (RSNA format, another --out) reuses their outputs', async () => {
+    const work = join(store, 'work');
+    const stamps = () =>
+      readdirSync(work)
+        .filter((f) => !f.startsWith('.'))
+        .sort()
+        .map((f) => [f, statSync(join(work, f, 'ichdet-manifest.json')).mtimeMs]);
+    const before = stamps();
+    const rsna = await submitPredict({
+      ...predictOptions(),
+      redis: redis.url,
+      out: join(store, 'rsna'),
+      format: 'rsna',
+      log: () => {},
+    });
+    // Its own jobs (a BullMQ job has one parent), but no study predicted again.
+    expect(rsna.children.filter((id) => first.children.includes(id))).toEqual([]);
+    expect(stamps()).toEqual(before);
+    const rows = readFileSync(join(store, 'rsna', 'submission.csv'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(rows).toHaveLength(1 + 40 * 6);
+    // A study's output key depends on the study alone, whatever else is predicted with it.
     const flow = await predictFlow({ ...predictOptions(), out: queued() });
     const one = flow.children[0]!;
     if (one.name !== 'predict-study') throw new Error('not a study job');
     const alone = await predictFlow({ ...predictOptions(), inputs: one.data.files, out: 'x' });
-    expect(alone.children.map(jobId)).toEqual([jobId(one)]);
+    const only = alone.children[0]!;
+    if (only.name !== 'predict-study') throw new Error('not a study job');
+    expect(alone.children).toHaveLength(1);
+    expect(only.data.key).toBe(one.data.key);
   });
 
   it('refuses Grad-CAM with --queue, and a missing model with predict’s own error', async () => {

@@ -18,6 +18,11 @@ export const QUEUE_PREFIX = 'ichdet';
 
 /** One partition of a prepare: `prepare --shard K/N` into the store, published with a manifest. */
 export interface PrepareShardData {
+  /**
+   * The merge's --out: a BullMQ job has one parent, so two prepares of the same images (another
+   * --out) must not name the same shard jobs (the second merge would wait for them forever).
+   */
+  out?: string;
   images: string;
   labels?: string;
   size: number;
@@ -74,8 +79,10 @@ export type PredictJobOptions = Pick<
 > & { backend?: string };
 
 /**
- * One study of a `predict --queue`: predict on its files, published to STORE/work/<id>. Its data
- * depends on the study alone, so a resubmission over more studies keeps its id.
+ * One study of a `predict --queue`: predict on its files, published to STORE/work/<key>. The key
+ * depends on the study alone (model, options, files), so another predict over the same study (more
+ * studies, another --out or --format) finds its output and predicts nothing again; the job id
+ * also holds `flow`, since a BullMQ job has one parent.
  */
 export interface PredictStudyData {
   predict: PredictJobOptions;
@@ -84,6 +91,10 @@ export interface PredictStudyData {
   files: string[];
   /** For each file, its series' index among the study's series (in predict's series order). */
   seriesOf: number[];
+  /** Where the output lies: STORE/work/<key> (studyKey). */
+  key: string;
+  /** A hash of the merge's own data: the job belongs to that merge alone. */
+  flow: string;
 }
 
 /** The merge of a `predict --queue`'s studies into the outputs a local predict writes. */
@@ -97,7 +108,7 @@ export interface PredictMergeData {
   files: number;
   /** Files the header scan rejected, in file order (they come first in rejects.csv). */
   rejects: { file: string; reason: string }[];
-  /** The study jobs' ids, in study order. */
+  /** The study outputs' keys (STORE/work/<key>), in study order. */
   studies: string[];
   /** For each study job, the global index of each of its series in predict's series order. */
   ranks: number[][];

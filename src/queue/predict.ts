@@ -10,6 +10,7 @@
  * in series order, studies in order of their first predicted slice, rejects of the scan first and
  * then those of decoding in series order — and writes them with predict's own writer.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
@@ -39,8 +40,8 @@ import type {
   PredictMergeData,
   PredictStudyData,
 } from './jobs.js';
-import { canonicalJson, jobId } from './jobs.js';
-import { checkPublished, type Manifest, publish } from './publish.js';
+import { canonicalJson } from './jobs.js';
+import { checkPublished, type Manifest, publish, readManifest } from './publish.js';
 import { type JobContext, shardDir, withLocalDir } from './runners.js';
 
 /** A study job's own record beside predict's outputs: what the merge needs to order its rows. */
@@ -91,9 +92,11 @@ export async function predictFlow(o: PredictFlowOptions): Promise<FlowSpec> {
   const series = groupSeries(slices);
   const rank = new Map(series.map((s, i) => [s.seriesUid, i]));
   const studies = groupStudies(series);
-  const children: { name: 'predict-study'; data: PredictStudyData }[] = studies.map((st) => ({
-    name: 'predict-study',
-    data: { predict: p, study: st.studyUid, files: [], seriesOf: [] },
+  const parts = studies.map((st) => ({
+    predict: p,
+    study: st.studyUid,
+    files: [] as string[],
+    seriesOf: [] as number[],
   }));
   const where = new Map<string, { study: number; local: number }>();
   for (const [i, st] of studies.entries()) {
@@ -102,23 +105,36 @@ export async function predictFlow(o: PredictFlowOptions): Promise<FlowSpec> {
   // Each study's files in scan order: predict reads them in the order a local predict does.
   for (const s of slices) {
     const w = where.get(s.seriesUid)!;
-    children[w.study]!.data.files.push(s.file);
-    children[w.study]!.data.seriesOf.push(w.local);
+    parts[w.study]!.files.push(s.file);
+    parts[w.study]!.seriesOf.push(w.local);
   }
-  const parent: JobData = {
-    name: 'predict-merge',
-    data: {
-      predict: p,
-      inputs,
-      out: resolve(o.out),
-      format,
-      files: files.length,
-      rejects,
-      studies: children.map(jobId),
-      ranks: studies.map((st) => st.series.map((s) => rank.get(s.seriesUid)!)),
-    },
+  const keys = parts.map(studyKey);
+  const merge: PredictMergeData = {
+    predict: p,
+    inputs,
+    out: resolve(o.out),
+    format,
+    files: files.length,
+    rejects,
+    studies: keys,
+    ranks: studies.map((st) => st.series.map((s) => rank.get(s.seriesUid)!)),
   };
-  return { queue: 'predict', parent, children };
+  const flow = createHash('sha256').update(canonicalJson(merge)).digest('hex').slice(0, 20);
+  const children: JobData[] = parts.map((d, i) => ({
+    name: 'predict-study',
+    data: { ...d, key: keys[i]!, flow },
+  }));
+  return { queue: 'predict', parent: { name: 'predict-merge', data: merge }, children };
+}
+
+/** A study's output key: its model, options and files (not the merge it serves). */
+export function studyKey(d: Omit<PredictStudyData, 'key' | 'flow'>): string {
+  const h = createHash('sha256')
+    .update(
+      canonicalJson({ predict: d.predict, study: d.study, files: d.files, seriesOf: d.seriesOf }),
+    )
+    .digest('hex');
+  return `predict-study-${h.slice(0, 20)}`;
 }
 
 function predictArgs(p: PredictJobOptions): Omit<PredictOptions, 'inputs' | 'out'> {
@@ -163,8 +179,19 @@ async function keptRuntime(p: PredictJobOptions): Promise<StartedRuntime> {
   return kept.runtime;
 }
 
-/** Predicts one study's files locally (JSON outputs), then publishes them to STORE/work/<id>. */
+/**
+ * Predicts one study's files locally (JSON outputs), then publishes them to STORE/work/<key>;
+ * a study already published there (by this or another predict's job) is not predicted again.
+ */
 export async function runPredictStudy(d: PredictStudyData, c: JobContext): Promise<Manifest> {
+  const target = shardDir(c.store, d.key);
+  if (readManifest(target)?.job === d.key) {
+    try {
+      return checkPublished(target);
+    } catch {
+      // Not whole: predicted again below (publish refuses to replace it, and says why).
+    }
+  }
   return withLocalDir(async (local) => {
     const out = join(local, 'predict');
     const r = await predict({
@@ -180,7 +207,7 @@ export async function runPredictStudy(d: PredictStudyData, c: JobContext): Promi
       join(out, STUDY_FILE),
       `${JSON.stringify({ study: d.study, files: d.files, seriesOf: d.seriesOf, input: r.input })}\n`,
     );
-    return publish(out, shardDir(c.store, c.id), c.id, {
+    return publish(out, target, d.key, {
       files: d.files.length,
       slices: r.slices.length,
       series: r.series.length,
@@ -279,8 +306,8 @@ export async function runPredictMerge(d: PredictMergeData, c: JobContext): Promi
         rejects: r.rejects.length,
       });
     }
-    const outputs = d.studies.map((id): StudyOutput => {
-      const dir = shardDir(c.store, id);
+    const outputs = d.studies.map((key): StudyOutput => {
+      const dir = shardDir(c.store, key);
       checkPublished(dir);
       return {
         predictions: readJson(join(dir, 'predictions.json')),

@@ -269,6 +269,7 @@ export function prepareFlow(o: Omit<PrepareQueueOptions, 'redis'>): FlowSpec {
   const windows = o.windows === undefined ? DEFAULT_WINDOWS : parseWindows(o.windows);
   validatePreprocessConfig({ windows: [...windows], size });
   const base: Omit<PrepareShardData, 'shard'> = {
+    out: resolve(o.out),
     images: resolve(o.images),
     ...(o.labels !== undefined && { labels: resolve(o.labels) }),
     size,
