@@ -2,9 +2,11 @@
  * Issue 16: `prepare --queue` on 1, 2 and 3 local `ichdet worker` processes against one Redis,
  * beside the local `ichdet prepare --workers 1` on the same files (each queued shard job runs a
  * one-thread prepare, so one worker does the same work as the local command). Reports slices/s
- * per worker count and the queue's overhead per job with one worker: (queued − local) / jobs,
- * and as a share of the local time (target < 5%). Wall clock from submission to the merged cache
- * being published; worker start-up is not timed (workers are started before submitting).
+ * per worker count with the default `--shards` (2 × the workers' concurrency), the same with 24
+ * fixed shards on one worker, and the queue's overhead per job with one worker: (queued − local)
+ * / jobs, and as a share of the local time (target < 5%). Wall clock from submission to the
+ * merged cache being published; worker start-up is not timed (workers are started before
+ * submitting).
  *
  *   npx tsx bench/queue.ts [--quick]     (npm run bench builds dist/ first, which it uses)
  */
@@ -86,27 +88,39 @@ export async function benchQueue(quick = process.argv.includes('--quick')): Prom
       },
     ];
     let one = 0;
-    for (const n of [1, 2, 3]) {
+    let oneJobs = 0;
+    // n workers with the default shards (2n); then one worker with `shards` fixed shards.
+    const runs: [number, number | undefined][] = [
+      [1, undefined],
+      [2, undefined],
+      [3, undefined],
+      [1, shards],
+    ];
+    for (const [n, fixed] of runs) {
       await redisCommand(redis.port, 'FLUSHALL');
-      const store = join(root, `store-${n}`);
+      const store = join(root, `store-${n}-${fixed ?? 'default'}`);
       const workers = await startWorkers(n, redis.url, store);
       try {
-        const seconds = timed([
-          'prepare',
-          '--queue',
-          redis.url,
-          '--images',
-          images,
-          '--out',
-          join(store, 'cache'),
-          '--size',
-          SIZE,
-          '--shards',
-          String(shards),
-        ]);
-        if (n === 1) one = seconds;
+        const seconds = timed(
+          [
+            'prepare',
+            '--queue',
+            redis.url,
+            '--images',
+            images,
+            '--out',
+            join(store, 'cache'),
+            '--size',
+            SIZE,
+          ].concat(fixed === undefined ? [] : ['--shards', String(fixed)]),
+        );
+        const jobs = (fixed ?? 2 * n) + 1;
+        if (n === 1 && fixed === undefined) {
+          one = seconds;
+          oneJobs = jobs;
+        }
         rows.push({
-          name: `queue: prepare --queue, ${shards} shard jobs + merge, ${n} local worker${n > 1 ? 's' : ''}`,
+          name: `queue: prepare --queue, ${jobs - 1} shard jobs${fixed === undefined ? ' (default)' : ''} + merge, ${n} local worker${n > 1 ? 's' : ''}`,
           value: files / seconds,
           unit: 'slices/s',
           target: '—',
@@ -118,8 +132,8 @@ export async function benchQueue(quick = process.argv.includes('--quick')): Prom
     }
     rows.push(
       {
-        name: `queue: overhead per job with 1 worker vs the local command ((queued − local) / ${shards + 1} jobs)`,
-        value: ((one - local) / (shards + 1)) * 1000,
+        name: `queue: overhead per job with 1 worker vs the local command ((queued − local) / ${oneJobs} jobs)`,
+        value: ((one - local) / oneJobs) * 1000,
         unit: 'ms/job',
         target: '—',
       },

@@ -62,6 +62,7 @@ export {
   type PredictOptions,
   type PredictResult,
   predict,
+  writePredictOutputs,
 } from './commands/predict.js';
 // Evaluation (ichdet score and the metrics behind it).
 export {
@@ -271,21 +272,31 @@ export {
   type ResolveArchOptions,
   resolveArch,
 } from './models/registry.js';
-// Jobs on BullMQ + Redis workers (ichdet worker, jobs, prepare/compare --queue).
+// Jobs on BullMQ + Redis workers (ichdet worker, jobs, prepare/compare/cv/predict --queue).
 export { checkRedis, redisOptions } from './queue/connection.js';
 export { jobId, QUEUE_NAMES } from './queue/jobs.js';
-export { type Manifest, publish, verifyPublished } from './queue/publish.js';
+export { predictFlow } from './queue/predict.js';
+export {
+  checkOutputOf,
+  type Manifest,
+  publish,
+  seal,
+  verifyPublished,
+} from './queue/publish.js';
 export { formatJobs, listJobs, type QueueStatus } from './queue/status.js';
 export {
   type CompareQueueOptions,
   type CvQueueOptions,
   compareFlow,
   cvFlow,
+  defaultShards,
+  type PredictQueueOptions,
   type PrepareQueueOptions,
   prepareFlow,
   type Submitted,
   submitCompare,
   submitCv,
+  submitPredict,
   submitPrepare,
 } from './queue/submit.js';
 export { runWorker, type WorkerOptions } from './queue/worker.js';

@@ -301,7 +301,7 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
     expect(m).toMatchObject({ job: prepareIds.parent, counts: { cached: files - 2, rejected: 2 } });
   });
 
-  it('resumed the killed training run from its checkpoint and ended where a local run ends', () => {
+  it('resumed the killed training run from its checkpoint and ended where a local run ends', async () => {
     const record = JSON.parse(
       readFileSync(join(store, 'study', 'jobs', `${killedTrain}.json`), 'utf8'),
     ) as { resumedFromEpoch: number; epochs: number };
@@ -319,6 +319,11 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
     expect(epochs(run).map((e) => e.epoch)).toEqual([1, 2, 3]);
     expect(epochs(run)).toEqual(epochs(localRun));
     expect(sha(join(run, 'last', 'weights.bin'))).toBe(sha(join(localRun, 'last', 'weights.bin')));
+    // Sealed by its training job with a manifest the report checked (eval/ is the report's).
+    const m = await verifyPublished(run);
+    expect(m).toMatchObject({ job: killedTrain, counts: { epochs: 3, epochsRecorded: 3 } });
+    expect(m.files.map((f) => f.path)).toContain('last/weights.bin');
+    expect(m.files.some((f) => f.path.startsWith('eval/'))).toBe(false);
   });
 
   it('wrote the compare report over both architectures once every run was done', () => {

@@ -4,7 +4,8 @@ import { PREDICT_FORMATS, predict } from '../commands/predict.js';
 import { NATIVE_INSTALL_LINE, ONNX_BACKENDS } from '../infer/onnx-runtime.js';
 import { formatPointing } from '../infer/pointing.js';
 import { TTA_MODES } from '../infer/runtime.js';
-import { action, cliSignal, positiveInt } from './shared.js';
+import { submitPredict } from '../queue/submit.js';
+import { action, cliSignal, positiveInt, submittedText } from './shared.js';
 
 interface PredictCliOptions {
   model: string;
@@ -23,6 +24,8 @@ interface PredictCliOptions {
   workers?: number;
   backend?: string;
   progress?: boolean;
+  queue?: string;
+  detach?: boolean;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -79,6 +82,11 @@ export function registerPredict(program: Command): void {
     .option('--workers <n>', 'model workers (default: all cores)', positiveInt('--workers'))
     .option('--backend <name>', 'auto, wasm, node or cpu (default auto)')
     .option('--no-progress', 'no progress bar')
+    .option(
+      '--queue <redis-url>',
+      'submit one job per study (and their merge into --out) to ichdet workers instead of running here',
+    )
+    .option('--detach', 'with --queue: return once submitted instead of following the jobs')
     .addHelpText(
       'after',
       [
@@ -94,11 +102,36 @@ export function registerPredict(program: Command): void {
         '  ichdet predict --model runs/mnv2 --input study/ --out pred --cam pred/cam',
         '  ichdet predict --model runs/mnv2 --series-model sruns/mnv2 --input study/ --out pred',
         '  ichdet predict --model runs/b0 --input synth/stage_2_train --out pred --threshold 0 --cam pred/cam --cam-layer 1/16 --masks synth/masks',
+        '  ichdet predict --model /shared/runs/mnv2 --input /shared/archive --out /shared/pred --queue redis://queue-host:6379',
       ].join('\n'),
     )
     .action(
       action(program, async (o: PredictCliOptions) => {
         const threshold = o.threshold === undefined ? undefined : Number(o.threshold);
+        if (o.queue !== undefined) {
+          const q = await submitPredict({
+            redis: o.queue,
+            model: o.model,
+            inputs: o.input,
+            out: o.out,
+            format: o.format,
+            tta: o.tta,
+            runtime: o.runtime,
+            onnxBackend: o.onnxBackend,
+            seriesModel: o.seriesModel,
+            threshold,
+            ...(o.cam !== undefined && { cam: o.cam }),
+            ...(o.camLayer !== undefined && { camLayer: o.camLayer }),
+            ...(o.masks !== undefined && { masks: o.masks }),
+            topK: o.top,
+            workers: o.workers,
+            backend: o.backend,
+            detach: o.detach === true,
+            signal: cliSignal(),
+          });
+          process.stdout.write(submittedText(q));
+          return 0;
+        }
         const r = await predict({
           model: o.model,
           inputs: o.input,

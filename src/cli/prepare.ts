@@ -60,7 +60,10 @@ export function registerPrepare(program: Command): void {
       '--queue <redis-url>',
       'submit one job per partition (and their merge into --out) to ichdet workers instead of running here',
     )
-    .option('--shards <n>', 'with --queue: partitions, one job each (default 8)')
+    .option(
+      '--shards <n>',
+      'with --queue: partitions, one job each (default: 2 × the concurrency of the workers serving prepare at the first submission, 8 without any; kept for resubmissions)',
+    )
     .option('--detach', 'with --queue: return once submitted instead of following the jobs')
     .option('--index <file>', 'the metadata index of --images (ichdet index), for --split')
     .option(

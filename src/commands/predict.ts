@@ -186,6 +186,93 @@ function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
+/** What `predict.json` records beside the result, and the Grad-CAM outputs. */
+export interface PredictRecord {
+  cams: CamRecord[];
+  camLayer: string | null;
+  pointing: PointingRow[] | null;
+  /** The inputs as given, made absolute. */
+  inputs: string[];
+  seriesModel: string | null;
+  seriesModels: readonly string[] | null;
+  cam: string | null;
+  masks: string | null;
+}
+
+/**
+ * Writes a prediction's files into `out` (the format's outputs, `rejects.csv`, `pointing.csv`
+ * with masks, `predict.json`); returns their paths. `predict --queue` merges its studies' results
+ * with it, so the queued outputs are a local predict's.
+ */
+export async function writePredictOutputs(
+  out: string,
+  format: PredictFormat,
+  r: PredictFilesResult,
+  m: PredictRecord,
+): Promise<string[]> {
+  mkdirSync(out, { recursive: true });
+  const written: string[] = [];
+  const write = async (name: string, text: string) => {
+    const f = join(out, name);
+    await writeFileAtomic(f, text);
+    written.push(f);
+  };
+  if (format === 'csv') {
+    await write('slices.csv', slicesCsv(r.slices, r.threshold.value));
+    await write('summary.csv', summaryCsv(r.series, r.studies));
+  } else if (format === 'json') {
+    const { input: _input, ...rest } = r;
+    await write(
+      'predictions.json',
+      `${JSON.stringify({ ...rest, cams: m.cams, camLayer: m.camLayer }, null, 2)}\n`,
+    );
+  } else {
+    const p = new Float32Array(r.slices.length * LABEL_COUNT);
+    for (const [i, s] of r.slices.entries()) p.set(s.p, i * LABEL_COUNT);
+    await write(
+      'submission.csv',
+      formatSubmission(
+        r.slices.map((s) => rsnaId(s.imageId)),
+        p,
+      ),
+    );
+  }
+  await write('rejects.csv', rejectsCsv(r.rejects));
+  if (m.pointing !== null) await write('pointing.csv', pointingCsv(m.pointing));
+  await write(
+    'predict.json',
+    `${JSON.stringify(
+      {
+        command: 'ichdet predict',
+        model: r.model,
+        arch: r.input.arch,
+        inputs: m.inputs,
+        format,
+        runtime: r.runtime,
+        seriesModel: m.seriesModel,
+        seriesModels: m.seriesModels,
+        onnxBackend: r.onnxBackend,
+        tta: r.tta,
+        threshold: r.threshold,
+        cam: m.cam,
+        camLayer: m.camLayer,
+        masks: m.masks,
+        pointing: m.pointing,
+        files: r.files,
+        slices: r.slices.length,
+        series: r.series.length,
+        studies: r.studies.length,
+        flaggedStudies: r.studies.filter((s) => s.flag).length,
+        rejects: r.rejects.length,
+        seconds: r.seconds,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  return written;
+}
+
 /**
  * Predicts; see the module comment.
  *
@@ -301,66 +388,16 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
     cam?.dispose();
     series?.dispose();
   }
-  mkdirSync(out, { recursive: true });
-  const written: string[] = [];
-  const write = async (name: string, text: string) => {
-    const f = join(out, name);
-    await writeFileAtomic(f, text);
-    written.push(f);
-  };
-  if (format === 'csv') {
-    await write('slices.csv', slicesCsv(r.slices, r.threshold.value));
-    await write('summary.csv', summaryCsv(r.series, r.studies));
-  } else if (format === 'json') {
-    const { input: _input, ...rest } = r;
-    await write(
-      'predictions.json',
-      `${JSON.stringify({ ...rest, cams, camLayer: cam?.layer ?? null }, null, 2)}\n`,
-    );
-  } else {
-    const p = new Float32Array(r.slices.length * LABEL_COUNT);
-    for (const [i, s] of r.slices.entries()) p.set(s.p, i * LABEL_COUNT);
-    await write(
-      'submission.csv',
-      formatSubmission(
-        r.slices.map((s) => rsnaId(s.imageId)),
-        p,
-      ),
-    );
-  }
-  await write('rejects.csv', rejectsCsv(r.rejects));
   const pointing = game?.rows() ?? null;
-  if (pointing !== null) await write('pointing.csv', pointingCsv(pointing));
-  await write(
-    'predict.json',
-    `${JSON.stringify(
-      {
-        command: 'ichdet predict',
-        model: r.model,
-        arch: r.input.arch,
-        inputs: o.inputs.map((p) => resolve(p)),
-        format,
-        runtime: r.runtime,
-        seriesModel: o.seriesModel === undefined ? null : resolve(o.seriesModel),
-        seriesModels: series?.models ?? null,
-        onnxBackend: r.onnxBackend,
-        tta: r.tta,
-        threshold: r.threshold,
-        cam: camDir ?? null,
-        camLayer: cam?.layer ?? null,
-        masks: masksDir ?? null,
-        pointing,
-        files: r.files,
-        slices: r.slices.length,
-        series: r.series.length,
-        studies: r.studies.length,
-        flaggedStudies: r.studies.filter((s) => s.flag).length,
-        rejects: r.rejects.length,
-        seconds: r.seconds,
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  const written = await writePredictOutputs(out, format, r, {
+    cams,
+    camLayer: cam?.layer ?? null,
+    pointing,
+    inputs: o.inputs.map((p) => resolve(p)),
+    seriesModel: o.seriesModel === undefined ? null : resolve(o.seriesModel),
+    seriesModels: series?.models ?? null,
+    cam: camDir ?? null,
+    masks: masksDir ?? null,
+  });
   return { ...r, out, format, written, cams, camLayer: cam?.layer ?? null, pointing };
 }

@@ -20,7 +20,7 @@ import { CROP_MODES, type CropMode, validatePreprocessConfig } from '../dicom/pr
 import { DEFAULT_WINDOWS, parseWindows, type Window } from '../dicom/window.js';
 import { ConfigError, InputError } from '../errors.js';
 import { readSplitCsv } from '../train/split-file.js';
-import { defaultPoolSize } from '../util/pool.js';
+import { defaultPoolSize, type WorkerPool } from '../util/pool.js';
 import type { Reporter } from '../util/reporter.js';
 import { oneOf } from '../util/validate.js';
 
@@ -63,6 +63,8 @@ export interface PrepareOptions {
   context?: number | string;
   /** Start even when the file system lacks the planned space. */
   force?: boolean;
+  /** Decoding threads to use and leave open (a queue worker's, shared by its shard jobs). */
+  pool?: WorkerPool;
 }
 
 export interface PrepareResult extends PrepareOutcome {
@@ -162,7 +164,13 @@ export async function prepare(o: PrepareOptions): Promise<PrepareResult> {
   const job = resolvePrepareOptions(o);
   const selection = resolveSelection(o, job.images);
   const labels = job.labelsPath === undefined ? undefined : await readLabels(job.labelsPath);
-  const outcome = await runPrepare({ ...job, labels, selection, force: o.force === true });
+  const outcome = await runPrepare({
+    ...job,
+    labels,
+    selection,
+    force: o.force === true,
+    ...(o.pool !== undefined && { pool: o.pool }),
+  });
   return { ...outcome, labelsReport: labels?.report };
 }
 

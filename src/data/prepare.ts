@@ -86,6 +86,11 @@ export interface PrepareJob {
   selection?: Selection | undefined;
   /** Start even when the file system lacks the planned space. */
   force?: boolean | undefined;
+  /**
+   * Decoding threads already started, kept open after the prepare (a queue worker's shard jobs
+   * share one); default: a pool of `workers` threads for this prepare only.
+   */
+  pool?: WorkerPool | undefined;
 }
 
 /** The files a restricted prepare caches (see meta-index.ts `selectWithContext`). */
@@ -160,6 +165,13 @@ export interface PrepareOutcome {
 function taskModuleUrl(): URL {
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
   return new URL(`./prepare-task.${ext}`, import.meta.url);
+}
+
+/** A started pool of `size` decoding threads for prepares (`PrepareJob.pool`); close it after. */
+export function preparePool(size: number): WorkerPool {
+  const pool = new WorkerPool({ taskModule: taskModuleUrl(), size });
+  pool.start();
+  return pool;
 }
 
 /** Relative paths with `/` separators, so the list (and its hash) is the same on every OS. */
@@ -442,9 +454,9 @@ export async function writeCacheFiles(
 /** Runs (or resumes) a prepare job; see the header comment for the guarantees. */
 export async function runPrepare(job: PrepareJob): Promise<PrepareOutcome> {
   const start = performance.now();
+  if (job.pool !== undefined) return runWithPool(job, job.pool, start);
   // Workers load their modules while the files are listed and the index is opened.
-  const pool = new WorkerPool({ taskModule: taskModuleUrl(), size: job.workers });
-  pool.start();
+  const pool = preparePool(job.workers);
   try {
     return await runWithPool(job, pool, start);
   } finally {

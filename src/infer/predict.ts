@@ -464,7 +464,11 @@ export async function predictInputs(
     model: c.dir,
     input: c.input,
     runtime: c.runtime,
-    onnxBackend: started?.onnxBackend ?? null,
+    // A runtime passed in that says its ONNX build (startRuntime's) is recorded like a started one.
+    onnxBackend:
+      started?.onnxBackend ??
+      (o.runtimeInstance as { onnxBackend?: OnnxBackend | null } | undefined)?.onnxBackend ??
+      null,
     tta: c.tta,
     threshold: c.threshold,
     slices: predictions,

@@ -4,8 +4,10 @@
  * twice names the same job and BullMQ keeps one: resubmission never duplicates work or outputs.
  */
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { CompareOptions } from '../commands/compare.js';
 import type { CvConfig } from '../commands/cv.js';
+import type { PredictFormat, PredictOptions } from '../commands/predict.js';
 
 /** The queues a worker can serve (`--queues`). */
 export const QUEUE_NAMES = ['prepare', 'train', 'predict'] as const;
@@ -16,6 +18,11 @@ export const QUEUE_PREFIX = 'ichdet';
 
 /** One partition of a prepare: `prepare --shard K/N` into the store, published with a manifest. */
 export interface PrepareShardData {
+  /**
+   * The merge's --out: a BullMQ job has one parent, so two prepares of the same images (another
+   * --out) must not name the same shard jobs (the second merge would wait for them forever).
+   */
+  out?: string;
   images: string;
   labels?: string;
   size: number;
@@ -65,15 +72,66 @@ export interface CvReportData {
   out: string;
 }
 
+/** Predict's options as a job carries them: the model and inference settings (absolute paths). */
+export type PredictJobOptions = Pick<
+  PredictOptions,
+  'model' | 'tta' | 'runtime' | 'onnxBackend' | 'threshold' | 'seriesModel' | 'topK' | 'workers'
+> & { backend?: string };
+
+/**
+ * One study of a `predict --queue`: predict on its files, published to STORE/work/<key>. The key
+ * depends on the study alone (model, options, files), so another predict over the same study (more
+ * studies, another --out or --format) finds its output and predicts nothing again; the job id
+ * also holds `flow`, since a BullMQ job has one parent.
+ */
+export interface PredictStudyData {
+  predict: PredictJobOptions;
+  study: string;
+  /** The study's files (absolute), in the order predict reads them. */
+  files: string[];
+  /** For each file, its series' index among the study's series (in predict's series order). */
+  seriesOf: number[];
+  /** Where the output lies: STORE/work/<key> (studyKey). */
+  key: string;
+  /** A hash of the merge's own data: the job belongs to that merge alone. */
+  flow: string;
+}
+
+/** The merge of a `predict --queue`'s studies into the outputs a local predict writes. */
+export interface PredictMergeData {
+  predict: PredictJobOptions;
+  /** The inputs as given, absolute (predict.json's `inputs`). */
+  inputs: string[];
+  out: string;
+  format: PredictFormat;
+  /** Files listed under the inputs. */
+  files: number;
+  /** Files the header scan rejected, in file order (they come first in rejects.csv). */
+  rejects: { file: string; reason: string }[];
+  /** The study outputs' keys (STORE/work/<key>), in study order. */
+  studies: string[];
+  /** For each study job, the global index of each of its series in predict's series order. */
+  ranks: number[][];
+}
+
 export type JobData =
   | { name: 'prepare-shard'; data: PrepareShardData }
   | { name: 'prepare-merge'; data: PrepareMergeData }
   | { name: 'train-arch'; data: TrainArchData }
   | { name: 'compare-report'; data: CompareReportData }
   | { name: 'cv-fold'; data: CvFoldData }
-  | { name: 'cv-report'; data: CvReportData };
+  | { name: 'cv-report'; data: CvReportData }
+  | { name: 'predict-study'; data: PredictStudyData }
+  | { name: 'predict-merge'; data: PredictMergeData };
 
 export type JobName = JobData['name'];
+
+/** A flow: its children on one queue, then its parent once they have all completed. */
+export interface FlowSpec {
+  queue: QueueName;
+  parent: JobData;
+  children: JobData[];
+}
 
 /** JSON with object keys sorted, so equal data hashes equally whatever the key order. */
 export function canonicalJson(value: unknown): string {
@@ -93,4 +151,15 @@ export function jobId(job: JobData): string {
     .update(`${job.name}\n${canonicalJson(job.data)}`)
     .digest('hex');
   return `${job.name}-${h.slice(0, 20)}`;
+}
+
+/** This process's worker name: `host:c<concurrency>:pid` (BullMQ's processedBy, the client name). */
+export function workerName(concurrency: number): string {
+  return `${hostname()}:c${concurrency}:${process.pid}`;
+}
+
+/** The concurrency a worker name records (1 for a name without it). */
+export function concurrencyOf(name: string): number {
+  const m = /:c(\d+):\d+$/.exec(name);
+  return m ? Number(m[1]) : 1;
 }

@@ -11,6 +11,7 @@ import { ConfigError, InputError } from '../errors.js';
 import { createProgress, type Progress } from '../util/progress.js';
 import type { Reporter } from '../util/reporter.js';
 import type { JobName } from './jobs.js';
+import { runPredictMerge, runPredictStudy } from './predict.js';
 import {
   type JobContext,
   runCompareReport,
@@ -80,6 +81,10 @@ export default async function process_(job: SandboxedJob): Promise<unknown> {
         return await runCvFold(job.data, c);
       case 'cv-report':
         return await runCvReport(job.data, c);
+      case 'predict-study':
+        return await runPredictStudy(job.data, c);
+      case 'predict-merge':
+        return await runPredictMerge(job.data, c);
       default:
         throw new UnrecoverableError(`unknown job name "${job.name}"`);
     }

@@ -10,6 +10,7 @@ import { createReadStream, existsSync, readdirSync, readFileSync, statSync } fro
 import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { InputError } from '../errors.js';
+import { writeFileAtomic } from '../util/files.js';
 
 export const MANIFEST = 'ichdet-manifest.json';
 
@@ -128,6 +129,52 @@ export async function verifyPublished(dir: string): Promise<Manifest> {
     if (got.sha256 !== f.sha256 || got.bytes !== f.bytes) {
       throw new InputError(`${join(dir, f.path)} does not match its manifest (sha256 differs)`);
     }
+  }
+  return m;
+}
+
+/**
+ * Gives a folder that a job finished in place (a training run: it resumes there from its last
+ * checkpoint after a lost worker, so it cannot be built elsewhere and renamed) its manifest,
+ * written atomically once every file is in place. `exclude` lists top-level entries left out
+ * (a run's `eval/`, which each report rewrites). A folder already sealed by this job, and still
+ * whole, keeps its manifest.
+ */
+export async function seal(
+  dir: string,
+  job: string,
+  counts: Record<string, number>,
+  exclude: readonly string[] = [],
+): Promise<Manifest> {
+  const existing = readManifest(dir);
+  if (existing?.job === job) {
+    try {
+      return checkPublished(dir);
+    } catch {
+      // Changed since (a rerun over it): sealed again below.
+    }
+  }
+  const files: ManifestFile[] = [];
+  for (const path of await listTree(dir)) {
+    const top = path.split(/[\\/]/)[0]!;
+    if (path === MANIFEST || exclude.includes(top)) continue;
+    files.push({ path, ...(await sha256(join(dir, path))) });
+  }
+  const manifest: Manifest = { job, counts, files, publishedAt: new Date().toISOString() };
+  await writeFileAtomic(join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+/**
+ * Checks that `dir` was published (or sealed) by job `job` and that every file still matches its
+ * manifest's sha256, before a job uses it. @throws InputError
+ */
+export async function checkOutputOf(dir: string, job: string): Promise<Manifest> {
+  const m = await verifyPublished(dir);
+  if (m.job !== job) {
+    throw new InputError(
+      `${dir} was published by job ${m.job}, not by ${job}: not this flow's output`,
+    );
   }
   return m;
 }

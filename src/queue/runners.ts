@@ -13,9 +13,11 @@ import { compare, trainOptionsFor } from '../commands/compare.js';
 import { CV_CONFIG_FILE, cv, foldTrainOptions } from '../commands/cv.js';
 import { merge } from '../commands/merge.js';
 import { prepare } from '../commands/prepare.js';
+import { preparePool } from '../data/prepare.js';
 import { openRun } from '../run/run.js';
 import { train } from '../train/train.js';
 import { writeFileAtomic } from '../util/files.js';
+import type { WorkerPool } from '../util/pool.js';
 import type { Reporter } from '../util/reporter.js';
 import type {
   CompareReportData,
@@ -25,7 +27,8 @@ import type {
   PrepareShardData,
   TrainArchData,
 } from './jobs.js';
-import { checkPublished, type Manifest, publish } from './publish.js';
+import { jobId } from './jobs.js';
+import { checkOutputOf, checkPublished, type Manifest, publish, seal } from './publish.js';
 
 export interface JobContext {
   /** The shared folder every worker sees. */
@@ -42,13 +45,29 @@ export function shardDir(store: string, id: string): string {
 }
 
 /** A folder on this machine's disk, removed after `fn`. */
-async function withLocalDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+export async function withLocalDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'ichdet-job-'));
   try {
     return await fn(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The decoding threads of this job process, by size, kept between its shard jobs (BullMQ reuses a
+ * sandboxed job process for the next job): a shard does not pay for starting them again.
+ */
+const pools = new Map<number, WorkerPool>();
+
+/** The kept pool of `size` threads (started on first use). */
+export function sharedPool(size: number): WorkerPool {
+  let pool = pools.get(size);
+  if (pool === undefined) {
+    pool = preparePool(size);
+    pools.set(size, pool);
+  }
+  return pool;
 }
 
 /** `prepare --shard K/N` locally, then published to STORE/work/<id>. */
@@ -65,6 +84,7 @@ export async function runPrepareShard(d: PrepareShardData, c: JobContext): Promi
       recordsPerShard: d.recordsPerShard,
       shard: d.shard,
       workers: d.workers,
+      pool: sharedPool(d.workers),
       progress: false,
       reporter: c.reporter,
       ...(c.signal && { signal: c.signal }),
@@ -86,6 +106,22 @@ export async function runPrepareMerge(d: PrepareMergeData, c: JobContext): Promi
     const r = await merge({ out, inputs, progress: false });
     return publish(out, d.out, c.id, { cached: r.cached, rejected: r.rejected });
   });
+}
+
+/** A run's own folder left out of its manifest: the evaluation each report rewrites. */
+const RUN_UNSEALED = ['eval'];
+
+/**
+ * Seals a finished run with its manifest (epochs configured and recorded; every file but eval/).
+ */
+async function sealRun(runDir: string, job: string): Promise<Manifest> {
+  const run = openRun(runDir);
+  const recorded = existsSync(run.metricsFile)
+    ? readFileSync(run.metricsFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '').length
+    : 0;
+  return seal(runDir, job, { epochs: run.config().epochs, epochsRecorded: recorded }, RUN_UNSEALED);
 }
 
 export interface TrainArchResult {
@@ -116,6 +152,7 @@ export async function runTrainArch(d: TrainArchData, c: JobContext): Promise<Tra
     });
   }
   const result = { arch, run: runDir, resumedFromEpoch, epochs: run.config().epochs };
+  await sealRun(runDir, c.id);
   await writeFileAtomic(
     join(o.out, 'jobs', `${c.id}.json`),
     `${JSON.stringify({ job: c.id, ...result }, null, 2)}\n`,
@@ -128,6 +165,13 @@ export async function runCompareReport(
   d: CompareReportData,
   c: JobContext,
 ): Promise<{ report: string; trained: string[] }> {
+  // Every run must be whole, and the output of this compare's own training job.
+  for (const arch of d.compare.archs) {
+    await checkOutputOf(
+      join(d.compare.out, 'runs', arch),
+      jobId({ name: 'train-arch', data: { compare: d.compare, arch } }),
+    );
+  }
   const r = await compare({ ...d.compare, progress: false, log: (s) => c.reporter.log(s) });
   return { report: r.report, trained: r.trained };
 }
@@ -149,6 +193,7 @@ export async function runCvFold(d: CvFoldData, c: JobContext): Promise<TrainArch
       ...(c.signal && { signal: c.signal }),
     });
   }
+  await sealRun(runDir, c.id);
   return { arch: d.cv.arch, run: runDir, resumedFromEpoch, epochs: run.config().epochs };
 }
 
@@ -157,6 +202,12 @@ export async function runCvReport(
   d: CvReportData,
   c: JobContext,
 ): Promise<{ features: string | null; oofImages: number }> {
+  for (let k = 0; k < d.cv.folds; k++) {
+    await checkOutputOf(
+      join(d.out, 'runs', `fold${k}`),
+      jobId({ name: 'cv-fold', data: { cv: d.cv, out: d.out, k } }),
+    );
+  }
   const config = join(d.out, CV_CONFIG_FILE);
   if (!existsSync(config)) await writeFileAtomic(config, `${JSON.stringify(d.cv, null, 2)}\n`);
   const r = await cv({

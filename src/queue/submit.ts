@@ -7,9 +7,10 @@
  * worker (the shared store's mount point); the inputs are checked by the job on the worker, with
  * the local command's own errors.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FlowProducer, type Job, Queue } from 'bullmq';
+import { type ConnectionOptions, FlowProducer, type Job, Queue, QueueEvents } from 'bullmq';
 import {
   type CompareOptions,
   comparePlan,
@@ -24,12 +25,16 @@ import { ConfigError, IchdetError } from '../errors.js';
 import { checkRedis, redisOptions } from './connection.js';
 import {
   type CompareJobOptions,
+  canonicalJson,
+  concurrencyOf,
+  type FlowSpec,
   type JobData,
   jobId,
   type PrepareShardData,
   QUEUE_PREFIX,
   type QueueName,
 } from './jobs.js';
+import { type PredictFlowOptions, predictFlow } from './predict.js';
 
 /** How a submission waits: not at all (`--detach`) or until its flow's parent is done. */
 export interface FollowOptions {
@@ -37,7 +42,7 @@ export interface FollowOptions {
   detach?: boolean;
   /** One line per change of a job's state. */
   log?: (line: string) => void;
-  /** Poll interval in ms (default 500). */
+  /** Interval in ms of a full read of the jobs' states, besides the queue's events (default 5000). */
   pollMs?: number;
   signal?: AbortSignal;
 }
@@ -62,18 +67,68 @@ function positive(option: string, value: number | string | undefined, fallback: 
   return n;
 }
 
-interface FlowSpec {
-  queue: QueueName;
-  parent: JobData;
-  children: JobData[];
-}
-
-async function submitFlow(redis: string, spec: FlowSpec, f: FollowOptions): Promise<Submitted> {
+async function submitFlow(
+  redis: string,
+  queueName: QueueName,
+  plan: FlowSpec | ((queue: Queue) => Promise<FlowSpec>),
+  f: FollowOptions,
+): Promise<Submitted> {
   const connection = redisOptions(redis);
-  const flow = new FlowProducer({ connection, prefix: QUEUE_PREFIX });
-  const queue = new Queue(spec.queue, { connection, prefix: QUEUE_PREFIX });
+  const queue = new Queue(queueName, { connection, prefix: QUEUE_PREFIX });
   try {
     await checkRedis(await queue.client, redis);
+    const spec = typeof plan === 'function' ? await plan(queue) : plan;
+    return await addAndFollow(connection, queue, spec, f);
+  } finally {
+    await queue.close();
+  }
+}
+
+/** How long a prepare's default shard count is kept for its resubmissions: 30 days. */
+const PLAN_SECONDS = 30 * 24 * 3600;
+
+/**
+ * The default number of partitions of a prepare: twice the summed concurrency of the workers now
+ * serving the prepare queue (8 when none is), so every job slot has work and the jobs stay few.
+ * The first submission fixes it in Redis under a key of the prepare's other options, so a
+ * resubmission names the same jobs whatever workers are up then.
+ */
+export async function defaultShards(
+  queue: Queue,
+  plan: Omit<PrepareShardData, 'shard'> & { out: string },
+): Promise<number> {
+  const client = await queue.client;
+  const key = `${QUEUE_PREFIX}:plan:shards:${createHash('sha256').update(canonicalJson(plan)).digest('hex').slice(0, 20)}`;
+  const fixed = await client.get(key);
+  if (fixed !== null) return Number(fixed);
+  const names = new Set<string>();
+  for (const w of await queue.getWorkers()) names.add(String(w.rawname ?? w.name));
+  let slots = 0;
+  for (const n of names) slots += concurrencyOf(n);
+  // SET … NX: when two submissions race, the first one's count holds for both.
+  await client.runCommand('set', [
+    key,
+    String(slots === 0 ? 8 : 2 * slots),
+    'EX',
+    PLAN_SECONDS,
+    'NX',
+  ]);
+  return Number(await client.get(key));
+}
+
+async function addAndFollow(
+  connection: ConnectionOptions,
+  queue: Queue,
+  spec: FlowSpec,
+  f: FollowOptions,
+): Promise<Submitted> {
+  const flow = new FlowProducer({ connection, prefix: QUEUE_PREFIX });
+  // Listening before the flow is added: the follow wakes on the jobs' events, not on a timer.
+  const events = f.detach
+    ? undefined
+    : new QueueEvents(spec.queue, { connection, prefix: QUEUE_PREFIX });
+  try {
+    await events?.waitUntilReady();
     const parent = jobId(spec.parent);
     const children = spec.children.map(jobId);
     await flow.add({
@@ -97,55 +152,95 @@ async function submitFlow(redis: string, spec: FlowSpec, f: FollowOptions): Prom
     log(
       `submitted ${spec.parent.name} ${parent} with ${children.length} jobs on queue ${spec.queue}`,
     );
-    if (f.detach) return { parent, children };
-    const result = await follow(queue, parent, children, log, f);
+    if (events === undefined) return { parent, children };
+    const result = await follow(queue, events, parent, children, log, f);
     return { parent, children, result };
   } finally {
+    await events?.close();
     await flow.close();
-    await queue.close();
   }
 }
 
-/** Polls the jobs' states until the parent completes (its result) or fails (IchdetError). */
+/**
+ * Follows the jobs until the parent completes (its result) or fails (IchdetError). It wakes on
+ * the queue's events (a job became active, completed, failed) and then reads only the states of
+ * the jobs they name; a full read of every state every `pollMs` covers a missed event.
+ */
 async function follow(
   queue: Queue,
+  events: QueueEvents,
   parent: string,
   children: string[],
   log: (line: string) => void,
   f: FollowOptions,
 ): Promise<unknown> {
   const seen = new Map<string, string>();
-  const pollMs = f.pollMs ?? 500;
-  for (;;) {
-    if (f.signal?.aborted) {
-      throw new IchdetError(`stopped following; the jobs go on (ichdet jobs shows them)`);
-    }
-    let done = 0;
-    for (const id of children) {
-      const state = await queue.getJobState(id);
-      if (state === 'completed') done++;
-      if (seen.get(id) !== state) {
+  const mine = new Set([parent, ...children]);
+  const pollMs = f.pollMs ?? 5000;
+  const dirty = new Set<string>();
+  let wake: (() => void) | undefined;
+  const onEvent = ({ jobId: id }: { jobId: string }) => {
+    if (!mine.has(id)) return;
+    dirty.add(id);
+    wake?.();
+  };
+  const onAbort = () => wake?.();
+  for (const e of ['active', 'completed', 'failed', 'waiting'] as const) events.on(e, onEvent);
+  f.signal?.addEventListener('abort', onAbort);
+  let done = 0;
+  let full = true;
+  try {
+    for (;;) {
+      if (f.signal?.aborted) {
+        throw new IchdetError(`stopped following; the jobs go on (ichdet jobs shows them)`);
+      }
+      const ids = full ? children : children.filter((id) => dirty.has(id));
+      dirty.clear();
+      full = false;
+      for (const id of ids) {
+        const state = await queue.getJobState(id);
+        const before = seen.get(id);
+        if (before === state) continue;
         seen.set(id, state);
+        if (state === 'completed') done++;
+        else if (before === 'completed') done--;
         if (state !== 'waiting') log(`${id}: ${state}`);
       }
-    }
-    const job: Job | undefined = await queue.getJob(parent);
-    if (!job) throw new IchdetError(`job ${parent} is not on queue ${queue.name} (removed?)`);
-    const state = await job.getState();
-    if (seen.get(parent) !== state) {
-      seen.set(parent, state);
-      log(`${parent}: ${state} (${done}/${children.length} jobs completed)`);
-    }
-    if (state === 'completed') return job.returnvalue;
-    if (state === 'failed') {
-      let reason = job.failedReason ?? '';
-      for (const id of children) {
-        const c = await queue.getJob(id);
-        if (c && (await c.getState()) === 'failed') reason = `${id}: ${c.failedReason}`;
+      const job: Job | undefined = await queue.getJob(parent);
+      if (!job) throw new IchdetError(`job ${parent} is not on queue ${queue.name} (removed?)`);
+      const state = await job.getState();
+      if (seen.get(parent) !== state) {
+        seen.set(parent, state);
+        log(`${parent}: ${state} (${done}/${children.length} jobs completed)`);
       }
-      throw new IchdetError(`job ${parent} failed: ${reason}`);
+      // Read again: the job may have finished between reading it and reading its state.
+      const settled =
+        state === 'completed' || state === 'failed' ? await queue.getJob(parent) : job;
+      if (state === 'completed') return settled?.returnvalue;
+      if (state === 'failed') {
+        let reason = settled?.failedReason ?? '';
+        for (const id of children) {
+          const c = await queue.getJob(id);
+          if (c && (await c.getState()) === 'failed') reason = `${id}: ${c.failedReason}`;
+        }
+        throw new IchdetError(`job ${parent} failed: ${reason}`);
+      }
+      if (dirty.size > 0) continue;
+      await new Promise<void>((r) => {
+        const timer = setTimeout(() => {
+          full = true;
+          r();
+        }, pollMs);
+        wake = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+      wake = undefined;
     }
-    await new Promise((r) => setTimeout(r, pollMs));
+  } finally {
+    for (const e of ['active', 'completed', 'failed', 'waiting'] as const) events.off(e, onEvent);
+    f.signal?.removeEventListener('abort', onAbort);
   }
 }
 
@@ -154,7 +249,10 @@ export interface PrepareQueueOptions extends FollowOptions {
   images: string;
   labels?: string;
   out: string;
-  /** Partitions, one job each (default 8). */
+  /**
+   * Partitions, one job each (default: twice the summed concurrency of the workers serving the
+   * prepare queue at the first submission, 8 without any; resubmissions keep it).
+   */
   shards?: number | string;
   size?: number | string;
   windows?: string;
@@ -171,6 +269,7 @@ export function prepareFlow(o: Omit<PrepareQueueOptions, 'redis'>): FlowSpec {
   const windows = o.windows === undefined ? DEFAULT_WINDOWS : parseWindows(o.windows);
   validatePreprocessConfig({ windows: [...windows], size });
   const base: Omit<PrepareShardData, 'shard'> = {
+    out: resolve(o.out),
     images: resolve(o.images),
     ...(o.labels !== undefined && { labels: resolve(o.labels) }),
     size,
@@ -193,7 +292,20 @@ export function prepareFlow(o: Omit<PrepareQueueOptions, 'redis'>): FlowSpec {
 
 /** `ichdet prepare --queue`: submits the flow (and follows it unless detached). */
 export function submitPrepare(o: PrepareQueueOptions): Promise<Submitted> {
-  return submitFlow(o.redis, prepareFlow(o), o);
+  const { shards, ...rest } = o;
+  if (shards !== undefined) return submitFlow(o.redis, 'prepare', prepareFlow(o), o);
+  return submitFlow(
+    o.redis,
+    'prepare',
+    async (queue) => {
+      const base = prepareFlow({ ...rest, shards: 1 });
+      const shard = base.children[0]!.data as PrepareShardData;
+      const { shard: _k, ...plan } = shard;
+      const n = await defaultShards(queue, { ...plan, out: resolve(o.out) });
+      return prepareFlow({ ...rest, shards: n });
+    },
+    o,
+  );
 }
 
 export type CompareQueueOptions = Omit<CompareOptions, 'log' | 'progress'> &
@@ -223,7 +335,7 @@ export function compareFlow(o: Omit<CompareQueueOptions, 'redis'>): FlowSpec {
 
 /** `ichdet compare --queue`: submits the flow (and follows it unless detached). */
 export function submitCompare(o: CompareQueueOptions): Promise<Submitted> {
-  return submitFlow(o.redis, compareFlow(o), o);
+  return submitFlow(o.redis, 'train', compareFlow(o), o);
 }
 
 export type CvQueueOptions = Omit<CvOptions, 'log' | 'progress' | 'reporter' | 'resume'> &
@@ -250,5 +362,15 @@ export function cvFlow(o: Omit<CvQueueOptions, 'redis'>): FlowSpec {
 
 /** `ichdet cv --queue`: submits the flow (and follows it unless detached). */
 export function submitCv(o: CvQueueOptions): Promise<Submitted> {
-  return submitFlow(o.redis, cvFlow(o), o);
+  return submitFlow(o.redis, 'train', cvFlow(o), o);
+}
+
+export type PredictQueueOptions = PredictFlowOptions & FollowOptions & { redis: string };
+
+/**
+ * `ichdet predict --queue`: one job per study under their merge into --out (predict's own
+ * outputs); reads the inputs' headers here to find the studies.
+ */
+export async function submitPredict(o: PredictQueueOptions): Promise<Submitted> {
+  return submitFlow(o.redis, 'predict', (_q) => predictFlow(o), o);
 }

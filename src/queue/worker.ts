@@ -5,13 +5,12 @@
  * runs them again (at most `maxStalled` times). SIGTERM closes gracefully: no new jobs, the
  * running ones finish.
  */
-import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { ConfigError } from '../errors.js';
 import { checkRedis, redisOptions } from './connection.js';
-import { QUEUE_NAMES, QUEUE_PREFIX, type QueueName } from './jobs.js';
+import { QUEUE_NAMES, QUEUE_PREFIX, type QueueName, workerName } from './jobs.js';
 import { STORE_ENV } from './processor.js';
 
 export interface WorkerOptions {
@@ -84,7 +83,9 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     await probe.close();
   }
   process.env[STORE_ENV] = store;
-  const name = `${hostname()}:${process.pid}`;
+  // host:c<concurrency>:pid — the submitter sizes a prepare's default --shards from the live
+  // workers' concurrency (workerName, submit.ts).
+  const name = workerName(concurrency);
   const workers = queues.map((q) => {
     const w = new Worker(q, processorFile(), {
       connection,
