@@ -90,7 +90,6 @@ export function registerPrepare(program: Command): void {
             shard: o.shard,
             split: o.split,
             index: o.index,
-            crop: o.crop,
           })) {
             if (v !== undefined) throw new ConfigError(`--queue does not take --${flag}`);
           }
@@ -105,6 +104,7 @@ export function registerPrepare(program: Command): void {
             ...(o.recordsPerShard !== undefined && { recordsPerShard: o.recordsPerShard }),
             ...(o.workers !== undefined && { workers: o.workers }),
             rsnaFix: o.rsnaFix,
+            ...(o.crop !== undefined && { crop: o.crop }),
             detach: o.detach === true,
             signal: cliSignal(),
           });

@@ -29,6 +29,8 @@ export interface PrepareShardData {
   /** As the user gave them; absent: the defaults. */
   windows?: string;
   rsnaFix: boolean;
+  /** `head` when the slices are cropped to the head; absent: no crop (the job ids stay). */
+  crop?: 'head';
   recordsPerShard: number;
   shard: string;
   /** Threads of the shard's prepare (the cache's bytes do not depend on it). */

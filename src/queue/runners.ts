@@ -81,6 +81,7 @@ export async function runPrepareShard(d: PrepareShardData, c: JobContext): Promi
       size: d.size,
       ...(d.windows !== undefined && { windows: d.windows }),
       rsnaFix: d.rsnaFix,
+      ...(d.crop !== undefined && { crop: d.crop }),
       recordsPerShard: d.recordsPerShard,
       shard: d.shard,
       workers: d.workers,

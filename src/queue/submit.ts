@@ -19,9 +19,10 @@ import {
 } from '../commands/compare.js';
 import { CV_CONFIG_FILE, type CvOptions, openCv } from '../commands/cv.js';
 import { DEFAULT_RECORDS_PER_SHARD } from '../data/cache.js';
-import { validatePreprocessConfig } from '../dicom/preprocess.js';
+import { CROP_MODES, validatePreprocessConfig } from '../dicom/preprocess.js';
 import { DEFAULT_WINDOWS, parseWindows } from '../dicom/window.js';
 import { ConfigError, IchdetError } from '../errors.js';
+import { oneOf } from '../util/validate.js';
 import { checkRedis, redisOptions } from './connection.js';
 import {
   type CompareJobOptions,
@@ -257,6 +258,8 @@ export interface PrepareQueueOptions extends FollowOptions {
   size?: number | string;
   windows?: string;
   rsnaFix?: boolean;
+  /** `head`: crop each slice to the head before resizing (`prepare --crop`). */
+  crop?: string;
   recordsPerShard?: number | string;
   /** Threads of each shard's prepare on its worker (default 1). */
   workers?: number | string;
@@ -276,6 +279,7 @@ export function prepareFlow(o: Omit<PrepareQueueOptions, 'redis'>): FlowSpec {
     // As given: the cache records the windows' names (brain…), so defaults stay defaults.
     ...(o.windows !== undefined && { windows: o.windows }),
     rsnaFix: o.rsnaFix ?? true,
+    ...(oneOf('--crop', o.crop ?? 'none', CROP_MODES) === 'head' && { crop: 'head' as const }),
     recordsPerShard: positive('--records-per-shard', o.recordsPerShard, DEFAULT_RECORDS_PER_SHARD),
     workers: positive('--workers', o.workers, 1),
   };
