@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, Interrupted } from '../src/errors.js';
 import { trainSeries } from '../src/series/train.js';
+import { createProgress } from '../src/util/progress.js';
+import type { Reporter } from '../src/util/reporter.js';
 import { writeSynthFeatures } from './series-data.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ichdet-series-workers-'));
@@ -63,6 +65,39 @@ describe('train-series --workers', () => {
     expect(again.trained).toEqual([1]);
     const c = bytes(join(root, 'two'));
     for (const [i, f] of FILES.entries()) expect(Buffer.compare(a[i]!, c[i]!), f).toBe(0);
+  });
+
+  it('stops the workers mid-fold on abort (Interrupted), keeping no half-trained fold', async () => {
+    const out = join(root, 'mid');
+    const ctl = new AbortController();
+    // Aborts at the first progress the workers report (a fold takes 40 steps here).
+    const reporter: Reporter = {
+      task: (o) => {
+        const p = createProgress({ ...o, enabled: false });
+        return {
+          tick: (n) => {
+            p.tick(n);
+            ctl.abort('SIGINT');
+          },
+          setInfo: (text) => p.setInfo(text),
+          stop: () => p.stop(),
+          summary: () => p.summary(),
+        };
+      },
+      log: () => {},
+    };
+    const run = trainSeries({ ...base, epochs: 20, out, workers: 2, reporter, signal: ctl.signal });
+    await expect(run).rejects.toThrow(Interrupted);
+    await expect(run).rejects.toThrow(/unfinished; run it again to resume there/);
+    const saved = ['fold0', 'fold1'].filter((f) => {
+      try {
+        readFileSync(join(out, f, 'series.json'));
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    expect(saved.length).toBeLessThan(2);
   });
 
   it('stops with Interrupted and saves no fold when aborted, and refuses --workers 0', async () => {
