@@ -3,7 +3,10 @@
  * < 2 min), and what the series model adds to one 40-slice series in `predict` (target < 0.2 s).
  * The features are generated (test/series-data.ts), so the numbers measure speed, not accuracy.
  *
- *   npx tsx bench/series.ts [--quick]
+ *   npx tsx bench/series.ts [--quick] [--workers N]
+ *
+ * train-series trains its folds in parallel worker threads (default: the cores, capped at the
+ * folds); `--workers 1` measures the sequential main-thread run for comparison.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,21 +23,28 @@ import type { BenchRow } from './bench.js';
 export async function benchSeriesModel(): Promise<BenchRow[]> {
   const quick = process.argv.includes('--quick');
   const series = quick ? 40 : 200;
+  const wi = process.argv.indexOf('--workers');
+  const workers = wi >= 0 ? Number(process.argv[wi + 1]) : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'ichdet-bench-series-'));
   try {
     await initBackend('wasm');
     const features = join(dir, 'features');
     await writeSynthFeatures(features, { patients: series, folds: 5, seed: 1 });
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await trainSeries({
       features,
       out: join(dir, 'srun'),
       bootstrap: 1,
       backend: 'wasm',
+      ...(workers !== undefined && { workers }),
       progress: false,
       log: () => {},
     });
     const trainSeconds = (performance.now() - t0) / 1000;
+    // User + system time of the whole process, every worker thread included.
+    const used = process.cpuUsage(cpu0);
+    const cpuSeconds = (used.user + used.system) / 1e6;
 
     // One 40-slice series through the five fold models, as predict --series-model runs it.
     const agg = loadSeriesAggregator(join(dir, 'srun'));
@@ -65,10 +75,16 @@ export async function benchSeriesModel(): Promise<BenchRow[]> {
     const median = times[Math.floor(times.length / 2)]!;
     return [
       {
-        name: `train-series, ${series} generated series, 5 folds, defaults (wasm)`,
+        name: `train-series, ${series} generated series, 5 folds, defaults (wasm, ${workers ?? 'default'} workers)`,
         value: trainSeconds,
         unit: 's',
         target: '< 120 s (200 series)',
+      },
+      {
+        name: 'train-series CPU time (user + system, all threads)',
+        value: cpuSeconds,
+        unit: 's',
+        target: 'about the sequential run’s',
       },
       {
         name: 'stage 2 in predict: one 40-slice series, 5 fold models (median)',

@@ -19,6 +19,7 @@ interface TrainSeriesCliOptions {
   bootstrap?: number;
   folds?: string;
   backend?: string;
+  workers?: number;
   progress?: boolean;
 }
 
@@ -56,6 +57,11 @@ export function registerTrainSeries(program: Command): void {
       '--backend <name>',
       `${BACKENDS.join(', ')} (default auto: tfjs-node when installed, else wasm)`,
     )
+    .option(
+      '--workers <n>',
+      'folds trained at once, one worker thread each (default: the cores, capped at the folds); 1 trains them in turn on the main thread; results do not depend on it',
+      positiveInt('--workers'),
+    )
     .option('--no-progress', 'no progress bar')
     .addHelpText(
       'after',
@@ -91,6 +97,7 @@ export function registerTrainSeries(program: Command): void {
           ...(o.bootstrap !== undefined && { bootstrap: o.bootstrap }),
           ...(o.folds !== undefined && { folds: o.folds.split(',').map(Number) }),
           ...(o.backend !== undefined && { backend: o.backend as BackendChoice }),
+          ...(o.workers !== undefined && { workers: o.workers }),
           progress: o.progress !== false,
           signal: cliSignal(),
         });

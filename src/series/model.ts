@@ -294,12 +294,16 @@ export class SeriesModel {
     ]);
     const uzr = tf.slice(u, [0, 0], [h, 2 * h]);
     const uh = tf.slice(u, [0, 2 * h], [h, h]);
+    // Time-major pieces taken once: slicing step i out of [b, t, ·] in the loop copied (and its
+    // gradient padded back) the whole sequence at every step; unstack's gradient is one stack.
+    const xws = tf.unstack(tf.transpose(xw, [1, 0, 2])) as tf.Tensor2D[];
+    const ms = tf.unstack(tf.reshape(tf.transpose(mask), [t, b, 1])) as tf.Tensor2D[];
     let state: tf.Tensor2D = tf.zeros([b, h]);
     const outs: tf.Tensor2D[] = new Array(t);
     for (let s = 0; s < t; s++) {
       const i = dir === 'fwd' ? s : t - 1 - s;
-      const xt = tf.reshape(tf.slice(xw, [0, i, 0], [b, 1, 3 * h]), [b, 3 * h]);
-      const mt = tf.reshape(tf.slice(mask, [0, i], [b, 1]), [b, 1]);
+      const xt = xws[i]!;
+      const mt = ms[i]!;
       const zr = tf.sigmoid(tf.add(tf.slice(xt, [0, 0], [b, 2 * h]), tf.matMul(state, uzr)));
       const z = tf.slice(zr, [0, 0], [b, h]);
       const r = tf.slice(zr, [0, h], [b, h]);

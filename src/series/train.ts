@@ -27,6 +27,7 @@ import { decodeNpy, encodeNpy } from '../io/npy.js';
 import { ANY_INDEX, LABEL_COUNT } from '../labels.js';
 import { writeFolder } from '../run/folder.js';
 import { CONFIG_FILE, EVAL_METRICS_FILE } from '../run/layout.js';
+import { defaultPoolSize, WorkerPool } from '../util/pool.js';
 import { type Reporter, reporterOf } from '../util/reporter.js';
 import { Rng } from '../util/rng.js';
 import { metricBlock, smoothAlongZ, studyOutput } from './metrics.js';
@@ -59,6 +60,12 @@ export interface TrainSeriesConfig {
   /** Folds to train (default: all of features.json's). */
   folds: number[] | null;
   backend: BackendChoice;
+  /**
+   * Folds trained at once, each in its own worker thread with its own single-threaded tfjs
+   * (default: the cores, capped at the folds left); 1 trains them one after the other on this
+   * thread. The results do not depend on it.
+   */
+  workers: number;
 }
 
 export interface TrainSeriesOptions extends Partial<Omit<TrainSeriesConfig, 'features' | 'out'>> {
@@ -109,6 +116,7 @@ export function resolveTrainSeriesConfig(o: TrainSeriesOptions): TrainSeriesConf
     bootstrap: positiveInt('--bootstrap', o.bootstrap ?? 1000),
     folds: o.folds ?? null,
     backend: o.backend ?? 'auto',
+    workers: positiveInt('--workers', o.workers ?? defaultPoolSize()),
   };
   if (!(c.lr > 0)) throw new ConfigError(`--lr must be > 0, received ${c.lr}`);
   if (!(c.studyWeight >= 0)) {
@@ -340,17 +348,32 @@ function predictOnce(
   return { slices, study };
 }
 
-interface FoldResult {
+/** A trained fold's held-out predictions (its oof series and the test series). */
+export interface FoldResult {
   rows: Int32Array;
   preds: Float32Array;
   series: { series_uid: string; study: number }[];
 }
 
-async function trainFold(
+/** What a fold reports after each step: steps done of `total`, the epoch and the mean loss. */
+export type FoldStep = (done: number, total: number, epoch: number, loss: number) => void;
+
+/** The optimiser steps a fold takes: `epochs × ⌈train series / batch⌉`. */
+export function foldSteps(c: TrainSeriesConfig, set: FeatureSet, k: number): number {
+  const train = set.series.filter((s) => s.part === 'oof' && s.fold !== k).length;
+  return c.epochs * Math.ceil(train / c.batch);
+}
+
+/**
+ * Trains fold k's series model and predicts its held-out series. Everything it draws comes from
+ * generators seeded by (seed, k), so a fold gives the same bytes whichever thread trains it and
+ * whatever other folds run beside it.
+ */
+export async function trainFold(
   c: TrainSeriesConfig,
   set: FeatureSet,
   k: number,
-  reporter: Reporter,
+  onStep: FoldStep,
   signal: AbortSignal | undefined,
 ): Promise<{ model: SeriesModel; result: FoldResult }> {
   const train = set.series
@@ -372,7 +395,7 @@ async function trainFold(
   const rng = new Rng(c.seed, k, 0x5e);
   const decayEvery = Math.max(1, Math.ceil(c.epochs / 3));
   const steps = Math.ceil(train.length / c.batch);
-  const bar = reporter.task({ total: c.epochs * steps, label: `series fold ${k}`, unit: 'steps' });
+  const totalSteps = c.epochs * steps;
   try {
     for (let e = 0; e < c.epochs; e++) {
       const lr = c.lr * 0.5 ** Math.floor(e / decayEvery);
@@ -413,12 +436,10 @@ async function trainFold(
         adam.apply(grads, lr);
         sum += value.dataSync()[0]!;
         tf.dispose([value, ...Object.values(grads)]);
-        bar.tick();
-        bar.setInfo(`epoch ${e + 1}/${c.epochs} loss ${(sum / (s + 1)).toFixed(4)}`);
+        onStep(e * steps + s + 1, totalSteps, e + 1, sum / (s + 1));
       }
     }
   } finally {
-    bar.stop();
     adam.dispose();
   }
   const pred = predictSeries(model, set, held);
@@ -439,6 +460,24 @@ async function trainFold(
       series: held.map((s, i) => ({ series_uid: s.seriesUid, study: pred.study[i]! })),
     },
   };
+}
+
+/** Saves fold k (model and held-out predictions) atomically as `SRUN/fold<k>/`. */
+export async function saveFold(
+  c: TrainSeriesConfig,
+  k: number,
+  model: SeriesModel,
+  result: FoldResult,
+): Promise<void> {
+  await writeFolder(c.out, foldDir(k), async (tmp) => {
+    await model.save(tmp, { fold: k, features: c.features });
+    writeFileSync(join(tmp, FOLD_ROWS), encodeNpy(result.rows, [result.rows.length]));
+    writeFileSync(
+      join(tmp, FOLD_PREDICTIONS),
+      encodeNpy(result.preds, [result.rows.length, LABEL_COUNT]),
+    );
+    writeFileSync(join(tmp, FOLD_SERIES), `${JSON.stringify(result.series)}\n`);
+  });
 }
 
 function readFold(dir: string): FoldResult {
@@ -503,32 +542,20 @@ export async function trainSeries(o: TrainSeriesOptions): Promise<TrainSeriesRes
   mkdirSync(c.out, { recursive: true });
   checkSavedConfig(c);
   writeFileSync(join(c.out, CONFIG_FILE), `${JSON.stringify(c, null, 2)}\n`);
-  await initBackend(c.backend);
 
-  const trained: number[] = [];
   const results = new Map<number, FoldResult>();
+  const todo: number[] = [];
   for (const k of folds) {
     const dir = join(c.out, foldDir(k));
     if (existsSync(join(dir, FOLD_SERIES))) {
       reporter.log(`fold ${k}: already trained, loading ${dir}`);
       results.set(k, readFold(dir));
-      continue;
-    }
-    const { model, result } = await trainFold(c, set, k, reporter, o.signal);
-    await writeFolder(c.out, foldDir(k), async (tmp) => {
-      await model.save(tmp, { fold: k, features: c.features });
-      writeFileSync(join(tmp, FOLD_ROWS), encodeNpy(result.rows, [result.rows.length]));
-      writeFileSync(
-        join(tmp, FOLD_PREDICTIONS),
-        encodeNpy(result.preds, [result.rows.length, LABEL_COUNT]),
-      );
-      writeFileSync(join(tmp, FOLD_SERIES), `${JSON.stringify(result.series)}\n`);
-    });
-    model.dispose();
-    results.set(k, result);
-    trained.push(k);
-    reporter.log(`fold ${k}: trained and saved in ${dir}`);
+    } else todo.push(k);
   }
+  const trained =
+    Math.min(c.workers, todo.length) > 1
+      ? await trainFoldsInWorkers(c, set, todo, results, reporter, o.signal)
+      : await trainFoldsHere(c, set, todo, results, reporter, o.signal);
 
   // Stage-2 probabilities of every row: oof rows from their fold's model, test rows averaged.
   const probs = new Float32Array(set.n * LABEL_COUNT).fill(Number.NaN);
@@ -573,6 +600,136 @@ export async function trainSeries(o: TrainSeriesOptions): Promise<TrainSeriesRes
   const metrics = seriesMetrics(set, probs, seriesStudy, folds, c);
   writeFileSync(join(c.out, EVAL_METRICS_FILE), `${JSON.stringify(metrics, null, 2)}\n`);
   return { out: c.out, config: c, metrics, trained, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Trains the folds one after the other on this thread, one progress bar per fold. */
+async function trainFoldsHere(
+  c: TrainSeriesConfig,
+  set: FeatureSet,
+  todo: readonly number[],
+  results: Map<number, FoldResult>,
+  reporter: Reporter,
+  signal: AbortSignal | undefined,
+): Promise<number[]> {
+  if (todo.length > 0) await initBackend(c.backend);
+  const trained: number[] = [];
+  for (const k of todo) {
+    const bar = reporter.task({
+      total: foldSteps(c, set, k),
+      label: `series fold ${k}`,
+      unit: 'steps',
+    });
+    let trainedFold: Awaited<ReturnType<typeof trainFold>>;
+    try {
+      trainedFold = await trainFold(
+        c,
+        set,
+        k,
+        (_done, _total, epoch, loss) => {
+          bar.tick();
+          bar.setInfo(`epoch ${epoch}/${c.epochs} loss ${loss.toFixed(4)}`);
+        },
+        signal,
+      );
+    } finally {
+      bar.stop();
+    }
+    const { model, result } = trainedFold;
+    await saveFold(c, k, model, result);
+    model.dispose();
+    results.set(k, result);
+    trained.push(k);
+    reporter.log(`fold ${k}: trained and saved in ${join(c.out, foldDir(k))}`);
+  }
+  return trained;
+}
+
+/**
+ * Trains the folds in parallel, `min(workers, folds)` worker threads each training whole folds
+ * (series/fold-task.ts) and saving each as it finishes. Each fold's progress (steps, epoch, loss)
+ * comes back through shared memory and feeds one aggregate bar; an abort raises a flag the
+ * workers check every step, and the folds already saved stay for the next run.
+ */
+async function trainFoldsInWorkers(
+  c: TrainSeriesConfig,
+  set: FeatureSet,
+  todo: readonly number[],
+  results: Map<number, FoldResult>,
+  reporter: Reporter,
+  signal: AbortSignal | undefined,
+): Promise<number[]> {
+  checkAborted(signal, 'train-series stopped before training; run it again to resume');
+  const states = todo.map((k) => ({
+    k,
+    shared: foldShared(),
+    shown: 0,
+    total: foldSteps(c, set, k),
+  }));
+  const total = states.reduce((a, s) => a + s.total, 0);
+  const size = Math.min(c.workers, todo.length);
+  const bar = reporter.task({
+    total,
+    label: `series folds ${todo.join(', ')} (${size} workers)`,
+    unit: 'steps',
+  });
+  const show = () => {
+    const info: string[] = [];
+    for (const s of states) {
+      const p = new Float64Array(s.shared, 0, FOLD_PROGRESS_SLOTS);
+      const done = p[0]!;
+      if (done > s.shown) bar.tick(done - s.shown);
+      s.shown = done;
+      if (done > 0 && done < s.total) {
+        info.push(`fold ${s.k} epoch ${p[1]}/${c.epochs} loss ${p[2]!.toFixed(4)}`);
+      }
+    }
+    bar.setInfo(info.join('; '));
+  };
+  const stop = () => {
+    for (const s of states) Atomics.store(new Int32Array(s.shared, FOLD_STOP_OFFSET, 1), 0, 1);
+  };
+  signal?.addEventListener('abort', stop, { once: true });
+  const timer = setInterval(show, 200);
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  const pool = new WorkerPool({ taskModule: new URL(`./fold-task.${ext}`, import.meta.url), size });
+  const trained: number[] = [];
+  try {
+    const settled = await Promise.allSettled(
+      states.map(async (s) => {
+        const item: FoldTask = { config: c, k: s.k, shared: s.shared };
+        const r = await pool.run<FoldTask, FoldResult>(item, `fold ${s.k}`);
+        results.set(s.k, r);
+        trained.push(s.k);
+        reporter.log(`fold ${s.k}: trained and saved in ${join(c.out, foldDir(s.k))}`);
+      }),
+    );
+    show();
+    checkAborted(
+      signal,
+      `train-series stopped with folds ${todo.filter((k) => !results.has(k)).join(', ')} unfinished; run it again to resume there`,
+    );
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  } finally {
+    clearInterval(timer);
+    signal?.removeEventListener('abort', stop);
+    bar.stop();
+    await pool.close();
+  }
+  return trained.sort((a, b) => a - b);
+}
+
+/** Shared memory of one fold in a worker: steps done, epoch, mean loss (float64), stop flag (int32). */
+export const FOLD_PROGRESS_SLOTS = 3;
+export const FOLD_STOP_OFFSET = FOLD_PROGRESS_SLOTS * 8;
+function foldShared(): SharedArrayBuffer {
+  return new SharedArrayBuffer(FOLD_STOP_OFFSET + 8);
+}
+
+/** One fold for a worker thread (series/fold-task.ts). */
+export interface FoldTask {
+  config: TrainSeriesConfig;
+  k: number;
+  shared: SharedArrayBuffer;
 }
 
 /** The three image-level blocks and the study block on the evaluated folds' labelled oof rows. */
