@@ -185,6 +185,7 @@ export {
 export {
   type CamMaps,
   camLayer,
+  camToBox,
   camToSlice,
   GradCam,
   PointingGame,
