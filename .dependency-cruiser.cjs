@@ -123,7 +123,7 @@ module.exports = {
         path: '^src/',
         pathNot: [
           '^src/view/web/',
-          '^src/dicom/(hu|window|resize|quantize|preprocess|slice)\\.ts$',
+          '^src/dicom/(hu|window|resize|quantize|preprocess|slice|crop|morphology|place)\\.ts$',
           '^src/data/(input|series)\\.ts$',
           '^src/models/registry\\.ts$',
           '^src/series/slice-inputs\\.ts$',

@@ -186,6 +186,7 @@ export {
 export {
   type CamMaps,
   camLayer,
+  camToBox,
   camToSlice,
   GradCam,
   PointingGame,

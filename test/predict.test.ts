@@ -2,8 +2,9 @@
  * `ichdet predict` and Grad-CAM: series grouping and ordering (shuffled files, tilted
  * orientation), predictions from DICOM files equal to those `evaluate` computes from the cache,
  * bad files listed and skipped, the RSNA submission format, Grad-CAM heatmaps equal to the CAM
- * of the GAP head, and the pointing game's tally against the masks (`--masks`). The pointing
- * game's "more often than chance" is in gradcam.test.ts.
+ * of the GAP head, and the pointing game's tally against the masks (`--masks`); a model trained
+ * on a `--crop head` cache (inputs and heatmaps on the head's box). The pointing game's "more
+ * often than chance" is in gradcam.test.ts.
  */
 import {
   copyFileSync,
@@ -19,18 +20,24 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluate } from '../src/commands/evaluate.js';
+import { exportOnnxCommand } from '../src/commands/export-onnx.js';
 import { predict } from '../src/commands/predict.js';
+import { prepare } from '../src/commands/prepare.js';
 import { split } from '../src/commands/split.js';
 import { contextIndices } from '../src/data/series.js';
 import { LABEL_NAMES } from '../src/data/types.js';
+import { headBox } from '../src/dicom/crop.js';
+import { readSlice } from '../src/dicom/read.js';
 import { encodeSlice } from '../src/dicom/write.js';
+import { readOnnxMetadata } from '../src/infer/config.js';
 import { camToSlice, GradCam, pointingHit } from '../src/infer/gradcam.js';
 import { flipInput, resolveThreshold, scanFile } from '../src/infer/predict.js';
 import { groupSeries, groupStudies, type SliceRef } from '../src/infer/series.js';
 import { decodeNpy } from '../src/io/npy.js';
-import { decodePng } from '../src/io/png.js';
+import { decodePng, encodePngGray8 } from '../src/io/png.js';
 import { backbone } from '../src/models/index.js';
 import { loadSavedModel } from '../src/run/checkpoint.js';
+import { inputCard, parseModelCard, toInputCard } from '../src/run/model-card.js';
 import { train } from '../src/train/train.js';
 import { Rng } from '../src/util/rng.js';
 import { tinyCache } from './fixtures.js';
@@ -296,6 +303,165 @@ describe('predict on a trained model', () => {
       expect(st.flag).toBe(max >= r.threshold.value);
       expect(st.top[0]!.any).toBe(max);
     }
+  }, 120_000);
+
+  it('with a --crop head cache: predict crops as prepare did (= evaluate within 1e-5) and places its maps on the box', async () => {
+    const cropCache = join(dir, 'cache-crop');
+    await prepare({
+      images: join(data, 'stage_2_train'),
+      labels: join(data, 'stage_2_train.csv'),
+      out: cropCache,
+      size: 64,
+      crop: 'head',
+      workers: 1,
+      progress: false,
+    });
+    const cropRun = join(dir, 'run-crop');
+    await train({
+      cache: cropCache,
+      split: splitCsv,
+      arch: 'mobilenet_v2',
+      out: cropRun,
+      size: 32,
+      epochs: 1,
+      batch: 16,
+      lr: 1e-3,
+      weights: 'none',
+      workers: 1,
+      seed: 1,
+      backend: 'wasm',
+      checkpointMinutes: 0,
+      bnMomentum: 0.9,
+      progress: false,
+      log: () => {},
+    });
+    expect(inputCard(join(cropRun, 'best')).crop).toBe('head');
+    // The images with a lesion mask (all in the training split) as DICOM files of their own.
+    const masks = join(data, 'masks');
+    const maskedDir = join(dir, 'masked-dicom');
+    mkdirSync(maskedDir);
+    const maskedIds = readdirSync(masks)
+      .filter((f) => f.endsWith('.png'))
+      .map((f) => f.slice(0, -4));
+    for (const id of maskedIds) {
+      copyFileSync(join(data, 'stage_2_train', `${id}.dcm`), join(maskedDir, `${id}.dcm`));
+    }
+    const ev = await evaluate({
+      run: cropRun,
+      splitName: 'train',
+      masks,
+      camLayer: '1/16',
+      out: join(dir, 'eval-crop'),
+      bootstrap: 0,
+      figures: false,
+      workers: 1,
+      backend: 'wasm',
+      progress: false,
+    });
+    const r = await predict({
+      model: cropRun,
+      inputs: [maskedDir],
+      out: join(dir, 'pred-crop'),
+      format: 'json',
+      cam: join(dir, 'cam-crop'),
+      // The 1/16 layer (2 × 2 at 32²): the last feature layer's maps are all zero after 1 epoch.
+      camLayer: '1/16',
+      masks,
+      threshold: 0,
+      workers: 1,
+      backend: 'wasm',
+      progress: false,
+    });
+    const byId = new Map(r.slices.map((x) => [x.imageId, x.p]));
+    const ids = readFileSync(join(ev.out, 'predictions.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .filter((_, i) => i % 6 === 0)
+      .map((l) => l.split(',')[0]!.replace(/_epidural$/, ''));
+    let maxDiff = 0;
+    let compared = 0;
+    for (const [i, id] of ids.entries()) {
+      const p = byId.get(id);
+      if (p === undefined) continue;
+      compared++;
+      for (let l = 0; l < 6; l++) maxDiff = Math.max(maxDiff, Math.abs(p[l]! - ev.p[i * 6 + l]!));
+    }
+    expect(compared).toBe(maskedIds.length);
+    expect(maxDiff).toBeLessThan(1e-5);
+    // The heatmaps lie on each slice's head box: zero outside it, maximum 1 inside.
+    let boxed = 0;
+    for (const c of r.cams.filter((x) => x.label === 'any').slice(0, 12)) {
+      const slice = await readSlice(join(maskedDir, `${c.imageId}.dcm`));
+      // A slice with no head (a vertex slice of noise) is not cropped: its box is the slice.
+      const box = headBox(slice.hu, slice.rows, slice.cols) ?? { top: 0, left: 0, side: 64 };
+      const { top, left, side } = box;
+      const { data: map } = decodeNpy(readFileSync(c.npy));
+      let outside = 0;
+      let inside = 0;
+      for (let y = 0; y < slice.rows; y++) {
+        for (let x = 0; x < slice.cols; x++) {
+          const v = Number(map[y * slice.cols + x]);
+          const within = y >= top && y < top + side && x >= left && x < left + side;
+          if (within) inside = Math.max(inside, v);
+          else outside = Math.max(outside, v);
+        }
+      }
+      expect(outside).toBe(0);
+      // Normalised to 1 inside the box (all zero when the ReLU'd map is).
+      if (inside > 0) {
+        expect(inside).toBeCloseTo(1, 6);
+        if (side < slice.rows) boxed++;
+      }
+    }
+    // The synthetic heads leave air around them, so the boxes are smaller than the slice.
+    expect(boxed).toBeGreaterThan(0);
+    // evaluate --masks places the cache's maps on the box of each slice's DICOM file, as predict
+    // does: the same pointing game on the masked images.
+    expect(r.pointing!.find((x) => x.label === 'any')!.slices).toBeGreaterThan(0);
+    expect(ev.pointing!.rows.map((x) => [x.label, x.slices, x.hits])).toEqual(
+      r.pointing!.map((x) => [x.label, x.slices, x.hits]),
+    );
+    // Their tallies have no hits at this layer, so aim masks at predict's own peaks: a 3 × 3 mask
+    // around each `any` map's maximum. evaluate hits every one only when it places its maps
+    // exactly where predict does (on the box); stretched over the slice they peak elsewhere.
+    const aimDir = join(dir, 'aim-masks');
+    mkdirSync(aimDir);
+    let aimed = 0;
+    for (const c of r.cams.filter((x) => x.label === 'any')) {
+      const map = decodeNpy(readFileSync(c.npy)).data as Float32Array;
+      if (Math.max(...map) <= 0) continue;
+      const mask = new Uint8Array(64 * 64);
+      const [py, px] = c.peak;
+      for (let y = Math.max(0, py - 1); y <= Math.min(63, py + 1); y++) {
+        for (let x = Math.max(0, px - 1); x <= Math.min(63, px + 1); x++) mask[y * 64 + x] = 31;
+      }
+      writeFileSync(join(aimDir, `${c.imageId}.png`), encodePngGray8(mask, 64, 64));
+      aimed++;
+    }
+    expect(aimed).toBeGreaterThan(0);
+    const aim = await evaluate({
+      run: cropRun,
+      splitName: 'train',
+      masks: aimDir,
+      camLayer: '1/16',
+      out: join(dir, 'eval-aim'),
+      bootstrap: 0,
+      figures: false,
+      workers: 1,
+      backend: 'wasm',
+      progress: false,
+    });
+    const anyRow = aim.pointing!.rows.find((x) => x.label === 'any')!;
+    expect([anyRow.slices, anyRow.hits]).toEqual([aimed, aimed]);
+    // export-onnx carries the crop in the ONNX metadata; a card without one reads as none.
+    const onnx = join(dir, 'crop-onnx', 'model.onnx');
+    await exportOnnxCommand({ run: cropRun, out: onnx, verify: false });
+    const meta = readOnnxMetadata(onnx);
+    expect(meta.crop).toBe('head');
+    expect(toInputCard(parseModelCard(meta, onnx), onnx).crop).toBe('head');
+    const { crop: _crop, ...old } = meta;
+    expect(toInputCard(parseModelCard(old, onnx), onnx).crop).toBe('none');
   }, 120_000);
 
   it('predicts the same probabilities with --runtime onnx, native and wasm builds, within 1e-4', async () => {

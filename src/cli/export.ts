@@ -10,6 +10,7 @@ interface ExportCliOptions {
   size?: number;
   resize: ResizeMethod;
   rsnaFix: boolean;
+  crop?: string;
 }
 
 export function registerExport(program: Command): void {
@@ -35,6 +36,14 @@ export function registerExport(program: Command): void {
         .default('auto'),
     )
     .option('--no-rsna-fix', 'do not correct the RSNA 12-bit intercept quirk')
+    .addOption(
+      new Option(
+        '--crop <mode>',
+        'head: crop to the square around the head first, as prepare --crop head',
+      )
+        .choices(['none', 'head'])
+        .default('none'),
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  ichdet export ID_0a1b2c3d4.dcm --out slice.npy --hu\n  ichdet export ID_0a1b2c3d4.dcm --out slice.png --windows brain,subdural,soft --size 256',
@@ -49,6 +58,7 @@ export function registerExport(program: Command): void {
           size: o.size,
           resizeMethod: o.resize,
           rsnaFix: o.rsnaFix,
+          crop: o.crop,
         });
         const what = `Modality ${r.read.modality || 'absent'}, SOPClassUID ${r.read.sopClassUid || 'absent'}`;
         process.stderr.write(
@@ -57,7 +67,7 @@ export function registerExport(program: Command): void {
             : `read a greyscale image that is not a CT slice (${what}): its values are not Hounsfield units; prepare and predict would reject it\n`,
         );
         process.stdout.write(
-          `wrote ${r.out}: ${r.format}, ${r.dtype} ${r.shape.join('×')}${r.rsnaFixApplied ? ', RSNA fix applied' : ''}\n`,
+          `wrote ${r.out}: ${r.format}, ${r.dtype} ${r.shape.join('×')}${r.rsnaFixApplied ? ', RSNA fix applied' : ''}${r.cropBox ? `, cropped to rows ${r.cropBox.top}+${r.cropBox.side}, cols ${r.cropBox.left}+${r.cropBox.side}` : r.cropBox === null ? ', no head found: not cropped' : ''}\n`,
         );
         return 0;
       }),

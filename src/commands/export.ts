@@ -3,7 +3,15 @@
  * 8-bit PNG for viewing — the format users compare against pydicom + NumPy.
  */
 import { extname } from 'node:path';
-import { huImage, validatePreprocessConfig, windowedImage } from '../dicom/preprocess.js';
+import type { CropBox } from '../dicom/crop.js';
+import {
+  CROP_MODES,
+  type CropMode,
+  huImage,
+  preprocessGrid,
+  validatePreprocessConfig,
+  windowedImage,
+} from '../dicom/preprocess.js';
 import { toUint8 } from '../dicom/quantize.js';
 import { CT_IMAGE_SOP_CLASSES, readSlice } from '../dicom/read.js';
 import type { ResizeMethod } from '../dicom/resize.js';
@@ -34,6 +42,8 @@ export interface ExportOptions {
   resizeMethod?: ResizeMethod;
   /** Apply the RSNA 12-bit intercept fix (default true). */
   rsnaFix?: boolean;
+  /** `head`: crop to the square around the head first, as `prepare --crop head` (default none). */
+  crop?: CropMode | string;
 }
 
 export interface ExportResult {
@@ -42,6 +52,8 @@ export interface ExportResult {
   shape: number[];
   dtype: 'float32' | 'uint8';
   rsnaFixApplied: boolean;
+  /** With `crop: 'head'`: the square exported (null when the slice has no head to crop to). */
+  cropBox?: CropBox | null;
   /** For a PNG of HU: the display window used. */
   displayWindow?: WindowLevel & { inverted: boolean };
   /**
@@ -55,6 +67,7 @@ export interface ExportResult {
 export function resolveExportOptions(o: ExportOptions): {
   format: 'npy' | 'png';
   windows: readonly Window[] | undefined;
+  crop: CropMode;
 } {
   const ext = extname(o.out).toLowerCase();
   if (ext !== '.npy' && ext !== '.png') {
@@ -71,22 +84,27 @@ export function resolveExportOptions(o: ExportOptions): {
   if (o.size !== undefined && (!Number.isInteger(o.size) || o.size < 1)) {
     throw new ConfigError(`--size must be a positive integer, received ${o.size}`);
   }
+  const crop = (o.crop ?? 'none') as CropMode;
+  if (!(CROP_MODES as readonly string[]).includes(crop)) {
+    throw new ConfigError(`--crop must be one of ${CROP_MODES.join(', ')}, received "${o.crop}"`);
+  }
   if (windows) validatePreprocessConfig({ windows, size: o.size });
   if (ext === '.png' && windows && windows.length !== 1 && windows.length !== 3) {
     throw new ConfigError(
       `a PNG holds 1 (grey) or 3 (RGB) windows, received ${windows.length}; use .npy for other counts`,
     );
   }
-  return { format: ext === '.npy' ? 'npy' : 'png', windows };
+  return { format: ext === '.npy' ? 'npy' : 'png', windows, crop };
 }
 
 export async function exportSlice(o: ExportOptions): Promise<ExportResult> {
-  const { format, windows } = resolveExportOptions(o);
+  const { format, windows, crop } = resolveExportOptions(o);
   const slice = await readSlice(o.file, { rsnaFix: o.rsnaFix ?? true });
   const method = o.resizeMethod ?? 'auto';
+  const grid = preprocessGrid(slice, crop);
   const img = windows
-    ? windowedImage(slice, { windows, size: o.size, resizeMethod: method })
-    : huImage(slice, o.size, method);
+    ? windowedImage(grid, { windows, size: o.size, resizeMethod: method })
+    : huImage({ ...slice, hu: grid.hu, rows: grid.rows, cols: grid.cols }, o.size, method);
   const shape = windows ? [img.height, img.width, img.channels] : [img.height, img.width];
   const sopClassUid = slice.sopClassUid ?? '';
   const read = {
@@ -94,7 +112,14 @@ export async function exportSlice(o: ExportOptions): Promise<ExportResult> {
     sopClassUid,
     ct: slice.modality === 'CT' || (slice.modality === '' && CT_IMAGE_SOP_CLASSES.has(sopClassUid)),
   };
-  const result = { out: o.out, format, shape, rsnaFixApplied: slice.rsnaFixApplied, read };
+  const result = {
+    out: o.out,
+    format,
+    shape,
+    rsnaFixApplied: slice.rsnaFixApplied,
+    read,
+    ...(crop === 'head' && { cropBox: grid.box }),
+  };
   if (format === 'npy') {
     await writeFileAtomic(o.out, encodeNpy(img.data, shape));
     return { ...result, dtype: 'float32' };

@@ -93,7 +93,7 @@ export function formatCacheInfo(i: CacheInfo): string {
     ),
     '',
     `  config: size ${c.size}, windows ${c.windows.map((w) => `${w.name}(${w.center}/${w.width})`).join(',')}, ` +
-      `channels ${c.channels}, rsna fix ${c.rsnaFix ? 'on' : 'off'}, record ${c.recordBytes} bytes, ` +
+      `channels ${c.channels}, rsna fix ${c.rsnaFix ? 'on' : 'off'}, crop ${c.crop}, record ${c.recordBytes} bytes, ` +
       `${c.recordsPerShard} records/shard, ichdet ${c.version}, format ${c.format}, created ${c.createdAt}`,
     `  job: images ${i.job.images}, partition ${i.job.shard} (${i.job.slots} of ${i.job.fileCount} files), labels ${i.job.labels ?? 'none'}`,
     ...(i.job.selection ? [`  selection: ${i.job.selection}`] : []),

@@ -17,14 +17,17 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../backend/init.js';
+import { type CropBox, headBox } from '../dicom/crop.js';
 import { readWindowed } from '../dicom/fastpath.js';
+import { windowedImage } from '../dicom/preprocess.js';
+import { decodeSlice } from '../dicom/read.js';
 import { WINDOW_PRESETS } from '../dicom/window.js';
 import { ConfigError } from '../errors.js';
 import { formatSubmission } from '../eval/rsna.js';
 import { type InferenceOptions, resolveInferenceConfig } from '../infer/config.js';
 import {
   argmax,
-  camToSlice,
+  camToBox,
   GradCam,
   overlayPng,
   POINTING_TOLERANCE,
@@ -303,6 +306,17 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
   let threshold = 0;
   let brain: { center: number; width: number } = { ...WINDOW_PRESETS.brain };
   let rsnaFix = true;
+  let crop: 'none' | 'head' = 'none';
+  // The slice in the brain window for the overlay and, with a `head`-cropped model, the box its
+  // input covered (the map lies on that box): one decode for both.
+  const grayAndBox = (bytes: Uint8Array, file: string) => {
+    if (crop !== 'head') {
+      return { gray: readWindowed(bytes, file, { windows: [brain], rsnaFix }).image, box: null };
+    }
+    const slice = decodeSlice(bytes, file, { rsnaFix });
+    const box: CropBox | null = headBox(slice.hu, slice.rows, slice.cols);
+    return { gray: windowedImage(slice, { windows: [brain] }), box };
+  };
   const onSeries =
     o.cam === undefined
       ? undefined
@@ -319,17 +333,17 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
           const L = m.labels.length;
           for (const [j, i] of flagged.entries()) {
             const ref = s.slices[i]!;
-            const gray = readWindowed(s.bytes[i]!, ref.file, { windows: [brain], rsnaFix });
-            const { height: rows, width: cols } = gray.image;
+            const { gray, box } = grayAndBox(s.bytes[i]!, ref.file);
+            const { height: rows, width: cols } = gray;
             const mask =
               masksDir === undefined ? undefined : readMask(masksDir, ref.imageId, rows, cols);
             for (const [li, l] of m.labels.entries()) {
               const raw = m.maps.subarray((j * L + li) * m.h * m.w, (j * L + li + 1) * m.h * m.w);
-              const map = camToSlice(raw, m.h, m.w, rows, cols);
+              const map = camToBox(raw, m.h, m.w, rows, cols, box);
               const label = LABEL_NAMES[l]!;
               const base = join(camDir, `${safeName(ref.imageId)}_${label}`);
               await writeFileAtomic(`${base}.npy`, encodeNpy(map, [rows, cols]));
-              await writeFileAtomic(`${base}.png`, overlayPng(gray.image.data, map, rows, cols));
+              await writeFileAtomic(`${base}.png`, overlayPng(gray.data, map, rows, cols));
               if (mask) game?.add(label, map, mask.data, maskBits(l), rows, cols);
               const peak = argmax(map);
               cams.push({
@@ -361,6 +375,7 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
   const { input, dir } = config;
   threshold = config.threshold.value;
   rsnaFix = input.rsnaFix;
+  crop = input.crop;
   const named = input.windows.find((w) => w.name === 'brain');
   if (named) brain = { center: named.center, width: named.width };
   const files = await listFiles(o.inputs);

@@ -15,6 +15,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
+import type { CropBox } from '../dicom/crop.js';
+import { normaliseMap, placeMap } from '../dicom/place.js';
 import { resize } from '../dicom/resize.js';
 import { ConfigError } from '../errors.js';
 import type { PointingRow } from '../eval/pointing-types.js';
@@ -288,6 +290,23 @@ export function camToSlice(
   if (max > 0) for (let i = 0; i < up.length; i++) up[i] = Math.max(0, up[i]! / max);
   else up.fill(0);
   return up;
+}
+
+/**
+ * A raw map (h × w, on the model's input grid) placed on its slice (rows × cols): upsampled to
+ * the crop box's side and put at the box (clipped, zero outside), then normalised like
+ * {@link camToSlice}, which it equals when `box` is null (the input was the whole slice).
+ */
+export function camToBox(
+  map: Float32Array,
+  h: number,
+  w: number,
+  rows: number,
+  cols: number,
+  box: CropBox | null,
+): Float32Array {
+  if (box === null) return camToSlice(map, h, w, rows, cols);
+  return normaliseMap(placeMap(map, h, w, rows, cols, box));
 }
 
 /** Index of the first maximum of a map (row-major). */

@@ -8,12 +8,14 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Cache } from '../data/cache.js';
 import { BatchLoader } from '../data/input.js';
+import { type CropBox, headBox } from '../dicom/crop.js';
+import { decodeSlice } from '../dicom/read.js';
 import { InputError } from '../errors.js';
 import type { CachePointing, PointingRow } from '../eval/pointing-types.js';
 import { decodePng } from '../io/png.js';
 import { ANY_INDEX, LABEL_NAMES } from '../labels.js';
 import { inputCard } from '../run/model-card.js';
-import { camToSlice, GradCam, POINTING_TOLERANCE, PointingGame } from './gradcam.js';
+import { camToBox, GradCam, POINTING_TOLERANCE, PointingGame } from './gradcam.js';
 
 export type { CachePointing, PointingRow } from '../eval/pointing-types.js';
 
@@ -98,10 +100,31 @@ export interface CachePointingOptions {
 }
 
 /**
+ * The square the cache's record of `source` covers in its slice: null for a cache without a crop;
+ * with `--crop head`, the head's box of the DICOM file (relative to the cache job's images
+ * folder), decoded with the cache's rsnaFix as prepare did.
+ */
+function cacheBox(cache: Cache, source: string): CropBox | null {
+  if (cache.config.crop !== 'head') return null;
+  const file = join(cache.job.images, source);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw new InputError(
+      `the pointing game on a --crop head cache needs its DICOM files for the crop box; cannot read ${file}: ${(err as Error).message}`,
+    );
+  }
+  const slice = decodeSlice(bytes, file, { rsnaFix: cache.config.rsnaFix });
+  return headBox(slice.hu, slice.rows, slice.cols);
+}
+
+/**
  * The pointing game of the model in `dir` (a tfjs backend must be initialised) on the cache
  * images at `positions` that have a mask in `masksDir`: each image's Grad-CAM maps (one per label)
- * are computed on the model's own input (the whole slice, no augmentation), upsampled to the
- * mask's size and scored against the label's bits.
+ * are computed on the model's own input (the whole slice, or its crop to the head for a cache
+ * prepared with `--crop head`; no augmentation), placed on the mask's grid and scored against the
+ * label's bits.
  */
 export async function pointingOnCache(
   dir: string,
@@ -112,10 +135,16 @@ export async function pointingOnCache(
 ): Promise<CachePointing> {
   const input = inputCard(dir);
   const rows = cache.rows();
-  const withMask: { position: number; mask: LabelMask }[] = [];
+  const full = cache.config.crop === 'head' ? cache.sliceRows() : null;
+  const withMask: { position: number; mask: LabelMask; box: CropBox | null }[] = [];
   for (const p of Array.from(positions)) {
     const mask = readMask(masksDir, rows[p]!.imageId);
-    if (mask) withMask.push({ position: p, mask });
+    if (mask)
+      withMask.push({
+        position: p,
+        mask,
+        box: full === null ? null : cacheBox(cache, full[p]!.source),
+      });
   }
   const game = new PointingGame(LABEL_NAMES, { tolerance: POINTING_TOLERANCE });
   const cam = await GradCam.load(dir, o.layer);
@@ -134,10 +163,10 @@ export async function pointingOnCache(
       );
       const m = cam.maps(x, part.length);
       const L = m.labels.length;
-      for (const [j, { mask }] of part.entries()) {
+      for (const [j, { mask, box }] of part.entries()) {
         for (const [li, l] of m.labels.entries()) {
           const raw = m.maps.subarray((j * L + li) * m.h * m.w, (j * L + li + 1) * m.h * m.w);
-          const map = camToSlice(raw, m.h, m.w, mask.rows, mask.cols);
+          const map = camToBox(raw, m.h, m.w, mask.rows, mask.cols, box);
           game.add(LABEL_NAMES[l]!, map, mask.data, maskBits(l), mask.rows, mask.cols);
         }
       }

@@ -272,6 +272,7 @@ export function* seriesInputs(
     windows: input.windows as WindowLevel[],
     size: input.cacheSize,
     rsnaFix: input.rsnaFix,
+    crop: input.crop,
   };
   const spec = { size: input.size, context: input.context, preprocessing: input.preprocessing };
   const cacheGeom = { size: input.cacheSize, channels: input.cacheChannels };

@@ -10,12 +10,14 @@
  * A PACS that cannot be reached raises `PacsUnavailable` out of `pass()`: nothing is committed
  * and `follow()` waits (1 s, doubling to 30 s) and carries on from the same change.
  */
+import { type CropBox, headBox } from '../dicom/crop.js';
 import { readWindowed } from '../dicom/fastpath.js';
 import { parseDicomBytes } from '../dicom/parse.js';
-import { CT_IMAGE_SOP_CLASSES, sopClassOf } from '../dicom/read.js';
+import { windowedImage } from '../dicom/preprocess.js';
+import { CT_IMAGE_SOP_CLASSES, decodeSlice, sopClassOf } from '../dicom/read.js';
 import { checkAborted, Interrupted } from '../errors.js';
 import type { InferenceConfig } from '../infer/config.js';
-import { type CamMaps, camToSlice } from '../infer/gradcam.js';
+import { type CamMaps, camToBox } from '../infer/gradcam.js';
 import {
   type Aggregator,
   type InferenceRuntime,
@@ -619,16 +621,24 @@ export class Watcher {
     if (series === undefined) throw new Error(`key slice ${imageId} was not predicted`);
     const ref = series.slices[i]!;
     const brain = { center: 40, width: 80 };
-    const gray = readWindowed(series.bytes[i]!, ref.file, {
-      windows: [brain],
-      rsnaFix: this.o.config.input.rsnaFix,
-    }).image;
+    const { rsnaFix, crop } = this.o.config.input;
+    // With a `head`-cropped model the map lies on the box its input covered: one decode gives
+    // both the gray image and the box.
+    let gray: { data: Float32Array; height: number; width: number };
+    let box: CropBox | null = null;
+    if (crop === 'head') {
+      const slice = decodeSlice(series.bytes[i]!, ref.file, { rsnaFix });
+      gray = windowedImage(slice, { windows: [brain] });
+      box = headBox(slice.hu, slice.rows, slice.cols);
+    } else {
+      gray = readWindowed(series.bytes[i]!, ref.file, { windows: [brain], rsnaFix }).image;
+    }
     let map: Float32Array | null = null;
     const cam = this.o.cam;
     if (cam !== null) {
       const per = cam.size * cam.size * cam.channels;
       const m = await cam.maps(series.x.slice(i * per, (i + 1) * per), 1, [ANY_INDEX]);
-      map = camToSlice(m.maps, m.h, m.w, gray.height, gray.width);
+      map = camToBox(m.maps, m.h, m.w, gray.height, gray.width, box);
     }
     const anyP = series.p[i * LABEL_COUNT + ANY_INDEX]!;
     const lines = [

@@ -8,6 +8,7 @@
  * strip shows stage 2 (the served stage-2 probabilities, or the worker's stage 2 after the CNN in
  * the browser) and a toggle switches the rows to stage 1.
  */
+import { type CropBox, headBox } from '../../dicom/crop.js';
 import { ANY_INDEX, LABEL_COUNT, LABEL_NAMES } from '../../labels.js';
 import { seriesSliceInputs } from '../../series/slice-inputs.js';
 import type { ModelCardLite, StoredSlice } from './model-input.js';
@@ -96,6 +97,8 @@ const state = {
       study2: number | null;
       cam: Float32Array | null;
       camDims: number[] | null;
+      /** Per slice, the square its model input covered (a `--crop head` model), else null. */
+      boxes: (CropBox | null)[];
     }
   >(),
   renders: 0,
@@ -181,7 +184,15 @@ function overlayOf(
     }
     const a = state.series && state.analysed.get(state.series.seriesUid);
     if (a?.cam && a.camDims) {
-      const m = camSlice(a.cam, a.camDims, k, state.label);
+      const box = a.boxes[k] ?? null;
+      const sl = box === null ? undefined : await loadSlice(inst.sopInstanceUid);
+      const m = camSlice(
+        a.cam,
+        a.camDims,
+        k,
+        state.label,
+        sl && { rows: sl.rows, cols: sl.cols, box },
+      );
       return toCanvas(heatToRgba(m.map), m.rows, m.cols);
     }
     return null;
@@ -593,7 +604,11 @@ async function analyse(batch = 8): Promise<{
     p2 = p.map((_, k) => Array.from(r.slices.subarray(k * LABEL_COUNT, (k + 1) * LABEL_COUNT)));
     study2 = r.study;
   }
-  state.analysed.set(s.seriesUid, { p, p2, study2, cam, camDims });
+  // The box each slice's input covered, from its HU with the same rule as prepare --crop head.
+  const boxes = stored.map((sl) =>
+    card.crop === 'head' ? headBox(sl.hu, sl.rows, sl.cols) : null,
+  );
+  state.analysed.set(s.seriesUid, { p, p2, study2, cam, camDims, boxes });
   overlays.clear();
   buildStrip();
   await render();

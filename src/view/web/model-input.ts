@@ -1,7 +1,7 @@
 /**
  * The model's input of a series, built in the browser with the same code `ichdet predict` runs
  * in Node: HU with the RSNA fix (dicom/hu.ts), the model's windows resized to its cache size and
- * quantised to 8 bits (dicom/preprocess.ts, equal to the fast path predict reads), then 2.5D
+ * quantised to 8 bits after the card's crop to the head (dicom/preprocess.ts, equal to the fast path predict reads), then 2.5D
  * context, resizing to the input size and the input scaling (data/input.ts). Pure, no DOM.
  */
 
@@ -22,6 +22,8 @@ export interface ModelCardLite {
   cacheSize: number;
   windows: WindowLevel[];
   rsnaFix?: boolean;
+  /** `head`: crop each slice to the square around the head before resizing (default none). */
+  crop?: 'none' | 'head';
 }
 
 export interface StoredSlice {
@@ -39,7 +41,11 @@ export function seriesInput(slices: readonly StoredSlice[], card: ModelCardLite)
   const records = slices.map((s) => {
     const { hu } = storedToHu(s.stored, s, { rsnaFix: card.rsnaFix ?? true });
     const slice = { hu, rows: s.rows, cols: s.cols } as CtSlice;
-    return windowedImageUint8(slice, { windows: card.windows, size: card.cacheSize }).data;
+    return windowedImageUint8(slice, {
+      windows: card.windows,
+      size: card.cacheSize,
+      crop: card.crop ?? 'none',
+    }).data;
   });
   const examples = records.map((_, k) =>
     contextIndices(k, records.length, card.context).map((j) => records[j]!),

@@ -4,7 +4,9 @@
  * (dicom/quantize.ts). So the screen shows exactly the values the model saw; the tests check
  * canvas pixels against the Node side. Pure functions, no DOM.
  */
+import type { CropBox } from '../../dicom/crop.js';
 import { type HuAttributes, storedToHu } from '../../dicom/hu.js';
+import { normaliseMap, placeMap } from '../../dicom/place.js';
 import { toUint8 } from '../../dicom/quantize.js';
 import type { StoredPixels } from '../../dicom/slice.js';
 import { type WindowLevel, windowTransform } from '../../dicom/window.js';
@@ -97,12 +99,18 @@ export function maskToRgba(bits: Uint8Array, bit: number): Uint8ClampedArray<Arr
   return rgba;
 }
 
-/** Class activation maps from the model (n × h × w × labels) → one slice's map of one label, ReLU'd and scaled to [0, 1]. */
+/**
+ * Class activation maps from the model (n × h × w × labels) → one slice's map of one label,
+ * ReLU'd and scaled to [0, 1]. With `onto` holding a crop box (a model fed `--crop head`
+ * inputs), the map is placed on the slice's rows × cols at that box (dicom/place.ts, as
+ * `ichdet predict --cam` places it), zero outside.
+ */
 export function camSlice(
   cam: Float32Array,
   dims: readonly number[],
   slice: number,
   label: number,
+  onto?: { rows: number; cols: number; box: CropBox | null },
 ): { map: Float32Array; rows: number; cols: number } {
   const h = dims[1]!;
   const w = dims[2]!;
@@ -113,6 +121,10 @@ export function camSlice(
     const v = Math.max(0, cam[(slice * h * w + i) * k + label]!);
     map[i] = v;
     if (v > max) max = v;
+  }
+  if (onto?.box) {
+    const placed = normaliseMap(placeMap(map, h, w, onto.rows, onto.cols, onto.box));
+    return { map: placed, rows: onto.rows, cols: onto.cols };
   }
   if (max > 0) for (let i = 0; i < map.length; i++) map[i] = map[i]! / max;
   return { map, rows: h, cols: w };
