@@ -92,7 +92,10 @@ describe('ichdet demo --quick', () => {
     const md = readFileSync(join(out, 'study', 'report.md'), 'utf8');
     expect(md).toContain('Grad-CAM pointing game, any');
     for (const m of study.models) {
-      expect(m.pointing!.layer).toBe(m.arch === 'mobilenet_v2' ? 'out_relu' : 'top_activation');
+      // At 64² the default Grad-CAM layer is each model's stride-16 block (4×4).
+      expect(m.pointing!.layer).toBe(
+        m.arch === 'mobilenet_v2' ? 'block_13_expand_relu' : 'block6a_expand_activation',
+      );
       const rows = m.pointing!.rows;
       expect(rows.map((r) => r.label)).toEqual([
         'epidural',

@@ -41,7 +41,8 @@ describe('Grad-CAM layer choice', () => {
       expect(camLayer(m, 'mobilenet_v2', 64, '1/8')).toBe('block_6_expand_relu');
       expect(camLayer(m, 'mobilenet_v2', 64, '1/16')).toBe('block_13_expand_relu');
       expect(camLayer(m, 'mobilenet_v2', 64, '1/32')).toBe('out_relu');
-      expect(camLayer(m, 'mobilenet_v2', 64)).toBe('out_relu');
+      // The default: the 2×2 feature layer is too coarse at 64², so the stride-16 block.
+      expect(camLayer(m, 'mobilenet_v2', 64)).toBe('block_13_expand_relu');
       expect(camLayer(m, 'mobilenet_v2', 64, 'block_2_add')).toBe('block_2_add');
       expect(() => camLayer(m, 'mobilenet_v2', 64, 'block_99')).toThrow(ConfigError);
       expect(() => camLayer(m, 'mobilenet_v2', 64, 'block_99')).toThrow(
@@ -53,6 +54,13 @@ describe('Grad-CAM layer choice', () => {
       );
     } finally {
       m.dispose();
+    }
+    // At 224² the feature layer's map is 7×7: the default is the last convolutional block.
+    const big = buildModel('mobilenet_v2', { inputShape: [224, 224, 3] });
+    try {
+      expect(camLayer(big, 'mobilenet_v2', 224)).toBe('out_relu');
+    } finally {
+      big.dispose();
     }
   });
 

@@ -69,7 +69,7 @@ export function registerEvaluate(program: Command): void {
     )
     .option(
       '--cam-layer <layer>',
-      "Grad-CAM layer for --masks: a layer name, or 1/8, 1/16, 1/32 (default: the architecture's last convolutional block)",
+      "Grad-CAM layer for --masks: a layer name, or 1/8, 1/16, 1/32 (default: the architecture's last convolutional block, or its stride-16 block when that map is under 7 px)",
     )
     .option('--json', 'print metrics.json instead of the table')
     .option('--no-progress', 'no progress bar')

@@ -72,7 +72,7 @@ export function registerPredict(program: Command): void {
     )
     .option(
       '--cam-layer <layer>',
-      "Grad-CAM layer: a layer name, or 1/8, 1/16, 1/32 for the last layer at that fraction of the input's size (default: the architecture's last convolutional block)",
+      "Grad-CAM layer: a layer name, or 1/8, 1/16, 1/32 for the last layer at that fraction of the input's size (default: the architecture's last convolutional block, or its stride-16 block when that map is under 7 px)",
     )
     .option(
       '--masks <dir>',
