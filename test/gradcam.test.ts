@@ -55,6 +55,18 @@ describe('Grad-CAM layer choice', () => {
     } finally {
       m.dispose();
     }
+    // Block outputs only: Xception's default at 71² is a residual add, not a layer inside the
+    // block its shortcut bypasses; where the graph walk cannot start inside the model
+    // (InceptionV3's modules), GradCam falls back to the feature layer.
+    const xc = buildModel('xception', { inputShape: [71, 71, 3] });
+    const inc = buildModel('inception_v3', { inputShape: [75, 75, 3] });
+    try {
+      expect(camLayer(xc, 'xception', 71)).toBe('add_10');
+      expect(GradCam.fromModel(inc, 'inception_v3', 75, 3).layer).toBe('mixed10');
+    } finally {
+      xc.dispose();
+      inc.dispose();
+    }
     // At 224² the feature layer's map is 7×7: the default is the last convolutional block.
     const big = buildModel('mobilenet_v2', { inputShape: [224, 224, 3] });
     try {

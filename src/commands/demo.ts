@@ -86,7 +86,7 @@ export function demoPlan(quick: boolean): DemoPlan {
     crop: 'head',
     size: 64,
     batch: 16,
-    lr: 2e-3,
+    lr: 1e-3,
     lrSchedule: 'cosine',
     val: 0.12,
     test: 0.3,

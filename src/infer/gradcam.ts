@@ -90,8 +90,9 @@ export const MIN_CAM_SIDE = 7;
 /**
  * The default Grad-CAM layer: the architecture's feature layer (its last convolutional block)
  * when its map is at least {@link MIN_CAM_SIDE} pixels wide, as at 224² and above; for smaller
- * inputs, whose last block is 2×2 to 4×4, the last layer whose map is at least
- * min(7, ⌈size / 16⌉) wide — the stride-16 block at 64² and 128². Measured on the demo's
+ * inputs, whose last block is 2×2 to 4×4, the last block output (a layer every path from
+ * the input to the output passes through) whose map is at least min(7, ⌈size / 16⌉) wide — the
+ * stride-16 block at 64² and 128². Measured on the demo's
  * MobileNetV2 at 64² (cropped synthetic CT, 272 test slices with a lesion): the pointing game of
  * `any` is 0% at the 2×2 feature layer, 20% at 4×4 (stride 16) and 17% at 8×8 (stride 8).
  */
@@ -105,10 +106,27 @@ export function defaultCamLayer(model: LayersModel, arch: string, size: number):
   const fSide = f === undefined ? undefined : sideOf(f);
   if (fSide === undefined || fSide >= MIN_CAM_SIDE) return feature;
   const want = Math.min(MIN_CAM_SIDE, Math.ceil(size / 16));
+  // Only layers every path from the input to the output passes through (block outputs: not a
+  // branch inside an Inception module, nor a layer a residual shortcut bypasses).
+  const layers = model.layers;
+  const index = new Map(layers.map((l, i) => [l, i]));
+  const minIn = layers.map((l) => {
+    let m = Number.POSITIVE_INFINITY;
+    for (const node of l.inboundNodes) {
+      for (const src of node.inboundLayers) m = Math.min(m, index.get(src) ?? m);
+    }
+    return m;
+  });
   let found: string | undefined;
-  for (const l of model.layers) {
+  let laterMin = Number.POSITIVE_INFINITY;
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const l = layers[i]!;
     const side = sideOf(l);
-    if (side !== undefined && side >= want && !isPadding(l)) found = l.name;
+    const cut = laterMin >= i;
+    if (found === undefined && cut && side !== undefined && side >= want && !isPadding(l)) {
+      found = l.name;
+    }
+    laterMin = Math.min(laterMin, minIn[i]!);
   }
   return found ?? feature;
 }
@@ -218,7 +236,20 @@ export class GradCam {
     channels: number,
     layer?: string,
   ): GradCam {
-    return new GradCam(model, size, channels, camLayer(model, arch, size, layer));
+    const chosen = camLayer(model, arch, size, layer);
+    const feature = archSpec(arch).featureLayer;
+    if (layer !== undefined || chosen === feature) {
+      return new GradCam(model, size, channels, chosen);
+    }
+    // A default inside the graph is checked once on a blank image: where the graph walk cannot
+    // start there (InceptionV3's modules), the architecture's feature layer is used instead.
+    const cam = new GradCam(model, size, channels, chosen);
+    try {
+      cam.maps(new Float32Array(size * size * channels), 1, [0]);
+      return cam;
+    } catch {
+      return new GradCam(model, size, channels, feature);
+    }
   }
 
   /**
