@@ -237,10 +237,9 @@ export class GradCam {
     layer?: string,
   ): GradCam {
     const chosen = camLayer(model, arch, size, layer);
+    if (layer !== undefined) return new GradCam(model, size, channels, chosen);
     const feature = archSpec(arch).featureLayer;
-    if (layer !== undefined || chosen === feature) {
-      return new GradCam(model, size, channels, chosen);
-    }
+    if (chosen === feature) return new GradCam(model, size, channels, chosen);
     // A default inside the graph is checked once on a blank image: where the graph walk cannot
     // start there (InceptionV3's modules), the architecture's feature layer is used instead.
     const cam = new GradCam(model, size, channels, chosen);
