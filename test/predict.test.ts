@@ -562,7 +562,8 @@ describe('predict on a trained model', () => {
     expect([png.height, png.width, png.channels]).toEqual([64, 64, 3]);
     // For GAP → Dense → sigmoid, ∂y_l/∂A_k(i, j) = σ'(z_l)·W[k, l]/(h·w) at every (i, j), so
     // Grad-CAM's map is ReLU(Σ_k W[k, l]·A_k) up to a positive factor: check that on raw maps.
-    const cam = await GradCam.load(join(run, 'best'));
+    // At the feature layer (MobileNetV2's out_relu; the default at 64² is the stride-16 block).
+    const cam = await GradCam.load(join(run, 'best'), 'out_relu');
     const model = await loadSavedModel(join(run, 'best'));
     const x = new Float32Array(64 * 64 * 3).map((_, i) => Math.sin(i * 0.37));
     const m = cam.maps(x, 1);

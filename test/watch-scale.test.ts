@@ -491,7 +491,9 @@ describe('ichdet watch on what a PACS holds', () => {
 
   it("the ONNX cam output's maps equal Grad-CAM's (normalised), and ONNX-only needs --runtime onnx", async () => {
     const onnx = await OnnxModel.load(join(onlyDir, 'model.onnx'), { threads: 1 });
-    const cam = await GradCam.load(modelDir);
+    // The cam output is the class activation map of the feature layer (MobileNetV2's out_relu);
+    // Grad-CAM's default at 32² is an earlier block.
+    const cam = await GradCam.load(modelDir, 'out_relu');
     try {
       expect(onnx.hasCam).toBe(true);
       const per = SIZE * SIZE * 3;
