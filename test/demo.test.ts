@@ -22,7 +22,17 @@ beforeAll(async () => {
   out = join(mkdtempSync(join(tmpdir(), 'ichdet-demo-')), 'demo');
   const r = await run(
     process.execPath,
-    ['--import', 'tsx', join(root, 'src/cli/run.ts'), 'demo', '--quick', '--out', out],
+    [
+      '--import',
+      'tsx',
+      join(root, 'src/cli/run.ts'),
+      'demo',
+      '--quick',
+      '--patients',
+      '30',
+      '--out',
+      out,
+    ],
     { cwd: root, env: { ...process.env, CI: 'true' }, maxBuffer: 1 << 24 },
   );
   stdout = r.stdout;
@@ -123,7 +133,17 @@ describe('ichdet demo --quick', () => {
   it('skips finished steps when run again', async () => {
     const r = await run(
       process.execPath,
-      ['--import', 'tsx', join(root, 'src/cli/run.ts'), 'demo', '--quick', '--out', out],
+      [
+        '--import',
+        'tsx',
+        join(root, 'src/cli/run.ts'),
+        'demo',
+        '--quick',
+        '--patients',
+        '30',
+        '--out',
+        out,
+      ],
       { cwd: root, env: { ...process.env, CI: 'true' }, maxBuffer: 1 << 24 },
     );
     expect(r.stderr).toContain('mobilenet_v2: finished already, not trained again');

@@ -56,13 +56,19 @@ describe('Grad-CAM layer choice', () => {
       m.dispose();
     }
     // Block outputs only: Xception's default at 71² is a residual add, not a layer inside the
-    // block its shortcut bypasses; where the graph walk cannot start inside the model
-    // (InceptionV3's modules), GradCam falls back to the feature layer.
+    // block its shortcut bypasses; InceptionV3's is a module's concatenation (mixed2, 7×7 at
+    // 75²), and the gradient flows back to it through the later modules' batch norms, which
+    // have no γ (scale: false).
     const xc = buildModel('xception', { inputShape: [71, 71, 3] });
     const inc = buildModel('inception_v3', { inputShape: [75, 75, 3] });
     try {
       expect(camLayer(xc, 'xception', 71)).toBe('add_10');
-      expect(GradCam.fromModel(inc, 'inception_v3', 75, 3).layer).toBe('mixed10');
+      const cam = GradCam.fromModel(inc, 'inception_v3', 75, 3);
+      expect(cam.layer).toBe('mixed2');
+      const x = new Float32Array(75 * 75 * 3).map((_, i) => ((i * 7919) % 255) / 127.5 - 1);
+      const r = cam.maps(x, 1, [5]);
+      expect([r.h, r.w]).toEqual([7, 7]);
+      expect(r.maps.every(Number.isFinite)).toBe(true);
     } finally {
       xc.dispose();
       inc.dispose();

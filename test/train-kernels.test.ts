@@ -341,6 +341,28 @@ describe('training batch norm agrees with tfjs-layers’ computation on the cpu 
     }
     await tf.setBackend('wasm');
   });
+
+  it('lets a gradient pass BatchNormalization({scale: false}) in inference (Grad-CAM inside InceptionV3)', async () => {
+    for (const backend of ['wasm', 'cpu']) {
+      await tf.setBackend(backend);
+      const input = layers.input({ shape: [2] });
+      const bn = layers.batchNormalization({ scale: false, epsilon: 0 });
+      const m = tflModel({ inputs: input, outputs: bn.apply(input) as SymbolicTensor });
+      // moving mean (1, 2), moving variance (4, 16), β (0.5, −1): y = (x − μ)/σ + β.
+      bn.setWeights([tf.tensor1d([0.5, -1]), tf.tensor1d([1, 2]), tf.tensor1d([4, 16])]);
+      const x = tf.tensor2d([3, 10, 0, -6], [2, 2]);
+      const y = m.apply(x) as tf.Tensor;
+      expect(Array.from(y.dataSync())).toEqual([1.5, 1, 0, -3]);
+      // d Σ(y·w)/dx = w/σ per channel.
+      const g = tf.grad((t: tf.Tensor) =>
+        tf.sum(tf.mul(m.apply(t) as tf.Tensor, tf.tensor1d([2, 4]))),
+      )(x);
+      expect(Array.from(g.dataSync())).toEqual([1, 1, 1, 1]);
+      tf.dispose([x, y, g]);
+      m.dispose();
+    }
+    await tf.setBackend('wasm');
+  });
 });
 
 describe('activation gradients, reductions and slices agree with the cpu backend', () => {

@@ -6,15 +6,16 @@
  * passes `this.gamma.read()` and `this.beta.read()` to `normalizeBatchInTraining`
  * unconditionally, but `build` creates `gamma` only when `scale` and `beta` only when `center`:
  * with `scale: false` (Keras' InceptionV3 `conv2d_bn`) the forward pass of a training step
- * throws "Cannot read properties of undefined (reading 'read')". Inference is unaffected (it
- * tests `this.gamma == null`). Passing `undefined` on instead would not do either: tfjs-core's
- * `batchNorm` then records a tape node whose `scale` input is undefined, and backprop fails on
- * it. Keras' semantics of a missing γ or β are γ = 1, β = 0, so this module normalizes with
- * those constants in their place; the layer's weights (names, shapes, order) are untouched, so
- * Keras weight files load as before.
+ * throws "Cannot read properties of undefined (reading 'read')". Inference tests
+ * `this.gamma == null` and passes `undefined` on, which computes the right values, but tfjs-core's
+ * `batchNorm` then records a tape node whose `scale` input is undefined, and any backprop through
+ * the layer fails on it ("reading 'dataId'"): Grad-CAM at a layer inside an InceptionV3 module.
+ * Keras' semantics of a missing γ or β are γ = 1, β = 0, so this module normalizes with those
+ * constants in their place, in training and, when one is missing, in inference; the layer's
+ * weights (names, shapes, order) are untouched, so Keras weight files load as before.
  *
- * `patchBatchNormTraining()` replaces the training branch of the layer's `call` (inference still
- * runs tfjs-layers' own code) by `batchNormTraining`, which computes exactly what tfjs-layers
+ * `patchBatchNormTraining()` replaces the training branch of the layer's `call` (inference runs
+ * tfjs-layers' own code unless γ or β is missing) by `batchNormTraining`, which computes exactly what tfjs-layers
  * computes — batch mean, biased batch variance, (x − μ)/√(σ² + ε)·γ + β, and the moving
  * averages m ← m − (m − v)(1 − momentum) — and, on the wasm backend with the channel axis last,
  * does it with one fused SIMD kernel forward (2 reads, 1 write) and one backward (2 reads,
@@ -123,7 +124,29 @@ export function patchBatchNormTraining(): void {
     throw new Error('tfjs-layers has no BatchNormalization class to patch');
   }
   proto.call = function (this: BatchNormLayer, inputs, kwargs) {
-    if (kwargs?.training !== true) return original.call(this, inputs, kwargs);
+    if (kwargs?.training !== true) {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const gammaOk = this.scale && this.gamma;
+      const betaOk = this.center && this.beta;
+      if ((gammaOk && betaOk) || !x || (this.axis !== -1 && this.axis !== x.rank - 1)) {
+        return original.call(this, inputs, kwargs);
+      }
+      // Inference with a missing γ or β: tfjs-layers passes undefined to tfjs-core's batchNorm,
+      // which computes the right values but records a tape node with an undefined input, so a
+      // gradient through the layer (Grad-CAM from inside an InceptionV3 module) fails. The
+      // constants γ = 1, β = 0 give the same values and a tape that backprop can walk.
+      return tf.tidy(() => {
+        const c = x.shape[x.rank - 1]!;
+        return tf.batchNorm(
+          x,
+          this.movingMean.read(),
+          this.movingVariance.read(),
+          betaOk ? this.beta!.read() : tf.zeros([c]),
+          gammaOk ? this.gamma!.read() : tf.ones([c]),
+          this.epsilon,
+        );
+      });
+    }
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       if (!x) throw new Error('BatchNormalization received no input');

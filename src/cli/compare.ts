@@ -170,6 +170,7 @@ function summary(study: Study): string {
 interface DemoCliOptions {
   out?: string;
   quick?: boolean;
+  patients?: number;
   workers?: number;
   seed?: string;
   series?: boolean;
@@ -185,6 +186,11 @@ export function registerDemo(program: Command): void {
     .option('--out <dir>', 'output folder (default ichdet-demo)')
     .option('--quick', 'two small architectures and fewer images')
     .option(
+      '--patients <n>',
+      'synthetic patients (default 120; --quick 60): fewer for a faster, noisier study',
+      positiveInt('--patients'),
+    )
+    .option(
       '--workers <n>',
       'worker threads (default: the number of cores)',
       positiveInt('--workers'),
@@ -194,13 +200,20 @@ export function registerDemo(program: Command): void {
     .option('--no-progress', 'no progress bars')
     .addHelpText(
       'after',
-      ['', 'Examples:', '  ichdet demo', '  ichdet demo --quick --out /tmp/demo'].join('\n'),
+      [
+        '',
+        'Examples:',
+        '  ichdet demo',
+        '  ichdet demo --quick --out /tmp/demo',
+        '  ichdet demo --quick --patients 30 --out /tmp/small',
+      ].join('\n'),
     )
     .action(
       action(program, async (o: DemoCliOptions) => {
         const r = await demo({
           ...(o.out !== undefined && { out: o.out }),
           quick: o.quick === true,
+          ...(o.patients !== undefined && { patients: o.patients }),
           ...(o.workers !== undefined && { workers: o.workers }),
           ...(o.seed !== undefined && { seed: Number(o.seed) }),
           series: o.series !== false,

@@ -12,8 +12,9 @@
  * which need the network), so the numbers show the pipeline working and models learning, not
  * the reference's accuracy.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ConfigError } from '../errors.js';
 import { trainSeries } from '../series/train.js';
 import { type CompareResult, compare, writeStudyReport } from './compare.js';
 import { cv } from './cv.js';
@@ -27,6 +28,11 @@ export interface DemoOptions {
   out?: string;
   /** Two small architectures and fewer images (under 5 minutes). */
   quick?: boolean;
+  /**
+   * Patients to generate instead of the plan's (120; quick 60): fewer for a faster, noisier
+   * study. Every other choice of the plan stays.
+   */
+  patients?: number;
   /** Worker threads (default: the number of cores). */
   workers?: number;
   seed?: number;
@@ -70,7 +76,12 @@ export interface DemoPlan {
 }
 
 /** The sizes the demo uses (measured to fit its time budget on a 2-core VM). */
-export function demoPlan(quick: boolean): DemoPlan {
+export function demoPlan(quick: boolean, patients?: number): DemoPlan {
+  if (patients !== undefined && (!Number.isInteger(patients) || patients < 10)) {
+    throw new ConfigError(
+      `demo: patients must be an integer ≥ 10 (the split needs a few per part), received ${patients}`,
+    );
+  }
   const common = {
     slices: '16:20',
     prevalence: {
@@ -92,9 +103,10 @@ export function demoPlan(quick: boolean): DemoPlan {
     test: 0.3,
     seriesFolds: 2,
   } as const;
-  return quick
+  const plan: DemoPlan = quick
     ? { ...common, patients: 60, archs: 'mobilenet_v2,efficientnet_b0', epochs: 3 }
     : { ...common, patients: 120, archs: 'all', epochs: 2 };
+  return patients === undefined ? plan : { ...plan, patients };
 }
 
 export interface DemoResult extends CompareResult {
@@ -111,14 +123,23 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
   const start = performance.now();
   const log = o.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   const out = resolve(o.out ?? 'ichdet-demo');
-  const plan = demoPlan(o.quick === true);
+  const plan = demoPlan(o.quick === true, o.patients);
   const seed = o.seed ?? 0;
   const progress = o.progress !== false;
   const data = join(out, 'synth');
   const cache = join(out, 'cache');
   const splitCsv = join(out, 'split.csv');
   const workers = o.workers;
-  if (!existsSync(join(data, 'synth-config.json'))) {
+  const synthConfig = join(data, 'synth-config.json');
+  if (existsSync(synthConfig)) {
+    // Resuming: the data already there must be this plan's, or every later step would mix them.
+    const had = (JSON.parse(readFileSync(synthConfig, 'utf8')) as { patients?: unknown }).patients;
+    if (had !== plan.patients) {
+      throw new ConfigError(
+        `${synthConfig}: the demo folder holds ${String(had)} patients, this demo asks for ${plan.patients}; use another --out or the same --patients`,
+      );
+    }
+  } else {
     log(`demo: generating ${plan.patients} synthetic patients in ${data}`);
     await synth({
       out: data,

@@ -236,19 +236,7 @@ export class GradCam {
     channels: number,
     layer?: string,
   ): GradCam {
-    const chosen = camLayer(model, arch, size, layer);
-    if (layer !== undefined) return new GradCam(model, size, channels, chosen);
-    const feature = archSpec(arch).featureLayer;
-    if (chosen === feature) return new GradCam(model, size, channels, chosen);
-    // A default inside the graph is checked once on a blank image: where the graph walk cannot
-    // start there (InceptionV3's modules), the architecture's feature layer is used instead.
-    const cam = new GradCam(model, size, channels, chosen);
-    try {
-      cam.maps(new Float32Array(size * size * channels), 1, [0]);
-      return cam;
-    } catch {
-      return new GradCam(model, size, channels, feature);
-    }
+    return new GradCam(model, size, channels, camLayer(model, arch, size, layer));
   }
 
   /**
