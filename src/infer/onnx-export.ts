@@ -17,15 +17,12 @@ import { HEAD_DENSE, HEAD_POOL } from '../models/common.js';
 import { loadSavedModel, readModelMetadata } from '../run/checkpoint.js';
 import { resolveModelDir } from '../run/run.js';
 import { writeFileAtomic } from '../util/files.js';
+import { attrFloat, attrInt, attrInts, floatValueInfo, OnnxGraph } from './onnx-graph.js';
 import {
-  type AttributeProto,
-  AttributeType,
-  DataType,
   encodeModel,
   IR_VERSION,
   type ModelProto,
   type NodeProto,
-  type TensorProto,
   type ValueInfoProto,
 } from './onnx-proto.js';
 
@@ -96,71 +93,6 @@ interface Val {
 }
 
 type Config = Record<string, unknown>;
-
-function attrInt(name: string, i: number): AttributeProto {
-  return { name, type: AttributeType.INT, i };
-}
-function attrInts(name: string, ints: number[]): AttributeProto {
-  return { name, type: AttributeType.INTS, ints };
-}
-function attrFloat(name: string, f: number): AttributeProto {
-  return { name, type: AttributeType.FLOAT, f };
-}
-
-function floatBytes(data: Float32Array): Uint8Array {
-  const copy = new Float32Array(data);
-  return new Uint8Array(copy.buffer);
-}
-
-/** Nodes and initializers of the graph under construction, with unique value names. */
-class GraphBuilder {
-  readonly nodes: NodeProto[] = [];
-  readonly initializers: TensorProto[] = [];
-  private readonly used = new Set<string>([ONNX_INPUT, ONNX_OUTPUT, ONNX_CAM_OUTPUT]);
-
-  unique(base: string): string {
-    let name = base;
-    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`;
-    this.used.add(name);
-    return name;
-  }
-
-  floats(base: string, dims: number[], data: Float32Array): string {
-    const name = this.unique(base);
-    this.initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: floatBytes(data) });
-    return name;
-  }
-
-  int64s(base: string, values: number[]): string {
-    const name = this.unique(base);
-    const raw = new BigInt64Array(values.map((v) => BigInt(v)));
-    this.initializers.push({
-      name,
-      dims: [values.length],
-      dataType: DataType.INT64,
-      rawData: new Uint8Array(raw.buffer),
-    });
-    return name;
-  }
-
-  scalar(base: string, v: number): string {
-    const name = this.unique(base);
-    this.initializers.push({
-      name,
-      dims: [],
-      dataType: DataType.FLOAT,
-      rawData: floatBytes(Float32Array.of(v)),
-    });
-    return name;
-  }
-
-  /** Adds a node; returns the name of its (one) output, `out` made unique. */
-  op(opType: string, inputs: string[], out: string, attribute: AttributeProto[] = []): string {
-    const output = this.unique(out);
-    this.nodes.push({ name: output, opType, input: inputs, output: [output], attribute });
-    return output;
-  }
-}
 
 /** Reads a layer's config fields with their types checked. */
 class Cfg {
@@ -297,7 +229,7 @@ function onnxAxis(axis: number, rank: number): number {
 }
 
 class Converter {
-  readonly b = new GraphBuilder();
+  readonly b = new OnnxGraph([ONNX_INPUT, ONNX_OUTPUT, ONNX_CAM_OUTPUT]);
 
   constructor(private readonly weights: (layer: string) => Float32Array[]) {}
 
@@ -723,22 +655,6 @@ class Converter {
   }
 }
 
-function valueInfo(name: string, shape: readonly (number | null)[]): ValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: DataType.FLOAT,
-        shape: {
-          dim: shape.map((d, i) =>
-            d === null ? { dimParam: i === 0 ? 'N' : `d${i}` } : { dimValue: d },
-          ),
-        },
-      },
-    },
-  };
-}
-
 /** IR version for an opset (ONNX's versioning table: opset 19–20 need IR 9, 21 needs IR 10). */
 function irVersion(opset: number): number {
   return opset <= 18 ? IR_VERSION : opset <= 20 ? 9 : 10;
@@ -852,7 +768,7 @@ export function onnxModelProto(
     const id = b.nodes[b.nodes.length - 1] as NodeProto;
     id.output = [ONNX_OUTPUT];
   }
-  const outputs = [valueInfo(ONNX_OUTPUT, outp.shape)];
+  const outputs = [floatValueInfo(ONNX_OUTPUT, outp.shape)];
   if (opts.cam === true) outputs.push(camOutput(model, values, b, weightsOf));
   const metadataProps =
     opts.metadata === undefined
@@ -867,7 +783,7 @@ export function onnxModelProto(
       name: model.name,
       node: b.nodes,
       initializer: b.initializers,
-      input: [valueInfo(ONNX_INPUT, inp.shape)],
+      input: [floatValueInfo(ONNX_INPUT, inp.shape)],
       output: outputs,
     },
     opsetImport: [{ domain: '', version: opset }],
@@ -883,7 +799,7 @@ export function onnxModelProto(
 function camOutput(
   model: LayersModel,
   values: Map<number, Val>,
-  b: GraphBuilder,
+  b: OnnxGraph,
   weightsOf: (layer: string) => Float32Array[],
 ): ValueInfoProto {
   const names = model.layers.map((l) => l.name);
@@ -908,7 +824,7 @@ function camOutput(
     output: [ONNX_CAM_OUTPUT],
     attribute: [],
   });
-  return valueInfo(ONNX_CAM_OUTPUT, [null, h ?? null, w ?? null, k]);
+  return floatValueInfo(ONNX_CAM_OUTPUT, [null, h ?? null, w ?? null, k]);
 }
 
 /** The model as an ONNX file (bytes). ConfigError names any layer it cannot convert. */

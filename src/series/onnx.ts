@@ -23,17 +23,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConfigError, InputError } from '../errors.js';
-import {
-  type AttributeProto,
-  AttributeType,
-  DataType,
-  encodeModel,
-  inspectModel,
-  type ModelProto,
-  type NodeProto,
-  type TensorProto,
-  type ValueInfoProto,
-} from '../infer/onnx-proto.js';
+import { attrInt, attrInts, attrString, floatValueInfo, OnnxGraph } from '../infer/onnx-graph.js';
+import { encodeModel, inspectModel, type ModelProto } from '../infer/onnx-proto.js';
 import { loadOrt, type OnnxBackend, type OnnxLoadOptions } from '../infer/onnx-runtime.js';
 import { LABEL_COUNT } from '../labels.js';
 import { BLOCKS, BN_EPS, type SeriesModel, SLICE_INPUTS } from './model.js';
@@ -47,69 +38,6 @@ export const SERIES_ONNX_SLICES = 'slices';
 export const SERIES_ONNX_STUDY = 'study';
 export const SERIES_ONNX_FILE = 'model.onnx';
 const OPSET = 17;
-
-const ints = (name: string, v: number[]): AttributeProto => ({
-  name,
-  type: AttributeType.INTS,
-  ints: v,
-});
-const int = (name: string, i: number): AttributeProto => ({ name, type: AttributeType.INT, i });
-const str = (name: string, s: string): AttributeProto => ({
-  name,
-  type: AttributeType.STRING,
-  s: new TextEncoder().encode(s),
-});
-
-class Graph {
-  readonly nodes: NodeProto[] = [];
-  readonly init: TensorProto[] = [];
-  private n = 0;
-  private name(base: string): string {
-    return `${base}_${this.n++}`;
-  }
-  floats(base: string, dims: number[], data: Float32Array): string {
-    const name = this.name(base);
-    const copy = new Float32Array(data);
-    this.init.push({ name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(copy.buffer) });
-    return name;
-  }
-  int64s(base: string, values: number[]): string {
-    const name = this.name(base);
-    const raw = new BigInt64Array(values.map((v) => BigInt(v)));
-    this.init.push({
-      name,
-      dims: [values.length],
-      dataType: DataType.INT64,
-      rawData: new Uint8Array(raw.buffer),
-    });
-    return name;
-  }
-  op(type: string, inputs: string[], attrs: AttributeProto[] = [], out?: string): string {
-    const output = out ?? this.name(type.toLowerCase());
-    this.nodes.push({
-      name: output,
-      opType: type,
-      input: inputs,
-      output: [output],
-      attribute: attrs,
-    });
-    return output;
-  }
-}
-
-function valueInfo(name: string, dims: (number | string)[]): ValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: DataType.FLOAT,
-        shape: {
-          dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
-        },
-      },
-    },
-  };
-}
 
 /** [k, in, out] (tfjs layout of the series model) → [out, in, k] (ONNX Conv). */
 function convWeight(w: Float32Array, k: number, cin: number, cout: number): Float32Array {
@@ -136,7 +64,7 @@ export function seriesOnnxProto(model: SeriesModel, metadata: object = {}): Mode
     if (v === undefined) throw new Error(`series model has no weight ${name}`);
     return v.dataSync() as Float32Array;
   };
-  const g = new Graph();
+  const g = new OnnxGraph([SERIES_ONNX_X, SERIES_ONNX_EMB, SERIES_ONNX_SLICES, SERIES_ONNX_STUDY]);
   // Batch norm folded: y = x · s + t, s = γ / √(var + ε), t = β − mean · s; shape for broadcasting.
   const bn = (x: string, name: string, channels: number, shape: number[]) => {
     const gamma = w(`${name}_gamma`);
@@ -154,12 +82,12 @@ export function seriesOnnxProto(model: SeriesModel, metadata: object = {}): Mode
       g.floats(`${name}_shift`, shape, t),
     ]);
   };
-  const inputs = [valueInfo(SERIES_ONNX_X, [1, 'T', SLICE_INPUTS])];
+  const inputs = [floatValueInfo(SERIES_ONNX_X, [1, 'T', SLICE_INPUTS])];
   let features = SLICE_INPUTS;
   let hIn = SERIES_ONNX_X;
   if (c.embedding > 0) {
     const d = c.embedding;
-    inputs.push(valueInfo(SERIES_ONNX_EMB, [1, 'T', d]));
+    inputs.push(floatValueInfo(SERIES_ONNX_EMB, [1, 'T', d]));
     let e = g.op('Add', [
       g.op('MatMul', [
         SERIES_ONNX_EMB,
@@ -173,11 +101,11 @@ export function seriesOnnxProto(model: SeriesModel, metadata: object = {}): Mode
       g.floats('emb_dense2_bias', [128], w('emb_dense2_bias')),
     ]);
     e = g.op('Relu', [bn(e, 'emb_bn2', 128, [128])]);
-    hIn = g.op('Concat', [SERIES_ONNX_X, e], [int('axis', 2)]);
+    hIn = g.op('Concat', [SERIES_ONNX_X, e], 'concat', [attrInt('axis', 2)]);
     features += 128;
   }
   // Body over [1, C, T].
-  let h = g.op('Transpose', [hIn], [ints('perm', [0, 2, 1])]);
+  let h = g.op('Transpose', [hIn], 'transpose', [attrInts('perm', [0, 2, 1])]);
   let cin = features;
   for (const [i, b] of BLOCKS.entries()) {
     const cout = i === 0 ? c.c1 : c.c2;
@@ -189,11 +117,12 @@ export function seriesOnnxProto(model: SeriesModel, metadata: object = {}): Mode
         g.floats(`${n}_kernel`, [cout, cin, b.k], convWeight(w(`${n}_kernel`), b.k, cin, cout)),
         g.floats(`${n}_bias`, [cout], w(`${n}_bias`)),
       ],
+      'conv',
       [
-        ints('kernel_shape', [b.k]),
-        ints('dilations', [b.d]),
-        ints('pads', [(b.d * (b.k - 1)) / 2, (b.d * (b.k - 1)) / 2]),
-        ints('strides', [1]),
+        attrInts('kernel_shape', [b.k]),
+        attrInts('dilations', [b.d]),
+        attrInts('pads', [(b.d * (b.k - 1)) / 2, (b.d * (b.k - 1)) / 2]),
+        attrInts('strides', [1]),
       ],
     );
     h = g.op('Relu', [bn(conv, `${n}_bn`, cout, [1, cout, 1])]);
@@ -210,7 +139,13 @@ export function seriesOnnxProto(model: SeriesModel, metadata: object = {}): Mode
       ),
       g.floats('conv_head_bias', [LABEL_COUNT], w('conv_head_bias')),
     ],
-    [ints('kernel_shape', [3]), ints('dilations', [1]), ints('pads', [1, 1]), ints('strides', [1])],
+    'conv',
+    [
+      attrInts('kernel_shape', [3]),
+      attrInts('dilations', [1]),
+      attrInts('pads', [1, 1]),
+      attrInts('strides', [1]),
+    ],
   );
   // GRU over [T, 1, C].
   const H = c.gru;
@@ -222,7 +157,7 @@ export function seriesOnnxProto(model: SeriesModel, metadata: object = {}): Mode
     R.set(transpose2(w(`gru_${dir}_recurrent_kernel`), H, 3 * H), k * 3 * H * H);
     B.set(w(`gru_${dir}_bias`), k * 6 * H); // input bias; the recurrent bias stays 0
   }
-  const seq = g.op('Transpose', [h], [ints('perm', [2, 0, 1])]);
+  const seq = g.op('Transpose', [h], 'transpose', [attrInts('perm', [2, 0, 1])]);
   const y = g.op(
     'GRU',
     [
@@ -231,11 +166,16 @@ export function seriesOnnxProto(model: SeriesModel, metadata: object = {}): Mode
       g.floats('gru_R', [2, 3 * H, H], R),
       g.floats('gru_B', [2, 6 * H], B),
     ],
-    [int('hidden_size', H), str('direction', 'bidirectional'), int('linear_before_reset', 0)],
+    'gru',
+    [
+      attrInt('hidden_size', H),
+      attrString('direction', 'bidirectional'),
+      attrInt('linear_before_reset', 0),
+    ],
   );
   // Y [T, 2, 1, H] → [1, T, 2, H] → [1, T, 2H] (forward then backward, as tf.concat).
   const gru = g.op('Reshape', [
-    g.op('Transpose', [y], [ints('perm', [2, 0, 1, 3])]),
+    g.op('Transpose', [y], 'transpose', [attrInts('perm', [2, 0, 1, 3])]),
     g.int64s('gru_shape', [1, -1, 2 * H]),
   ]);
   const gruHead = g.op('Add', [
@@ -252,34 +192,42 @@ export function seriesOnnxProto(model: SeriesModel, metadata: object = {}): Mode
     g.floats('skip_scale', [], Float32Array.of(4)),
   ]);
   const slices = g.op('Add', [
-    g.op('Add', [g.op('Transpose', [convHead], [ints('perm', [0, 2, 1])]), gruHead]),
+    g.op('Add', [
+      g.op('Transpose', [convHead], 'transpose', [attrInts('perm', [0, 2, 1])]),
+      gruHead,
+    ]),
     skip,
   ]);
   // Study head over s = [body, GRU, slice logits] [1, T, P].
   const P = c.c2 + 2 * H + LABEL_COUNT;
   const s = g.op(
     'Concat',
-    [g.op('Transpose', [h], [ints('perm', [0, 2, 1])]), gru, slices],
-    [int('axis', 2)],
+    [g.op('Transpose', [h], 'transpose', [attrInts('perm', [0, 2, 1])]), gru, slices],
+    'concat',
+    [attrInt('axis', 2)],
   );
   const scores = g.op('Add', [
     g.op('MatMul', [s, g.floats('study_attention_kernel', [P, 1], w('study_attention_kernel'))]),
     g.floats('study_attention_bias', [1], w('study_attention_bias')),
   ]);
-  const att = g.op('Softmax', [scores], [int('axis', 1)]);
+  const att = g.op('Softmax', [scores], 'softmax', [attrInt('axis', 1)]);
   const attPool = g.op(
     'ReduceSum',
     [g.op('Mul', [s, att]), g.int64s('time_axis', [1])],
-    [int('keepdims', 0)],
+    'reducesum',
+    [attrInt('keepdims', 0)],
   );
-  const maxPool = g.op('ReduceMax', [s], [ints('axes', [1]), int('keepdims', 0)]);
-  const pooled = g.op('Concat', [attPool, maxPool], [int('axis', 1)]);
+  const maxPool = g.op('ReduceMax', [s], 'reducemax', [
+    attrInts('axes', [1]),
+    attrInt('keepdims', 0),
+  ]);
+  const pooled = g.op('Concat', [attPool, maxPool], 'concat', [attrInt('axis', 1)]);
   const study = g.op('Add', [
     g.op('MatMul', [pooled, g.floats('study_kernel', [2 * P, 1], w('study_kernel'))]),
     g.floats('study_bias', [1], w('study_bias')),
   ]);
-  g.op('Sigmoid', [slices], [], SERIES_ONNX_SLICES);
-  g.op('Sigmoid', [g.op('Reshape', [study, g.int64s('study_shape', [1])])], [], SERIES_ONNX_STUDY);
+  g.output('Sigmoid', [slices], SERIES_ONNX_SLICES);
+  g.output('Sigmoid', [g.op('Reshape', [study, g.int64s('study_shape', [1])])], SERIES_ONNX_STUDY);
   return {
     irVersion: 8,
     producerName: 'ichdet',
@@ -289,11 +237,11 @@ export function seriesOnnxProto(model: SeriesModel, metadata: object = {}): Mode
     graph: {
       name: 'ichdet_series',
       node: g.nodes,
-      initializer: g.init,
+      initializer: g.initializers,
       input: inputs,
       output: [
-        valueInfo(SERIES_ONNX_SLICES, [1, 'T', LABEL_COUNT]),
-        valueInfo(SERIES_ONNX_STUDY, [1]),
+        floatValueInfo(SERIES_ONNX_SLICES, [1, 'T', LABEL_COUNT]),
+        floatValueInfo(SERIES_ONNX_STUDY, [1]),
       ],
     },
     opsetImport: [{ domain: '', version: OPSET }],
