@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { type Command, CommanderError } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildProgram } from '../src/cli/main.js';
 import { encodeSlice } from '../src/dicom/write.js';
 import { decodeNpy } from '../src/io/npy.js';
 import { decodePng } from '../src/io/png.js';
@@ -29,6 +31,32 @@ async function ichdet(
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
+}
+
+/**
+ * `ichdet ARGS --help` in this process: the program `main` builds, its output captured; the
+ * exit code is the one `main` would set (help is commander's exit 0).
+ */
+async function helpInProcess(...args: string[]): Promise<{ code: number; stdout: string }> {
+  const argv = ['node', 'ichdet', ...args, '--help'];
+  const program = await buildProgram(argv);
+  let stdout = '';
+  const capture = (c: Command): void => {
+    c.exitOverride().configureOutput({
+      writeOut: (str) => {
+        stdout += str;
+      },
+    });
+    for (const sub of c.commands) capture(sub);
+  };
+  capture(program);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) return { code: err.exitCode, stdout };
+    throw err;
+  }
+  return { code: 0, stdout };
 }
 
 let dir: string;
@@ -64,6 +92,12 @@ beforeAll(() => {
 });
 
 describe('ichdet CLI', () => {
+  it('the bin prints usage for --help and exits 0', async () => {
+    const r = await ichdet('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: ichdet/);
+  });
+
   it.each([
     [],
     ['inspect'],
@@ -86,52 +120,49 @@ describe('ichdet CLI', () => {
     ['worker'],
     ['jobs'],
   ])('prints usage for --help of "%s" and exits 0', async (...cmd) => {
-    const r = await ichdet(...(cmd as string[]), '--help');
+    const r = await helpInProcess(...(cmd as string[]));
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: ichdet/);
+    // The help is the named command's own.
+    expect(r.stdout.split('\n')[0]).toContain(['Usage: ichdet', ...(cmd as string[])].join(' '));
   });
 
   it('names the missing or bad training option and the value received', async () => {
-    const missing = await ichdet(
-      'train',
-      '--out',
-      join(dir, 'run-x'),
-      '--cache',
-      dir,
-      '--split',
-      'x.csv',
-    );
+    // Five independent child processes, run side by side.
+    const [missing, arch, resume, archs, cv] = await Promise.all([
+      ichdet('train', '--out', join(dir, 'run-x'), '--cache', dir, '--split', 'x.csv'),
+      ichdet(
+        'train',
+        '--out',
+        join(dir, 'run-y'),
+        '--cache',
+        dir,
+        '--split',
+        'x.csv',
+        '--arch',
+        'alexnet',
+      ),
+      ichdet('train', '--resume', '--out', join(dir, 'nothing-here')),
+      ichdet(
+        'compare',
+        '--cache',
+        dir,
+        '--split',
+        'x.csv',
+        '--archs',
+        'vgg16,lenet',
+        '--out',
+        join(dir, 's'),
+      ),
+      ichdet('cv', '--resume', '--out', join(dir, 'no-cv')),
+    ]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe('ichdet: --arch is required (unless --resume)\n');
-    const arch = await ichdet(
-      'train',
-      '--out',
-      join(dir, 'run-y'),
-      '--cache',
-      dir,
-      '--split',
-      'x.csv',
-      '--arch',
-      'alexnet',
-    );
     expect(arch.stderr).toMatch(/^ichdet: --arch must be one of vgg16, .*, received "alexnet"\n$/);
-    const resume = await ichdet('train', '--resume', '--out', join(dir, 'nothing-here'));
     expect(resume.stderr).toBe(
       `ichdet: --resume: ${join(dir, 'nothing-here')} holds no run (config.json is missing)\n`,
     );
-    const archs = await ichdet(
-      'compare',
-      '--cache',
-      dir,
-      '--split',
-      'x.csv',
-      '--archs',
-      'vgg16,lenet',
-      '--out',
-      join(dir, 's'),
-    );
     expect(archs.stderr).toMatch(/^ichdet: unknown architecture "lenet", expected one of vgg16/);
-    const cv = await ichdet('cv', '--resume', '--out', join(dir, 'no-cv'));
     expect(cv.code).toBe(1);
     expect(cv.stderr).toBe(
       `ichdet: --resume: ${join(dir, 'no-cv')} holds no cv (cv.json is missing)\n`,
@@ -169,22 +200,26 @@ describe('ichdet CLI', () => {
 
   it('prints one error line without a stack trace, and the stack with --verbose', async () => {
     const missing = join(dir, 'nope.dcm');
-    const r = await ichdet('export', missing, '--out', join(dir, 'x.npy'));
+    const [r, v] = await Promise.all([
+      ichdet('export', missing, '--out', join(dir, 'x.npy')),
+      ichdet('--verbose', 'export', missing, '--out', join(dir, 'x.npy')),
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain(missing);
-    const v = await ichdet('--verbose', 'export', missing, '--out', join(dir, 'x.npy'));
     expect(v.stderr).toMatch(/\n\s+at /);
   });
 
   it('rejects a bad option value naming the option and the value', async () => {
-    const r = await ichdet('export', good, '--out', join(dir, 'x.npy'), '--size', 'abc');
+    const [r, w, e] = await Promise.all([
+      ichdet('export', good, '--out', join(dir, 'x.npy'), '--size', 'abc'),
+      ichdet('export', good, '--out', join(dir, 'x.npy'), '--windows', 'brian'),
+      ichdet('export', good, '--out', join(dir, 'x.jpg')),
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('--size must be a positive integer, received "abc"');
-    const w = await ichdet('export', good, '--out', join(dir, 'x.npy'), '--windows', 'brian');
     expect(w.code).toBe(1);
     expect(w.stderr).toContain('brian');
-    const e = await ichdet('export', good, '--out', join(dir, 'x.jpg'));
     expect(e.stderr).toContain('--out must end in .npy or .png, received');
   });
 
@@ -212,8 +247,12 @@ describe('ichdet CLI', () => {
   it('renders a MONOCHROME1 HU PNG inverted with the file window, and MONOCHROME2 not', async () => {
     const a = join(dir, 'm2.png');
     const b = join(dir, 'm1.png');
-    expect((await ichdet('export', good, '--out', a, '--hu')).code).toBe(0);
-    expect((await ichdet('export', mono1, '--out', b, '--hu')).code).toBe(0);
+    const [ra, rb] = await Promise.all([
+      ichdet('export', good, '--out', a, '--hu'),
+      ichdet('export', mono1, '--out', b, '--hu'),
+    ]);
+    expect(ra.code).toBe(0);
+    expect(rb.code).toBe(0);
     const p2 = decodePng(readFileSync(a));
     const p1 = decodePng(readFileSync(b));
     // File window 40/80: HU 0 → 0, HU 40 → round(0.5 × 255) = 128, HU ≥ 80 → 255.
@@ -223,24 +262,16 @@ describe('ichdet CLI', () => {
 
   it('synth writes the RSNA layout and prints the positive rates; a bad option names itself', async () => {
     const out = join(dir, 'synth');
-    const r = await ichdet(
-      'synth',
-      '--out',
-      out,
-      '--patients',
-      '2',
-      '--size',
-      '64',
-      '--workers',
-      '1',
-    );
+    const [r, bad] = await Promise.all([
+      ichdet('synth', '--out', out, '--patients', '2', '--size', '64', '--workers', '1'),
+      ichdet('synth', '--out', join(dir, 'synth2'), '--patients', 'abc'),
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^wrote \d+ slices of 2 patients to /);
     expect(r.stdout).toMatch(/positive rates: epidural [\d.]+%, intraparenchymal/);
     const csv = readFileSync(join(out, 'stage_2_train.csv'), 'utf8').split('\n');
     expect(csv[0]).toBe('ID,Label');
     expect(csv[1]).toMatch(/^ID_[0-9a-f]{9}_epidural,[01]$/);
-    const bad = await ichdet('synth', '--out', join(dir, 'synth2'), '--patients', 'abc');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toBe('ichdet: --patients must be a positive integer, received "abc"\n');
   });
@@ -281,20 +312,13 @@ describe('ichdet CLI', () => {
     expect(p.stdout).toMatch(/\d+ slices cached, 3 rejected \(see rejects.csv\)/);
     const rejects = readFileSync(join(cache, 'rejects.csv'), 'utf8').trim().split('\n');
     expect(rejects).toHaveLength(4);
-    const info = await ichdet('info', cache, '--json');
-    expect(info.code).toBe(0);
     const split = join(dir, 'e2e-split.csv');
-    const s = await ichdet(
-      'split',
-      '--cache',
-      cache,
-      '--out',
-      split,
-      '--val',
-      '0.25',
-      '--seed',
-      '3',
-    );
+    // info and split both only read the cache: side by side.
+    const [info, s] = await Promise.all([
+      ichdet('info', cache, '--json'),
+      ichdet('split', '--cache', cache, '--out', split, '--val', '0.25', '--seed', '3'),
+    ]);
+    expect(info.code).toBe(0);
     expect(s.code).toBe(0);
     const rows = readFileSync(split, 'utf8').trim().split('\n');
     expect(rows[0]).toBe('image_id,split,repeat');

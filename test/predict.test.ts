@@ -38,9 +38,8 @@ import { decodePng, encodePngGray8 } from '../src/io/png.js';
 import { backbone } from '../src/models/index.js';
 import { loadSavedModel } from '../src/run/checkpoint.js';
 import { inputCard, parseModelCard, toInputCard } from '../src/run/model-card.js';
-import { train } from '../src/train/train.js';
 import { Rng } from '../src/util/rng.js';
-import { tinyCache } from './fixtures.js';
+import { tinyCache, tinyRun } from './fixtures.js';
 
 /** A 4×4 CT slice at `ipp` with orientation `iop`. */
 function slice(
@@ -223,24 +222,7 @@ describe('predict on a trained model', () => {
     splitCsv = join(dir, 'split.csv');
     await split({ cache, out: splitCsv, val: 0.25, seed: 1 });
     run = join(dir, 'run');
-    await train({
-      cache,
-      split: splitCsv,
-      arch: 'mobilenet_v2',
-      out: run,
-      size: 64,
-      epochs: 2,
-      batch: 16,
-      lr: 1e-3,
-      weights: 'none',
-      workers: 2,
-      seed: 1,
-      backend: 'wasm',
-      checkpointMinutes: 0,
-      bnMomentum: 0.9,
-      progress: false,
-      log: () => {},
-    });
+    await tinyRun({ cache, split: splitCsv, out: run, size: 64, epochs: 2, workers: 2 });
     // The validation images' files.
     valIds = new Set<string>();
     for (const line of readFileSync(splitCsv, 'utf8').trim().split('\n').slice(1)) {
@@ -317,24 +299,7 @@ describe('predict on a trained model', () => {
       progress: false,
     });
     const cropRun = join(dir, 'run-crop');
-    await train({
-      cache: cropCache,
-      split: splitCsv,
-      arch: 'mobilenet_v2',
-      out: cropRun,
-      size: 32,
-      epochs: 1,
-      batch: 16,
-      lr: 1e-3,
-      weights: 'none',
-      workers: 1,
-      seed: 1,
-      backend: 'wasm',
-      checkpointMinutes: 0,
-      bnMomentum: 0.9,
-      progress: false,
-      log: () => {},
-    });
+    await tinyRun({ cache: cropCache, split: splitCsv, out: cropRun });
     expect(inputCard(join(cropRun, 'best')).crop).toBe('head');
     // The images with a lesion mask (all in the training split) as DICOM files of their own.
     const masks = join(data, 'masks');

@@ -28,8 +28,7 @@ import { jobId, QUEUE_PREFIX } from '../src/queue/jobs.js';
 import { predictFlow } from '../src/queue/predict.js';
 import { checkOutputOf, readManifest, seal, verifyPublished } from '../src/queue/publish.js';
 import { defaultShards, submitPredict } from '../src/queue/submit.js';
-import { train } from '../src/train/train.js';
-import { tinyCache } from './fixtures.js';
+import { tinyCache, tinyRun } from './fixtures.js';
 import { type RedisServer, startRedis } from './redis-server.js';
 
 const repo = join(import.meta.dirname, '..');
@@ -128,23 +127,7 @@ beforeAll(async () => {
   writeInterleaved(images);
   await split({ cache, out: join(dir, 'split.csv'), val: 0.25, seed: 1 });
   run = join(dir, 'run');
-  await train({
-    cache,
-    split: join(dir, 'split.csv'),
-    arch: 'mobilenet_v2',
-    out: run,
-    size: 32,
-    epochs: 1,
-    batch: 16,
-    lr: 1e-3,
-    weights: 'none',
-    workers: 1,
-    seed: 1,
-    backend: 'wasm',
-    checkpointMinutes: 0,
-    progress: false,
-    log: () => {},
-  });
+  await tinyRun({ cache, split: join(dir, 'split.csv'), out: run });
   await started;
 }, 120_000);
 

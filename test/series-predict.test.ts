@@ -20,7 +20,8 @@ import {
 } from '../src/series/aggregator.js';
 import { SeriesModel } from '../src/series/model.js';
 import { loadFeatureSeries } from '../src/series/read-features.js';
-import { predictSeries, trainSeries } from '../src/series/train.js';
+import { predictSeries } from '../src/series/train.js';
+import { tinySeriesRun } from './fixtures.js';
 import { writeSynthFeatures } from './series-data.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ichdet-series-predict-'));
@@ -30,19 +31,7 @@ const srun = join(root, 'srun');
 beforeAll(async () => {
   await initBackend('wasm');
   await writeSynthFeatures(features, { patients: 12, folds: 2, seed: 4 });
-  await trainSeries({
-    features,
-    out: srun,
-    epochs: 2,
-    batch: 4,
-    c1: 8,
-    c2: 8,
-    gru: 4,
-    bootstrap: 10,
-    backend: 'wasm',
-    progress: false,
-    log: () => {},
-  });
+  await tinySeriesRun({ features, out: srun, epochs: 2 });
 }, 120_000);
 
 /** Predict's view of a features series: its slices with their stage-1 probabilities and z. */

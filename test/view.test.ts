@@ -42,11 +42,11 @@ import { LABEL_NAMES } from '../src/labels.js';
 import { buildModel } from '../src/models/index.js';
 import { saveLayersModel } from '../src/run/checkpoint.js';
 import { loadSeriesAggregator, seriesThreshold } from '../src/series/aggregator.js';
-import { trainSeries } from '../src/series/train.js';
 import { withSeededRandom } from '../src/train/seeded.js';
 import { Rng } from '../src/util/rng.js';
 import { csvFields } from '../src/view/results.js';
 import { checkBinding, startViewServer } from '../src/view/server.js';
+import { tinySeriesRun } from './fixtures.js';
 import { writeSynthFeatures } from './series-data.js';
 
 const root = join(import.meta.dirname, '..');
@@ -192,19 +192,7 @@ beforeAll(async () => {
   srun = join(dir, 'srun');
   const features = join(dir, 'features');
   await writeSynthFeatures(features, { patients: 8, folds: 2, maxSlices: 16, seed: 4 });
-  await trainSeries({
-    features,
-    out: srun,
-    epochs: 1,
-    batch: 4,
-    c1: 8,
-    c2: 8,
-    gru: 4,
-    bootstrap: 10,
-    backend: 'wasm',
-    progress: false,
-    log: () => {},
-  });
+  await tinySeriesRun({ features, out: srun });
   await exportSeriesOnnxCommand({ run: srun, verify: false });
   // Heatmaps for two slices, a corrupt file and a symlink out of the folder.
   const ids = first.slices.map((s) => s.imageId);

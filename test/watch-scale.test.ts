@@ -36,9 +36,9 @@ import { OnnxModel } from '../src/infer/onnx-runtime.js';
 import { ANY_INDEX, LABEL_NAMES } from '../src/labels.js';
 import { buildModel } from '../src/models/index.js';
 import { loadSavedModel, saveLayersModel } from '../src/run/checkpoint.js';
-import { trainSeries } from '../src/series/train.js';
 import { readSrProbabilities } from '../src/watch/sr.js';
 import { WatchState } from '../src/watch/state.js';
+import { tinySeriesRun } from './fixtures.js';
 import { writeSynthFeatures } from './series-data.js';
 import { synthStudies, TestOrthanc, uidOf, waitFor, writeStudy } from './watch-fixtures.js';
 
@@ -198,6 +198,13 @@ function doneCount(state: string): number {
   }
 }
 
+/** Runs watch on `state` until the crash hook kills it -9 at `phase`; the studies done then. */
+async function killedAt(state: string, phase: string): Promise<number> {
+  const w = spawnWatch(state, phase);
+  expect(await w.exit).toBe('SIGKILL');
+  return doneCount(state);
+}
+
 describe('ichdet watch at scale', () => {
   it('20 studies, 5 kills -9 (4 at named phases, 1 from outside) → one SR and one key image each', async () => {
     // 20 studies of 8 slices, sent with one storescu.
@@ -212,29 +219,21 @@ describe('ichdet watch at scale', () => {
     const state = join(dir, 'state-kill');
 
     // Killed while downloading the 2nd study: the 1st is committed, the 2nd has nothing.
-    let w = spawnWatch(state, 'download:2');
-    expect(await w.exit).toBe('SIGKILL');
-    expect(doneCount(state)).toBe(1);
+    expect(await killedAt(state, 'download:2')).toBe(1);
     // Killed after predicting the 3rd study it reads (the done one is not read again).
-    w = spawnWatch(state, 'predict:3');
-    expect(await w.exit).toBe('SIGKILL');
-    expect(doneCount(state)).toBe(3);
+    expect(await killedAt(state, 'predict:3')).toBe(3);
     // Killed between storing the SR and the key image of its 2nd study.
-    w = spawnWatch(state, 'after-sr:2');
-    expect(await w.exit).toBe('SIGKILL');
-    expect(doneCount(state)).toBe(4);
+    expect(await killedAt(state, 'after-sr:2')).toBe(4);
     const partial = await Promise.all(ids.map(results));
     expect(partial.filter((r) => r.sr.length === 1 && r.ot.length === 0).length).toBe(1);
     // Killed with both results of its 2nd study stored, before the state commit.
-    w = spawnWatch(state, 'before-commit:2');
-    expect(await w.exit).toBe('SIGKILL');
-    expect(doneCount(state)).toBe(5);
+    expect(await killedAt(state, 'before-commit:2')).toBe(5);
     const stored = (await Promise.all(ids.map(results))).filter(
       (r) => r.sr.length === 1 && r.ot.length === 1,
     ).length;
     expect(stored).toBe(6);
     // A kill -9 from outside at an arbitrary moment after its 2nd study is done.
-    w = spawnWatch(state);
+    const w = spawnWatch(state);
     await waitFor(
       'a 2nd study done',
       () =>
@@ -539,19 +538,7 @@ describe('ichdet watch on what a PACS holds', () => {
     const features = join(dir, 'features');
     const srun = join(dir, 'srun');
     await writeSynthFeatures(features, { patients: 8, folds: 2, seed: 4 });
-    await trainSeries({
-      features,
-      out: srun,
-      epochs: 1,
-      batch: 4,
-      c1: 8,
-      c2: 8,
-      gru: 4,
-      bootstrap: 10,
-      backend: 'wasm',
-      progress: false,
-      log: () => {},
-    });
+    await tinySeriesRun({ features, out: srun });
     await exportSeriesOnnxCommand({ run: srun });
     const state = await stateFromNow('state-series');
     const folder = join(dir, 'series-study');

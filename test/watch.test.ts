@@ -17,12 +17,11 @@ import { watch } from '../src/commands/watch.js';
 import { ConfigError } from '../src/errors.js';
 import { exportRunToOnnx } from '../src/infer/onnx-export.js';
 import { LABEL_NAMES } from '../src/labels.js';
-import { train } from '../src/train/train.js';
 import { jsonReporter } from '../src/util/reporter.js';
 import { readSrProbabilities } from '../src/watch/sr.js';
 import { WatchState } from '../src/watch/state.js';
 import { resultUid } from '../src/watch/uids.js';
-import { tinyCache } from './fixtures.js';
+import { tinyCache, tinyRun } from './fixtures.js';
 import { synthStudies, TestOrthanc, waitFor, writeStudy } from './watch-fixtures.js';
 
 const exec = promisify(execFile);
@@ -42,24 +41,7 @@ beforeAll(async () => {
   });
   await split({ cache, out: join(dir, 'split.csv'), val: 0.25, seed: 1 });
   run = join(dir, 'run');
-  await train({
-    cache,
-    split: join(dir, 'split.csv'),
-    arch: 'mobilenet_v2',
-    out: run,
-    size: 32,
-    epochs: 1,
-    batch: 16,
-    lr: 1e-3,
-    weights: 'none',
-    workers: 1,
-    seed: 1,
-    backend: 'wasm',
-    checkpointMinutes: 0,
-    bnMomentum: 0.9,
-    progress: false,
-    log: () => {},
-  });
+  await tinyRun({ cache, split: join(dir, 'split.csv'), out: run });
   await exportRunToOnnx(run, join(run, 'best', 'model.onnx'));
   synth = synthStudies(join(data, 'stage_2_train'));
   orthanc = await started;

@@ -108,31 +108,8 @@ export function registerPredict(program: Command): void {
     .action(
       action(program, async (o: PredictCliOptions) => {
         const threshold = o.threshold === undefined ? undefined : Number(o.threshold);
-        if (o.queue !== undefined) {
-          const q = await submitPredict({
-            redis: o.queue,
-            model: o.model,
-            inputs: o.input,
-            out: o.out,
-            format: o.format,
-            tta: o.tta,
-            runtime: o.runtime,
-            onnxBackend: o.onnxBackend,
-            seriesModel: o.seriesModel,
-            threshold,
-            ...(o.cam !== undefined && { cam: o.cam }),
-            ...(o.camLayer !== undefined && { camLayer: o.camLayer }),
-            ...(o.masks !== undefined && { masks: o.masks }),
-            topK: o.top,
-            workers: o.workers,
-            backend: o.backend,
-            detach: o.detach === true,
-            signal: cliSignal(),
-          });
-          process.stdout.write(submittedText(q));
-          return 0;
-        }
-        const r = await predict({
+        // The options predict and its queue share; the queue adds its Redis and --detach.
+        const common = {
           model: o.model,
           inputs: o.input,
           out: o.out,
@@ -148,9 +125,14 @@ export function registerPredict(program: Command): void {
           topK: o.top,
           workers: o.workers,
           backend: o.backend as BackendChoice | undefined,
-          progress: o.progress !== false,
           signal: cliSignal(),
-        });
+        };
+        if (o.queue !== undefined) {
+          const q = await submitPredict({ ...common, redis: o.queue, detach: o.detach === true });
+          process.stdout.write(submittedText(q));
+          return 0;
+        }
+        const r = await predict({ ...common, progress: o.progress !== false });
         for (const s of r.studies) {
           process.stdout.write(
             `study ${s.studyUid}: any ${s.any.toFixed(4)} over ${s.slices} slices${s.flag ? '  FLAGGED' : ''} (top ${s.top.map((t) => t.imageId).join(', ')})\n`,

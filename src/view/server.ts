@@ -386,29 +386,7 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
         se.instances.map((i) => predictions?.byImage.get(i.imageId)),
       );
       const known = scores.filter((s) => s !== undefined);
-      if (stage2 !== null) {
-        // Stage 2: a study is as likely positive as its most likely series (predict's rule).
-        const anys = st.series
-          .map((se) => stage2!.seriesAny.get(se.seriesInstanceUid))
-          .filter((a) => a !== undefined);
-        const any = anys.length ? Math.max(...anys) : null;
-        return {
-          studyUid: st.studyInstanceUid,
-          patientId: st.patientId,
-          patientName: st.patientName,
-          studyDate: st.studyDate,
-          series: st.series.map((se) => ({
-            seriesUid: se.seriesInstanceUid,
-            description: se.description,
-            slices: se.instances.length,
-          })),
-          slices: st.series.reduce((n, se) => n + se.instances.length, 0),
-          any,
-          flag: any === null ? null : any >= stage2Any!,
-          stage: 2,
-        };
-      }
-      return {
+      const study = {
         studyUid: st.studyInstanceUid,
         patientId: st.patientId,
         patientName: st.patientName,
@@ -419,6 +397,17 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
           slices: se.instances.length,
         })),
         slices: st.series.reduce((n, se) => n + se.instances.length, 0),
+      };
+      if (stage2 !== null) {
+        // Stage 2: a study is as likely positive as its most likely series (predict's rule).
+        const anys = st.series
+          .map((se) => stage2!.seriesAny.get(se.seriesInstanceUid))
+          .filter((a) => a !== undefined);
+        const any = anys.length ? Math.max(...anys) : null;
+        return { ...study, any, flag: any === null ? null : any >= stage2Any!, stage: 2 };
+      }
+      return {
+        ...study,
         any: known.length ? Math.max(...known.map((s) => s.p[ANY_INDEX]!)) : null,
         flag: known.length ? known.some((s) => s.flag) : null,
         stage: predictions?.seriesModel ? 2 : 1,
