@@ -299,6 +299,14 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
     );
     const m = await verifyPublished(merged());
     expect(m).toMatchObject({ job: prepareIds.parent, counts: { cached: files - 2, rejected: 2 } });
+    // The shard files' sha256 were computed while the merge wrote them (zeros at the rejects'
+    // slots included): each equals the sha256 of the local prepare's file of the same name.
+    const shardFiles = m.files.filter((f) => f.path.startsWith('shards/'));
+    expect(shardFiles.length).toBeGreaterThan(0);
+    for (const f of shardFiles) {
+      expect(f.sha256).toBe(sha(join(reference, f.path)));
+      expect(f.bytes).toBe(statSync(join(reference, f.path)).size);
+    }
   });
 
   it('resumed the killed training run from its checkpoint and ended where a local run ends', async () => {

@@ -4,6 +4,7 @@
  * cache carries. `ichdet prepare` and `merge` write caches with these; everything else reads
  * them with `openCache`.
  */
+import { createHash, type Hash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -14,7 +15,7 @@ import {
   openSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { type CacheConfig, type CacheJob, type Db, SHARD_DIR, shardPath } from './cache.js';
 import { locateSlot } from './shards.js';
@@ -53,17 +54,65 @@ export function saveConfig(db: Db, config: CacheConfig, job: CacheJob): void {
   })();
 }
 
-/** Writes records at their slots; `sync()` makes everything written so far durable. */
+/** A file's size and sha256 (its path relative to the cache folder). */
+export interface FileDigest {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * The sha256 of a shard file fed as it is written: `at` is the next byte it expects. Exact only
+ * while the file is new and every byte is written once, in order (skipped slots as zeros); a write
+ * that breaks this drops it (the file is then hashed by reading it, as before).
+ */
+interface Running {
+  hash: Hash;
+  at: number;
+}
+
+/**
+ * Writes records at their slots; `sync()` makes everything written so far durable. With `hash`,
+ * the sha256 of each shard file is computed while it is written in slot order (a merge writes
+ * that way), so publishing the cache need not read its pixel data back (`digests`).
+ */
 export class ShardWriter {
   private readonly fds = new Map<number, number>();
   private readonly dirty = new Set<number>();
+  private readonly running = new Map<number, Running | null>();
+  private readonly done: FileDigest[] = [];
+  private zeros: Uint8Array | undefined;
 
   constructor(
     readonly dir: string,
     readonly recordBytes: number,
     readonly recordsPerShard: number,
+    readonly hash = false,
   ) {
     mkdirSync(join(dir, SHARD_DIR), { recursive: true });
+  }
+
+  /** Feeds zeros to `r` up to byte `to` (slots never written read as zeros). */
+  private feedZeros(r: Running, to: number): void {
+    this.zeros ??= new Uint8Array(this.recordBytes);
+    while (r.at < to) {
+      const n = Math.min(this.zeros.length, to - r.at);
+      r.hash.update(this.zeros.subarray(0, n));
+      r.at += n;
+    }
+  }
+
+  /** Feeds a write of `bytes` at byte `pos` of `shard` to its running hash, or drops the hash. */
+  private feed(shard: number, pos: number, bytes: Uint8Array): void {
+    const r = this.running.get(shard);
+    if (!r) return;
+    if (pos < r.at) {
+      this.running.set(shard, null);
+      return;
+    }
+    this.feedZeros(r, pos);
+    r.hash.update(bytes);
+    r.at += bytes.length;
   }
 
   locate(slot: number): { shard: number; record: number } {
@@ -73,11 +122,13 @@ export class ShardWriter {
   private fdOf(shard: number): number {
     let fd = this.fds.get(shard);
     if (fd === undefined) {
-      fd = openSync(
-        shardPath(this.dir, shard),
-        existsSync(shardPath(this.dir, shard)) ? 'r+' : 'w+',
-      );
+      const fresh = !existsSync(shardPath(this.dir, shard));
+      fd = openSync(shardPath(this.dir, shard), fresh ? 'w+' : 'r+');
       this.fds.set(shard, fd);
+      // A file opened again (closed by finish, or one a resumed prepare wrote) is not hashed.
+      if (this.hash && !this.running.has(shard)) {
+        this.running.set(shard, fresh ? { hash: createHash('sha256'), at: 0 } : null);
+      }
     }
     return fd;
   }
@@ -93,13 +144,22 @@ export class ShardWriter {
 
   /** Notes that another thread wrote the record of `slot`: its shard needs the next sync. */
   written(slot: number): void {
-    this.dirty.add(this.locate(slot).shard);
+    const { shard } = this.locate(slot);
+    this.dirty.add(shard);
+    if (this.running.get(shard)) this.running.set(shard, null);
   }
 
   /** Writes one record (recordBytes bytes of `bytes` from `offset`) at its slot. */
   write(slot: number, bytes: Uint8Array, offset = 0): void {
     const { shard, record } = this.locate(slot);
     const fd = this.fdOf(shard);
+    if (this.hash) {
+      this.feed(
+        shard,
+        record * this.recordBytes,
+        bytes.subarray(offset, offset + this.recordBytes),
+      );
+    }
     let done = 0;
     while (done < this.recordBytes) {
       done += writeSync(
@@ -134,8 +194,23 @@ export class ShardWriter {
       const fd = this.fdOf(s);
       ftruncateSync(fd, records * this.recordBytes);
       fdatasyncSync(fd);
+      const r = this.running.get(s);
+      if (r && r.at <= records * this.recordBytes) {
+        this.feedZeros(r, records * this.recordBytes);
+        const path = relative(this.dir, shardPath(this.dir, s));
+        this.done.push({ path, bytes: r.at, sha256: r.hash.digest('hex') });
+      }
+      this.running.set(s, null);
     }
     this.close();
+  }
+
+  /**
+   * The size and sha256 of each shard file `finish` sized, of those written new and in order
+   * (with `hash`); the others are not listed.
+   */
+  digests(): FileDigest[] {
+    return [...this.done];
   }
 
   close(): void {

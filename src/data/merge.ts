@@ -10,7 +10,9 @@
  * General mode (any other set of caches): slices are packed in input order; an image id in
  * two inputs is an InputError naming both.
  *
- * Not resumable: an interrupted merge leaves an incomplete cache; delete it and merge again.
+ * Not resumable: an interrupted merge leaves an incomplete cache; delete it and merge again. So
+ * the shard files are made durable once, when they are complete, not after every batch; the
+ * cache is marked complete only after that.
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -27,7 +29,7 @@ import {
   SLICE_COLUMNS,
   type SliceRow,
 } from './cache.js';
-import { ShardWriter, saveConfig } from './cache-writer.js';
+import { type FileDigest, ShardWriter, saveConfig } from './cache-writer.js';
 import { duplicateReason, finalizeIndex, writeCacheFiles } from './prepare.js';
 
 export interface MergeOptions {
@@ -45,6 +47,11 @@ export interface MergeResult {
   /** Image ids found in two partitions (partition mode; the later file became a reject). */
   duplicates: number;
   seconds: number;
+  /**
+   * The size and sha256 of the shard files, computed while they were written (a queued merge's
+   * manifest takes them instead of reading the pixel data back); paths relative to `out`.
+   */
+  digests: FileDigest[];
 }
 
 const COMMIT_EVERY = 256;
@@ -177,7 +184,7 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
       complete: false,
     };
     const db = openIndex(out, true);
-    const writer = new ShardWriter(out, config.recordBytes, config.recordsPerShard);
+    const writer = new ShardWriter(out, config.recordBytes, config.recordsPerShard, true);
     const bar = createProgress({
       total: kept.length,
       label: 'merge',
@@ -203,7 +210,6 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
           const { shard, record } = writer.locate(e.slot);
           rows.push({ context: 0, ...e.row, shard, record });
         }
-        writer.sync();
         db.transaction(() => {
           for (const r of rows) insert.run(r);
         })();
@@ -225,6 +231,7 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
         rejected,
         duplicates,
         seconds: (performance.now() - start) / 1000,
+        digests: writer.digests(),
       };
     } finally {
       bar.stop();

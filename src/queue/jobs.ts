@@ -13,6 +13,9 @@ import type { PredictFormat, PredictOptions } from '../commands/predict.js';
 export const QUEUE_NAMES = ['prepare', 'train', 'predict'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
+/** The environment variable `ichdet worker` passes its --store to its job processes in. */
+export const STORE_ENV = 'ICHDET_STORE';
+
 /** Redis key prefix of every ichdet queue. */
 export const QUEUE_PREFIX = 'ichdet';
 

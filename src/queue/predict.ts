@@ -41,8 +41,8 @@ import type {
   PredictStudyData,
 } from './jobs.js';
 import { canonicalJson } from './jobs.js';
+import { type JobContext, shardDir, withLocalDir } from './prepare-jobs.js';
 import { checkPublished, type Manifest, publish, readManifest } from './publish.js';
-import { type JobContext, shardDir, withLocalDir } from './runners.js';
 
 /** A study job's own record beside predict's outputs: what the merge needs to order its rows. */
 const STUDY_FILE = 'ichdet-study.json';

@@ -4,26 +4,17 @@
  * its lock is renewed on time. It runs the job's function from runners.ts; a bad option or a
  * missing input (ConfigError, InputError) fails the job at once with the command's own message
  * (an UnrecoverableError: retrying cannot help), anything else is retried. The child exits when
- * its worker dies, so a killed worker leaves no orphan writing to the store.
+ * its worker dies, so a killed worker leaves no orphan writing to the store. Each kind of job's
+ * modules are loaded on its first job: a child that runs prepare jobs never loads the models'.
  */
 import { type SandboxedJob, UnrecoverableError } from 'bullmq';
 import { ConfigError, InputError } from '../errors.js';
 import { createProgress, type Progress } from '../util/progress.js';
 import type { Reporter } from '../util/reporter.js';
-import type { JobName } from './jobs.js';
-import { runPredictMerge, runPredictStudy } from './predict.js';
-import {
-  type JobContext,
-  runCompareReport,
-  runCvFold,
-  runCvReport,
-  runPrepareMerge,
-  runPrepareShard,
-  runTrainArch,
-} from './runners.js';
+import { type JobName, STORE_ENV } from './jobs.js';
+import type { JobContext } from './prepare-jobs.js';
 
-/** The environment variable `ichdet worker` passes its --store in. */
-export const STORE_ENV = 'ICHDET_STORE';
+export { STORE_ENV };
 
 process.on('disconnect', () => process.exit(1));
 
@@ -70,21 +61,21 @@ export default async function process_(job: SandboxedJob): Promise<unknown> {
     const name = job.name as JobName;
     switch (name) {
       case 'prepare-shard':
-        return await runPrepareShard(job.data, c);
+        return await (await import('./prepare-jobs.js')).runPrepareShard(job.data, c);
       case 'prepare-merge':
-        return await runPrepareMerge(job.data, c);
+        return await (await import('./prepare-jobs.js')).runPrepareMerge(job.data, c);
       case 'train-arch':
-        return await runTrainArch(job.data, c);
+        return await (await import('./runners.js')).runTrainArch(job.data, c);
       case 'compare-report':
-        return await runCompareReport(job.data, c);
+        return await (await import('./runners.js')).runCompareReport(job.data, c);
       case 'cv-fold':
-        return await runCvFold(job.data, c);
+        return await (await import('./runners.js')).runCvFold(job.data, c);
       case 'cv-report':
-        return await runCvReport(job.data, c);
+        return await (await import('./runners.js')).runCvReport(job.data, c);
       case 'predict-study':
-        return await runPredictStudy(job.data, c);
+        return await (await import('./predict.js')).runPredictStudy(job.data, c);
       case 'predict-merge':
-        return await runPredictMerge(job.data, c);
+        return await (await import('./predict.js')).runPredictMerge(job.data, c);
       default:
         throw new UnrecoverableError(`unknown job name "${job.name}"`);
     }

@@ -6,8 +6,8 @@
  * delivery) finds the manifest of its first run and publishes nothing again.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cp, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../util/files.js';
@@ -28,14 +28,31 @@ export interface Manifest {
   publishedAt: string;
 }
 
-async function sha256(file: string): Promise<{ bytes: number; sha256: string }> {
+/** Bytes read at a time by `sha256`: large reads, the next one under way while one is hashed. */
+const READ_BYTES = 4 << 20;
+
+/** The size and sha256 of a file. */
+export async function sha256(file: string): Promise<{ bytes: number; sha256: string }> {
   const h = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of createReadStream(file)) {
-    h.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
+  const fh = await open(file, 'r');
+  try {
+    const bufs = [Buffer.allocUnsafe(READ_BYTES), Buffer.allocUnsafe(READ_BYTES)];
+    let bytes = 0;
+    let i = 0;
+    let next = fh.read(bufs[0]!, 0, READ_BYTES, null);
+    for (;;) {
+      const { bytesRead } = await next;
+      if (bytesRead === 0) break;
+      const cur = bufs[i]!;
+      i ^= 1;
+      next = fh.read(bufs[i]!, 0, READ_BYTES, null);
+      h.update(cur.subarray(0, bytesRead));
+      bytes += bytesRead;
+    }
+    return { bytes, sha256: h.digest('hex') };
+  } finally {
+    await fh.close();
   }
-  return { bytes, sha256: h.digest('hex') };
 }
 
 async function listTree(dir: string, root = dir, out: string[] = []): Promise<string[]> {
@@ -57,7 +74,8 @@ export function readManifest(dir: string): Manifest | undefined {
 /**
  * Copies `local` to `target` atomically with a manifest. When `target` already holds this job's
  * manifest (a retried job whose first run published), nothing is copied and that manifest is
- * returned.
+ * returned. `known` lists files whose sha256 the job computed as it wrote them (a merge's shard
+ * files): they are not read again, if their size still matches; every other file is hashed here.
  *
  * @throws InputError when `target` exists and is not this job's output.
  */
@@ -66,6 +84,7 @@ export async function publish(
   target: string,
   job: string,
   counts: Record<string, number>,
+  known: readonly ManifestFile[] = [],
 ): Promise<Manifest> {
   const existing = readManifest(target);
   if (existing?.job === job) return existing;
@@ -73,8 +92,14 @@ export async function publish(
     throw new InputError(`output folder "${target}" already exists and is not job ${job}'s`);
   }
   const files: ManifestFile[] = [];
+  const byPath = new Map(known.map((f) => [f.path, f]));
   for (const path of await listTree(local)) {
-    files.push({ path, ...(await sha256(join(local, path))) });
+    const k = byPath.get(path);
+    if (k !== undefined && statSync(join(local, path)).size === k.bytes) {
+      files.push({ path, bytes: k.bytes, sha256: k.sha256 });
+    } else {
+      files.push({ path, ...(await sha256(join(local, path))) });
+    }
   }
   const manifest: Manifest = { job, counts, files, publishedAt: new Date().toISOString() };
   await mkdir(dirname(target), { recursive: true });

@@ -6,108 +6,26 @@
  *     OUT/                    a merged cache (the prepare's --out), published with its manifest
  *     OUT/runs/<arch>/        a compare's training runs, resumed from last/ after a lost worker
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compare, trainOptionsFor } from '../commands/compare.js';
 import { CV_CONFIG_FILE, cv, foldTrainOptions } from '../commands/cv.js';
-import { merge } from '../commands/merge.js';
-import { prepare } from '../commands/prepare.js';
-import { preparePool } from '../data/prepare.js';
 import { openRun } from '../run/run.js';
 import { train } from '../train/train.js';
 import { writeFileAtomic } from '../util/files.js';
-import type { WorkerPool } from '../util/pool.js';
-import type { Reporter } from '../util/reporter.js';
-import type {
-  CompareReportData,
-  CvFoldData,
-  CvReportData,
-  PrepareMergeData,
-  PrepareShardData,
-  TrainArchData,
-} from './jobs.js';
+import type { CompareReportData, CvFoldData, CvReportData, TrainArchData } from './jobs.js';
 import { jobId } from './jobs.js';
-import { checkOutputOf, checkPublished, type Manifest, publish, seal } from './publish.js';
+import {
+  type JobContext,
+  runPrepareMerge,
+  runPrepareShard,
+  shardDir,
+  sharedPool,
+  withLocalDir,
+} from './prepare-jobs.js';
+import { checkOutputOf, type Manifest, seal } from './publish.js';
 
-export interface JobContext {
-  /** The shared folder every worker sees. */
-  store: string;
-  /** The job's id. */
-  id: string;
-  reporter: Reporter;
-  signal?: AbortSignal;
-}
-
-/** Where a prepare shard job publishes its cache. */
-export function shardDir(store: string, id: string): string {
-  return join(store, 'work', id);
-}
-
-/** A folder on this machine's disk, removed after `fn`. */
-export async function withLocalDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'ichdet-job-'));
-  try {
-    return await fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * The decoding threads of this job process, by size, kept between its shard jobs (BullMQ reuses a
- * sandboxed job process for the next job): a shard does not pay for starting them again.
- */
-const pools = new Map<number, WorkerPool>();
-
-/** The kept pool of `size` threads (started on first use). */
-export function sharedPool(size: number): WorkerPool {
-  let pool = pools.get(size);
-  if (pool === undefined) {
-    pool = preparePool(size);
-    pools.set(size, pool);
-  }
-  return pool;
-}
-
-/** `prepare --shard K/N` locally, then published to STORE/work/<id>. */
-export async function runPrepareShard(d: PrepareShardData, c: JobContext): Promise<Manifest> {
-  return withLocalDir(async (local) => {
-    const out = join(local, 'cache');
-    const r = await prepare({
-      images: d.images,
-      ...(d.labels !== undefined && { labels: d.labels }),
-      out,
-      size: d.size,
-      ...(d.windows !== undefined && { windows: d.windows }),
-      rsnaFix: d.rsnaFix,
-      ...(d.crop !== undefined && { crop: d.crop }),
-      recordsPerShard: d.recordsPerShard,
-      shard: d.shard,
-      workers: d.workers,
-      pool: sharedPool(d.workers),
-      progress: false,
-      reporter: c.reporter,
-      ...(c.signal && { signal: c.signal }),
-    });
-    return publish(out, shardDir(c.store, c.id), c.id, {
-      files: r.files,
-      cached: r.cached,
-      rejected: r.rejected,
-    });
-  });
-}
-
-/** Merges the published shards (each checked whole against its manifest) locally, then publishes. */
-export async function runPrepareMerge(d: PrepareMergeData, c: JobContext): Promise<Manifest> {
-  const inputs = d.shards.map((id) => shardDir(c.store, id));
-  for (const dir of inputs) checkPublished(dir);
-  return withLocalDir(async (local) => {
-    const out = join(local, 'cache');
-    const r = await merge({ out, inputs, progress: false });
-    return publish(out, d.out, c.id, { cached: r.cached, rejected: r.rejected });
-  });
-}
+export { type JobContext, runPrepareMerge, runPrepareShard, shardDir, sharedPool, withLocalDir };
 
 /** A run's own folder left out of its manifest: the evaluation each report rewrites. */
 const RUN_UNSEALED = ['eval'];

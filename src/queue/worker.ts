@@ -10,8 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { ConfigError } from '../errors.js';
 import { checkRedis, redisOptions } from './connection.js';
-import { QUEUE_NAMES, QUEUE_PREFIX, type QueueName, workerName } from './jobs.js';
-import { STORE_ENV } from './processor.js';
+import { QUEUE_NAMES, QUEUE_PREFIX, type QueueName, STORE_ENV, workerName } from './jobs.js';
 
 export interface WorkerOptions {
   /** `redis://host:port`. */
