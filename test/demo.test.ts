@@ -18,23 +18,20 @@ const root = join(import.meta.dirname, '..');
 let out: string;
 let stdout: string;
 
+/** `ichdet demo --quick` at 30 patients into `out`, from the sources. */
+function runDemo(): Promise<{ stdout: string; stderr: string }> {
+  const cli = join(root, 'src/cli/run.ts');
+  const args = ['--import', 'tsx', cli, 'demo', '--quick', '--patients', '30', '--out', out];
+  return run(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, CI: 'true' },
+    maxBuffer: 1 << 24,
+  });
+}
+
 beforeAll(async () => {
   out = join(mkdtempSync(join(tmpdir(), 'ichdet-demo-')), 'demo');
-  const r = await run(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(root, 'src/cli/run.ts'),
-      'demo',
-      '--quick',
-      '--patients',
-      '30',
-      '--out',
-      out,
-    ],
-    { cwd: root, env: { ...process.env, CI: 'true' }, maxBuffer: 1 << 24 },
-  );
+  const r = await runDemo();
   stdout = r.stdout;
 }, 600_000);
 
@@ -131,21 +128,7 @@ describe('ichdet demo --quick', () => {
   });
 
   it('skips finished steps when run again', async () => {
-    const r = await run(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(root, 'src/cli/run.ts'),
-        'demo',
-        '--quick',
-        '--patients',
-        '30',
-        '--out',
-        out,
-      ],
-      { cwd: root, env: { ...process.env, CI: 'true' }, maxBuffer: 1 << 24 },
-    );
+    const r = await runDemo();
     expect(r.stderr).toContain('mobilenet_v2: finished already, not trained again');
     expect(r.stderr).toContain('efficientnet_b0: finished already, not trained again');
   }, 300_000);
