@@ -87,16 +87,23 @@ describe('losses', () => {
   });
 
   it('the tensor losses equal the array losses', async () => {
+    // Files share a worker's modules (vitest isolate: false): put back the backend an earlier
+    // file chose (none when this file runs first).
+    const before = tf.getBackend() as string | undefined;
     await tf.setBackend('cpu');
-    const yt = tf.tensor2d(y, [2, 6]);
-    const pt = tf.tensor2d(p, [2, 6]);
-    for (const name of ['bce', 'weighted-bce', 'focal'] as const) {
-      const t = lossSum(name, yt, pt);
-      expect(t.dataSync()[0]).toBeCloseTo(lossSumArrays(name, y, p, 6), 5);
-      t.dispose();
+    try {
+      const yt = tf.tensor2d(y, [2, 6]);
+      const pt = tf.tensor2d(p, [2, 6]);
+      for (const name of ['bce', 'weighted-bce', 'focal'] as const) {
+        const t = lossSum(name, yt, pt);
+        expect(t.dataSync()[0]).toBeCloseTo(lossSumArrays(name, y, p, 6), 5);
+        t.dispose();
+      }
+      yt.dispose();
+      pt.dispose();
+    } finally {
+      if (before !== undefined) await tf.setBackend(before);
     }
-    yt.dispose();
-    pt.dispose();
   });
 
   it('clips probabilities at 1e-7 so a confident mistake costs −ln 1e-7, not Infinity', () => {
