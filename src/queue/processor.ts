@@ -14,8 +14,6 @@ import type { Reporter } from '../util/reporter.js';
 import { type JobName, STORE_ENV } from './jobs.js';
 import type { JobContext } from './prepare-jobs.js';
 
-export { STORE_ENV };
-
 process.on('disconnect', () => process.exit(1));
 
 /** Progress and log lines of the job, into BullMQ (`ichdet jobs`, the submitter's follow). */

@@ -1,9 +1,8 @@
 /**
- * What each job does, on the worker that took it: the same functions the CLI calls (prepare,
- * merge, train, compare), with outputs published on the store (publish.ts).
+ * What each training job does, on the worker that took it: the same functions the CLI calls
+ * (train, compare, cv), with outputs published on the store (publish.ts). Prepare jobs are in
+ * prepare-jobs.ts, predict jobs in predict.ts.
  *
- *     STORE/work/<job id>/    a prepare shard's cache, published with its manifest
- *     OUT/                    a merged cache (the prepare's --out), published with its manifest
  *     OUT/runs/<arch>/        a compare's training runs, resumed from last/ after a lost worker
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,17 +14,8 @@ import { train } from '../train/train.js';
 import { writeFileAtomic } from '../util/files.js';
 import type { CompareReportData, CvFoldData, CvReportData, TrainArchData } from './jobs.js';
 import { jobId } from './jobs.js';
-import {
-  type JobContext,
-  runPrepareMerge,
-  runPrepareShard,
-  shardDir,
-  sharedPool,
-  withLocalDir,
-} from './prepare-jobs.js';
+import type { JobContext } from './prepare-jobs.js';
 import { checkOutputOf, type Manifest, seal } from './publish.js';
-
-export { type JobContext, runPrepareMerge, runPrepareShard, shardDir, sharedPool, withLocalDir };
 
 /** A run's own folder left out of its manifest: the evaluation each report rewrites. */
 const RUN_UNSEALED = ['eval'];
