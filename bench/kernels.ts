@@ -2,14 +2,17 @@
  * Kernel-level rates of the wasm training backend, so the gap to the machine's limit is visible
  * per kind of work: the 3 × 3 convolutions of VGG16 and ResNet50 at a 128² input (forward on
  * XNNPACK; input gradient and filter gradient on ichdet's kernels, src/backend/kernels.ts), a
- * ResNet50 1 × 1 convolution, training-mode batch norm forward + backward (the fused kernel of
+ * ResNet50 1 × 1 convolution — each also on the native accelerator (src/backend/native.ts,
+ * OpenBLAS, one thread) when it was built — training-mode batch norm forward + backward (the fused kernel of
  * src/backend/batchnorm.ts) and the Adam update (src/train/optim.ts), on one thread.
  *
  * Convolutions count 2·N·Ho·Wo·k²·Cin·Cout FLOP per pass (each gradient costs what the forward
  * does). Batch norm and Adam are memory-bound, so their rows are GB/s of the bytes they must
  * move (batch norm: forward reads x twice and writes y, backward reads x and dy twice and writes
  * dx, float32; Adam reads w, g, m, v and writes w, m, v). For scale: 128-bit wasm SIMD without
- * FMA peaks near 40 GFLOP/s per core on this machine's CPU (the training issue's estimate).
+ * FMA peaks near 40 GFLOP/s per core on this machine's CPU (the training issue's estimate);
+ * OpenBLAS' single-precision matrix product (AVX-512) reached 80–107 GFLOP/s on one core of it
+ * for the shapes these layers give.
  * Times are CPU seconds of this thread (best of a few runs), so the rows stay comparable when
  * the machine is busy.
  *
@@ -19,6 +22,7 @@ import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { batchNormTraining } from '../src/backend/batchnorm.js';
 import { initBackend } from '../src/backend/init.js';
+import { enableNative, nativeAddon, nativeUnavailable } from '../src/backend/native.js';
 import { applyUpdate, createOptimizer } from '../src/train/optim.js';
 import type { BenchRow } from './bench.js';
 
@@ -68,6 +72,9 @@ function best(fn: () => tf.Tensor | tf.Tensor[], reps: number): number {
 
 export async function benchKernels(quick = process.argv.includes('--quick')): Promise<BenchRow[]> {
   await initBackend('wasm');
+  const engines = nativeAddon() ? ['wasm', 'native'] : ['wasm'];
+  if (engines.length === 1)
+    process.stderr.write(`native kernel rows skipped: ${nativeUnavailable()}\n`);
   const rows: BenchRow[] = [];
   const n = quick ? 2 : 8;
   const reps = quick ? 1 : 2;
@@ -94,15 +101,19 @@ export async function benchKernels(quick = process.argv.includes('--quick')): Pr
             ) as tf.Tensor,
       ],
     ];
-    for (const [kind, fn] of kinds) {
-      const s = best(fn, reps);
-      rows.push({
-        name: `kernel: ${c.name}, ${kind}, batch ${n}, 1 thread`,
-        value: flop / s / 1e9,
-        unit: 'GFLOP/s',
-        target: '≥ 40 (wasm SIMD peak/core)',
-      });
+    for (const engine of engines) {
+      enableNative(engine === 'native', 1);
+      for (const [kind, fn] of kinds) {
+        const s = best(fn, reps);
+        rows.push({
+          name: `kernel (${engine}): ${c.name}, ${kind}, batch ${n}, 1 thread`,
+          value: flop / s / 1e9,
+          unit: 'GFLOP/s',
+          target: engine === 'native' ? '' : '≥ 40 (wasm SIMD peak/core)',
+        });
+      }
     }
+    enableNative(false);
     tf.dispose([x, w, dy]);
   }
   // Batch norm: ResNet50 conv2 activations (32² × 256 at 128²).

@@ -38,13 +38,17 @@ export async function trainRate(
   batch = 32,
   /** Filled with the CPU seconds (user + system, every thread) of the timed steps. */
   cpu?: { seconds: number },
+  backend: 'wasm' | 'native' = 'wasm',
+  /** OpenBLAS threads (native); default the cores divided by the workers. */
+  threads?: number,
 ): Promise<number> {
   const config = resolveTrainConfig(
     { cache: '', split: '', out: '', arch, size, batch, workers, weights: 'none', backend: 'wasm' },
     workers,
   );
   const w = await ModelWorkers.start(workers, {
-    backend: 'wasm',
+    backend,
+    ...(threads !== undefined && { threads }),
     arch,
     size,
     channels: 3,

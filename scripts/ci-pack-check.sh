@@ -3,7 +3,8 @@
 # installs the tarball into an empty project (CI reaches only the npm registry, so any other
 # download fails this step), checks that no ONNX Runtime install script ran (no
 # onnxruntime-node, no CUDA library), then runs a short end to end there with the installed
-# `ichdet` bin: synth 2 patients → prepare → split → train a tiny MobileNetV2 for one epoch →
+# `ichdet` bin: synth 2 patients → prepare → split → train a tiny MobileNetV2 for one epoch on
+# the native accelerator (built by the package's install script) →
 # export-onnx → predict --runtime onnx, and checks the predictions file has a row per slice,
 # made by the wasm build, with no npm warning on stderr.
 set -euo pipefail
@@ -44,7 +45,9 @@ npm install --no-audit --no-fund "$tarball" 2>"$tmp/install.err" || {
   fail "onnxruntime-web's wasm file is missing"
 cuda=$(find node_modules -name '*onnxruntime_providers_cuda*' -o -name '*providers_tensorrt*' | head -n 1)
 [ -z "$cuda" ] || fail "a CUDA library was downloaded: $cuda"
-echo "installed in $((SECONDS - start)) s (no onnxruntime-node, no CUDA libraries)"
+[ -e node_modules/ichdet/native/build/Release/ichdet_native.node ] ||
+  fail "the native accelerator was not built at install (ichdet's install script, node-gyp, OpenBLAS)"
+echo "installed in $((SECONDS - start)) s (no onnxruntime-node, no CUDA libraries; native accelerator built)"
 
 # 3. End to end with the installed bin.
 run() {
@@ -62,7 +65,7 @@ run prepare --images data/stage_2_train --labels data/stage_2_train.csv --out ca
   --workers 1 --no-progress
 run split --cache cache --out split.csv --val 0.5 --seed 1
 run train --cache cache --split split.csv --arch MobileNetV2 --out run --size 32 --epochs 1 \
-  --batch 4 --weights none --workers 1 --backend wasm --no-progress
+  --batch 4 --weights none --workers 1 --backend native --no-progress
 run export-onnx run --out run/best/model.onnx
 run predict --model run --input data/stage_2_train --out pred --runtime onnx --no-progress
 

@@ -5,6 +5,10 @@
  * [batch, 6] output has no NaN, and the backward pass leaks no tensors. And a few Adam steps on
  * one fixed batch lower MobileNetV2's loss.
  *
+ * The gradient test runs twice per architecture: on the wasm kernels and on the native
+ * accelerator (OpenBLAS convolutions; CI builds it), whose kernels train-kernels.test.ts holds
+ * against the cpu backend one by one.
+ *
  * Batch 3, not 2: at minSize the last stage of most of these nets is 1 × 1, where a batch norm
  * over 2 values maps any input to ±1, so the gradient into the layer before it is exactly zero
  * in exact arithmetic (only rounding noise would be left to test); over 3 values it is not.
@@ -12,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/init.js';
+import { enableNative } from '../src/backend/native.js';
 import { buildModel } from '../src/models/index.js';
 import { ARCH_NAMES, REGISTRY } from '../src/models/registry.js';
 import { lossSum } from '../src/train/loss.js';
@@ -32,8 +37,14 @@ function minSize(arch: string): number {
   return spec.minSize;
 }
 
-describe.each(ARCH_NAMES)('%s on wasm at its minimum input', (arch) => {
+describe.each(
+  ARCH_NAMES.flatMap((arch) => [
+    [arch, 'wasm'],
+    [arch, 'native'],
+  ]),
+)('%s on %s at its minimum input', (arch, engine) => {
   it('gives every trainable weight a finite, non-zero BCE gradient; output [3, 6] without NaN', () => {
+    enableNative(engine === 'native', 1);
     const s = minSize(arch);
     const model = buildModel(arch, { inputShape: [s, s, 3] });
     try {
@@ -67,6 +78,7 @@ describe.each(ARCH_NAMES)('%s on wasm at its minimum input', (arch) => {
       tf.dispose([value, x, y, ...Object.values(grads)]);
       expect(tf.memory().numTensors).toBe(before);
     } finally {
+      enableNative(false);
       model.dispose();
     }
   }, 60_000);

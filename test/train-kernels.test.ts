@@ -3,7 +3,9 @@
  * batchnorm.ts) against the pure-JS cpu backend's own implementation, on small shapes covering
  * strides, paddings (TF's asymmetric 'same' included), kernel shapes, depthwise convolutions,
  * channel counts that do and do not fill the 4-lane SIMD loops, batch norm with and without
- * γ/β, and the reductions, slices and masks a training step runs. Agreement is a relative error
+ * γ/β, and the reductions, slices and masks a training step runs. The convolutions also on the
+ * native accelerator (native/ichdet_native.c, OpenBLAS; CI installs libopenblas-dev, so the
+ * addon is built by `npm ci` and these tests require it). Agreement is a relative error
  * max|a − b| / max|b| ≤ 1e-4. Also: the committed kernels.wasm.ts is kernels.wat assembled.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -20,6 +22,7 @@ import {
   TRAIN_KERNELS_WASM_BASE64,
   TRAIN_KERNELS_WAT_SHA256,
 } from '../src/backend/kernels.wasm.js';
+import { enableNative, nativeActive, nativeAddon, nativeThreads } from '../src/backend/native.js';
 import { transpose2d } from '../src/backend/simd.js';
 import { ConfigError } from '../src/errors.js';
 
@@ -254,6 +257,124 @@ describe('wasm convolution gradients agree with the cpu backend', () => {
     // dw[a, o] = Σ_p x[p, a]·g[p, o] = [[1·1 + 3·0, 1·1 + 3·2, 1·0 + 3·1], [2·1 + 4·0, 2·1 + 4·2, 0 + 4]]
     expect(Array.from(dw!.dataSync())).toEqual([1, 7, 3, 2, 10, 4]);
     tf.dispose([x, w, g, dx!, dw!]);
+  });
+});
+
+describe('native accelerator convolutions agree with the cpu backend', () => {
+  const cases = CONV_CASES.filter((c) => !c.depthwise);
+
+  it('is built and loads (CI installs libopenblas-dev)', () => {
+    expect(nativeAddon()).not.toBeNull();
+  });
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    enableNative(true, 2);
+    try {
+      await expectAgreement(() => convGradients(c, false));
+      await expectAgreement(() => convGradients(c, true));
+    } finally {
+      enableNative(false);
+    }
+  });
+
+  it('takes the convolutions while enabled: its results differ from XNNPACK’s in rounding only', async () => {
+    // One 3×3 layer with 64 channels: XNNPACK and OpenBLAS sum the 576 products in different
+    // orders, so bit-identical outputs would mean the accelerator was not called.
+    await tf.setBackend('wasm');
+    const x = tf.tensor4d(values([1, 6, 6, 64], 1.1), [1, 6, 6, 64]);
+    const w = tf.tensor4d(values([3, 3, 64, 8], 0.37), [3, 3, 64, 8]);
+    const run = () => tf.tidy(() => tf.conv2d(x, w, 1, 'same').dataSync() as Float32Array);
+    enableNative(true, 1);
+    expect(nativeActive()).toBe(true);
+    const native = run();
+    enableNative(false);
+    expect(nativeActive()).toBe(false);
+    const wasm = run();
+    expect(native).not.toEqual(wasm);
+    expect(relError(native, wasm)).toBeLessThan(1e-5);
+    tf.dispose([x, w]);
+  });
+
+  it('computes a hand-worked fused convolution with bias and ReLU6', async () => {
+    // x: one 2×2 image, 1 channel [1, 2; 3, 4]; 2×2 'valid' filter with two outputs,
+    // [1, 1; 1, 1] and [1, 0; 0, −1]: y = [10, −3] + bias [0.5, 1] → ReLU6 → [6, 0].
+    await tf.setBackend('wasm');
+    enableNative(true, 1);
+    try {
+      const y = tf.tidy(() =>
+        tf.fused.conv2d({
+          x: tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]),
+          filter: tf.tensor4d([1, 1, 1, 0, 1, 0, 1, -1], [2, 2, 1, 2]),
+          strides: 1,
+          pad: 'valid',
+          bias: tf.tensor1d([0.5, 1]),
+          activation: 'relu6',
+        }),
+      );
+      expect(Array.from(y.dataSync())).toEqual([6, 0]);
+      y.dispose();
+    } finally {
+      enableNative(false);
+    }
+  });
+
+  it('gives a small conv net the gradients the wasm kernels give, weight by weight', async () => {
+    // 3×3 conv + batch norm + ReLU, a 1×1 stride-2 conv, a 3×3 stride-2 'same' conv
+    // with ReLU6 fused, global pooling and a dense sigmoid head; batch 4 at 16².
+    await tf.setBackend('wasm');
+    const input = layers.input({ shape: [16, 16, 3] });
+    // (No bias before the batch norm: its gradient is 0 in exact arithmetic, rounding noise here.)
+    let h = layers
+      .conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false })
+      .apply(input);
+    h = layers.batchNormalization().apply(h);
+    h = layers.reLU().apply(h);
+    h = layers.conv2d({ filters: 12, kernelSize: 1, strides: 2, useBias: false }).apply(h);
+    h = layers
+      .conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu6' })
+      .apply(h);
+    h = layers.globalAveragePooling2d({}).apply(h);
+    const out = layers.dense({ units: 6, activation: 'sigmoid' }).apply(h) as SymbolicTensor;
+    const model = tflModel({ inputs: input, outputs: out });
+    const x = tf.tensor4d(values([4, 16, 16, 3], 0.91), [4, 16, 16, 3]);
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const grads = () =>
+      tf.tidy(() => {
+        const { grads: g } = tf.variableGrads(
+          () => tf.sum(tf.square(model.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar,
+          vars,
+        );
+        return vars.map((v) => g[v.name]!.dataSync() as Float32Array);
+      });
+    enableNative(true, 1);
+    const native = grads();
+    enableNative(false);
+    const wasm = grads();
+    // conv, batch norm (γ, β), 1×1 conv, conv (kernel, bias), dense (kernel, bias)
+    expect(native).toHaveLength(8);
+    for (let i = 0; i < wasm.length; i++) expect(relError(native[i]!, wasm[i]!)).toBeLessThan(1e-4);
+    tf.dispose(x);
+    model.dispose();
+  });
+
+  it('refuses offsets outside the heap, naming the tensor', () => {
+    const addon = nativeAddon()!;
+    const heap = new ArrayBuffer(1024);
+    // x would need 2·4·4·3 floats = 384 bytes from offset 800.
+    expect(() =>
+      addon.conv(0, heap, 800, 0, -1, 0, 2, 4, 4, 3, 3, 3, 2, 1, 1, 1, 1, 4, 4, 0),
+    ).toThrow(/x \(offset 800, 96 floats\) is outside the heap of 1024 bytes/);
+    expect(() =>
+      addon.conv(0, heap, 0, 0, -1, 0, 2, 4, 4, 0, 3, 3, 2, 1, 1, 1, 1, 4, 4, 0),
+    ).toThrow(/size is out of range/);
+  });
+
+  it('sets OpenBLAS’ threads', () => {
+    enableNative(true, 2);
+    expect(nativeThreads()).toBe(2);
+    enableNative(true, 1);
+    expect(nativeThreads()).toBe(1);
+    enableNative(false);
   });
 });
 
@@ -554,11 +675,19 @@ describe('activation gradients, reductions and slices agree with the cpu backend
 });
 
 describe('initBackend', () => {
-  it('picks wasm for auto here (tfjs-node is not installed), cpu on request', async () => {
-    expect(await initBackend('auto')).toEqual({
+  it('picks native for auto here (tfjs-node is not installed, the accelerator is), cpu or wasm on request', async () => {
+    const auto = await initBackend('auto', { threads: 1 });
+    expect(auto.name).toBe('wasm');
+    expect(auto.accelerator).toBe('openblas');
+    expect(auto.detail).toMatch(/^native convolutions \(.*OpenBLAS.*, 1 thread\), XNNPACK SIMD/);
+    expect(nativeActive()).toBe(true);
+    expect(await initBackend('wasm')).toEqual({
       name: 'wasm',
       detail: 'XNNPACK SIMD, single-threaded, ichdet training kernels',
     });
+    expect(nativeActive()).toBe(false);
+    expect((await initBackend('native', { threads: 2 })).accelerator).toBe('openblas');
+    expect(nativeThreads()).toBe(2);
     expect(tf.getBackend()).toBe('wasm');
     expect((await initBackend('cpu')).name).toBe('cpu');
     expect(tf.getBackend()).toBe('cpu');

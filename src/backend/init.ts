@@ -3,25 +3,40 @@
  * - `node`: `@tensorflow/tfjs-node-gpu` or `@tensorflow/tfjs-node` (native TensorFlow, CUDA or
  *   CPU) when the user has installed one — an optional dependency ichdet does not install (its
  *   install downloads libtensorflow, which fails offline);
+ * - `native`: the wasm backend with ichdet's native accelerator (native.ts: OpenBLAS
+ *   convolutions in the wasm heap), which must have been built at install;
  * - `wasm`: tfjs-backend-wasm (XNNPACK, SIMD) with ichdet's training kernels registered;
  * - `cpu`: the pure-JS backend (slow; tests and debugging);
- * - `auto`: node when importable, else wasm.
+ * - `auto`: node when importable, else native when the accelerator loads, else wasm.
  * Each worker thread has its own tfjs instance and calls this once.
  */
+import { availableParallelism } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-layers registers gradients when imported; the wasm kernels are registered after it.
 import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { ConfigError } from '../errors.js';
+import type { BackendChoice } from './choices.js';
 import { registerTrainingGradients, registerWasmTrainingKernels } from './kernels.js';
+import { enableNative, nativeAddon, nativeUnavailable } from './native.js';
 
-/** The tfjs backends a thread can run on (`auto`: node when importable, else wasm). */
-export const BACKENDS = ['auto', 'wasm', 'node', 'cpu'] as const;
-export type BackendChoice = (typeof BACKENDS)[number];
+export { BACKEND_HELP, BACKENDS, type BackendChoice } from './choices.js';
 
 export interface BackendInfo {
+  /** The tfjs backend; `native` runs on 'wasm'. */
   name: 'wasm' | 'node' | 'cpu';
   detail: string;
+  /** 'openblas' when the native accelerator takes the convolutions. */
+  accelerator?: 'openblas';
+}
+
+export interface BackendOptions {
+  /**
+   * OpenBLAS threads for the native accelerator (one count per process). Default: every core
+   * on the main thread, 1 in a worker thread (its sibling workers have the other cores).
+   */
+  threads?: number;
 }
 
 const NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
@@ -48,8 +63,16 @@ async function importNode(): Promise<string | null> {
  * kernels.ts `registerTrainingGradients`); wasm also gets ichdet's training kernels, registered
  * once the backend is ready.
  */
-export async function initBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
+export async function initBackend(
+  choice: BackendChoice = 'auto',
+  options: BackendOptions = {},
+): Promise<BackendInfo> {
   registerTrainingGradients();
+  if (choice === 'native' && nativeAddon() === null) {
+    throw new ConfigError(
+      `--backend native: the native accelerator ${nativeUnavailable()}; use --backend wasm`,
+    );
+  }
   if (choice === 'node' || choice === 'auto') {
     const pkg = await importNode();
     if (pkg !== null) {
@@ -65,6 +88,7 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
     }
   }
   if (choice === 'cpu') {
+    enableNative(false);
     await tf.setBackend('cpu');
     await tf.ready();
     return { name: 'cpu', detail: 'pure JavaScript' };
@@ -75,5 +99,17 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
   }
   await tf.ready();
   registerWasmTrainingKernels();
+  if (choice === 'native' || (choice === 'auto' && nativeAddon() !== null)) {
+    const threads = options.threads ?? (isMainThread ? availableParallelism() : 1);
+    const blas = enableNative(true, threads);
+    return {
+      name: 'wasm',
+      accelerator: 'openblas',
+      detail:
+        `native convolutions (${blas}, ${threads} thread${threads === 1 ? '' : 's'}), ` +
+        'XNNPACK SIMD and ichdet training kernels for the rest',
+    };
+  }
+  enableNative(false);
   return { name: 'wasm', detail: 'XNNPACK SIMD, single-threaded, ichdet training kernels' };
 }

@@ -31,6 +31,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { patchBatchNormTraining } from './batchnorm.js';
 import {
+  NATIVE_ACTIVATIONS,
+  nativeActive,
+  nativeConv2d,
+  nativeConvFilterGrad,
+  nativeConvInputGrad,
+} from './native.js';
+import {
   avgPoolGrad,
   col2im,
   colSlice,
@@ -322,6 +329,22 @@ function convAttrs(kernel: string, attrs: Attrs): ConvAttrs {
   if (format !== undefined && format !== 'NHWC' && format !== 'channelsLast') {
     throw new Error(`${kernel} on wasm: data format must be NHWC, received ${String(format)}`);
   }
+  return {
+    strides: pair(attrs.strides, 'strides'),
+    pad: attrs.pad as Pad,
+    rounding: attrs.dimRoundingMode as Rounding,
+  };
+}
+
+/**
+ * A forward convolution's attributes when the native accelerator can run it (NHWC, no
+ * dilation), else null (the shipped XNNPACK kernel runs it).
+ */
+function nativeConvAttrs(attrs: Attrs): ConvAttrs | null {
+  const dilations = pair(attrs.dilations ?? 1, 'dilations');
+  const format = attrs.dataFormat;
+  if (dilations[0] !== 1 || dilations[1] !== 1) return null;
+  if (format !== undefined && format !== 'NHWC' && format !== 'channelsLast') return null;
   return {
     strides: pair(attrs.strides, 'strides'),
     pad: attrs.pad as Pad,
@@ -722,9 +745,35 @@ export function registerWasmTrainingKernels(): void {
       ...(old?.disposeFunc ? { disposeFunc: old.disposeFunc } : {}),
     });
   };
-  replace(tf.Conv2DBackpropInput, () => ({ inputs, attrs }) => {
+  replace(tf.Conv2D, (shipped) => (args) => {
+    const { x, filter } = args.inputs;
+    const a = nativeActive() && x && filter ? nativeConvAttrs(args.attrs as Attrs) : null;
+    return (
+      (a && nativeConv2d(args.backend, x!, filter!, undefined, a.strides, a.pad, a.rounding, 0)) ??
+      shipped(args)
+    );
+  });
+  replace(tf.FusedConv2D, (shipped) => (args) => {
+    const { x, filter, bias, preluActivationWeights } = args.inputs;
+    const attrs = args.attrs as Attrs;
+    const act = NATIVE_ACTIVATIONS[String(attrs.activation ?? 'linear')];
+    const a =
+      nativeActive() && x && filter && act !== undefined && !preluActivationWeights
+        ? nativeConvAttrs(attrs)
+        : null;
+    if (!a || act === undefined) return shipped(args);
+    return (
+      nativeConv2d(args.backend, x!, filter!, bias, a.strides, a.pad, a.rounding, act) ??
+      shipped(args)
+    );
+  });
+  replace(tf.Conv2DBackpropInput, () => ({ inputs, attrs, backend }) => {
     const a = convAttrs('Conv2DBackpropInput', attrs as Attrs);
     const inShape = shape4((attrs as Attrs).inputShape, 'inputShape');
+    const { dy, filter } = inputs;
+    if (nativeActive() && dy?.dtype === 'float32' && filter?.dtype === 'float32') {
+      return nativeConvInputGrad(backend, dy, filter, inShape, a.strides, a.pad, a.rounding);
+    }
     return tf.tidy(() =>
       conv2dBackpropInput(
         asTensor(inputs.dy, 'dy'),
@@ -736,9 +785,13 @@ export function registerWasmTrainingKernels(): void {
       ),
     );
   });
-  replace(tf.Conv2DBackpropFilter, () => ({ inputs, attrs }) => {
+  replace(tf.Conv2DBackpropFilter, () => ({ inputs, attrs, backend }) => {
     const a = convAttrs('Conv2DBackpropFilter', attrs as Attrs);
     const filterShape = shape4((attrs as Attrs).filterShape, 'filterShape');
+    const { x, dy } = inputs;
+    if (nativeActive() && x?.dtype === 'float32' && dy?.dtype === 'float32') {
+      return nativeConvFilterGrad(backend, x, dy, filterShape, a.strides, a.pad, a.rounding);
+    }
     return tf.tidy(() =>
       conv2dBackpropFilter(
         asTensor(inputs.x, 'x'),

@@ -19,9 +19,9 @@ declare const WebAssembly: {
 };
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` the kernels use. */
-interface WasmBackend {
+export interface WasmBackend {
   wasm: {
-    asm: { memory: object };
+    asm: { memory: { buffer: ArrayBuffer } };
     _malloc(bytes: number): number;
     _free(ptr: number): void;
   };
@@ -75,7 +75,7 @@ const EXPORTS: readonly (keyof Exports)[] = [
   'dwInputGrad',
 ];
 
-function asWasmBackend(backend: unknown): WasmBackend {
+export function asWasmBackend(backend: unknown): WasmBackend {
   const b = backend as Partial<WasmBackend> | null;
   if (
     !b ||
@@ -108,7 +108,7 @@ function kernelsOf(backend: WasmBackend): Exports {
   return k;
 }
 
-function ptr(backend: WasmBackend, t: tf.TensorInfo | undefined, what: string): number {
+export function ptr(backend: WasmBackend, t: tf.TensorInfo | undefined, what: string): number {
   if (!t) throw new Error(`missing kernel input ${what}`);
   if (t.dtype !== 'float32') throw new Error(`${what} must be float32, received ${t.dtype}`);
   const data = backend.dataIdMap.get(t.dataId);
@@ -117,7 +117,7 @@ function ptr(backend: WasmBackend, t: tf.TensorInfo | undefined, what: string): 
 }
 
 /** A float32 output of the given shape, allocated in the backend's heap, and its address. */
-function output(backend: WasmBackend, shape: number[]): [tf.TensorInfo, number] {
+export function output(backend: WasmBackend, shape: number[]): [tf.TensorInfo, number] {
   const info = backend.makeOutput(shape, 'float32');
   return [info, ptr(backend, info, 'output')];
 }

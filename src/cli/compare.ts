@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { BACKEND_HELP } from '../backend/choices.js';
 import { compare } from '../commands/compare.js';
 import { demo } from '../commands/demo.js';
 import { evaluationText, type Study, stageGainText } from '../eval/report.js';
@@ -77,7 +78,7 @@ export function registerCompare(program: Command): void {
       'worker threads per model (default: cores / parallel)',
       positiveInt('--workers'),
     )
-    .option('--backend <name>', 'auto, wasm, node or cpu (default auto)')
+    .option('--backend <name>', `${BACKEND_HELP} (default auto)`)
     .option(
       '--masks <dir>',
       "label masks <image id>.png (as ichdet synth writes): each model's Grad-CAM pointing game on the evaluated images (test, or validation), in the report",

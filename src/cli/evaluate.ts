@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { BackendChoice } from '../backend/init.js';
+import { BACKEND_HELP, type BackendChoice } from '../backend/choices.js';
 import { evaluate } from '../commands/evaluate.js';
 import { evaluateSeries, isSeriesRun } from '../commands/evaluate-series.js';
 import { ConfigError } from '../errors.js';
@@ -60,7 +60,7 @@ export function registerEvaluate(program: Command): void {
       'model worker threads (default: the number of cores)',
       positiveInt('--workers'),
     )
-    .option('--backend <name>', "auto, wasm, node or cpu (default: the run's)")
+    .option('--backend <name>', `${BACKEND_HELP} (default: the run's)`)
     .option('--out <dir>', 'output folder (default RUN/eval)')
     .option('--no-figures', 'skip the ROC/PR figures')
     .option(

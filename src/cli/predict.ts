@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { BackendChoice } from '../backend/init.js';
+import { BACKEND_HELP, type BackendChoice } from '../backend/choices.js';
 import { PREDICT_FORMATS, predict } from '../commands/predict.js';
 import { NATIVE_INSTALL_LINE, ONNX_BACKENDS } from '../infer/onnx-runtime.js';
 import { formatPointing } from '../infer/pointing.js';
@@ -80,7 +80,7 @@ export function registerPredict(program: Command): void {
     )
     .option('--top <k>', 'top slices listed per series and study (default 3)', positiveInt('--top'))
     .option('--workers <n>', 'model workers (default: all cores)', positiveInt('--workers'))
-    .option('--backend <name>', 'auto, wasm, node or cpu (default auto)')
+    .option('--backend <name>', `${BACKEND_HELP} (default auto)`)
     .option('--no-progress', 'no progress bar')
     .option(
       '--queue <redis-url>',

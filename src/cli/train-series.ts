@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { BACKENDS, type BackendChoice } from '../backend/init.js';
+import { BACKEND_HELP, BACKENDS, type BackendChoice } from '../backend/choices.js';
 import { seriesTable, trainSeries } from '../commands/train-series.js';
 import { ConfigError } from '../errors.js';
 import { action, cliSignal, number, positiveInt } from './shared.js';
@@ -53,10 +53,7 @@ export function registerTrainSeries(program: Command): void {
       positiveInt('--bootstrap'),
     )
     .option('--folds <list>', 'comma-separated folds to train (default all)')
-    .option(
-      '--backend <name>',
-      `${BACKENDS.join(', ')} (default auto: tfjs-node when installed, else wasm)`,
-    )
+    .option('--backend <name>', `${BACKEND_HELP} (default auto)`)
     .option(
       '--workers <n>',
       'folds trained at once, one worker thread each (default: the cores, capped at the folds); 1 trains them in turn on the main thread; results do not depend on it',

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { BACKENDS } from '../backend/init.js';
+import { BACKEND_HELP } from '../backend/choices.js';
 import { ARCH_NAMES } from '../models/registry.js';
 import { DEFAULT_AUGMENT, LOSSES, LR_SCHEDULES, MONITORS, OPTIMIZERS } from '../train/config.js';
 import { type TrainOptions, train } from '../train/train.js';
@@ -94,10 +94,7 @@ export function addTrainingOptions(cmd: Command): Command {
       'examples per forward/backward pass; 0 = automatic (default 0)',
       nonNegInt('--micro-batch'),
     )
-    .option(
-      '--backend <name>',
-      `${BACKENDS.join(', ')} (default auto: tfjs-node when installed, else wasm)`,
-    )
+    .option('--backend <name>', `${BACKEND_HELP} (default auto)`)
     .option(
       '--checkpoint-minutes <m>',
       'also save last/ within an epoch this often (default 10; 0 = epoch ends only)',

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { BACKENDS, type BackendChoice } from '../backend/init.js';
+import { BACKENDS, type BackendChoice } from '../backend/choices.js';
 import { ConfigError, InputError } from '../errors.js';
 import { BEST_DIR, type CheckpointName, MODEL_JSON, ONNX_FILE } from '../run/layout.js';
 import type { InputCard } from '../run/model-card.js';

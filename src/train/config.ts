@@ -4,7 +4,7 @@
  * Defaults are the reference study's: 224², 10 epochs, batch 32, Adam 1e-4, binary
  * cross-entropy, ImageNet weights, flips and crops on the fly.
  */
-import { BACKENDS } from '../backend/init.js';
+import { BACKENDS } from '../backend/choices.js';
 import { ConfigError } from '../errors.js';
 import { type ArchName, REGISTRY, resolveArch } from '../models/registry.js';
 import {

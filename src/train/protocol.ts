@@ -10,6 +10,11 @@ import type { LossName } from './config.js';
 
 export interface WorkerInit {
   backend: string;
+  /**
+   * OpenBLAS threads of the native accelerator; ModelWorkers.start fills in the cores divided by
+   * the workers when absent.
+   */
+  threads?: number;
   arch: string;
   size: number;
   channels: number;

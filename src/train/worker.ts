@@ -60,7 +60,10 @@ function assignFlat(vars: readonly tf.Variable[], flat: Float32Array): void {
 }
 
 async function init(w: WorkerInit): Promise<Reply> {
-  const backend = await initBackend(w.backend as 'auto');
+  const backend = await initBackend(
+    w.backend as 'auto',
+    w.threads !== undefined ? { threads: w.threads } : {},
+  );
   let model: LayersModel;
   if (w.checkpoint !== null) {
     model = await loadSavedModel(w.checkpoint);

@@ -1,0 +1,365 @@
+/*
+ * ichdet's optional native accelerator: the convolution kernels of a training step (forward,
+ * input gradient, filter gradient; NHWC, filters [kh, kw, cin, cout], no dilation) as patch
+ * matrices and OpenBLAS matrix products, computed in place in tfjs-backend-wasm's heap.
+ *
+ * Every function takes the wasm memory's ArrayBuffer and byte offsets into it, so no tensor is
+ * copied in or out: the addon reads the backend's inputs and writes the outputs the backend
+ * allocated. Offsets and sizes are checked against the buffer before anything is touched.
+ * Scratch (the patch matrices) is per thread, so the data-parallel training workers (worker
+ * threads of one process) never share it.
+ *
+ * Notation, per spatial axis: y[o] = sum_i x[o*s - p + i] * w[i], stride s, leading pad p,
+ * kernel length k; rows of a patch matrix are output positions (image, row, column), columns are
+ * the taps (i, j, channel) in the filter's own order, so the filter is a (kh*kw*cin) x cout
+ * matrix as stored.
+ */
+#include <cblas.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* OpenBLAS' own thread controls (declared here: cblas.h declares them only in some builds). */
+extern void openblas_set_num_threads(int num_threads);
+extern int openblas_get_num_threads(void);
+extern char *openblas_get_config(void);
+
+/* The largest patch block, in floats (16 MiB): big enough to keep the products efficient. */
+#define BLOCK_FLOATS (1 << 22)
+
+static _Thread_local float *scratch = NULL;
+static _Thread_local size_t scratch_cap = 0;
+
+static float *scratch_of(size_t floats) {
+  if (floats > scratch_cap) {
+    free(scratch);
+    scratch = (float *)malloc(floats * sizeof(float));
+    scratch_cap = scratch ? floats : 0;
+  }
+  return scratch;
+}
+
+typedef struct {
+  int n, h, w, c;     /* input */
+  int kh, kw, co;     /* filter */
+  int sh, sw, pt, pl; /* strides, leading pads */
+  int oh, ow;         /* output */
+} Geom;
+
+/* Patch rows [r0, r0 + rows) of x into col (rows x kh*kw*c). */
+static void im2col(const float *x, float *col, const Geom *g, long r0, long rows) {
+  const long k = (long)g->kh * g->kw * g->c;
+  const size_t run = (size_t)g->c * sizeof(float);
+  for (long r = 0; r < rows; r++) {
+    const long row = r0 + r;
+    const long q = row % g->ow;
+    const long o = (row / g->ow) % g->oh;
+    const long img = row / ((long)g->ow * g->oh);
+    float *dst = col + r * k;
+    for (int i = 0; i < g->kh; i++) {
+      const long ih = o * g->sh - g->pt + i;
+      if (ih < 0 || ih >= g->h) {
+        memset(dst, 0, run * g->kw);
+        dst += (long)g->kw * g->c;
+        continue;
+      }
+      const float *src_row = x + ((img * g->h + ih) * g->w) * g->c;
+      const long iw0 = q * g->sw - g->pl;
+      if (iw0 >= 0 && iw0 + g->kw <= g->w) {
+        /* The whole run of taps is inside the row: one contiguous copy. */
+        memcpy(dst, src_row + iw0 * g->c, run * g->kw);
+        dst += (long)g->kw * g->c;
+        continue;
+      }
+      for (int j = 0; j < g->kw; j++) {
+        const long iw = iw0 + j;
+        if (iw < 0 || iw >= g->w) memset(dst, 0, run);
+        else memcpy(dst, src_row + iw * g->c, run);
+        dst += g->c;
+      }
+    }
+  }
+}
+
+/* dx += the taps of patch rows [r0, r0 + rows) (the adjoint of im2col). */
+static void col2im(const float *col, float *dx, const Geom *g, long r0, long rows) {
+  const long k = (long)g->kh * g->kw * g->c;
+  for (long r = 0; r < rows; r++) {
+    const long row = r0 + r;
+    const long q = row % g->ow;
+    const long o = (row / g->ow) % g->oh;
+    const long img = row / ((long)g->ow * g->oh);
+    const float *src = col + r * k;
+    for (int i = 0; i < g->kh; i++) {
+      const long ih = o * g->sh - g->pt + i;
+      if (ih < 0 || ih >= g->h) {
+        src += (long)g->kw * g->c;
+        continue;
+      }
+      float *dst_row = dx + ((img * g->h + ih) * g->w) * g->c;
+      for (int j = 0; j < g->kw; j++) {
+        const long iw = q * g->sw - g->pl + j;
+        if (iw >= 0 && iw < g->w) {
+          float *d = dst_row + iw * g->c;
+          for (int a = 0; a < g->c; a++) d[a] += src[a];
+        }
+        src += g->c;
+      }
+    }
+  }
+}
+
+/* True when the patch matrix is x itself: 1x1, stride 1, no padding, same size. */
+static int is_pointwise(const Geom *g) {
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
+         g->oh == g->h && g->ow == g->w;
+}
+
+/* Patch rows per block: as many as fit BLOCK_FLOATS, at least one. */
+static long block_rows(const Geom *g) {
+  const long k = (long)g->kh * g->kw * g->c;
+  long rows = BLOCK_FLOATS / (k > 0 ? k : 1);
+  return rows < 1 ? 1 : rows;
+}
+
+enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
+
+static void bias_act(float *y, const float *bias, long m, int co, int act) {
+  if (!bias && act == ACT_LINEAR) return;
+  for (long r = 0; r < m; r++) {
+    float *row = y + r * co;
+    if (bias)
+      for (int b = 0; b < co; b++) row[b] += bias[b];
+    if (act == ACT_RELU)
+      for (int b = 0; b < co; b++) row[b] = row[b] > 0.0f ? row[b] : 0.0f;
+    else if (act == ACT_RELU6)
+      for (int b = 0; b < co; b++) row[b] = row[b] < 0.0f ? 0.0f : (row[b] > 6.0f ? 6.0f : row[b]);
+  }
+}
+
+/* y = act(conv(x, w) + bias); bias may be NULL. */
+static int conv_forward(const float *x, const float *w, const float *bias, float *y, const Geom *g,
+                        int act) {
+  const long m = (long)g->n * g->oh * g->ow;
+  const long k = (long)g->kh * g->kw * g->c;
+  if (is_pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, g->co, (int)k, 1.0f, x, (int)k,
+                w, g->co, 0.0f, y, g->co);
+  } else {
+    const long block = block_rows(g);
+    float *col = scratch_of((size_t)(block < m ? block : m) * k);
+    if (!col) return 0;
+    for (long r0 = 0; r0 < m; r0 += block) {
+      const long rows = m - r0 < block ? m - r0 : block;
+      im2col(x, col, g, r0, rows);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, g->co, (int)k, 1.0f, col,
+                  (int)k, w, g->co, 0.0f, y + r0 * g->co, g->co);
+    }
+  }
+  bias_act(y, bias, m, g->co, act);
+  return 1;
+}
+
+/* dx = the input gradient of conv for output gradient dy. */
+static int conv_input_grad(const float *dy, const float *w, float *dx, const Geom *g) {
+  const long m = (long)g->n * g->oh * g->ow;
+  const long k = (long)g->kh * g->kw * g->c;
+  if (is_pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, g->co, 1.0f, dy, g->co,
+                w, g->co, 0.0f, dx, (int)k);
+    return 1;
+  }
+  memset(dx, 0, sizeof(float) * (size_t)g->n * g->h * g->w * g->c);
+  const long block = block_rows(g);
+  float *col = scratch_of((size_t)(block < m ? block : m) * k);
+  if (!col) return 0;
+  for (long r0 = 0; r0 < m; r0 += block) {
+    const long rows = m - r0 < block ? m - r0 : block;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, g->co, 1.0f,
+                dy + r0 * g->co, g->co, w, g->co, 0.0f, col, (int)k);
+    col2im(col, dx, g, r0, rows);
+  }
+  return 1;
+}
+
+/* dw = the filter gradient of conv for input x and output gradient dy. */
+static int conv_filter_grad(const float *x, const float *dy, float *dw, const Geom *g) {
+  const long m = (long)g->n * g->oh * g->ow;
+  const long k = (long)g->kh * g->kw * g->c;
+  if (is_pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, g->co, (int)m, 1.0f, x, (int)k,
+                dy, g->co, 0.0f, dw, g->co);
+    return 1;
+  }
+  const long block = block_rows(g);
+  float *col = scratch_of((size_t)(block < m ? block : m) * k);
+  if (!col) return 0;
+  for (long r0 = 0; r0 < m; r0 += block) {
+    const long rows = m - r0 < block ? m - r0 : block;
+    im2col(x, col, g, r0, rows);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, g->co, (int)rows, 1.0f, col,
+                (int)k, dy + r0 * g->co, g->co, r0 == 0 ? 0.0f : 1.0f, dw, g->co);
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------------------ N-API glue */
+
+#define CHECK(call)                                                      \
+  do {                                                                   \
+    if ((call) != napi_ok) {                                             \
+      napi_throw_error(env, NULL, "ichdet native: N-API call failed: " #call); \
+      return NULL;                                                       \
+    }                                                                    \
+  } while (0)
+
+/* Reads argv[first..first+count) as int32s (JS numbers). */
+static int ints(napi_env env, napi_value *argv, int first, int count, int32_t *out) {
+  for (int i = 0; i < count; i++) {
+    if (napi_get_value_int32(env, argv[first + i], &out[i]) != napi_ok) {
+      napi_throw_type_error(env, NULL, "ichdet native: a size or offset is not a number");
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Reads argv[first..first+count) as byte offsets (JS numbers up to 2^53; -1 for none). */
+static int offsets(napi_env env, napi_value *argv, int first, int count, int64_t *out) {
+  for (int i = 0; i < count; i++) {
+    if (napi_get_value_int64(env, argv[first + i], &out[i]) != napi_ok) {
+      napi_throw_type_error(env, NULL, "ichdet native: a heap offset is not a number");
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The byte at offset `off` of the buffer, when [off, off + floats*4) lies inside it. */
+static float *at(napi_env env, uint8_t *base, size_t len, int64_t off, size_t floats,
+                 const char *what) {
+  if (off < 0 || (off & 3) != 0 || (uint64_t)off > len || floats > (len - (size_t)off) / 4) {
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "ichdet native: %s (offset %lld, %zu floats) is outside the heap of %zu bytes", what,
+             (long long)off, floats, len);
+    napi_throw_range_error(env, NULL, msg);
+    return NULL;
+  }
+  return (float *)(base + off);
+}
+
+/*
+ * conv(kind, heap, a, b, bias, out, n, h, w, c, kh, kw, co, sh, sw, pt, pl, oh, ow, act)
+ * kind 0: forward, a = x, b = filter, out = y (bias offset -1 for none, act 0/1/2);
+ * kind 1: input gradient, a = dy, b = filter, out = dx;
+ * kind 2: filter gradient, a = x, b = dy, out = dw.
+ */
+static napi_value conv(napi_env env, napi_callback_info info) {
+  size_t argc = 20;
+  napi_value argv[20];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 20) {
+    napi_throw_type_error(env, NULL, "ichdet native: conv takes 20 arguments");
+    return NULL;
+  }
+  int32_t kind;
+  int64_t off[4];
+  int32_t d[13];
+  int32_t act;
+  if (!ints(env, argv, 0, 1, &kind) || !offsets(env, argv, 2, 4, off) || !ints(env, argv, 6, 13, d) ||
+      !ints(env, argv, 19, 1, &act))
+    return NULL;
+  bool is_ab;
+  CHECK(napi_is_arraybuffer(env, argv[1], &is_ab));
+  if (!is_ab) {
+    napi_throw_type_error(env, NULL, "ichdet native: the heap must be an ArrayBuffer");
+    return NULL;
+  }
+  void *data;
+  size_t len;
+  CHECK(napi_get_arraybuffer_info(env, argv[1], &data, &len));
+  Geom g = {d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12]};
+  for (int i = 0; i < 13; i++) {
+    /* Pads (9, 10) may be 0; every other size is at least 1. */
+    if (d[i] < ((i == 9 || i == 10) ? 0 : 1)) {
+      napi_throw_range_error(env, NULL, "ichdet native: a convolution size is out of range");
+      return NULL;
+    }
+  }
+  const size_t nx = (size_t)g.n * g.h * g.w * g.c;
+  const size_t nw = (size_t)g.kh * g.kw * g.c * g.co;
+  const size_t ny = (size_t)g.n * g.oh * g.ow * g.co;
+  uint8_t *base = (uint8_t *)data;
+  int ok = 0;
+  if (kind == 0) {
+    const float *x = at(env, base, len, off[0], nx, "x");
+    const float *w = x ? at(env, base, len, off[1], nw, "filter") : NULL;
+    const float *bias = NULL;
+    if (w && off[2] >= 0) bias = at(env, base, len, off[2], (size_t)g.co, "bias");
+    float *y = (w && (off[2] < 0 || bias)) ? at(env, base, len, off[3], ny, "y") : NULL;
+    if (!y) return NULL;
+    ok = conv_forward(x, w, bias, y, &g, act);
+  } else if (kind == 1) {
+    const float *dy = at(env, base, len, off[0], ny, "dy");
+    const float *w = dy ? at(env, base, len, off[1], nw, "filter") : NULL;
+    float *dx = w ? at(env, base, len, off[3], nx, "dx") : NULL;
+    if (!dx) return NULL;
+    ok = conv_input_grad(dy, w, dx, &g);
+  } else if (kind == 2) {
+    const float *x = at(env, base, len, off[0], nx, "x");
+    const float *dy = x ? at(env, base, len, off[1], ny, "dy") : NULL;
+    float *dw = dy ? at(env, base, len, off[3], nw, "dw") : NULL;
+    if (!dw) return NULL;
+    ok = conv_filter_grad(x, dy, dw, &g);
+  } else {
+    napi_throw_range_error(env, NULL, "ichdet native: conv kind must be 0, 1 or 2");
+    return NULL;
+  }
+  if (!ok) {
+    napi_throw_error(env, NULL, "ichdet native: out of memory for the patch matrix");
+    return NULL;
+  }
+  return NULL;
+}
+
+/* setThreads(n): OpenBLAS' threads for this process (every worker thread shares them). */
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t n;
+  if (argc != 1 || !ints(env, argv, 0, 1, &n)) return NULL;
+  if (n < 1) n = 1;
+  openblas_set_num_threads(n);
+  return NULL;
+}
+
+static napi_value threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  CHECK(napi_create_int32(env, openblas_get_num_threads(), &out));
+  return out;
+}
+
+static napi_value config(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  const char *c = openblas_get_config();
+  CHECK(napi_create_string_utf8(env, c ? c : "OpenBLAS", NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"conv", NULL, conv, NULL, NULL, NULL, napi_default, NULL},
+      {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
+      {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
+      {"config", NULL, config, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
+    return NULL;
+  return exports;
+}
