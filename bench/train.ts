@@ -1,7 +1,9 @@
 /**
- * Training throughput of the engine: images per second of full optimiser steps (batch 32, the
- * wasm backend, random weights and inputs) per architecture and input size, on both cores
- * (2 workers) and on one (1 worker). One warm-up step, then timed steps. `--quick`: 128² only,
+ * Training throughput of the engine: images per second of full optimiser steps (batch 32,
+ * random weights and inputs) per architecture and input size: on the default engine (the native
+ * accelerator when built, else wasm) with one worker per core and with one worker on one core
+ * (the scaling), with one worker and OpenBLAS on every core (intra-op threads instead of data
+ * parallelism), and on wasm alone for reference. One warm-up step, then timed steps. `--quick`: 128² only,
  * three architectures; `--train-archs a,b`: only those; `--train-sizes 128`: only those sizes.
  *
  * When `python3` imports torch and torchvision, each architecture also gets PyTorch's rate for
@@ -11,6 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { nativeAddon, nativeUnavailable } from '../src/backend/native.js';
 import { ARCH_NAMES, type ArchName } from '../src/models/registry.js';
 import { microBatchFor, resolveTrainConfig } from '../src/train/config.js';
 import { ModelWorkers } from '../src/train/engine.js';
@@ -128,30 +131,44 @@ export async function benchTrain(): Promise<BenchRow[]> {
     ? 'asked not to (--no-torch)'
     : torchMissing();
   if (noTorch !== undefined) process.stderr.write(`PyTorch rows skipped: ${noTorch}\n`);
+  const native = nativeAddon() !== null;
+  if (!native)
+    process.stderr.write(`native rows skipped: the accelerator ${nativeUnavailable()}\n`);
+  const row = (name: string, value: number, unit: string, target = '') => {
+    rows.push({ name, value, unit, target });
+    process.stderr.write(`${name}: ${value.toFixed(2)} ${unit}\n`);
+  };
   for (const size of sizes) {
     for (const arch of archs) {
-      let ours = Number.NaN;
-      for (const workers of cores > 1 ? [cores, 1] : [1]) {
-        const rate = await trainRate(arch, size, workers, 1);
-        if (workers === cores) ours = rate;
-        const target = TARGETS[arch];
-        rows.push({
-          name: `train ${arch} ${size}² batch 32, ${workers === 1 ? '1 core' : `${workers} cores`}`,
-          value: rate,
-          unit: 'images/s',
-          target: size === 128 && workers > 1 && target !== undefined ? `≥ ${target}` : '',
-        });
-        process.stderr.write(`${rows.at(-1)!.name}: ${rate.toFixed(2)} images/s\n`);
+      const what = `${arch} ${size}² batch 32`;
+      const target = size === 128 && TARGETS[arch] !== undefined ? `≥ ${TARGETS[arch]}` : '';
+      // The default engine (native when built, else wasm) on every core, then its scaling.
+      const engine = native ? 'native' : 'wasm';
+      const ours = await trainRate(arch, size, cores, 1, 32, undefined, engine);
+      row(`train ${what}, ${engine}, ${cores} workers`, ours, 'images/s', target);
+      if (cores > 1) {
+        const one = await trainRate(arch, size, 1, 1, 32, undefined, engine, 1);
+        row(`train ${what}, ${engine}, 1 worker (1 core)`, one, 'images/s');
+        row(`${cores} workers / 1 worker, ${what}, ${engine}`, ours / one, '×', '≥ 1.7');
+        if (native) {
+          const threaded = await trainRate(arch, size, 1, 1, 32, undefined, 'native', cores);
+          row(
+            `train ${what}, native, 1 worker with ${cores} OpenBLAS threads`,
+            threaded,
+            'images/s',
+          );
+        }
+      }
+      if (native) {
+        const wasm = await trainRate(arch, size, cores, 1, 32, undefined, 'wasm');
+        row(`train ${what}, wasm (no accelerator), ${cores} workers`, wasm, 'images/s');
       }
       if (noTorch === undefined) {
         // Measured now, in the same run, on as many threads as ichdet had cores.
         const theirs = torchRate(arch, size, cores);
-        const what = `${arch} ${size}² batch 32, ${cores} threads`;
-        rows.push(
-          { name: `PyTorch train ${what}`, value: theirs, unit: 'images/s', target: '' },
-          { name: `ichdet / PyTorch, ${what}`, value: ours / theirs, unit: '×', target: '≥ 1.0' },
-        );
-        process.stderr.write(`PyTorch ${what}: ${theirs.toFixed(2)} images/s\n`);
+        const on = `${what}, ${cores} threads`;
+        row(`PyTorch train ${on}`, theirs, 'images/s');
+        row(`ichdet (${engine}) / PyTorch, ${on}`, ours / theirs, '×', '≥ 1.0');
       }
     }
   }

@@ -10,8 +10,6 @@
  * - `auto`: node when importable, else native when the accelerator loads, else wasm.
  * Each worker thread has its own tfjs instance and calls this once.
  */
-import { availableParallelism } from 'node:os';
-import { isMainThread } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-layers registers gradients when imported; the wasm kernels are registered after it.
 import '@tensorflow/tfjs-layers';
@@ -33,8 +31,10 @@ export interface BackendInfo {
 
 export interface BackendOptions {
   /**
-   * OpenBLAS threads for the native accelerator (one count per process). Default: every core
-   * on the main thread, 1 in a worker thread (its sibling workers have the other cores).
+   * OpenBLAS threads for the native accelerator (one count per process). Default 1: ichdet
+   * spreads work over cores with worker threads, and OpenBLAS' threads spin while they wait,
+   * which costs dearly when the cores are already busy. The training engine gives a single
+   * worker every core.
    */
   threads?: number;
 }
@@ -100,7 +100,7 @@ export async function initBackend(
   await tf.ready();
   registerWasmTrainingKernels();
   if (choice === 'native' || (choice === 'auto' && nativeAddon() !== null)) {
-    const threads = options.threads ?? (isMainThread ? availableParallelism() : 1);
+    const threads = options.threads ?? 1;
     const blas = enableNative(true, threads);
     return {
       name: 'wasm',

@@ -9,7 +9,7 @@
 
 import type { ModelCard } from '../run/model-card.js';
 import { ThreadChannel, WorkerFailure } from '../util/channel.js';
-import { defaultPoolSize as cores, startThread } from '../util/pool.js';
+import { startThread } from '../util/pool.js';
 import { applyUpdate, type OptimizerState } from './optim.js';
 import type { Reply, Request, TensorInfo, WorkerInit } from './protocol.js';
 
@@ -37,13 +37,8 @@ export class ModelWorkers {
   private constructor(readonly size: number) {}
 
   /** Starts `n` workers and builds (or loads) the model in each; all must agree on its layout. */
-  static async start(n: number, workerInit: WorkerInit): Promise<ModelWorkers> {
+  static async start(n: number, init: WorkerInit): Promise<ModelWorkers> {
     const w = new ModelWorkers(n);
-    // The cores shared out: OpenBLAS' threads are one count for the whole process.
-    const init = {
-      ...workerInit,
-      threads: workerInit.threads ?? Math.max(1, Math.floor(cores() / n)),
-    };
     for (let i = 0; i < n; i++) w.channels.push(w.open(i));
     try {
       const ready = await Promise.all(

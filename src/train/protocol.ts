@@ -10,10 +10,7 @@ import type { LossName } from './config.js';
 
 export interface WorkerInit {
   backend: string;
-  /**
-   * OpenBLAS threads of the native accelerator; ModelWorkers.start fills in the cores divided by
-   * the workers when absent.
-   */
+  /** OpenBLAS threads of the native accelerator (default 1: one worker per core). */
   threads?: number;
   arch: string;
   size: number;
