@@ -35,7 +35,9 @@ function nodeGyp() {
 
 const gyp = nodeGyp();
 if (gyp === null) {
-  console.warn('ichdet: node-gyp not found; the native accelerator is not built (WebAssembly kernels are used)');
+  console.warn(
+    'ichdet: node-gyp not found; the native accelerator is not built (WebAssembly kernels are used)',
+  );
   process.exit(0);
 }
 const r = spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: here, encoding: 'utf8' });
