@@ -8,13 +8,21 @@
  * merged cache being published; worker start-up is not timed (workers are started before
  * submitting).
  *
- *   npx tsx bench/queue.ts [--quick]     (npm run bench builds dist/ first, which it uses)
+ * Also prints, for the one-worker run with the default shards, each job's start and end (from
+ * Redis, in ms after submission) and the CPU time of the local command and of the queued path
+ * (the submitting CLI, the workers and their job processes, start-up included), so a run on a
+ * busy machine still says where the time went.
+ *
+ *   npx tsx bench/queue.ts [--quick] [--one]   (--one: only the local command and one worker;
+ *                                             npm run bench builds dist/ first, which it uses)
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Queue } from 'bullmq';
+import { QUEUE_PREFIX } from '../src/queue/jobs.js';
 import { redisCommand, startRedis } from '../test/redis-server.js';
 import type { BenchRow } from './bench.js';
 import { writeDataset } from './prepare.js';
@@ -26,6 +34,29 @@ function cliArgs(): string[] {
   const built = fileURLToPath(new URL('../dist/cli/run.js', import.meta.url));
   if (existsSync(built)) return [built];
   return ['--import', 'tsx', fileURLToPath(new URL('../src/cli/run.ts', import.meta.url))];
+}
+
+/** CPU seconds (user + system) of this process's reaped children, from /proc/self/stat. */
+function childrenCpu(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 16 and 17 (cutime, cstime) of proc(5); f starts at field 3.
+  return (Number(f[13]) + Number(f[14])) / 100;
+}
+
+/** Each job of the prepare queue: start and end in ms after `t0` (epoch ms), by start. */
+async function jobPhases(redis: string, t0: number): Promise<string[]> {
+  const q = new Queue('prepare', { connection: { url: redis }, prefix: QUEUE_PREFIX });
+  try {
+    const jobs = await q.getJobs(['completed']);
+    jobs.sort((a, b) => (a.processedOn ?? 0) - (b.processedOn ?? 0));
+    return jobs.map(
+      (j) =>
+        `  ${j.name} ${String(j.data.shard ?? '')}: ${(j.processedOn ?? 0) - t0}–${(j.finishedOn ?? 0) - t0} ms`,
+    );
+  } finally {
+    await q.close();
+  }
 }
 
 function timed(args: string[]): number {
@@ -67,6 +98,7 @@ export async function benchQueue(quick = process.argv.includes('--quick')): Prom
     const images = join(root, 'images');
     writeDataset(images, files, 40);
     execFileSync('sync');
+    const cpu0 = childrenCpu();
     const local = timed([
       'prepare',
       '--images',
@@ -79,6 +111,7 @@ export async function benchQueue(quick = process.argv.includes('--quick')): Prom
       '1',
       '--no-progress',
     ]);
+    const localCpu = childrenCpu() - cpu0;
     const rows: BenchRow[] = [
       {
         name: `queue: local ichdet prepare --workers 1 (${files} slices 512² → 256²)`,
@@ -90,16 +123,22 @@ export async function benchQueue(quick = process.argv.includes('--quick')): Prom
     let one = 0;
     let oneJobs = 0;
     // n workers with the default shards (2n); then one worker with `shards` fixed shards.
-    const runs: [number, number | undefined][] = [
-      [1, undefined],
-      [2, undefined],
-      [3, undefined],
-      [1, shards],
-    ];
+    const runs: [number, number | undefined][] = process.argv.includes('--one')
+      ? [[1, undefined]]
+      : [
+          [1, undefined],
+          [2, undefined],
+          [3, undefined],
+          [1, shards],
+        ];
+    const notes: string[] = [];
     for (const [n, fixed] of runs) {
       await redisCommand(redis.port, 'FLUSHALL');
       const store = join(root, `store-${n}-${fixed ?? 'default'}`);
+      const runCpu0 = childrenCpu();
       const workers = await startWorkers(n, redis.url, store);
+      const t0 = Date.now();
+      const oneDefault = n === 1 && fixed === undefined;
       try {
         const seconds = timed(
           [
@@ -115,9 +154,13 @@ export async function benchQueue(quick = process.argv.includes('--quick')): Prom
           ].concat(fixed === undefined ? [] : ['--shards', String(fixed)]),
         );
         const jobs = (fixed ?? 2 * n) + 1;
-        if (n === 1 && fixed === undefined) {
+        if (oneDefault) {
           one = seconds;
           oneJobs = jobs;
+          notes.push(
+            `queue: 1 worker, jobs (ms after submission; done at ${Math.round(seconds * 1000)}):`,
+            ...(await jobPhases(redis.url, t0)),
+          );
         }
         rows.push({
           name: `queue: prepare --queue, ${jobs - 1} shard jobs${fixed === undefined ? ' (default)' : ''} + merge, ${n} local worker${n > 1 ? 's' : ''}`,
@@ -128,8 +171,14 @@ export async function benchQueue(quick = process.argv.includes('--quick')): Prom
       } finally {
         for (const w of workers) w.kill('SIGTERM');
         await Promise.all(workers.map((w) => new Promise((r) => w.once('exit', r))));
+        if (oneDefault) {
+          notes.push(
+            `queue: CPU s, local command ${localCpu.toFixed(2)}; queued with 1 worker (submitter, worker and its job process, worker start-up included) ${(childrenCpu() - runCpu0).toFixed(2)}`,
+          );
+        }
       }
     }
+    for (const line of notes) console.error(line);
     rows.push(
       {
         name: `queue: overhead per job with 1 worker vs the local command ((queued − local) / ${oneJobs} jobs)`,

@@ -26,11 +26,10 @@ import { formatJobs, listJobs } from '../src/queue/status.js';
 import {
   type CompareQueueOptions,
   compareFlow,
-  prepareFlow,
   submitCompare,
   submitCv,
-  submitPrepare,
 } from '../src/queue/submit.js';
+import { prepareFlow, submitPrepare } from '../src/queue/submit-prepare.js';
 import { runWorker } from '../src/queue/worker.js';
 import { train } from '../src/train/train.js';
 import { type RedisServer, redisCommand, startRedis } from './redis-server.js';

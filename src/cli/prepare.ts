@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { prepare, prepareSummary } from '../commands/prepare.js';
 import { formatLabelsReport } from '../data/labels.js';
 import { ConfigError } from '../errors.js';
-import { submitPrepare } from '../queue/submit.js';
 import { action, cliSignal, submittedText } from './shared.js';
 
 interface PrepareCliOptions {
@@ -93,6 +92,8 @@ export function registerPrepare(program: Command): void {
           })) {
             if (v !== undefined) throw new ConfigError(`--queue does not take --${flag}`);
           }
+          // Loaded only here: the local command needs none of the queue's modules (BullMQ).
+          const { submitPrepare } = await import('../queue/submit-prepare.js');
           const q = await submitPrepare({
             redis: o.queue,
             images: o.images,
