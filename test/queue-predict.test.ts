@@ -322,6 +322,7 @@ describe('default prepare shards', () => {
       size: 32,
       rsnaFix: true,
       recordsPerShard: 16,
+      partition: 'block' as const,
       workers: 1,
       out: join(store, 'c'),
     });

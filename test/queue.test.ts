@@ -18,7 +18,7 @@ import { trainOptionsFor } from '../src/commands/compare.js';
 import { prepare } from '../src/commands/prepare.js';
 import { split } from '../src/commands/split.js';
 import { synth } from '../src/commands/synth.js';
-import { cacheChecksums } from '../src/data/cache.js';
+import { cacheContent } from '../src/data/cache.js';
 import { redisOptions } from '../src/queue/connection.js';
 import { jobId, QUEUE_PREFIX } from '../src/queue/jobs.js';
 import { readManifest, verifyPublished } from '../src/queue/publish.js';
@@ -291,21 +291,24 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
     expect(counted).toBe(files);
   });
 
-  it('merged the shards into a cache identical to a single-machine prepare', async () => {
-    expect(cacheChecksums(merged())).toEqual(cacheChecksums(reference));
+  it('merged the shards into the single-machine prepare’s rows, records and order, the shard jobs’ files taken as they are', async () => {
+    expect(cacheContent(merged())).toEqual(cacheContent(reference));
     expect(readFileSync(join(merged(), 'rejects.csv'), 'utf8')).toBe(
       readFileSync(join(reference, 'rejects.csv'), 'utf8'),
     );
     const m = await verifyPublished(merged());
     expect(m).toMatchObject({ job: prepareIds.parent, counts: { cached: files - 2, rejected: 2 } });
-    // The shard files' sha256 were computed while the merge wrote them (zeros at the rejects'
-    // slots included): each equals the sha256 of the local prepare's file of the same name.
+    // The pixel data was written once, by the shard jobs: each of the cache's shard files is a
+    // shard job's published file (the same inode), in K order, with that job's sha256.
     const shardFiles = m.files.filter((f) => f.path.startsWith('shards/'));
-    expect(shardFiles.length).toBeGreaterThan(0);
-    for (const f of shardFiles) {
-      expect(f.sha256).toBe(sha(join(reference, f.path)));
-      expect(f.bytes).toBe(statSync(join(reference, f.path)).size);
+    expect(shardFiles).toHaveLength(SHARDS);
+    for (const [i, f] of shardFiles.entries()) {
+      const source = join(store, 'work', prepareIds.children[i]!, 'shards', 'shard-0000.bin');
+      expect(statSync(join(merged(), f.path)).ino).toBe(statSync(source).ino);
+      expect(f.sha256).toBe(sha(source));
     }
+    // One slot per file of the list, 32 × 32 × 3 bytes each, as in the single prepare.
+    expect(shardFiles.reduce((n, f) => n + f.bytes, 0)).toBe(files * 32 * 32 * 3);
   });
 
   it('resumed the killed training run from its checkpoint and ended where a local run ends', async () => {
@@ -442,7 +445,7 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
       log: () => {},
       pollMs: 100,
     });
-    expect(cacheChecksums(join(store, 'cache-2'))).toEqual(cacheChecksums(reference));
+    expect(cacheContent(join(store, 'cache-2'))).toEqual(cacheContent(reference));
     expect(good.children).toHaveLength(2);
   });
 });

@@ -13,6 +13,7 @@ import {
   ftruncateSync,
   mkdirSync,
   openSync,
+  readSync,
   writeSync,
 } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -48,6 +49,7 @@ export function saveConfig(db: Db, config: CacheConfig, job: CacheJob): void {
     ['labels', job.labels],
     ['complete', job.complete],
     ...(job.selection !== undefined ? [['selection', job.selection] as [string, unknown]] : []),
+    ...(job.partition !== undefined ? [['partition', job.partition] as [string, unknown]] : []),
   ];
   db.transaction(() => {
     for (const [k, v] of entries) put.run(k, JSON.stringify(v));
@@ -72,9 +74,11 @@ interface Running {
 }
 
 /**
- * Writes records at their slots; `sync()` makes everything written so far durable. With `hash`,
- * the sha256 of each shard file is computed while it is written in slot order (a merge writes
- * that way), so publishing the cache need not read its pixel data back (`digests`).
+ * Writes records at their slots; `sync()` makes everything written so far durable. With `hash`
+ * true, the sha256 of each shard file is computed while it is written in slot order (a merge
+ * writes that way); with `'committed'`, from the file itself as a prefix of its slots becomes
+ * final (`hashCommitted`: a prepare, whose workers write the records). Either way publishing the
+ * cache need not read its pixel data back (`digests`).
  */
 export class ShardWriter {
   private readonly fds = new Map<number, number>();
@@ -82,12 +86,13 @@ export class ShardWriter {
   private readonly running = new Map<number, Running | null>();
   private readonly done: FileDigest[] = [];
   private zeros: Uint8Array | undefined;
+  private readBuf: Buffer | undefined;
 
   constructor(
     readonly dir: string,
     readonly recordBytes: number,
     readonly recordsPerShard: number,
-    readonly hash = false,
+    readonly hash: boolean | 'committed' = false,
   ) {
     mkdirSync(join(dir, SHARD_DIR), { recursive: true });
   }
@@ -125,9 +130,13 @@ export class ShardWriter {
       const fresh = !existsSync(shardPath(this.dir, shard));
       fd = openSync(shardPath(this.dir, shard), fresh ? 'w+' : 'r+');
       this.fds.set(shard, fd);
-      // A file opened again (closed by finish, or one a resumed prepare wrote) is not hashed.
-      if (this.hash && !this.running.has(shard)) {
-        this.running.set(shard, fresh ? { hash: createHash('sha256'), at: 0 } : null);
+      // A file opened again (closed by finish, or one a resumed prepare wrote) is not hashed
+      // as it is written; read back from its start it is.
+      if (this.hash !== false && !this.running.has(shard)) {
+        this.running.set(
+          shard,
+          fresh || this.hash === 'committed' ? { hash: createHash('sha256'), at: 0 } : null,
+        );
       }
     }
     return fd;
@@ -146,14 +155,14 @@ export class ShardWriter {
   written(slot: number): void {
     const { shard } = this.locate(slot);
     this.dirty.add(shard);
-    if (this.running.get(shard)) this.running.set(shard, null);
+    if (this.hash === true && this.running.get(shard)) this.running.set(shard, null);
   }
 
   /** Writes one record (recordBytes bytes of `bytes` from `offset`) at its slot. */
   write(slot: number, bytes: Uint8Array, offset = 0): void {
     const { shard, record } = this.locate(slot);
     const fd = this.fdOf(shard);
-    if (this.hash) {
+    if (this.hash === true) {
       this.feed(
         shard,
         record * this.recordBytes,
@@ -171,6 +180,36 @@ export class ShardWriter {
       );
     }
     this.dirty.add(shard);
+  }
+
+  /** Feeds `r` the bytes of `shard`'s file up to byte `end` (zeros past its end). */
+  private feedFromFile(shard: number, r: Running, end: number): void {
+    this.readBuf ??= Buffer.allocUnsafe(4 << 20);
+    const fd = this.fdOf(shard);
+    while (r.at < end) {
+      const n = readSync(fd, this.readBuf, 0, Math.min(this.readBuf.length, end - r.at), r.at);
+      if (n === 0) {
+        this.feedZeros(r, end);
+        return;
+      }
+      r.hash.update(this.readBuf.subarray(0, n));
+      r.at += n;
+    }
+  }
+
+  /**
+   * With hash `'committed'`: feeds each shard file's hash from the file, up to slot `slots`. Every
+   * slot below it must be final (durable and never written again), as a prepare's committed
+   * prefix is.
+   */
+  hashCommitted(slots: number): void {
+    if (this.hash !== 'committed') return;
+    for (let s = 0; s * this.recordsPerShard < slots; s++) {
+      const r = this.running.get(s);
+      if (!r) continue;
+      const records = Math.min(this.recordsPerShard, slots - s * this.recordsPerShard);
+      this.feedFromFile(s, r, records * this.recordBytes);
+    }
   }
 
   /** fdatasync of every shard written since the last call, on the libuv thread pool. */
@@ -196,7 +235,8 @@ export class ShardWriter {
       fdatasyncSync(fd);
       const r = this.running.get(s);
       if (r && r.at <= records * this.recordBytes) {
-        this.feedZeros(r, records * this.recordBytes);
+        if (this.hash === 'committed') this.feedFromFile(s, r, records * this.recordBytes);
+        else this.feedZeros(r, records * this.recordBytes);
         const path = relative(this.dir, shardPath(this.dir, s));
         this.done.push({ path, bytes: r.at, sha256: r.hash.digest('hex') });
       }

@@ -69,6 +69,8 @@ export interface CacheJob {
   fileListSha256: string;
   /** `K/N` (1-based K); `1/1` for a whole cache. */
   shard: string;
+  /** `block` when `shard` is the K-th of N contiguous runs of the file list; absent: every N-th file. */
+  partition?: 'block';
   /** Slots this cache owns (files of its partition). */
   slots: number;
   /** The label CSV used, or null. */
@@ -286,6 +288,7 @@ export function loadConfig(db: Db, dir: string): { config: CacheConfig; job: Cac
       labels: get('labels'),
       complete: get('complete'),
       ...(t.has('selection') && { selection: t.get('selection') as string }),
+      ...(t.get('partition') === 'block' && { partition: 'block' as const }),
     },
   };
 }
@@ -461,8 +464,47 @@ export function openCache(dir: string, opts: OpenCacheOptions = {}): Cache {
 }
 
 /**
- * Checksums that say whether two caches are the same: sha256 of every shard file, and of a
- * canonical dump of the index (every `slices` row by image id, every `rejects` row by source,
+ * Checksums of what a reader of a cache sees, whatever files hold the records: a canonical dump
+ * of the index (every `slices` row by image id without its shard and record, every `rejects` row
+ * by source, the config without created_at and images), every record's bytes by image id, and the
+ * image ids in the order `rows()` gives them. A cache merged from `prepare --queue`'s partitions
+ * (whose records stay in the partitions' files) equals the single prepare's in all three.
+ */
+export function cacheContent(dir: string): { index: string; records: string; order: string } {
+  const cache = openCache(dir);
+  try {
+    const h = createHash('sha256');
+    const rows = cache.sliceRows().sort((a, b) => (a.image_id < b.image_id ? -1 : 1));
+    for (const { shard: _s, record: _r, ...rest } of rows) h.update(`${JSON.stringify(rest)}\n`);
+    for (const r of [...cache.rejects()].sort((a, b) => (a.source < b.source ? -1 : 1))) {
+      h.update(`${JSON.stringify(r)}\n`);
+    }
+    const db = openIndex(dir, false);
+    try {
+      const skip = new Set(['created_at', 'images']);
+      for (const r of db.prepare('SELECT key, value FROM config ORDER BY key').all() as {
+        key: string;
+        value: string;
+      }[]) {
+        if (!skip.has(r.key)) h.update(`${r.key}=${r.value}\n`);
+      }
+    } finally {
+      db.close();
+    }
+    const records = createHash('sha256');
+    const buf = new Uint8Array(cache.config.recordBytes);
+    for (const r of rows) records.update(cache.read(r.image_id, buf));
+    const order = createHash('sha256');
+    for (const r of cache.rows()) order.update(`${r.imageId}\n`);
+    return { index: h.digest('hex'), records: records.digest('hex'), order: order.digest('hex') };
+  } finally {
+    cache.close();
+  }
+}
+
+/**
+ * Checksums that say whether two caches are the same, files and all: sha256 of every shard file,
+ * and of a canonical dump of the index (every `slices` row by image id, every `rejects` row by source,
  * and the config without created_at and images).
  */
 export function cacheChecksums(dir: string): { index: string; shards: Record<string, string> } {

@@ -10,12 +10,23 @@
  * General mode (any other set of caches): slices are packed in input order; an image id in
  * two inputs is an InputError naming both.
  *
+ * Parts: `copy` (the default) rewrites every record at its slot, so a merge of partitions is
+ * byte for byte the single prepare's cache. `link` writes only the index: the inputs' shard files
+ * become the merged cache's, numbered on in input order (partitions by K), hard-linked (copied
+ * where a link cannot be made), and each row names the file and record where its bytes already
+ * are. Every record's bytes and every row but its (shard, record) are then those of `copy`; with
+ * `block` partitions (`prepare --queue`) the rows' order (shard, record) is also file order, as
+ * in a single prepare. A file may then hold fewer than records_per_shard records, and a slice
+ * that became a reject (a duplicate across partitions) keeps its bytes, with no row naming them.
+ * `list` is `link` that leaves the files to the caller (`MergeResult.parts`): a queued merge
+ * links them next to the published cache.
+ *
  * Not resumable: an interrupted merge leaves an incomplete cache; delete it and merge again. So
  * the shard files are made durable once, when they are complete, not after every batch; the
  * cache is marked complete only after that.
  */
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
 import { createProgress } from '../util/progress.js';
 import {
@@ -26,16 +37,32 @@ import {
   openCache,
   openIndex,
   type RejectRow,
+  SHARD_DIR,
   SLICE_COLUMNS,
   type SliceRow,
+  shardPath,
 } from './cache.js';
 import { type FileDigest, ShardWriter, saveConfig } from './cache-writer.js';
 import { duplicateReason, finalizeIndex, writeCacheFiles } from './prepare.js';
+
+/** What a merge does with the records (see the header): rewrite them, or take the files. */
+export type MergeParts = 'copy' | 'link' | 'list';
 
 export interface MergeOptions {
   out: string;
   inputs: readonly string[];
   progress?: boolean;
+  /** `copy` (default), `link` or `list`. */
+  parts?: MergeParts;
+}
+
+/** A shard file of an input that became one of the merged cache's (`link`, `list`). */
+export interface MergePart {
+  /** Its path in the merged cache, relative to `out`. */
+  path: string;
+  /** The input's file (absolute). */
+  source: string;
+  bytes: number;
 }
 
 export interface MergeResult {
@@ -52,6 +79,29 @@ export interface MergeResult {
    * manifest takes them instead of reading the pixel data back); paths relative to `out`.
    */
   digests: FileDigest[];
+  /** The inputs' shard files the merged cache is made of (`link`, `list`); [] for `copy`. */
+  parts: MergePart[];
+}
+
+/** The numbers of a cache's shard files, ascending. */
+function shardNumbers(dir: string): number[] {
+  const sdir = join(dir, SHARD_DIR);
+  if (!existsSync(sdir)) return [];
+  const out: number[] = [];
+  for (const f of readdirSync(sdir)) {
+    const m = /^shard-(\d+)\.bin$/.exec(f);
+    if (m) out.push(Number(m[1]));
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** A hard link of `source` at `dest`, or a copy where the file system cannot link. */
+export function linkOrCopy(source: string, dest: string): void {
+  try {
+    linkSync(source, dest);
+  } catch {
+    copyFileSync(source, dest);
+  }
 }
 
 const COMMIT_EVERY = 256;
@@ -101,6 +151,7 @@ function partitionMode(caches: readonly Cache[]): boolean {
 /** Merges caches into a new one. @throws ConfigError, InputError */
 export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
   const start = performance.now();
+  const mode = o.parts ?? 'copy';
   if (o.inputs.length === 0) {
     throw new ConfigError('merge needs at least one input cache, received none');
   }
@@ -162,6 +213,32 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
       slots = kept.length;
     }
 
+    // link/list: each input's shard files, numbered on after the previous input's (partitions
+    // by K); a row moves to its input's first number plus its own shard.
+    const parts: MergePart[] = [];
+    const base = new Map<Cache, number>();
+    if (mode !== 'copy') {
+      const order = partition
+        ? [...caches].sort((a, b) => parseSpec(a.job.shard).k - parseSpec(b.job.shard).k)
+        : caches;
+      let next = 0;
+      for (const c of order) {
+        base.set(c, next);
+        const numbers = shardNumbers(c.dir);
+        for (const s of numbers) {
+          const source = shardPath(c.dir, s);
+          parts.push({
+            path: relative(out, shardPath(out, next + s)),
+            source,
+            bytes: statSync(source).size,
+          });
+        }
+        next += numbers.length === 0 ? 0 : numbers[numbers.length - 1]! + 1;
+      }
+      const at = (e: Entry) => ({ shard: base.get(e.cache)! + e.row.shard, record: e.row.record });
+      kept.sort((a, b) => at(a).shard - at(b).shard || at(a).record - at(b).record);
+    }
+
     mkdirSync(out, { recursive: true });
     const config: CacheConfig = { ...ref.config, createdAt: new Date().toISOString() };
     const specs = caches.map((c) => parseSpec(c.job.shard));
@@ -185,6 +262,9 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
     };
     const db = openIndex(out, true);
     const writer = new ShardWriter(out, config.recordBytes, config.recordsPerShard, true);
+    if (mode === 'link') {
+      for (const p of parts) linkOrCopy(p.source, join(out, p.path));
+    }
     const bar = createProgress({
       total: kept.length,
       label: 'merge',
@@ -205,10 +285,15 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
         const chunk = kept.slice(i, i + COMMIT_EVERY);
         const rows: SliceRow[] = [];
         for (const e of chunk) {
-          e.cache.read(e.row.image_id, buf);
-          writer.write(e.slot, buf);
-          const { shard, record } = writer.locate(e.slot);
-          rows.push({ context: 0, ...e.row, shard, record });
+          if (mode === 'copy') {
+            e.cache.read(e.row.image_id, buf);
+            writer.write(e.slot, buf);
+            const { shard, record } = writer.locate(e.slot);
+            rows.push({ context: 0, ...e.row, shard, record });
+          } else {
+            const shard = base.get(e.cache)! + e.row.shard;
+            rows.push({ context: 0, ...e.row, shard, record: e.row.record });
+          }
         }
         db.transaction(() => {
           for (const r of rows) insert.run(r);
@@ -219,7 +304,7 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
         for (const r of rejects) insertReject.run(r);
       })();
       finalizeIndex(db, 'keep');
-      writer.finish(slots);
+      if (mode === 'copy') writer.finish(slots);
       const finalJob = { ...job, complete: true };
       saveConfig(db, config, finalJob);
       const { cached, rejected } = await writeCacheFiles(out, db, config, finalJob);
@@ -232,6 +317,7 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
         duplicates,
         seconds: (performance.now() - start) / 1000,
         digests: writer.digests(),
+        parts,
       };
     } finally {
       bar.stop();

@@ -36,6 +36,11 @@ export interface PrepareShardData {
   crop?: 'head';
   recordsPerShard: number;
   shard: string;
+  /**
+   * How `shard` splits the file list: always `block` (contiguous runs, whose shard files the merge
+   * takes as they are); in the data so that the job ids name the layout.
+   */
+  partition: 'block';
   /** Threads of the shard's prepare (the cache's bytes do not depend on it). */
   workers: number;
 }

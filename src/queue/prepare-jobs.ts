@@ -13,7 +13,7 @@ import { preparePool } from '../data/prepare.js';
 import type { WorkerPool } from '../util/pool.js';
 import type { Reporter } from '../util/reporter.js';
 import type { PrepareMergeData, PrepareShardData } from './jobs.js';
-import { checkPublished, type Manifest, publish } from './publish.js';
+import { checkPublished, type Manifest, type ManifestFile, publish } from './publish.js';
 
 export interface JobContext {
   /** The shared folder every worker sees. */
@@ -69,28 +69,53 @@ export async function runPrepareShard(d: PrepareShardData, c: JobContext): Promi
       ...(d.crop !== undefined && { crop: d.crop }),
       recordsPerShard: d.recordsPerShard,
       shard: d.shard,
+      // Contiguous runs of the file list: the merge takes the shard files as they are.
+      partition: d.partition,
+      // Hashed as they are committed: publishing reads no pixel data back.
+      hash: true,
       workers: d.workers,
       pool: sharedPool(d.workers),
       progress: false,
       reporter: c.reporter,
       ...(c.signal && { signal: c.signal }),
     });
-    return publish(out, shardDir(c.store, c.id), c.id, {
-      files: r.files,
-      cached: r.cached,
-      rejected: r.rejected,
-    });
+    return publish(
+      out,
+      shardDir(c.store, c.id),
+      c.id,
+      { files: r.files, cached: r.cached, rejected: r.rejected },
+      r.digests,
+    );
   });
 }
 
-/** Merges the published shards (each checked whole against its manifest) locally, then publishes. */
+/**
+ * Merges the published shards (each checked whole against its manifest): the index is built
+ * locally, and the shard jobs' files become the cache's as they are (hard links next to --out,
+ * `merge` parts `list`), their sha256 taken from the shard manifests. The pixel data is written
+ * once, by the shard jobs.
+ */
 export async function runPrepareMerge(d: PrepareMergeData, c: JobContext): Promise<Manifest> {
   const inputs = d.shards.map((id) => shardDir(c.store, id));
-  for (const dir of inputs) checkPublished(dir);
+  const digests = new Map<string, ManifestFile>();
+  for (const dir of inputs) {
+    for (const f of checkPublished(dir).files) digests.set(join(dir, f.path), f);
+  }
   return withLocalDir(async (local) => {
     const out = join(local, 'cache');
-    const r = await merge({ out, inputs, progress: false });
-    // The shard files' sha256 were computed as the merge wrote them: not read back.
-    return publish(out, d.out, c.id, { cached: r.cached, rejected: r.rejected }, r.digests);
+    const r = await merge({ out, inputs, progress: false, parts: 'list' });
+    const known: ManifestFile[] = [];
+    for (const p of r.parts) {
+      const f = digests.get(p.source);
+      if (f !== undefined) known.push({ path: p.path, bytes: f.bytes, sha256: f.sha256 });
+    }
+    return publish(
+      out,
+      d.out,
+      c.id,
+      { cached: r.cached, rejected: r.rejected },
+      known,
+      r.parts.map((p) => ({ path: p.path, source: p.source })),
+    );
   });
 }

@@ -90,6 +90,7 @@ export function prepareFlow(o: Omit<PrepareQueueOptions, 'redis'>): FlowSpec {
     rsnaFix: o.rsnaFix ?? true,
     ...(oneOf('--crop', o.crop ?? 'none', CROP_MODES) === 'head' && { crop: 'head' as const }),
     recordsPerShard: positive('--records-per-shard', o.recordsPerShard, DEFAULT_RECORDS_PER_SHARD),
+    partition: 'block',
     workers: positive('--workers', o.workers, 1),
   };
   const children: JobData[] = Array.from({ length: n }, (_, i) => ({
