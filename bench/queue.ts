@@ -50,10 +50,14 @@ async function jobPhases(redis: string, t0: number): Promise<string[]> {
   try {
     const jobs = await q.getJobs(['completed']);
     jobs.sort((a, b) => (a.processedOn ?? 0) - (b.processedOn ?? 0));
-    return jobs.map(
-      (j) =>
+    const out: string[] = [];
+    for (const j of jobs) {
+      out.push(
         `  ${j.name} ${String(j.data.shard ?? '')}: ${(j.processedOn ?? 0) - t0}–${(j.finishedOn ?? 0) - t0} ms`,
-    );
+      );
+      for (const l of (await q.getJobLogs(j.id!)).logs) out.push(`    ${l}`);
+    }
+    return out;
   } finally {
     await q.close();
   }
@@ -132,6 +136,13 @@ export async function benchQueue(quick = process.argv.includes('--quick')): Prom
           [1, shards],
         ];
     const notes: string[] = [];
+    // The CPU of starting and stopping an idle worker, to take out of the queued run's.
+    const idle0 = childrenCpu();
+    for (const w of await startWorkers(1, redis.url, join(root, 'store-idle'))) {
+      w.kill('SIGTERM');
+      await new Promise((r) => w.once('exit', r));
+    }
+    const idleCpu = childrenCpu() - idle0;
     for (const [n, fixed] of runs) {
       await redisCommand(redis.port, 'FLUSHALL');
       const store = join(root, `store-${n}-${fixed ?? 'default'}`);
@@ -173,7 +184,7 @@ export async function benchQueue(quick = process.argv.includes('--quick')): Prom
         await Promise.all(workers.map((w) => new Promise((r) => w.once('exit', r))));
         if (oneDefault) {
           notes.push(
-            `queue: CPU s, local command ${localCpu.toFixed(2)}; queued with 1 worker (submitter, worker and its job process, worker start-up included) ${(childrenCpu() - runCpu0).toFixed(2)}`,
+            `queue: CPU s, local command ${localCpu.toFixed(2)}; queued with 1 worker (submitter, worker and its job process, worker start-up included) ${(childrenCpu() - runCpu0).toFixed(2)}; an idle worker's start-up and stop ${idleCpu.toFixed(2)}`,
           );
         }
       }

@@ -491,6 +491,15 @@ describe('block partitions merged by link (what prepare --queue does)', () => {
       expect(statSync(join(linked, p.path)).ino).toBe(statSync(p.source).ino);
     }
     expect(r.parts[3]!.source).toBe(shardPath(blocks[1]!, 0));
+    // Caches of no common file list: an image id in both is an error, as when copying.
+    await expect(
+      merge({
+        out: join(root, 'l2'),
+        inputs: [blocks[0]!, reference],
+        parts: 'link',
+        progress: false,
+      }),
+    ).rejects.toThrow(/image id ID_\w+ is in two caches: .*block-1 \(.*\) and .*reference/);
     // Rows name the file and record where the bytes already were.
     const c = openCache(linked);
     const ref = openCache(dupReference);

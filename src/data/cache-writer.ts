@@ -13,6 +13,7 @@ import {
   ftruncateSync,
   mkdirSync,
   openSync,
+  read,
   readSync,
   writeSync,
 } from 'node:fs';
@@ -23,6 +24,9 @@ import { locateSlot } from './shards.js';
 import { LABEL_NAMES } from './types.js';
 
 const fdatasyncAsync = promisify(fdatasync);
+const readAsync = promisify(read);
+/** Bytes hashed at a time by `hashCommitted` (about half a millisecond of sha256). */
+const HASH_PIECE = 1 << 20;
 
 /** Held by the process writing the cache (its pid); a stale one (process gone) is taken over. */
 export const LOCK_FILE = '.prepare.lock';
@@ -87,6 +91,8 @@ export class ShardWriter {
   private readonly done: FileDigest[] = [];
   private zeros: Uint8Array | undefined;
   private readBuf: Buffer | undefined;
+  private hashTarget = 0;
+  private pump: Promise<void> | undefined;
 
   constructor(
     readonly dir: string,
@@ -198,18 +204,52 @@ export class ShardWriter {
   }
 
   /**
-   * With hash `'committed'`: feeds each shard file's hash from the file, up to slot `slots`. Every
-   * slot below it must be final (durable and never written again), as a prepare's committed
-   * prefix is.
+   * With hash `'committed'`: has each shard file's hash fed from the file up to slot `slots`, in
+   * the background. Every slot below it must be final (durable and never written again), as a
+   * prepare's committed prefix is. The bytes are read on the libuv thread pool and hashed 1 MiB
+   * at a time, so the event loop (which hands the decoding threads their work) never waits long.
    */
   hashCommitted(slots: number): void {
     if (this.hash !== 'committed') return;
-    for (let s = 0; s * this.recordsPerShard < slots; s++) {
+    this.hashTarget = Math.max(this.hashTarget, slots);
+    this.pump ??= this.pumpHashes().finally(() => {
+      this.pump = undefined;
+    });
+  }
+
+  /** The next piece of a shard file to hash, up to `hashTarget`. */
+  private nextPiece(): { shard: number; r: Running; end: number } | undefined {
+    for (let s = 0; s * this.recordsPerShard < this.hashTarget; s++) {
       const r = this.running.get(s);
       if (!r) continue;
-      const records = Math.min(this.recordsPerShard, slots - s * this.recordsPerShard);
-      this.feedFromFile(s, r, records * this.recordBytes);
+      const records = Math.min(this.recordsPerShard, this.hashTarget - s * this.recordsPerShard);
+      const end = records * this.recordBytes;
+      if (r.at < end) return { shard: s, r, end: Math.min(end, r.at + HASH_PIECE) };
     }
+    return undefined;
+  }
+
+  private async pumpHashes(): Promise<void> {
+    const buf = Buffer.allocUnsafe(HASH_PIECE);
+    try {
+      for (let p = this.nextPiece(); p !== undefined; p = this.nextPiece()) {
+        const { bytesRead } = await readAsync(this.fdOf(p.shard), buf, 0, p.end - p.r.at, p.r.at);
+        if (this.running.get(p.shard) !== p.r) continue;
+        if (bytesRead === 0) this.feedZeros(p.r, p.end);
+        else {
+          p.r.hash.update(buf.subarray(0, bytesRead));
+          p.r.at += bytesRead;
+        }
+      }
+    } catch {
+      // A read failed (the writer closed after an error): these files are hashed when published.
+      for (const s of this.running.keys()) this.running.set(s, null);
+    }
+  }
+
+  /** Waits until `hashCommitted`'s background hashing has caught up. */
+  async hashed(): Promise<void> {
+    while (this.pump) await this.pump;
   }
 
   /** fdatasync of every shard written since the last call, on the libuv thread pool. */
@@ -254,6 +294,8 @@ export class ShardWriter {
   }
 
   close(): void {
+    // Background hashing stops: a file closed unfinished is hashed when published, if ever.
+    for (const s of this.running.keys()) this.running.set(s, null);
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
     this.dirty.clear();

@@ -29,11 +29,14 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, statSync } 
 import { join, relative, resolve } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
 import { createProgress } from '../util/progress.js';
+import { oneOf } from '../util/validate.js';
 import {
   type Cache,
   type CacheConfig,
   type CacheJob,
   checkField,
+  INDEX_FILE,
+  loadConfig,
   openCache,
   openIndex,
   type RejectRow,
@@ -47,6 +50,7 @@ import { duplicateReason, finalizeIndex, writeCacheFiles } from './prepare.js';
 
 /** What a merge does with the records (see the header): rewrite them, or take the files. */
 export type MergeParts = 'copy' | 'link' | 'list';
+export const MERGE_PARTS: readonly MergeParts[] = ['copy', 'link', 'list'];
 
 export interface MergeOptions {
   out: string;
@@ -128,13 +132,24 @@ function parseSpec(s: string): { k: number; n: number } {
   return { k: k ?? 1, n: n ?? 1 };
 }
 
-/** Whether the inputs are distinct partitions of one file list. */
-function partitionMode(caches: readonly Cache[]): boolean {
+/** What a merge needs of an input cache besides its rows. */
+interface Input {
+  dir: string;
+  config: CacheConfig;
+  job: CacheJob;
+}
+
+/** Whether the inputs are distinct partitions (by the same rule) of one file list. */
+function partitionMode(caches: readonly Input[]): boolean {
   const first = caches[0]!.job;
   const n = parseSpec(first.shard).n;
   const seen = new Map<string, string>();
   for (const c of caches) {
-    if (c.job.fileListSha256 !== first.fileListSha256 || parseSpec(c.job.shard).n !== n) {
+    if (
+      c.job.fileListSha256 !== first.fileListSha256 ||
+      parseSpec(c.job.shard).n !== n ||
+      (c.job.partition ?? 'mod') !== (first.partition ?? 'mod')
+    ) {
       return false;
     }
     const other = seen.get(c.job.shard);
@@ -148,10 +163,188 @@ function partitionMode(caches: readonly Cache[]): boolean {
   return true;
 }
 
+/** The job entry of a merged cache (complete: false; set once it is). */
+function mergedJob(
+  inputs: readonly Input[],
+  partition: boolean,
+  slots: number,
+  files: number,
+): CacheJob {
+  const ref = inputs[0]!;
+  const specs = inputs.map((c) => parseSpec(c.job.shard));
+  const n = specs[0]!.n;
+  const whole = partition && specs.length === n;
+  return {
+    images: inputs.every((c) => c.job.images === ref.job.images) ? ref.job.images : '(merged)',
+    fileCount: partition ? ref.job.fileCount : files,
+    fileListSha256: partition ? ref.job.fileListSha256 : '(merged)',
+    shard: whole
+      ? '1/1'
+      : partition
+        ? `${specs
+            .map((s) => s.k)
+            .sort((a, b) => a - b)
+            .join(',')}/${n}`
+        : '1/1',
+    slots,
+    labels: inputs.every((c) => c.job.labels === ref.job.labels) ? ref.job.labels : '(merged)',
+    complete: false,
+  };
+}
+
+/** An input's config and job, read without its rows; it must be complete. */
+function readInput(dir: string): Input {
+  if (!existsSync(dir)) throw new InputError(`no such cache folder: ${dir}`);
+  const db = openIndex(dir, false);
+  try {
+    const { config, job } = loadConfig(db, dir);
+    if (!job.complete) {
+      throw new ConfigError(
+        `cache ${dir} is incomplete (its prepare was interrupted or is running); run the same prepare command again to finish it`,
+      );
+    }
+    return { dir, config, job };
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Parts `link` and `list`: the index alone is written, by SQLite from the attached input
+ * indexes; the inputs' shard files are numbered on in layout order (partitions by K) and each row
+ * keeps its record, its shard moved by its input's first number.
+ */
+async function linkMerge(
+  o: MergeOptions,
+  out: string,
+  mode: 'link' | 'list',
+  start: number,
+): Promise<MergeResult> {
+  const given = o.inputs.map((dir) => {
+    if (resolve(dir) === out) throw new ConfigError(`--out must not be an input: "${dir}"`);
+    return readInput(dir);
+  });
+  const ref = given[0]!;
+  for (const c of given.slice(1)) checkSameConfig(c.dir, c.config, ref.config, ref.dir);
+  const partition = partitionMode(given);
+  const inputs = partition
+    ? [...given].sort((a, b) => parseSpec(a.job.shard).k - parseSpec(b.job.shard).k)
+    : given;
+
+  const parts: MergePart[] = [];
+  const bases: number[] = [];
+  let next = 0;
+  for (const c of inputs) {
+    bases.push(next);
+    const numbers = shardNumbers(c.dir);
+    for (const s of numbers) {
+      const source = shardPath(c.dir, s);
+      parts.push({
+        path: relative(out, shardPath(out, next + s)),
+        source,
+        bytes: statSync(source).size,
+      });
+    }
+    next += numbers.length === 0 ? 0 : numbers[numbers.length - 1]! + 1;
+  }
+
+  mkdirSync(out, { recursive: true });
+  const db = openIndex(out, true);
+  try {
+    // Built in one go in a folder nobody reads yet: no journal until it is done.
+    db.pragma('main.journal_mode = OFF');
+    db.pragma('main.synchronous = OFF');
+    for (const [i, c] of inputs.entries()) {
+      db.prepare(`ATTACH DATABASE ? AS in${i}`).run(join(c.dir, INDEX_FILE));
+    }
+    // Which rows stay: in partition mode an image id's earliest file (a later one becomes a
+    // reject, as in a single prepare); otherwise an image id in two inputs is an error.
+    type Key = { image_id: string; source: string; file_index: number; input: number };
+    const keys: Key[] = [];
+    for (const i of inputs.keys()) {
+      const rows = db
+        .prepare(`SELECT image_id, source, file_index FROM in${i}.slices`)
+        .all() as Omit<Key, 'input'>[];
+      for (const r of rows) keys.push({ ...r, input: i });
+    }
+    if (partition) keys.sort((a, b) => a.file_index - b.file_index);
+    const first = new Map<string, Key>();
+    const duplicates: Key[] = [];
+    for (const k of keys) {
+      const f = first.get(k.image_id);
+      if (f === undefined) first.set(k.image_id, k);
+      else if (partition) duplicates.push(k);
+      else {
+        throw new InputError(
+          `image id ${k.image_id} is in two caches: ${inputs[f.input]!.dir} (${f.source}) and ${inputs[k.input]!.dir} (${k.source})`,
+        );
+      }
+    }
+    db.exec('CREATE TEMP TABLE skip (input INTEGER NOT NULL, source TEXT NOT NULL)');
+    const skip = db.prepare('INSERT INTO temp.skip (input, source) VALUES (?, ?)');
+    for (const d of duplicates) skip.run(d.input, d.source);
+
+    let rejected = 0;
+    db.transaction(() => {
+      for (const i of inputs.keys()) {
+        const has = db.prepare(`SELECT name FROM in${i}.pragma_table_info('slices')`).pluck();
+        const hasContext = (has.all() as string[]).includes('context');
+        const cols = SLICE_COLUMNS.map((c) => `"${c}"`);
+        const select = SLICE_COLUMNS.map((c) =>
+          c === 'shard' ? `shard + ${bases[i]!}` : c === 'context' && !hasContext ? '0' : `"${c}"`,
+        );
+        db.exec(
+          `INSERT INTO main.slices (${cols.join(', ')}) SELECT ${select.join(', ')} FROM in${i}.slices WHERE source NOT IN (SELECT source FROM temp.skip WHERE input = ${i}) ORDER BY shard, record`,
+        );
+        db.exec(
+          `INSERT INTO main.rejects (source, file_index, reason) SELECT source, file_index, reason FROM in${i}.rejects`,
+        );
+      }
+      const insertReject = db.prepare(
+        'INSERT INTO main.rejects (source, file_index, reason) VALUES (?, ?, ?)',
+      );
+      for (const d of duplicates) {
+        insertReject.run(
+          d.source,
+          d.file_index,
+          duplicateReason(d.image_id, first.get(d.image_id)!.source),
+        );
+      }
+      rejected = db.prepare('SELECT COUNT(*) FROM main.rejects').pluck().get() as number;
+    })();
+    for (const i of inputs.keys()) db.exec(`DETACH DATABASE in${i}`);
+    finalizeIndex(db, 'keep');
+
+    const cached = keys.length - duplicates.length;
+    const slots = partition ? ref.job.fileCount : cached;
+    const config: CacheConfig = { ...ref.config, createdAt: new Date().toISOString() };
+    const job = { ...mergedJob(inputs, partition, slots, cached + rejected), complete: true };
+    if (mode === 'link') {
+      mkdirSync(join(out, SHARD_DIR), { recursive: true });
+      for (const p of parts) linkOrCopy(p.source, join(out, p.path));
+    }
+    saveConfig(db, config, job);
+    db.pragma('main.journal_mode = WAL');
+    const counts = await writeCacheFiles(out, db, config, job);
+    return {
+      out,
+      mode: partition ? 'partition' : 'general',
+      inputs: inputs.length,
+      cached: counts.cached,
+      rejected: counts.rejected,
+      duplicates: duplicates.length,
+      seconds: (performance.now() - start) / 1000,
+      digests: [],
+      parts,
+    };
+  } finally {
+    db.close();
+  }
+}
+
 /** Merges caches into a new one. @throws ConfigError, InputError */
 export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
   const start = performance.now();
-  const mode = o.parts ?? 'copy';
   if (o.inputs.length === 0) {
     throw new ConfigError('merge needs at least one input cache, received none');
   }
@@ -159,6 +352,8 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
   if (existsSync(out) && readdirSync(out).length > 0) {
     throw new ConfigError(`--out must be a new or empty folder, received "${o.out}"`);
   }
+  const mode = oneOf('parts', o.parts ?? 'copy', MERGE_PARTS);
+  if (mode !== 'copy') return linkMerge(o, out, mode, start);
   const caches: Cache[] = [];
   try {
     for (const dir of o.inputs) {
@@ -213,58 +408,11 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
       slots = kept.length;
     }
 
-    // link/list: each input's shard files, numbered on after the previous input's (partitions
-    // by K); a row moves to its input's first number plus its own shard.
-    const parts: MergePart[] = [];
-    const base = new Map<Cache, number>();
-    if (mode !== 'copy') {
-      const order = partition
-        ? [...caches].sort((a, b) => parseSpec(a.job.shard).k - parseSpec(b.job.shard).k)
-        : caches;
-      let next = 0;
-      for (const c of order) {
-        base.set(c, next);
-        const numbers = shardNumbers(c.dir);
-        for (const s of numbers) {
-          const source = shardPath(c.dir, s);
-          parts.push({
-            path: relative(out, shardPath(out, next + s)),
-            source,
-            bytes: statSync(source).size,
-          });
-        }
-        next += numbers.length === 0 ? 0 : numbers[numbers.length - 1]! + 1;
-      }
-      const at = (e: Entry) => ({ shard: base.get(e.cache)! + e.row.shard, record: e.row.record });
-      kept.sort((a, b) => at(a).shard - at(b).shard || at(a).record - at(b).record);
-    }
-
     mkdirSync(out, { recursive: true });
     const config: CacheConfig = { ...ref.config, createdAt: new Date().toISOString() };
-    const specs = caches.map((c) => parseSpec(c.job.shard));
-    const n = specs[0]!.n;
-    const whole = partition && specs.length === n;
-    const job: CacheJob = {
-      images: caches.every((c) => c.job.images === ref.job.images) ? ref.job.images : '(merged)',
-      fileCount: partition ? ref.job.fileCount : kept.length + rejects.length,
-      fileListSha256: partition ? ref.job.fileListSha256 : '(merged)',
-      shard: whole
-        ? '1/1'
-        : partition
-          ? `${specs
-              .map((s) => s.k)
-              .sort((a, b) => a - b)
-              .join(',')}/${n}`
-          : '1/1',
-      slots,
-      labels: caches.every((c) => c.job.labels === ref.job.labels) ? ref.job.labels : '(merged)',
-      complete: false,
-    };
+    const job = mergedJob(caches, partition, slots, kept.length + rejects.length);
     const db = openIndex(out, true);
     const writer = new ShardWriter(out, config.recordBytes, config.recordsPerShard, true);
-    if (mode === 'link') {
-      for (const p of parts) linkOrCopy(p.source, join(out, p.path));
-    }
     const bar = createProgress({
       total: kept.length,
       label: 'merge',
@@ -285,15 +433,10 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
         const chunk = kept.slice(i, i + COMMIT_EVERY);
         const rows: SliceRow[] = [];
         for (const e of chunk) {
-          if (mode === 'copy') {
-            e.cache.read(e.row.image_id, buf);
-            writer.write(e.slot, buf);
-            const { shard, record } = writer.locate(e.slot);
-            rows.push({ context: 0, ...e.row, shard, record });
-          } else {
-            const shard = base.get(e.cache)! + e.row.shard;
-            rows.push({ context: 0, ...e.row, shard, record: e.row.record });
-          }
+          e.cache.read(e.row.image_id, buf);
+          writer.write(e.slot, buf);
+          const { shard, record } = writer.locate(e.slot);
+          rows.push({ context: 0, ...e.row, shard, record });
         }
         db.transaction(() => {
           for (const r of rows) insert.run(r);
@@ -304,7 +447,7 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
         for (const r of rejects) insertReject.run(r);
       })();
       finalizeIndex(db, 'keep');
-      if (mode === 'copy') writer.finish(slots);
+      writer.finish(slots);
       const finalJob = { ...job, complete: true };
       saveConfig(db, config, finalJob);
       const { cached, rejected } = await writeCacheFiles(out, db, config, finalJob);
@@ -317,7 +460,7 @@ export async function mergeCaches(o: MergeOptions): Promise<MergeResult> {
         duplicates,
         seconds: (performance.now() - start) / 1000,
         digests: writer.digests(),
-        parts,
+        parts: [],
       };
     } finally {
       bar.stop();

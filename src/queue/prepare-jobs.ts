@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { merge } from '../commands/merge.js';
 import { prepare } from '../commands/prepare.js';
-import { preparePool } from '../data/prepare.js';
+import { preparePool, warmPool } from '../data/prepare.js';
 import type { WorkerPool } from '../util/pool.js';
 import type { Reporter } from '../util/reporter.js';
 import type { PrepareMergeData, PrepareShardData } from './jobs.js';
@@ -55,10 +55,20 @@ export function sharedPool(size: number): WorkerPool {
   return pool;
 }
 
+/**
+ * Readies this job process for shard jobs before it takes one: its modules are loaded (by
+ * importing this file) and a one-thread pool (the default `--workers 1` of a shard job) has
+ * loaded the decoding modules.
+ */
+export async function warmPrepare(): Promise<void> {
+  await warmPool(sharedPool(1));
+}
+
 /** `prepare --shard K/N` locally, then published to STORE/work/<id>. */
 export async function runPrepareShard(d: PrepareShardData, c: JobContext): Promise<Manifest> {
   return withLocalDir(async (local) => {
     const out = join(local, 'cache');
+    const t0 = performance.now();
     const r = await prepare({
       images: d.images,
       ...(d.labels !== undefined && { labels: d.labels }),
@@ -79,13 +89,18 @@ export async function runPrepareShard(d: PrepareShardData, c: JobContext): Promi
       reporter: c.reporter,
       ...(c.signal && { signal: c.signal }),
     });
-    return publish(
+    const t1 = performance.now();
+    const m = await publish(
       out,
       shardDir(c.store, c.id),
       c.id,
       { files: r.files, cached: r.cached, rejected: r.rejected },
       r.digests,
     );
+    c.reporter.log(
+      `prepare ${d.shard}: ${r.files} files in ${Math.round(t1 - t0)} ms, published in ${Math.round(performance.now() - t1)} ms`,
+    );
+    return m;
   });
 }
 
@@ -103,13 +118,15 @@ export async function runPrepareMerge(d: PrepareMergeData, c: JobContext): Promi
   }
   return withLocalDir(async (local) => {
     const out = join(local, 'cache');
+    const t0 = performance.now();
     const r = await merge({ out, inputs, progress: false, parts: 'list' });
+    const t1 = performance.now();
     const known: ManifestFile[] = [];
     for (const p of r.parts) {
       const f = digests.get(p.source);
       if (f !== undefined) known.push({ path: p.path, bytes: f.bytes, sha256: f.sha256 });
     }
-    return publish(
+    const m = await publish(
       out,
       d.out,
       c.id,
@@ -117,5 +134,9 @@ export async function runPrepareMerge(d: PrepareMergeData, c: JobContext): Promi
       known,
       r.parts.map((p) => ({ path: p.path, source: p.source })),
     );
+    c.reporter.log(
+      `merge: index of ${r.cached} slices in ${Math.round(t1 - t0)} ms, published with ${r.parts.length} shard files in ${Math.round(performance.now() - t1)} ms`,
+    );
+    return m;
   });
 }
