@@ -13,8 +13,13 @@
  * (the submitting CLI, the workers and their job processes, start-up included), so a run on a
  * busy machine still says where the time went.
  *
- *   npx tsx bench/queue.ts [--quick] [--one]   (--one: only the local command and one worker;
- *                                             npm run bench builds dist/ first, which it uses)
+ *   npx tsx bench/queue.ts [--quick] [--one] [--pairs N]
+ *
+ * --one: only the local command and one worker. --pairs N: on a shared machine, N pairs of the
+ * local command and the queued prepare on one warm worker, run alternately, reported as the
+ * fastest of each and the median of the pairs' differences (load that comes and goes then
+ * weighs on both sides alike); `--files F` (default 3000) sets the slices, so `--files 8` shows
+ * the fixed costs alone. `npm run bench` builds dist/ first, which it uses.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -91,6 +96,48 @@ async function startWorkers(n: number, redis: string, store: string): Promise<Ch
     out.push(child);
   }
   return out;
+}
+
+/** `--pairs N`: N alternating (local, queued on one warm worker) pairs; see the header. */
+async function pairs(n: number, files = 3000): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'ichdet-bench-queue-'));
+  const redis = await startRedis();
+  try {
+    const images = join(root, 'images');
+    writeDataset(images, files, 40);
+    execFileSync('sync');
+    const store = join(root, 'store');
+    const [worker] = await startWorkers(1, redis.url, store);
+    const common = ['--images', images, '--size', SIZE];
+    const local: number[] = [];
+    const queued: number[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const out = join(root, `local-${i}`);
+        local.push(timed(['prepare', ...common, '--out', out, '--workers', '1', '--no-progress']));
+        rmSync(out, { recursive: true, force: true });
+        const cache = join(store, `cache-${i}`);
+        queued.push(timed(['prepare', '--queue', redis.url, ...common, '--out', cache]));
+        rmSync(cache, { recursive: true, force: true });
+        rmSync(join(store, 'work'), { recursive: true, force: true });
+        console.error(
+          `pair ${i + 1}: local ${local[i]!.toFixed(3)} s, queued ${queued[i]!.toFixed(3)} s`,
+        );
+      }
+    } finally {
+      worker!.kill('SIGTERM');
+      await new Promise((r) => worker!.once('exit', r));
+    }
+    const d = local.map((l, i) => queued[i]! - l).sort((a, b) => a - b);
+    const median = d[Math.floor(d.length / 2)]!;
+    const best = Math.min(...local);
+    console.log(
+      `queue pairs (${n}): fastest local ${best.toFixed(3)} s, fastest queued ${Math.min(...queued).toFixed(3)} s (${(((Math.min(...queued) - best) / best) * 100).toFixed(1)}%); median difference ${(median * 1000).toFixed(0)} ms (${((median / best) * 100).toFixed(1)}% of the fastest local)`,
+    );
+  } finally {
+    await redis.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
 }
 
 export async function benchQueue(quick = process.argv.includes('--quick')): Promise<BenchRow[]> {
@@ -211,7 +258,14 @@ export async function benchQueue(quick = process.argv.includes('--quick')): Prom
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+const pairsAt = process.argv.indexOf('--pairs');
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && pairsAt > 0) {
+  const filesAt = process.argv.indexOf('--files');
+  await pairs(
+    Number(process.argv[pairsAt + 1] ?? 5),
+    filesAt > 0 ? Number(process.argv[filesAt + 1]) : 3000,
+  );
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   for (const r of await benchQueue()) {
     console.log(`${r.name}: ${r.value.toFixed(1)} ${r.unit} (target ${r.target})`);
   }

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { prepare, prepareSummary } from '../commands/prepare.js';
-import { formatLabelsReport } from '../data/labels.js';
 import { ConfigError } from '../errors.js';
 import { action, cliSignal, submittedText } from './shared.js';
 
@@ -112,6 +110,9 @@ export function registerPrepare(program: Command): void {
           process.stdout.write(submittedText(q));
           return 0;
         }
+        // Loaded here: a submitting `--queue` needs none of the local prepare's modules.
+        const { prepare, prepareSummary } = await import('../commands/prepare.js');
+        const { formatLabelsReport } = await import('../data/labels.js');
         const r = await prepare({
           images: o.images,
           labels: o.labels,

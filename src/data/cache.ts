@@ -40,7 +40,6 @@ import { type CacheIndexRow, LABEL_NAMES, type Labels } from './types.js';
 /** Version of this layout; a reader refuses other versions. */
 export const CACHE_FORMAT = 1;
 export const INDEX_FILE = 'index.sqlite';
-export const DEFAULT_RECORDS_PER_SHARD = 4096;
 
 /** What decides the bytes of a record: checked by every reader and by a resumed prepare. */
 export interface CacheConfig {
@@ -208,7 +207,7 @@ export const SLICE_COLUMNS: readonly (keyof SliceRow)[] = [
   'context',
 ];
 
-export { SHARD_DIR, shardPath } from './shards.js';
+export { DEFAULT_RECORDS_PER_SHARD, SHARD_DIR, shardPath } from './shards.js';
 
 /** The ichdet version from package.json. */
 export function ichdetVersion(): string {

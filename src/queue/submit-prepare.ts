@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Queue } from 'bullmq';
-import { DEFAULT_RECORDS_PER_SHARD } from '../data/cache.js';
+import { DEFAULT_RECORDS_PER_SHARD } from '../data/shards.js';
 import { CROP_MODES, validatePreprocessConfig } from '../dicom/preprocess.js';
 import { DEFAULT_WINDOWS, parseWindows } from '../dicom/window.js';
 import { oneOf } from '../util/validate.js';
