@@ -68,6 +68,8 @@ interface WorkerProcess {
   child: ChildProcess;
   pid: number;
   stderr: string[];
+  /** The prepare job processes it started before it was ready (its `ready` event). */
+  jobProcesses: number[];
 }
 const workers: WorkerProcess[] = [];
 
@@ -88,13 +90,17 @@ async function startWorker(): Promise<WorkerProcess> {
       env: { ...process.env, CI: 'true' },
     },
   );
-  const w: WorkerProcess = { child, pid: child.pid!, stderr: [] };
+  const w: WorkerProcess = { child, pid: child.pid!, stderr: [], jobProcesses: [] };
   child.stderr!.on('data', (b: Buffer) => w.stderr.push(b.toString()));
   await new Promise<void>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {
       out += b.toString();
-      if (out.includes('"event":"ready"')) resolve();
+      const ready = out.split('\n').find((l) => l.includes('"event":"ready"'));
+      if (ready !== undefined) {
+        w.jobProcesses = (JSON.parse(ready) as { jobProcesses: number[] }).jobProcesses;
+        resolve();
+      }
     });
     child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${w.stderr.join('')}`)));
   });
@@ -309,6 +315,23 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
     }
     // One slot per file of the list, 32 × 32 × 3 bytes each, as in the single prepare.
     expect(shardFiles.reduce((n, f) => n + f.bytes, 0)).toBe(files * 32 * 32 * 3);
+  });
+
+  it('ran every prepare job in a job process its worker had started before it was ready', async () => {
+    const started = new Set(workers.flatMap((w) => w.jobProcesses));
+    // Three workers of concurrency 1: one warm prepare job process each.
+    expect(started.size).toBe(3);
+    const prep = queue('prepare');
+    try {
+      for (const id of [...prepareIds.children, prepareIds.parent]) {
+        const { logs } = await prep.getJobLogs(id);
+        const ran = logs.flatMap((l) => /job process (\d+)/.exec(l)?.slice(1) ?? []).map(Number);
+        expect(ran.length).toBeGreaterThanOrEqual(1);
+        for (const pid of ran) expect(started.has(pid)).toBe(true);
+      }
+    } finally {
+      await prep.close();
+    }
   });
 
   it('resumed the killed training run from its checkpoint and ended where a local run ends', async () => {

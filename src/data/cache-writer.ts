@@ -314,9 +314,11 @@ Each slice is one record of ${c.recordBytes} bytes: uint8, ${c.size} x ${c.size}
 (height, width, channel; channels interleaved), value = round(255 * window(HU)) with windows
 ${c.windows.map((w) => `${w.name} (${w.center}/${w.width})`).join(', ')}; RSNA 12-bit fix ${c.rsnaFix ? 'on' : 'off'}.
 
-Records live in \`shards/shard-NNNN.bin\`, ${c.recordsPerShard} records per shard. Record \`r\` of shard
-\`s\` is bytes [r * ${c.recordBytes}, (r + 1) * ${c.recordBytes}) of \`shards/shard-<s as 4 digits>.bin\`.
-Slots of rejected files hold zeros and have no index row.
+Records live in \`shards/shard-NNNN.bin\`, at most ${c.recordsPerShard} records per file. A slice's
+row in \`slices\` names its file (\`shard\`) and \`record\`: record \`r\` of shard \`s\` is bytes
+[r * ${c.recordBytes}, (r + 1) * ${c.recordBytes}) of \`shards/shard-<s as 4 digits>.bin\`. Always locate a slice
+by its row: a cache from \`prepare --queue\` keeps each partition's own files, which may hold fewer
+records. Bytes no row names are not slices (zeros, or a duplicate's pixels after such a merge).
 
 In NumPy: \`np.memmap("shards/shard-0000.bin", np.uint8, "r").reshape(-1, ${c.size}, ${c.size}, ${c.channels})[record]\`.
 

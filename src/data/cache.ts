@@ -5,7 +5,7 @@
  * Layout of a cache folder:
  *
  *   CACHE/index.sqlite            SQLite (WAL mode): tables `config`, `slices`, `rejects`
- *   CACHE/shards/shard-NNNN.bin   fixed-size uint8 records, `recordsPerShard` per file
+ *   CACHE/shards/shard-NNNN.bin   fixed-size uint8 records, at most `recordsPerShard` per file
  *   CACHE/rejects.csv             file,reason of every file that could not be cached
  *   CACHE/labels-report.txt       what label curation found (when --labels was given)
  *   CACHE/config.json             the config table, for humans
@@ -19,7 +19,10 @@
  *
  * Slots are deterministic: `prepare` gives the i-th file of the sorted file list slot i (a
  * `--shard K/N` cache gives its j-th own file slot j), so bytes land at the same positions
- * however the run was scheduled, interrupted or resumed.
+ * however the run was scheduled, interrupted or resumed. Readers never compute a position from
+ * a slot: each row names its shard file and record. A cache merged with parts `link` (what
+ * `prepare --queue` publishes) keeps its partitions' shard files, numbered on in partition order,
+ * so a file may hold fewer than `recordsPerShard` records (see data/merge.ts).
  *
  * Table `slices` has one row per cached slice (see SCHEMA); label columns are NULL when the
  * image has no label for that column. `config` is a key/value table (values JSON): the

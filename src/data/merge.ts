@@ -254,17 +254,28 @@ async function linkMerge(
     // Built in one go in a folder nobody reads yet: no journal until it is done.
     db.pragma('main.journal_mode = OFF');
     db.pragma('main.synchronous = OFF');
-    for (const [i, c] of inputs.entries()) {
-      db.prepare(`ATTACH DATABASE ? AS in${i}`).run(join(c.dir, INDEX_FILE));
-    }
+    // One input attached at a time (SQLite attaches at most 10).
+    const attached = <T>(i: number, fn: () => T): T => {
+      db.prepare('ATTACH DATABASE ? AS src').run(join(inputs[i]!.dir, INDEX_FILE));
+      try {
+        return fn();
+      } finally {
+        db.exec('DETACH DATABASE src');
+      }
+    };
     // Which rows stay: in partition mode an image id's earliest file (a later one becomes a
     // reject, as in a single prepare); otherwise an image id in two inputs is an error.
     type Key = { image_id: string; source: string; file_index: number; input: number };
     const keys: Key[] = [];
     for (const i of inputs.keys()) {
-      const rows = db
-        .prepare(`SELECT image_id, source, file_index FROM in${i}.slices`)
-        .all() as Omit<Key, 'input'>[];
+      const rows = attached(
+        i,
+        () =>
+          db.prepare('SELECT image_id, source, file_index FROM src.slices').all() as Omit<
+            Key,
+            'input'
+          >[],
+      );
       for (const r of rows) keys.push({ ...r, input: i });
     }
     if (partition) keys.sort((a, b) => a.file_index - b.file_index);
@@ -284,25 +295,28 @@ async function linkMerge(
     const skip = db.prepare('INSERT INTO temp.skip (input, source) VALUES (?, ?)');
     for (const d of duplicates) skip.run(d.input, d.source);
 
-    let rejected = 0;
-    db.transaction(() => {
-      for (const i of inputs.keys()) {
-        const has = db.prepare(`SELECT name FROM in${i}.pragma_table_info('slices')`).pluck();
-        const hasContext = (has.all() as string[]).includes('context');
-        const cols = SLICE_COLUMNS.map((c) => `"${c}"`);
+    const cols = SLICE_COLUMNS.map((c) => `"${c}"`);
+    for (const i of inputs.keys()) {
+      attached(i, () => {
+        const names = db.prepare("SELECT name FROM src.pragma_table_info('slices')").pluck();
+        const hasContext = (names.all() as string[]).includes('context');
         const select = SLICE_COLUMNS.map((c) =>
           c === 'shard' ? `shard + ${bases[i]!}` : c === 'context' && !hasContext ? '0' : `"${c}"`,
         );
-        db.exec(
-          `INSERT INTO main.slices (${cols.join(', ')}) SELECT ${select.join(', ')} FROM in${i}.slices WHERE source NOT IN (SELECT source FROM temp.skip WHERE input = ${i}) ORDER BY shard, record`,
-        );
-        db.exec(
-          `INSERT INTO main.rejects (source, file_index, reason) SELECT source, file_index, reason FROM in${i}.rejects`,
-        );
-      }
-      const insertReject = db.prepare(
-        'INSERT INTO main.rejects (source, file_index, reason) VALUES (?, ?, ?)',
-      );
+        db.transaction(() => {
+          db.exec(
+            `INSERT INTO main.slices (${cols.join(', ')}) SELECT ${select.join(', ')} FROM src.slices WHERE source NOT IN (SELECT source FROM temp.skip WHERE input = ${i}) ORDER BY shard, record`,
+          );
+          db.exec(
+            'INSERT INTO main.rejects (source, file_index, reason) SELECT source, file_index, reason FROM src.rejects',
+          );
+        })();
+      });
+    }
+    const insertReject = db.prepare(
+      'INSERT INTO main.rejects (source, file_index, reason) VALUES (?, ?, ?)',
+    );
+    db.transaction(() => {
       for (const d of duplicates) {
         insertReject.run(
           d.source,
@@ -310,9 +324,8 @@ async function linkMerge(
           duplicateReason(d.image_id, first.get(d.image_id)!.source),
         );
       }
-      rejected = db.prepare('SELECT COUNT(*) FROM main.rejects').pluck().get() as number;
     })();
-    for (const i of inputs.keys()) db.exec(`DETACH DATABASE in${i}`);
+    const rejected = db.prepare('SELECT COUNT(*) FROM main.rejects').pluck().get() as number;
     finalizeIndex(db, 'keep');
 
     const cached = keys.length - duplicates.length;
