@@ -94,8 +94,8 @@ export interface PrepareJob {
   partition: Partition;
   recordsPerShard: number;
   /**
-   * Compute each shard file's sha256 while the prepare runs (from the committed records, on the
-   * main thread while the workers decode), for a manifest that need not read the files back.
+   * Compute each shard file's sha256 while the prepare runs (the committed records read back in
+   * the background while the workers decode), so a manifest need not read the files afterwards.
    */
   hash?: boolean | undefined;
   /** Files per worker task. */
