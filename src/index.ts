@@ -275,6 +275,7 @@ export {
 } from './models/registry.js';
 // Jobs on BullMQ + Redis workers (ichdet worker, jobs, prepare/compare/cv/predict --queue).
 export { checkRedis, redisOptions } from './queue/connection.js';
+export type { Submitted } from './queue/flow.js';
 export { jobId, QUEUE_NAMES } from './queue/jobs.js';
 export { predictFlow } from './queue/predict.js';
 export {
@@ -290,16 +291,17 @@ export {
   type CvQueueOptions,
   compareFlow,
   cvFlow,
-  defaultShards,
   type PredictQueueOptions,
-  type PrepareQueueOptions,
-  prepareFlow,
-  type Submitted,
   submitCompare,
   submitCv,
   submitPredict,
-  submitPrepare,
 } from './queue/submit.js';
+export {
+  defaultShards,
+  type PrepareQueueOptions,
+  prepareFlow,
+  submitPrepare,
+} from './queue/submit-prepare.js';
 export { runWorker, type WorkerOptions } from './queue/worker.js';
 export { loadSavedModel, readModelMetadata, saveLayersModel } from './run/checkpoint.js';
 export { readTrainConfig } from './run/config.js';

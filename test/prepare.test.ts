@@ -1,12 +1,15 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { merge } from '../src/commands/merge.js';
 import { type PrepareOptions, prepare, prepareSummary } from '../src/commands/prepare.js';
 import { synth } from '../src/commands/synth.js';
-import { cacheChecksums, openCache, shardPath } from '../src/data/cache.js';
+import { cacheChecksums, cacheContent, openCache, shardPath } from '../src/data/cache.js';
 import { readWindowedUint8 } from '../src/dicom/fastpath.js';
 import { windowedImageUint8 } from '../src/dicom/preprocess.js';
 import { decodeSlice } from '../src/dicom/read.js';
@@ -403,5 +406,114 @@ describe('prepare --shard K/N and merge', () => {
     await expect(
       merge({ out: join(root, 'm5'), inputs: [shards[0]!], progress: false }),
     ).rejects.toThrow('--out must be a new or empty folder');
+  });
+});
+
+describe('block partitions merged by link (what prepare --queue does)', () => {
+  const dup = join(root, 'dup-images');
+  const dupReference = join(root, 'dup-reference');
+  const blocks = [1, 2, 3].map((k) => join(root, `block-${k}`));
+  const linked = join(root, 'linked');
+  const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+  let results: Awaited<ReturnType<typeof prepare>>[] = [];
+
+  beforeAll(async () => {
+    // The same files plus a copy of the first one listed last: a duplicate image id whose first
+    // file is in partition 1 and whose copy is in partition 3.
+    cpSync(images, dup, { recursive: true });
+    const ref = openCache(reference);
+    const first = ref.sliceRows()[0]!.source;
+    ref.close();
+    copyFileSync(join(dup, first), join(dup, 'zz-copy.dcm'));
+    const o = { ...base, images: dup, workers: 1 };
+    await prepare({ ...o, out: dupReference });
+    results = [];
+    for (const [i, out] of blocks.entries()) {
+      results.push(
+        await prepare({ ...o, out, shard: `${i + 1}/3`, partition: 'block', hash: true }),
+      );
+    }
+  });
+
+  it('gives each partition a contiguous run of the file list, sizes within one', () => {
+    const runs = blocks.map((d) => {
+      const c = openCache(d);
+      const idx = [
+        ...c.sliceRows().map((r) => r.file_index),
+        ...c.rejects().map((r) => r.file_index),
+      ];
+      c.close();
+      return [Math.min(...idx), Math.max(...idx), idx.length];
+    });
+    // 106 files: [0, 35), [35, 70), [70, 106).
+    expect(runs).toEqual([
+      [0, 34, 35],
+      [35, 69, 35],
+      [70, 105, 36],
+    ]);
+  });
+
+  it('hashes each shard file while committing, to the sha256 of the file as it ends', () => {
+    for (const [i, r] of results.entries()) {
+      const files = readdirSync(join(blocks[i]!, 'shards')).sort();
+      expect(r.digests.map((d) => d.path)).toEqual(files.map((f) => join('shards', f)));
+      for (const d of r.digests) {
+        expect(d.sha256).toBe(sha(join(blocks[i]!, d.path)));
+        expect(d.bytes).toBe(statSync(join(blocks[i]!, d.path)).size);
+      }
+    }
+  });
+
+  it('merges them by link into the single prepare’s rows, records and order, writing no record', async () => {
+    const r = await merge({
+      out: linked,
+      inputs: [blocks[2]!, blocks[0]!, blocks[1]!],
+      parts: 'link',
+      progress: false,
+    });
+    expect(r.mode).toBe('partition');
+    expect(r.duplicates).toBe(1);
+    expect(cacheContent(linked)).toEqual(cacheContent(dupReference));
+    expect(readFileSync(join(linked, 'rejects.csv'), 'utf8')).toBe(
+      readFileSync(join(dupReference, 'rejects.csv'), 'utf8'),
+    );
+    expect(readFileSync(join(linked, 'rejects.csv'), 'utf8')).toMatch(
+      /zz-copy\.dcm,duplicate image id ID_\w+ \(already cached from /,
+    );
+    // Each block's files follow the previous block's (blocks by K, whatever the input order):
+    // 35, 35 and 36 slots at 16 records per file give 3 + 3 + 3 files, each the block's own.
+    expect(r.parts.map((p) => p.path)).toEqual(
+      Array.from({ length: 9 }, (_, i) =>
+        join('shards', `shard-${String(i).padStart(4, '0')}.bin`),
+      ),
+    );
+    for (const p of r.parts) {
+      expect(statSync(join(linked, p.path)).ino).toBe(statSync(p.source).ino);
+    }
+    expect(r.parts[3]!.source).toBe(shardPath(blocks[1]!, 0));
+    // Caches of no common file list: an image id in both is an error, as when copying.
+    await expect(
+      merge({
+        out: join(root, 'l2'),
+        inputs: [blocks[0]!, reference],
+        parts: 'link',
+        progress: false,
+      }),
+    ).rejects.toThrow(/image id ID_\w+ is in two caches: .*block-1 \(.*\) and .*reference/);
+    // Rows name the file and record where the bytes already were.
+    const c = openCache(linked);
+    const ref = openCache(dupReference);
+    try {
+      const rows = c.sliceRows();
+      expect(rows.map((x) => x.file_index)).toEqual(ref.sliceRows().map((x) => x.file_index));
+      // The first slice of block 2 (files 35…69) is record file_index − 35 of the merged file 3.
+      const at = rows.find((x) => x.file_index >= 35)!;
+      expect(at.file_index).toBeLessThan(35 + 16);
+      expect([at.shard, at.record]).toEqual([3, at.file_index - 35]);
+      expect(c.read(at.image_id)).toEqual(ref.read(at.image_id));
+    } finally {
+      c.close();
+      ref.close();
+    }
   });
 });

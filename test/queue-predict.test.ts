@@ -27,7 +27,8 @@ import { redisOptions } from '../src/queue/connection.js';
 import { jobId, QUEUE_PREFIX } from '../src/queue/jobs.js';
 import { predictFlow } from '../src/queue/predict.js';
 import { checkOutputOf, readManifest, seal, verifyPublished } from '../src/queue/publish.js';
-import { defaultShards, submitPredict } from '../src/queue/submit.js';
+import { submitPredict } from '../src/queue/submit.js';
+import { defaultShards } from '../src/queue/submit-prepare.js';
 import { tinyCache, tinyRun } from './fixtures.js';
 import { type RedisServer, startRedis } from './redis-server.js';
 
@@ -321,6 +322,7 @@ describe('default prepare shards', () => {
       size: 32,
       rsnaFix: true,
       recordsPerShard: 16,
+      partition: 'block' as const,
       workers: 1,
       out: join(store, 'c'),
     });

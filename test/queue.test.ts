@@ -18,7 +18,7 @@ import { trainOptionsFor } from '../src/commands/compare.js';
 import { prepare } from '../src/commands/prepare.js';
 import { split } from '../src/commands/split.js';
 import { synth } from '../src/commands/synth.js';
-import { cacheChecksums } from '../src/data/cache.js';
+import { cacheContent } from '../src/data/cache.js';
 import { redisOptions } from '../src/queue/connection.js';
 import { jobId, QUEUE_PREFIX } from '../src/queue/jobs.js';
 import { readManifest, verifyPublished } from '../src/queue/publish.js';
@@ -26,11 +26,10 @@ import { formatJobs, listJobs } from '../src/queue/status.js';
 import {
   type CompareQueueOptions,
   compareFlow,
-  prepareFlow,
   submitCompare,
   submitCv,
-  submitPrepare,
 } from '../src/queue/submit.js';
+import { prepareFlow, submitPrepare } from '../src/queue/submit-prepare.js';
 import { runWorker } from '../src/queue/worker.js';
 import { train } from '../src/train/train.js';
 import { type RedisServer, redisCommand, startRedis } from './redis-server.js';
@@ -69,6 +68,8 @@ interface WorkerProcess {
   child: ChildProcess;
   pid: number;
   stderr: string[];
+  /** The prepare job processes it started before it was ready (its `ready` event). */
+  jobProcesses: number[];
 }
 const workers: WorkerProcess[] = [];
 
@@ -89,13 +90,17 @@ async function startWorker(): Promise<WorkerProcess> {
       env: { ...process.env, CI: 'true' },
     },
   );
-  const w: WorkerProcess = { child, pid: child.pid!, stderr: [] };
+  const w: WorkerProcess = { child, pid: child.pid!, stderr: [], jobProcesses: [] };
   child.stderr!.on('data', (b: Buffer) => w.stderr.push(b.toString()));
   await new Promise<void>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {
       out += b.toString();
-      if (out.includes('"event":"ready"')) resolve();
+      const ready = out.split('\n').find((l) => l.includes('"event":"ready"'));
+      if (ready !== undefined) {
+        w.jobProcesses = (JSON.parse(ready) as { jobProcesses: number[] }).jobProcesses;
+        resolve();
+      }
     });
     child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${w.stderr.join('')}`)));
   });
@@ -292,20 +297,40 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
     expect(counted).toBe(files);
   });
 
-  it('merged the shards into a cache identical to a single-machine prepare', async () => {
-    expect(cacheChecksums(merged())).toEqual(cacheChecksums(reference));
+  it('merged the shards into the single-machine prepare’s rows, records and order, the shard jobs’ files taken as they are', async () => {
+    expect(cacheContent(merged())).toEqual(cacheContent(reference));
     expect(readFileSync(join(merged(), 'rejects.csv'), 'utf8')).toBe(
       readFileSync(join(reference, 'rejects.csv'), 'utf8'),
     );
     const m = await verifyPublished(merged());
     expect(m).toMatchObject({ job: prepareIds.parent, counts: { cached: files - 2, rejected: 2 } });
-    // The shard files' sha256 were computed while the merge wrote them (zeros at the rejects'
-    // slots included): each equals the sha256 of the local prepare's file of the same name.
+    // The pixel data was written once, by the shard jobs: each of the cache's shard files is a
+    // shard job's published file (the same inode), in K order, with that job's sha256.
     const shardFiles = m.files.filter((f) => f.path.startsWith('shards/'));
-    expect(shardFiles.length).toBeGreaterThan(0);
-    for (const f of shardFiles) {
-      expect(f.sha256).toBe(sha(join(reference, f.path)));
-      expect(f.bytes).toBe(statSync(join(reference, f.path)).size);
+    expect(shardFiles).toHaveLength(SHARDS);
+    for (const [i, f] of shardFiles.entries()) {
+      const source = join(store, 'work', prepareIds.children[i]!, 'shards', 'shard-0000.bin');
+      expect(statSync(join(merged(), f.path)).ino).toBe(statSync(source).ino);
+      expect(f.sha256).toBe(sha(source));
+    }
+    // One slot per file of the list, 32 × 32 × 3 bytes each, as in the single prepare.
+    expect(shardFiles.reduce((n, f) => n + f.bytes, 0)).toBe(files * 32 * 32 * 3);
+  });
+
+  it('ran every prepare job in a job process its worker had started before it was ready', async () => {
+    const started = new Set(workers.flatMap((w) => w.jobProcesses));
+    // Three workers of concurrency 1: one warm prepare job process each.
+    expect(started.size).toBe(3);
+    const prep = queue('prepare');
+    try {
+      for (const id of [...prepareIds.children, prepareIds.parent]) {
+        const { logs } = await prep.getJobLogs(id);
+        const ran = logs.flatMap((l) => /job process (\d+)/.exec(l)?.slice(1) ?? []).map(Number);
+        expect(ran.length).toBeGreaterThanOrEqual(1);
+        for (const pid of ran) expect(started.has(pid)).toBe(true);
+      }
+    } finally {
+      await prep.close();
     }
   });
 
@@ -443,7 +468,7 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
       log: () => {},
       pollMs: 100,
     });
-    expect(cacheChecksums(join(store, 'cache-2'))).toEqual(cacheChecksums(reference));
+    expect(cacheContent(join(store, 'cache-2'))).toEqual(cacheContent(reference));
     expect(good.children).toHaveLength(2);
   });
 });

@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { prepare, prepareSummary } from '../commands/prepare.js';
-import { formatLabelsReport } from '../data/labels.js';
 import { ConfigError } from '../errors.js';
-import { submitPrepare } from '../queue/submit.js';
 import { action, cliSignal, submittedText } from './shared.js';
 
 interface PrepareCliOptions {
@@ -93,6 +90,8 @@ export function registerPrepare(program: Command): void {
           })) {
             if (v !== undefined) throw new ConfigError(`--queue does not take --${flag}`);
           }
+          // Loaded only here: the local command needs none of the queue's modules (BullMQ).
+          const { submitPrepare } = await import('../queue/submit-prepare.js');
           const q = await submitPrepare({
             redis: o.queue,
             images: o.images,
@@ -111,6 +110,9 @@ export function registerPrepare(program: Command): void {
           process.stdout.write(submittedText(q));
           return 0;
         }
+        // Loaded here: a submitting `--queue` needs none of the local prepare's modules.
+        const { prepare, prepareSummary } = await import('../commands/prepare.js');
+        const { formatLabelsReport } = await import('../data/labels.js');
         const r = await prepare({
           images: o.images,
           labels: o.labels,

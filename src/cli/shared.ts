@@ -1,7 +1,7 @@
 /** Helpers every command shares: option parsers and the error-to-exit-code wrapper. */
 import { type Command, InvalidArgumentError } from 'commander';
 import { IchdetError, Interrupted } from '../errors.js';
-import type { Submitted } from '../queue/submit.js';
+import type { Submitted } from '../queue/flow.js';
 
 /** Parses a positive integer option, naming the option in the error. */
 export function positiveInt(name: string): (value: string) => number {

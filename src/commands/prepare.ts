@@ -10,6 +10,8 @@ import { DEFAULT_RECORDS_PER_SHARD } from '../data/cache.js';
 import { type LabelsReport, readLabels } from '../data/labels.js';
 import { openMetaIndex, selectWithContext } from '../data/meta-index.js';
 import {
+  PARTITIONS,
+  type Partition,
   type PrepareJob,
   type PrepareOutcome,
   runPrepare,
@@ -39,6 +41,13 @@ export interface PrepareOptions {
   workers?: number | string;
   /** `K/N`: process the K-th (1-based) of N partitions (file index mod N = K − 1). */
   shard?: string | ShardSpec;
+  /**
+   * How `shard` splits the file list: `mod` (default, as above) or `block` (the K-th of N
+   * contiguous runs; `prepare --queue`'s jobs use it).
+   */
+  partition?: Partition | string;
+  /** Compute the shard files' sha256 as they are committed (`PrepareResult.digests`). */
+  hash?: boolean;
   /** Apply the RSNA 12-bit intercept fix (default true). */
   rsnaFix?: boolean;
   /** `head`: crop each slice to the square around the head before resizing (default `none`). */
@@ -144,6 +153,8 @@ export function resolvePrepareOptions(o: PrepareOptions): Omit<PrepareJob, 'labe
     crop: oneOf('--crop', o.crop ?? 'none', CROP_MODES),
     workers,
     shard,
+    partition: oneOf('partition', o.partition ?? 'mod', PARTITIONS),
+    hash: o.hash === true,
     recordsPerShard,
     batch,
     progress: o.progress ?? true,

@@ -13,6 +13,8 @@ import {
   ftruncateSync,
   mkdirSync,
   openSync,
+  read,
+  readSync,
   writeSync,
 } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -22,6 +24,9 @@ import { locateSlot } from './shards.js';
 import { LABEL_NAMES } from './types.js';
 
 const fdatasyncAsync = promisify(fdatasync);
+const readAsync = promisify(read);
+/** Bytes hashed at a time by `hashCommitted` (about half a millisecond of sha256). */
+const HASH_PIECE = 1 << 20;
 
 /** Held by the process writing the cache (its pid); a stale one (process gone) is taken over. */
 export const LOCK_FILE = '.prepare.lock';
@@ -48,6 +53,7 @@ export function saveConfig(db: Db, config: CacheConfig, job: CacheJob): void {
     ['labels', job.labels],
     ['complete', job.complete],
     ...(job.selection !== undefined ? [['selection', job.selection] as [string, unknown]] : []),
+    ...(job.partition !== undefined ? [['partition', job.partition] as [string, unknown]] : []),
   ];
   db.transaction(() => {
     for (const [k, v] of entries) put.run(k, JSON.stringify(v));
@@ -72,9 +78,11 @@ interface Running {
 }
 
 /**
- * Writes records at their slots; `sync()` makes everything written so far durable. With `hash`,
- * the sha256 of each shard file is computed while it is written in slot order (a merge writes
- * that way), so publishing the cache need not read its pixel data back (`digests`).
+ * Writes records at their slots; `sync()` makes everything written so far durable. With `hash`
+ * true, the sha256 of each shard file is computed while it is written in slot order (a merge
+ * writes that way); with `'committed'`, from the file itself as a prefix of its slots becomes
+ * final (`hashCommitted`: a prepare, whose workers write the records). Either way publishing the
+ * cache need not read its pixel data back (`digests`).
  */
 export class ShardWriter {
   private readonly fds = new Map<number, number>();
@@ -82,12 +90,15 @@ export class ShardWriter {
   private readonly running = new Map<number, Running | null>();
   private readonly done: FileDigest[] = [];
   private zeros: Uint8Array | undefined;
+  private readBuf: Buffer | undefined;
+  private hashTarget = 0;
+  private pump: Promise<void> | undefined;
 
   constructor(
     readonly dir: string,
     readonly recordBytes: number,
     readonly recordsPerShard: number,
-    readonly hash = false,
+    readonly hash: boolean | 'committed' = false,
   ) {
     mkdirSync(join(dir, SHARD_DIR), { recursive: true });
   }
@@ -125,9 +136,13 @@ export class ShardWriter {
       const fresh = !existsSync(shardPath(this.dir, shard));
       fd = openSync(shardPath(this.dir, shard), fresh ? 'w+' : 'r+');
       this.fds.set(shard, fd);
-      // A file opened again (closed by finish, or one a resumed prepare wrote) is not hashed.
-      if (this.hash && !this.running.has(shard)) {
-        this.running.set(shard, fresh ? { hash: createHash('sha256'), at: 0 } : null);
+      // A file opened again (closed by finish, or one a resumed prepare wrote) is not hashed
+      // as it is written; read back from its start it is.
+      if (this.hash !== false && !this.running.has(shard)) {
+        this.running.set(
+          shard,
+          fresh || this.hash === 'committed' ? { hash: createHash('sha256'), at: 0 } : null,
+        );
       }
     }
     return fd;
@@ -146,14 +161,14 @@ export class ShardWriter {
   written(slot: number): void {
     const { shard } = this.locate(slot);
     this.dirty.add(shard);
-    if (this.running.get(shard)) this.running.set(shard, null);
+    if (this.hash === true && this.running.get(shard)) this.running.set(shard, null);
   }
 
   /** Writes one record (recordBytes bytes of `bytes` from `offset`) at its slot. */
   write(slot: number, bytes: Uint8Array, offset = 0): void {
     const { shard, record } = this.locate(slot);
     const fd = this.fdOf(shard);
-    if (this.hash) {
+    if (this.hash === true) {
       this.feed(
         shard,
         record * this.recordBytes,
@@ -171,6 +186,70 @@ export class ShardWriter {
       );
     }
     this.dirty.add(shard);
+  }
+
+  /** Feeds `r` the bytes of `shard`'s file up to byte `end` (zeros past its end). */
+  private feedFromFile(shard: number, r: Running, end: number): void {
+    this.readBuf ??= Buffer.allocUnsafe(4 << 20);
+    const fd = this.fdOf(shard);
+    while (r.at < end) {
+      const n = readSync(fd, this.readBuf, 0, Math.min(this.readBuf.length, end - r.at), r.at);
+      if (n === 0) {
+        this.feedZeros(r, end);
+        return;
+      }
+      r.hash.update(this.readBuf.subarray(0, n));
+      r.at += n;
+    }
+  }
+
+  /**
+   * With hash `'committed'`: has each shard file's hash fed from the file up to slot `slots`, in
+   * the background. Every slot below it must be final (durable and never written again), as a
+   * prepare's committed prefix is. The bytes are read on the libuv thread pool and hashed 1 MiB
+   * at a time, so the event loop (which hands the decoding threads their work) never waits long.
+   */
+  hashCommitted(slots: number): void {
+    if (this.hash !== 'committed') return;
+    this.hashTarget = Math.max(this.hashTarget, slots);
+    this.pump ??= this.pumpHashes().finally(() => {
+      this.pump = undefined;
+    });
+  }
+
+  /** The next piece of a shard file to hash, up to `hashTarget`. */
+  private nextPiece(): { shard: number; r: Running; end: number } | undefined {
+    for (let s = 0; s * this.recordsPerShard < this.hashTarget; s++) {
+      const r = this.running.get(s);
+      if (!r) continue;
+      const records = Math.min(this.recordsPerShard, this.hashTarget - s * this.recordsPerShard);
+      const end = records * this.recordBytes;
+      if (r.at < end) return { shard: s, r, end: Math.min(end, r.at + HASH_PIECE) };
+    }
+    return undefined;
+  }
+
+  private async pumpHashes(): Promise<void> {
+    const buf = Buffer.allocUnsafe(HASH_PIECE);
+    try {
+      for (let p = this.nextPiece(); p !== undefined; p = this.nextPiece()) {
+        const { bytesRead } = await readAsync(this.fdOf(p.shard), buf, 0, p.end - p.r.at, p.r.at);
+        if (this.running.get(p.shard) !== p.r) continue;
+        if (bytesRead === 0) this.feedZeros(p.r, p.end);
+        else {
+          p.r.hash.update(buf.subarray(0, bytesRead));
+          p.r.at += bytesRead;
+        }
+      }
+    } catch {
+      // A read failed (the writer closed after an error): these files are hashed when published.
+      for (const s of this.running.keys()) this.running.set(s, null);
+    }
+  }
+
+  /** Waits until `hashCommitted`'s background hashing has caught up. */
+  async hashed(): Promise<void> {
+    while (this.pump) await this.pump;
   }
 
   /** fdatasync of every shard written since the last call, on the libuv thread pool. */
@@ -196,7 +275,8 @@ export class ShardWriter {
       fdatasyncSync(fd);
       const r = this.running.get(s);
       if (r && r.at <= records * this.recordBytes) {
-        this.feedZeros(r, records * this.recordBytes);
+        if (this.hash === 'committed') this.feedFromFile(s, r, records * this.recordBytes);
+        else this.feedZeros(r, records * this.recordBytes);
         const path = relative(this.dir, shardPath(this.dir, s));
         this.done.push({ path, bytes: r.at, sha256: r.hash.digest('hex') });
       }
@@ -214,6 +294,8 @@ export class ShardWriter {
   }
 
   close(): void {
+    // Background hashing stops: a file closed unfinished is hashed when published, if ever.
+    for (const s of this.running.keys()) this.running.set(s, null);
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
     this.dirty.clear();
@@ -232,9 +314,11 @@ Each slice is one record of ${c.recordBytes} bytes: uint8, ${c.size} x ${c.size}
 (height, width, channel; channels interleaved), value = round(255 * window(HU)) with windows
 ${c.windows.map((w) => `${w.name} (${w.center}/${w.width})`).join(', ')}; RSNA 12-bit fix ${c.rsnaFix ? 'on' : 'off'}.
 
-Records live in \`shards/shard-NNNN.bin\`, ${c.recordsPerShard} records per shard. Record \`r\` of shard
-\`s\` is bytes [r * ${c.recordBytes}, (r + 1) * ${c.recordBytes}) of \`shards/shard-<s as 4 digits>.bin\`.
-Slots of rejected files hold zeros and have no index row.
+Records live in \`shards/shard-NNNN.bin\`, at most ${c.recordsPerShard} records per file. A slice's
+row in \`slices\` names its file (\`shard\`) and \`record\`: record \`r\` of shard \`s\` is bytes
+[r * ${c.recordBytes}, (r + 1) * ${c.recordBytes}) of \`shards/shard-<s as 4 digits>.bin\`. Always locate a slice
+by its row: a cache from \`prepare --queue\` keeps each partition's own files, which may hold fewer
+records. Bytes no row names are not slices (zeros, or a duplicate's pixels after such a merge).
 
 In NumPy: \`np.memmap("shards/shard-0000.bin", np.uint8, "r").reshape(-1, ${c.size}, ${c.size}, ${c.channels})[record]\`.
 

@@ -5,7 +5,7 @@
  * Layout of a cache folder:
  *
  *   CACHE/index.sqlite            SQLite (WAL mode): tables `config`, `slices`, `rejects`
- *   CACHE/shards/shard-NNNN.bin   fixed-size uint8 records, `recordsPerShard` per file
+ *   CACHE/shards/shard-NNNN.bin   fixed-size uint8 records, at most `recordsPerShard` per file
  *   CACHE/rejects.csv             file,reason of every file that could not be cached
  *   CACHE/labels-report.txt       what label curation found (when --labels was given)
  *   CACHE/config.json             the config table, for humans
@@ -19,7 +19,10 @@
  *
  * Slots are deterministic: `prepare` gives the i-th file of the sorted file list slot i (a
  * `--shard K/N` cache gives its j-th own file slot j), so bytes land at the same positions
- * however the run was scheduled, interrupted or resumed.
+ * however the run was scheduled, interrupted or resumed. Readers never compute a position from
+ * a slot: each row names its shard file and record. A cache merged with parts `link` (what
+ * `prepare --queue` publishes) keeps its partitions' shard files, numbered on in partition order,
+ * so a file may hold fewer than `recordsPerShard` records (see data/merge.ts).
  *
  * Table `slices` has one row per cached slice (see SCHEMA); label columns are NULL when the
  * image has no label for that column. `config` is a key/value table (values JSON): the
@@ -40,7 +43,6 @@ import { type CacheIndexRow, LABEL_NAMES, type Labels } from './types.js';
 /** Version of this layout; a reader refuses other versions. */
 export const CACHE_FORMAT = 1;
 export const INDEX_FILE = 'index.sqlite';
-export const DEFAULT_RECORDS_PER_SHARD = 4096;
 
 /** What decides the bytes of a record: checked by every reader and by a resumed prepare. */
 export interface CacheConfig {
@@ -69,6 +71,8 @@ export interface CacheJob {
   fileListSha256: string;
   /** `K/N` (1-based K); `1/1` for a whole cache. */
   shard: string;
+  /** `block` when `shard` is the K-th of N contiguous runs of the file list; absent: every N-th file. */
+  partition?: 'block';
   /** Slots this cache owns (files of its partition). */
   slots: number;
   /** The label CSV used, or null. */
@@ -206,7 +210,7 @@ export const SLICE_COLUMNS: readonly (keyof SliceRow)[] = [
   'context',
 ];
 
-export { SHARD_DIR, shardPath } from './shards.js';
+export { DEFAULT_RECORDS_PER_SHARD, SHARD_DIR, shardPath } from './shards.js';
 
 /** The ichdet version from package.json. */
 export function ichdetVersion(): string {
@@ -286,6 +290,7 @@ export function loadConfig(db: Db, dir: string): { config: CacheConfig; job: Cac
       labels: get('labels'),
       complete: get('complete'),
       ...(t.has('selection') && { selection: t.get('selection') as string }),
+      ...(t.get('partition') === 'block' && { partition: 'block' as const }),
     },
   };
 }
@@ -461,8 +466,47 @@ export function openCache(dir: string, opts: OpenCacheOptions = {}): Cache {
 }
 
 /**
- * Checksums that say whether two caches are the same: sha256 of every shard file, and of a
- * canonical dump of the index (every `slices` row by image id, every `rejects` row by source,
+ * Checksums of what a reader of a cache sees, whatever files hold the records: a canonical dump
+ * of the index (every `slices` row by image id without its shard and record, every `rejects` row
+ * by source, the config without created_at and images), every record's bytes by image id, and the
+ * image ids in the order `rows()` gives them. A cache merged from `prepare --queue`'s partitions
+ * (whose records stay in the partitions' files) equals the single prepare's in all three.
+ */
+export function cacheContent(dir: string): { index: string; records: string; order: string } {
+  const cache = openCache(dir);
+  try {
+    const h = createHash('sha256');
+    const rows = cache.sliceRows().sort((a, b) => (a.image_id < b.image_id ? -1 : 1));
+    for (const { shard: _s, record: _r, ...rest } of rows) h.update(`${JSON.stringify(rest)}\n`);
+    for (const r of [...cache.rejects()].sort((a, b) => (a.source < b.source ? -1 : 1))) {
+      h.update(`${JSON.stringify(r)}\n`);
+    }
+    const db = openIndex(dir, false);
+    try {
+      const skip = new Set(['created_at', 'images']);
+      for (const r of db.prepare('SELECT key, value FROM config ORDER BY key').all() as {
+        key: string;
+        value: string;
+      }[]) {
+        if (!skip.has(r.key)) h.update(`${r.key}=${r.value}\n`);
+      }
+    } finally {
+      db.close();
+    }
+    const records = createHash('sha256');
+    const buf = new Uint8Array(cache.config.recordBytes);
+    for (const r of rows) records.update(cache.read(r.image_id, buf));
+    const order = createHash('sha256');
+    for (const r of cache.rows()) order.update(`${r.imageId}\n`);
+    return { index: h.digest('hex'), records: records.digest('hex'), order: order.digest('hex') };
+  } finally {
+    cache.close();
+  }
+}
+
+/**
+ * Checksums that say whether two caches are the same, files and all: sha256 of every shard file,
+ * and of a canonical dump of the index (every `slices` row by image id, every `rejects` row by source,
  * and the config without created_at and images).
  */
 export function cacheChecksums(dir: string): { index: string; shards: Record<string, string> } {

@@ -3,8 +3,9 @@
  *
  * Resumable and crash-safe by construction:
  * 1. The sorted file list fixes each file's slot (`--shard K/N` keeps files with
- *    fileIndex % N === K − 1, the j-th of them in slot j), so a record's position never
- *    depends on timing, worker count or interruptions.
+ *    fileIndex % N === K − 1, or with partition `block` the K-th of N contiguous runs of the
+ *    list; the j-th of them in slot j), so a record's position never depends on timing, worker
+ *    count or interruptions.
  * 2. Batches are decoded on worker threads but committed in list order. A commit writes the
  *    batch's records at their slots (pwrite), fdatasyncs the shard files, and only then inserts
  *    the batch's index rows and rejects in ONE SQLite transaction. An index row therefore exists
@@ -41,7 +42,13 @@ import {
   SHARD_DIR,
   type SliceRow,
 } from './cache.js';
-import { cacheReadme, LOCK_FILE, ShardWriter, saveConfig } from './cache-writer.js';
+import {
+  cacheReadme,
+  type FileDigest,
+  LOCK_FILE,
+  ShardWriter,
+  saveConfig,
+} from './cache-writer.js';
 import {
   type CoverageReport,
   formatLabelsReport,
@@ -58,6 +65,19 @@ export interface ShardSpec {
   n: number;
 }
 
+/**
+ * How `--shard K/N` splits the sorted file list: every N-th file (`mod`, the default), or N
+ * contiguous runs (`block`: `prepare --queue` uses it, so the partitions' shard files, one after
+ * the other, hold the records in file order and become the merged cache's files as they are).
+ */
+export type Partition = 'mod' | 'block';
+export const PARTITIONS: readonly Partition[] = ['mod', 'block'];
+
+/** The files [lo, hi) of the list that partition K/N `block` owns: sizes differ by at most 1. */
+export function blockRange(s: ShardSpec, files: number): [number, number] {
+  return [Math.floor(((s.k - 1) * files) / s.n), Math.floor((s.k * files) / s.n)];
+}
+
 /** Options after validation (see commands/prepare.ts). */
 export interface PrepareJob {
   images: string;
@@ -71,7 +91,13 @@ export interface PrepareJob {
   crop: CropMode;
   workers: number;
   shard: ShardSpec;
+  partition: Partition;
   recordsPerShard: number;
+  /**
+   * Compute each shard file's sha256 while the prepare runs (the committed records read back in
+   * the background while the workers decode), so a manifest need not read the files afterwards.
+   */
+  hash?: boolean | undefined;
   /** Files per worker task. */
   batch: number;
   progress: boolean;
@@ -160,6 +186,8 @@ export interface PrepareOutcome {
   slicesPerSecond: number;
   coverage: CoverageReport | undefined;
   config: CacheConfig;
+  /** The size and sha256 of each shard file (paths relative to `out`), with `hash`; else []. */
+  digests: FileDigest[];
 }
 
 function taskModuleUrl(): URL {
@@ -172,6 +200,26 @@ export function preparePool(size: number): WorkerPool {
   const pool = new WorkerPool({ taskModule: taskModuleUrl(), size });
   pool.start();
   return pool;
+}
+
+/**
+ * Waits until every thread of `pool` has loaded the decoding modules (each runs an empty batch),
+ * so that a prepare started later decodes from its first file.
+ */
+export async function warmPool(pool: WorkerPool): Promise<void> {
+  const empty: PrepareBatch = {
+    images: '',
+    out: '',
+    recordsPerShard: 1,
+    files: [],
+    windows: [],
+    size: 1,
+    rsnaFix: false,
+    crop: 'none',
+  };
+  await Promise.all(
+    Array.from({ length: pool.size }, () => pool.run<PrepareBatch, PrepareBatchResult>(empty)),
+  );
 }
 
 /** Relative paths with `/` separators, so the list (and its hash) is the same on every OS. */
@@ -226,6 +274,7 @@ function openOrResume(
     checkField(out, 'crop', old.config.crop, config.crop, hint);
     checkField(out, 'records_per_shard', old.config.recordsPerShard, config.recordsPerShard, hint);
     checkField(out, 'shard', old.job.shard, cacheJob.shard, hint);
+    checkField(out, 'partition', old.job.partition ?? 'mod', cacheJob.partition ?? 'mod', hint);
     checkField(out, 'images', old.job.images, cacheJob.images, hint);
     checkField(out, 'selection', old.job.selection ?? 'none', cacheJob.selection ?? 'none', hint);
     checkField(
@@ -251,8 +300,13 @@ async function planWork(job: PrepareJob) {
     : (await listFiles([job.images])).map((f) => relPath(job.images, f));
   const context = new Set(job.selection?.files.filter((f) => f.context).map((f) => f.rel));
   const mine: PrepareFile[] = [];
+  const [lo, hi] = blockRange(job.shard, all.length);
+  const owns =
+    job.partition === 'block'
+      ? (i: number) => i >= lo && i < hi
+      : (i: number) => i % job.shard.n === job.shard.k - 1;
   all.forEach((rel, fileIndex) => {
-    if (fileIndex % job.shard.n === job.shard.k - 1) {
+    if (owns(fileIndex)) {
       mine.push({ rel, fileIndex, slot: mine.length, ...(context.has(rel) && { context: true }) });
     }
   });
@@ -278,7 +332,12 @@ class Committer {
   private readonly insertReject;
   private readonly ids: Map<string, string>;
   private zeros: Uint8Array | undefined;
-  private pending: { rows: Record<string, unknown>[]; rejects: [string, number, string][] }[] = [];
+  private pending: {
+    rows: Record<string, unknown>[];
+    rejects: [string, number, string][];
+    /** One past the highest slot of the batch. */
+    end: number;
+  }[] = [];
   private flushing: Promise<void> | undefined;
   /** Files whose rows are committed (for the progress bar). */
   committed = 0;
@@ -303,7 +362,9 @@ class Committer {
   stage(r: PrepareBatchResult): void {
     const rows: Record<string, unknown>[] = [];
     const rejects: [string, number, string][] = [];
+    let end = 0;
     for (const item of r.items) {
+      end = Math.max(end, item.file.slot + 1);
       if (!item.ok) {
         rejects.push([item.file.rel, item.file.fileIndex, item.reason]);
         continue;
@@ -326,7 +387,7 @@ class Committer {
         context: item.file.context === true ? 1 : 0,
       });
     }
-    this.pending.push({ rows, rejects });
+    this.pending.push({ rows, rejects, end });
     this.flushing ??= this.flushLoop();
   }
 
@@ -346,6 +407,8 @@ class Committer {
         })();
         this.committed += files;
         this.onCommit(files);
+        // Batches commit in list order: every slot below the last one's end is final now.
+        this.writer.hashCommitted(Math.max(...group.map((g) => g.end)));
       }
     } finally {
       this.flushing = undefined;
@@ -488,6 +551,7 @@ async function runWithPool(
     fileCount: all.length,
     fileListSha256: fileListSha256(all),
     shard: `${job.shard.k}/${job.shard.n}`,
+    ...(job.partition === 'block' && { partition: 'block' as const }),
     slots: mine.length,
     labels: job.labelsPath ?? null,
     complete: false,
@@ -503,7 +567,12 @@ async function runWithPool(
     throw err;
   }
   const db = opened.db;
-  const writer = new ShardWriter(job.out, config.recordBytes, config.recordsPerShard);
+  const writer = new ShardWriter(
+    job.out,
+    config.recordBytes,
+    config.recordsPerShard,
+    job.hash === true ? 'committed' : false,
+  );
   // The workers write records into these files; they must exist before the first batch.
   writer.create(mine.length);
   let processed = 0;
@@ -561,6 +630,7 @@ async function runWithPool(
       `prepare stopped after ${processed} of ${todo.length} files; run the same command again to resume`,
     );
     finalizeIndex(db, job.labels);
+    await writer.hashed();
     writer.finish(mine.length);
     let coverage: CoverageReport | undefined;
     if (job.labels) {
@@ -586,6 +656,7 @@ async function runWithPool(
       slicesPerSecond: seconds > 0 ? processed / seconds : 0,
       coverage,
       config: opened.config,
+      digests: writer.digests(),
     };
   } finally {
     writer.close();

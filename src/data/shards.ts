@@ -6,6 +6,8 @@
 import { join } from 'node:path';
 
 export const SHARD_DIR = 'shards';
+/** Records per shard file unless `--records-per-shard` says otherwise. */
+export const DEFAULT_RECORDS_PER_SHARD = 4096;
 
 export function shardPath(dir: string, shard: number): string {
   return join(dir, SHARD_DIR, `shard-${String(shard).padStart(4, '0')}.bin`);

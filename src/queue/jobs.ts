@@ -15,6 +15,11 @@ export type QueueName = (typeof QUEUE_NAMES)[number];
 
 /** The environment variable `ichdet worker` passes its --store to its job processes in. */
 export const STORE_ENV = 'ICHDET_STORE';
+/**
+ * Set (to the queue's name) in the environment of the job processes a worker starts for its
+ * prepare queue: they load prepare's modules and start a decoding thread before their first job.
+ */
+export const WARM_ENV = 'ICHDET_WARM';
 
 /** Redis key prefix of every ichdet queue. */
 export const QUEUE_PREFIX = 'ichdet';
@@ -36,6 +41,11 @@ export interface PrepareShardData {
   crop?: 'head';
   recordsPerShard: number;
   shard: string;
+  /**
+   * How `shard` splits the file list: always `block` (contiguous runs, whose shard files the merge
+   * takes as they are); in the data so that the job ids name the layout.
+   */
+  partition: 'block';
   /** Threads of the shard's prepare (the cache's bytes do not depend on it). */
   workers: number;
 }

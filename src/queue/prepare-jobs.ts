@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { merge } from '../commands/merge.js';
 import { prepare } from '../commands/prepare.js';
-import { preparePool } from '../data/prepare.js';
+import { preparePool, warmPool } from '../data/prepare.js';
 import type { WorkerPool } from '../util/pool.js';
 import type { Reporter } from '../util/reporter.js';
 import type { PrepareMergeData, PrepareShardData } from './jobs.js';
-import { checkPublished, type Manifest, publish } from './publish.js';
+import { checkPublished, type Manifest, type ManifestFile, publish } from './publish.js';
 
 export interface JobContext {
   /** The shared folder every worker sees. */
@@ -55,10 +55,20 @@ export function sharedPool(size: number): WorkerPool {
   return pool;
 }
 
+/**
+ * Readies this job process for shard jobs before it takes one: its modules are loaded (by
+ * importing this file) and a one-thread pool (the default `--workers 1` of a shard job) has
+ * loaded the decoding modules.
+ */
+export async function warmPrepare(): Promise<void> {
+  await warmPool(sharedPool(1));
+}
+
 /** `prepare --shard K/N` locally, then published to STORE/work/<id>. */
 export async function runPrepareShard(d: PrepareShardData, c: JobContext): Promise<Manifest> {
   return withLocalDir(async (local) => {
     const out = join(local, 'cache');
+    const t0 = performance.now();
     const r = await prepare({
       images: d.images,
       ...(d.labels !== undefined && { labels: d.labels }),
@@ -69,28 +79,64 @@ export async function runPrepareShard(d: PrepareShardData, c: JobContext): Promi
       ...(d.crop !== undefined && { crop: d.crop }),
       recordsPerShard: d.recordsPerShard,
       shard: d.shard,
+      // Contiguous runs of the file list: the merge takes the shard files as they are.
+      partition: d.partition,
+      // Hashed as they are committed: publishing reads no pixel data back.
+      hash: true,
       workers: d.workers,
       pool: sharedPool(d.workers),
       progress: false,
       reporter: c.reporter,
       ...(c.signal && { signal: c.signal }),
     });
-    return publish(out, shardDir(c.store, c.id), c.id, {
-      files: r.files,
-      cached: r.cached,
-      rejected: r.rejected,
-    });
+    const t1 = performance.now();
+    const m = await publish(
+      out,
+      shardDir(c.store, c.id),
+      c.id,
+      { files: r.files, cached: r.cached, rejected: r.rejected },
+      r.digests,
+    );
+    c.reporter.log(
+      `prepare ${d.shard}: ${r.files} files in ${Math.round(t1 - t0)} ms, published in ${Math.round(performance.now() - t1)} ms`,
+    );
+    return m;
   });
 }
 
-/** Merges the published shards (each checked whole against its manifest) locally, then publishes. */
+/**
+ * Merges the published shards (each checked whole against its manifest): the index is built
+ * locally, and the shard jobs' files become the cache's as they are (hard links next to --out,
+ * `merge` parts `list`), their sha256 taken from the shard manifests. The pixel data is written
+ * once, by the shard jobs.
+ */
 export async function runPrepareMerge(d: PrepareMergeData, c: JobContext): Promise<Manifest> {
   const inputs = d.shards.map((id) => shardDir(c.store, id));
-  for (const dir of inputs) checkPublished(dir);
+  const digests = new Map<string, ManifestFile>();
+  for (const dir of inputs) {
+    for (const f of checkPublished(dir).files) digests.set(join(dir, f.path), f);
+  }
   return withLocalDir(async (local) => {
     const out = join(local, 'cache');
-    const r = await merge({ out, inputs, progress: false });
-    // The shard files' sha256 were computed as the merge wrote them: not read back.
-    return publish(out, d.out, c.id, { cached: r.cached, rejected: r.rejected }, r.digests);
+    const t0 = performance.now();
+    const r = await merge({ out, inputs, progress: false, parts: 'list' });
+    const t1 = performance.now();
+    const known: ManifestFile[] = [];
+    for (const p of r.parts) {
+      const f = digests.get(p.source);
+      if (f !== undefined) known.push({ path: p.path, bytes: f.bytes, sha256: f.sha256 });
+    }
+    const m = await publish(
+      out,
+      d.out,
+      c.id,
+      { cached: r.cached, rejected: r.rejected },
+      known,
+      r.parts.map((p) => ({ path: p.path, source: p.source })),
+    );
+    c.reporter.log(
+      `merge: index of ${r.cached} slices in ${Math.round(t1 - t0)} ms, published with ${r.parts.length} shard files in ${Math.round(performance.now() - t1)} ms`,
+    );
+    return m;
   });
 }

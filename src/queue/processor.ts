@@ -5,16 +5,21 @@
  * missing input (ConfigError, InputError) fails the job at once with the command's own message
  * (an UnrecoverableError: retrying cannot help), anything else is retried. The child exits when
  * its worker dies, so a killed worker leaves no orphan writing to the store. Each kind of job's
- * modules are loaded on its first job: a child that runs prepare jobs never loads the models'.
+ * modules are loaded on its first job (a prepare queue's job processes, started with the worker,
+ * load prepare's at once): a child that runs prepare jobs never loads the models'.
  */
 import { type SandboxedJob, UnrecoverableError } from 'bullmq';
 import { ConfigError, InputError } from '../errors.js';
 import { createProgress, type Progress } from '../util/progress.js';
 import type { Reporter } from '../util/reporter.js';
-import { type JobName, STORE_ENV } from './jobs.js';
+import { type JobName, STORE_ENV, WARM_ENV } from './jobs.js';
 import type { JobContext } from './prepare-jobs.js';
 
 process.on('disconnect', () => process.exit(1));
+
+// A job process of a prepare queue, started by its worker before any job: BullMQ counts it
+// ready once this module has loaded, so it loads prepare's modules and its decoding thread now.
+if (process.env[WARM_ENV] === 'prepare') await (await import('./prepare-jobs.js')).warmPrepare();
 
 /** Progress and log lines of the job, into BullMQ (`ichdet jobs`, the submitter's follow). */
 function jobReporter(job: SandboxedJob): Reporter {
@@ -54,7 +59,9 @@ export default async function process_(job: SandboxedJob): Promise<unknown> {
   const store = process.env[STORE_ENV];
   if (store === undefined) throw new UnrecoverableError(`${STORE_ENV} is not set`);
   const c: JobContext = { store, id: job.id ?? '', reporter: jobReporter(job) };
-  await job.log(`started on pid ${process.ppid} (attempt ${job.attemptsMade + 1})`);
+  await job.log(
+    `started on pid ${process.ppid}, job process ${process.pid} (attempt ${job.attemptsMade + 1})`,
+  );
   try {
     const name = job.name as JobName;
     switch (name) {

@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { cp, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, link, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../util/files.js';
@@ -71,11 +71,23 @@ export function readManifest(dir: string): Manifest | undefined {
   return JSON.parse(readFileSync(file, 'utf8')) as Manifest;
 }
 
+/** A file already on the store that a published folder takes as it is (a hard link). */
+export interface PublishLink {
+  /** Its path in the published folder. */
+  path: string;
+  /** The file (absolute), on the store. */
+  source: string;
+}
+
 /**
  * Copies `local` to `target` atomically with a manifest. When `target` already holds this job's
  * manifest (a retried job whose first run published), nothing is copied and that manifest is
- * returned. `known` lists files whose sha256 the job computed as it wrote them (a merge's shard
- * files): they are not read again, if their size still matches; every other file is hashed here.
+ * returned. `known` lists files whose sha256 the job computed as it wrote them (a prepare's or a
+ * merge's shard files, or a link's from its own manifest): they are not read again, if their size
+ * still matches; every other file is hashed here. `links` are files already on the store (a
+ * merge's parts: the shard jobs' published shard files) that the folder takes by hard link, next
+ * to its final name, so their bytes are neither copied nor rewritten (copied where the file
+ * system cannot link); the inputs stay whole, so a retried job links them again.
  *
  * @throws InputError when `target` exists and is not this job's output.
  */
@@ -85,6 +97,7 @@ export async function publish(
   job: string,
   counts: Record<string, number>,
   known: readonly ManifestFile[] = [],
+  links: readonly PublishLink[] = [],
 ): Promise<Manifest> {
   const existing = readManifest(target);
   if (existing?.job === job) return existing;
@@ -93,12 +106,16 @@ export async function publish(
   }
   const files: ManifestFile[] = [];
   const byPath = new Map(known.map((f) => [f.path, f]));
-  for (const path of await listTree(local)) {
+  const entries: [string, string][] = [
+    ...(await listTree(local)).map((path): [string, string] => [path, join(local, path)]),
+    ...links.map((l): [string, string] => [l.path, l.source]),
+  ];
+  for (const [path, file] of entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
     const k = byPath.get(path);
-    if (k !== undefined && statSync(join(local, path)).size === k.bytes) {
+    if (k !== undefined && statSync(file).size === k.bytes) {
       files.push({ path, bytes: k.bytes, sha256: k.sha256 });
     } else {
-      files.push({ path, ...(await sha256(join(local, path))) });
+      files.push({ path, ...(await sha256(file)) });
     }
   }
   const manifest: Manifest = { job, counts, files, publishedAt: new Date().toISOString() };
@@ -113,6 +130,10 @@ export async function publish(
       if (err.code !== 'EXDEV') throw err;
       await cp(local, tmp, { recursive: true });
     });
+    for (const l of links) {
+      await mkdir(dirname(join(tmp, l.path)), { recursive: true });
+      await link(l.source, join(tmp, l.path)).catch(() => copyFile(l.source, join(tmp, l.path)));
+    }
     await writeFile(join(tmp, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
     await rm(target, { recursive: true, force: true }); // an empty folder, if any
     await rename(tmp, target);

@@ -7,10 +7,17 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Queue, Worker } from 'bullmq';
+import { type ChildPool, Queue, Worker } from 'bullmq';
 import { ConfigError } from '../errors.js';
 import { checkRedis, redisOptions } from './connection.js';
-import { QUEUE_NAMES, QUEUE_PREFIX, type QueueName, STORE_ENV, workerName } from './jobs.js';
+import {
+  QUEUE_NAMES,
+  QUEUE_PREFIX,
+  type QueueName,
+  STORE_ENV,
+  WARM_ENV,
+  workerName,
+} from './jobs.js';
 
 export interface WorkerOptions {
   /** `redis://host:port`. */
@@ -64,6 +71,20 @@ function positive(option: string, value: number | undefined, fallback: number): 
   return v;
 }
 
+/**
+ * Starts `n` sandboxed job processes of `w` before it takes a job (BullMQ otherwise forks one
+ * when a job arrives, and the job waits for it to load), and returns their pids. BullMQ keeps
+ * them and hands each job a free one. BullMQ has no option for this: its child pool is reached
+ * as a field; a BullMQ without it starts none here (the jobs then fork them, as before).
+ */
+async function startJobProcesses(w: Worker, file: string, n: number): Promise<number[]> {
+  const pool = (w as unknown as { childPool?: ChildPool }).childPool;
+  if (pool === undefined || typeof pool.retain !== 'function') return [];
+  const children = await Promise.all(Array.from({ length: n }, () => pool.retain(file)));
+  for (const c of children) pool.release(c);
+  return children.map((c) => c.pid);
+}
+
 /** Checks Redis, then serves the queues until `signal` aborts; resolves once closed. */
 export async function runWorker(o: WorkerOptions): Promise<void> {
   const log = o.log ?? ((s: string) => process.stderr.write(`${s}\n`));
@@ -94,6 +115,11 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
       stalledInterval,
       maxStalledCount,
       name,
+      // Started below, once its job processes are (prepare's: loaded and warm).
+      autorun: false,
+      ...(q === 'prepare' && {
+        workerForkOptions: { env: { ...process.env, [WARM_ENV]: 'prepare' } },
+      }),
     });
     w.on('active', (job) => {
       log(`${q}: ${job.id} (${job.name}) started`);
@@ -115,8 +141,21 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     return w;
   });
   await Promise.all(workers.map((w) => w.waitUntilReady()));
+  // A prepare job is short: its job processes start now, not when the first job waits for them.
+  const jobProcesses: number[] = [];
+  for (const [i, q] of queues.entries()) {
+    if (q === 'prepare') {
+      try {
+        jobProcesses.push(...(await startJobProcesses(workers[i]!, processorFile(), concurrency)));
+      } catch (err) {
+        // The jobs fork their processes then, as BullMQ does by default.
+        log(`${q}: could not start job processes ahead: ${(err as Error).message}`);
+      }
+    }
+  }
+  for (const w of workers) w.run().catch((err: Error) => w.emit('error', err));
   log(`worker ${name} serving ${queues.join(', ')} (store ${store}, concurrency ${concurrency})`);
-  event({ event: 'ready', worker: name, queues, store, pid: process.pid });
+  event({ event: 'ready', worker: name, queues, store, pid: process.pid, jobProcesses });
   await new Promise<void>((done) => {
     if (o.signal?.aborted) done();
     o.signal?.addEventListener('abort', () => done(), { once: true });
