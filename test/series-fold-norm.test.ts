@@ -136,7 +136,8 @@ describe('train-series --fold-norm', () => {
 
   it('beats the same series model on raw inputs when fold models disagree, with stage 1 scored raw', async () => {
     const raw = await trainSeries({ ...o, out: join(root, 'raw') });
-    const norm = await trainSeries({ ...o, out: join(root, 'norm'), foldNorm: true });
+    // In two worker threads (series/fold-task.ts applies the standardisation there).
+    const norm = await trainSeries({ ...o, out: join(root, 'norm'), foldNorm: true, workers: 2 });
     // The stage-1 and smoothed blocks are the raw probabilities' in both runs.
     expect(norm.metrics.stage1.weighted_log_loss).toBe(raw.metrics.stage1.weighted_log_loss);
     expect(norm.metrics.smoothed.weighted_log_loss).toBe(raw.metrics.smoothed.weighted_log_loss);
@@ -150,6 +151,13 @@ describe('train-series --fold-norm', () => {
     const saved = JSON.parse(readFileSync(join(root, 'norm', 'fold-norm.json'), 'utf8'));
     expect(saved.folds['1'].mean[5]).toBeLessThan(saved.folds['0'].mean[5]);
     expect(JSON.parse(readFileSync(join(root, 'norm', 'config.json'), 'utf8')).foldNorm).toBe(true);
+    // Fold 0 trained on this thread gives the same bytes as in its worker.
+    await trainSeries({ ...o, out: join(root, 'norm-here'), foldNorm: true, folds: [0] });
+    for (const f of ['predictions.npy', 'weights.bin']) {
+      expect(readFileSync(join(root, 'norm-here', 'fold0', f))).toEqual(
+        readFileSync(join(root, 'norm', 'fold0', f)),
+      );
+    }
   });
 
   it('refuses to resume a run with the other --fold-norm setting', async () => {
