@@ -10,6 +10,7 @@
  * `SRUN/fold<k>/` (model, its predictions), so a stopped run resumes at the next fold.
  *
  *     SRUN/config.json        the resolved options
+ *     SRUN/fold-norm.json     with --fold-norm: the fold models' logit statistics (fold-norm.ts)
  *     SRUN/fold<k>/           model.json + weights.bin, predictions.npy [m, 6], rows.npy [m],
  *                             series.json (the study output of each predicted series)
  *     SRUN/probs.npy          stage-2 probabilities [n, 6] (NaN for rows no fold predicted)
