@@ -1,12 +1,13 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/init.js';
 import { ConfigError } from '../src/errors.js';
 import { LABEL_COUNT } from '../src/labels.js';
+import { loadSeriesAggregator } from '../src/series/aggregator.js';
 import { FEATURES_FORMAT, FEATURES_VERSION } from '../src/series/features.js';
-import { applyFoldNorm, fitFoldNorm } from '../src/series/fold-norm.js';
+import { applyFoldNorm, fitFoldNorm, foldOfModel, mapFoldProbs } from '../src/series/fold-norm.js';
 import type { FeatureSet } from '../src/series/read-features.js';
 import { trainSeries } from '../src/series/train.js';
 import { writeSynthFeatures } from './series-data.js';
@@ -105,6 +106,21 @@ describe('fold-norm', () => {
     // No label enters the statistics.
     expect(applyFoldNorm(set, fitFoldNorm(tinySet([1, 0, 1]))).probs).toEqual(out.probs);
   });
+
+  it('tells which fold model predict runs and maps its probabilities as training mapped its rows', () => {
+    const set = tinySet([0]);
+    const norm = fitFoldNorm(set);
+    // features.json runs are relative to the cv folder, the features folder's parent.
+    expect(norm.runs['1']).toBe(resolve('runs/fold1'));
+    expect(foldOfModel(norm, resolve('runs/fold1'))).toBe(1);
+    expect(foldOfModel(norm, resolve('runs/fold0/best'))).toBe(0);
+    expect(foldOfModel(norm, resolve('runs/other'))).toBeNull();
+    const rows = set.probs.slice(2 * LABEL_COUNT, 4 * LABEL_COUNT); // series b, fold 1
+    expect(mapFoldProbs(norm, 1, rows)).toEqual(
+      applyFoldNorm(set, norm).probs.slice(2 * LABEL_COUNT, 4 * LABEL_COUNT),
+    );
+    expect(mapFoldProbs(norm, 7, rows)).toEqual(rows);
+  });
 });
 
 describe('train-series --fold-norm', () => {
@@ -157,6 +173,44 @@ describe('train-series --fold-norm', () => {
       expect(readFileSync(join(root, 'norm-here', 'fold0', f))).toEqual(
         readFileSync(join(root, 'norm', 'fold0', f)),
       );
+    }
+  });
+
+  it('maps the stage-1 probabilities in predict when the stage-1 model is one of the fold models', () => {
+    const srun = join(root, 'norm');
+    const norm = JSON.parse(readFileSync(join(srun, 'fold-norm.json'), 'utf8'));
+    const fold1 = join(root, 'runs', 'fold1');
+    const mapped = loadSeriesAggregator(srun, { stage1: join(fold1, 'best') });
+    const plain = loadSeriesAggregator(srun);
+    const other = loadSeriesAggregator(srun, { stage1: join(root, 'runs', 'elsewhere') });
+    try {
+      expect(mapped.inputFold).toBe(1);
+      expect(plain.inputFold).toBeNull();
+      expect(other.inputFold).toBeNull();
+      const p = [0.02, 0.3, 0.05, 0.1, 0.2, 0.6];
+      const slices = (q: number[]) =>
+        [0, 1, 2, 3].map((i) => ({
+          file: `f${i}`,
+          imageId: `i${i}`,
+          patientId: 'P',
+          studyUid: 'S',
+          seriesUid: 'R',
+          index: i,
+          position: 5 * i,
+          p: q.map((v) => Math.fround(Math.min(0.9, v * (1 + i / 4)))),
+        }));
+      const a = mapped.series(slices(p)) as { p: Float32Array; any: number };
+      const b = plain.series(
+        slices(p).map((s) => ({ ...s, p: Array.from(mapFoldProbs(norm, 1, s.p)) })),
+      ) as { p: Float32Array; any: number };
+      expect(Array.from(a.p)).toEqual(Array.from(b.p));
+      expect(a.any).toBe(b.any);
+      const c = plain.series(slices(p)) as { p: Float32Array; any: number };
+      expect(Array.from(a.p)).not.toEqual(Array.from(c.p));
+    } finally {
+      mapped.dispose();
+      plain.dispose();
+      other.dispose();
     }
   });
 

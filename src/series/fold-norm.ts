@@ -14,14 +14,16 @@
  * stage-1 outputs enter it, never a label, so it leaks nothing: fold k's statistics come from
  * the same images fold k's model was never trained on, as its probabilities do.
  *
- * Test rows (the mean over every fold model, as `predict --model CV` gives) and any other input
- * at inference are left as they are: the ensemble's outputs already sit near the pooled scale,
- * and a single new series has no statistics of its own. The series model's inputs at inference
- * are therefore unchanged (`predict`, ONNX export and the viewer need nothing new).
+ * Test rows (the mean over every fold model) are left as they are: the ensemble's outputs sit
+ * near the pooled scale, and no single fold's statistics describe them. At inference `predict`
+ * runs one stage-1 model: when it is one of the fold models (`runs`, e.g. `CV/runs/fold0`), its
+ * probabilities are mapped with that fold's statistics (`mapFoldProbs`, series/aggregator.ts);
+ * any other model's pass unchanged. The series model itself, and its ONNX export, are unchanged.
  *
  * Logits are those of the probabilities clipped to [1e-4, 1 − 1e-4], as the model sees them
  * (series/slice-inputs.ts); a spread below 1e-3 is taken as 1e-3.
  */
+import { dirname, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { LABEL_COUNT } from '../labels.js';
 import type { FeatureSet } from './read-features.js';
@@ -32,6 +34,11 @@ export interface FoldNorm {
   pooled: { rows: number; mean: number[]; sd: number[] };
   /** Per stage-1 fold model (key: the fold whose rows it scored). */
   folds: Record<string, { rows: number; mean: number[]; sd: number[] }>;
+  /**
+   * The stage-1 fold model's run folder per fold (absolute; features.json `runs[k]` beside the
+   * features folder), so `predict` can tell which fold model it runs.
+   */
+  runs: Record<string, string>;
 }
 
 export const FOLD_NORM_FILE = 'fold-norm.json';
@@ -80,10 +87,44 @@ export function fitFoldNorm(set: FeatureSet): FoldNorm {
     throw new InputError(`${set.dir}: --fold-norm needs out-of-fold rows, found none`);
   }
   const folds: FoldNorm['folds'] = {};
+  const runs: FoldNorm['runs'] = {};
   for (const k of [...byFold.keys()].sort((a, b) => a - b)) {
     folds[String(k)] = moments(set.probs, byFold.get(k)!);
+    const run = set.meta.runs[k];
+    if (run !== undefined) runs[String(k)] = resolve(dirname(resolve(set.dir)), run);
   }
-  return { pooled: moments(set.probs, all), folds };
+  return { pooled: moments(set.probs, all), folds, runs };
+}
+
+/** Fold model k's logit of label l mapped onto the pooled scale. */
+function pooledLogit(norm: FoldNorm, f: FoldNorm['folds'][string], l: number, p: number): number {
+  return ((logitOf(p) - f.mean[l]!) / f.sd[l]!) * norm.pooled.sd[l]! + norm.pooled.mean[l]!;
+}
+
+/**
+ * Probabilities [n × 6] of stage-1 fold model `fold` mapped onto the pooled scale, as
+ * `applyFoldNorm` maps that fold's out-of-fold rows; a fold `norm` does not know maps to a copy.
+ */
+export function mapFoldProbs(norm: FoldNorm, fold: number, p: ArrayLike<number>): Float32Array {
+  const out = Float32Array.from(p);
+  const f = norm.folds[String(fold)];
+  if (f === undefined) return out;
+  for (let i = 0; i < out.length; i++) {
+    out[i] = 1 / (1 + Math.exp(-pooledLogit(norm, f, i % LABEL_COUNT, p[i]!)));
+  }
+  return out;
+}
+
+/**
+ * The stage-1 fold whose model `stage1` is (its run folder, or `best/` or `last/` inside it),
+ * or null when it is none of `norm`'s fold models.
+ */
+export function foldOfModel(norm: FoldNorm, stage1: string): number | null {
+  const dir = resolve(stage1);
+  for (const [k, run] of Object.entries(norm.runs ?? {})) {
+    if (dir === run || dirname(dir) === run) return Number(k);
+  }
+  return null;
 }
 
 /**
@@ -93,7 +134,6 @@ export function fitFoldNorm(set: FeatureSet): FoldNorm {
  */
 export function applyFoldNorm(set: FeatureSet, norm: FoldNorm): FeatureSet {
   const probs = Float32Array.from(set.probs);
-  const { mean, sd } = norm.pooled;
   for (const s of set.series) {
     if (s.part !== 'oof' || s.fold === null) continue;
     const f = norm.folds[String(s.fold)];
@@ -101,8 +141,7 @@ export function applyFoldNorm(set: FeatureSet, norm: FoldNorm): FeatureSet {
     for (const r of s.rows) {
       for (let l = 0; l < LABEL_COUNT; l++) {
         const i = r * LABEL_COUNT + l;
-        const z = ((logitOf(set.probs[i]!) - f.mean[l]!) / f.sd[l]!) * sd[l]! + mean[l]!;
-        probs[i] = 1 / (1 + Math.exp(-z));
+        probs[i] = 1 / (1 + Math.exp(-pooledLogit(norm, f, l, set.probs[i]!)));
       }
     }
   }
