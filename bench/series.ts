@@ -3,7 +3,7 @@
  * < 2 min), and what the series model adds to one 40-slice series in `predict` (target < 0.2 s).
  * The features are generated (test/series-data.ts), so the numbers measure speed, not accuracy.
  *
- *   npx tsx bench/series.ts [--quick] [--workers N]
+ *   npx tsx bench/series.ts [--quick] [--workers N] [--fold-norm]
  *
  * train-series trains its folds in parallel worker threads (default: the cores, capped at the
  * folds); `--workers 1` measures the sequential main-thread run for comparison.
@@ -25,6 +25,8 @@ export async function benchSeriesModel(): Promise<BenchRow[]> {
   const series = quick ? 40 : 200;
   const wi = process.argv.indexOf('--workers');
   const workers = wi >= 0 ? Number(process.argv[wi + 1]) : undefined;
+  // --fold-norm: train with it, and predict as with --model CV/runs/fold0 (its mapping included).
+  const foldNorm = process.argv.includes('--fold-norm');
   const dir = mkdtempSync(join(tmpdir(), 'ichdet-bench-series-'));
   try {
     await initBackend('wasm');
@@ -38,6 +40,7 @@ export async function benchSeriesModel(): Promise<BenchRow[]> {
       bootstrap: 1,
       backend: 'wasm',
       ...(workers !== undefined && { workers }),
+      foldNorm,
       progress: false,
       log: () => {},
     });
@@ -47,7 +50,10 @@ export async function benchSeriesModel(): Promise<BenchRow[]> {
     const cpuSeconds = (used.user + used.system) / 1e6;
 
     // One 40-slice series through the five fold models, as predict --series-model runs it.
-    const agg = loadSeriesAggregator(join(dir, 'srun'));
+    const agg = loadSeriesAggregator(
+      join(dir, 'srun'),
+      foldNorm ? { stage1: join(dir, 'runs', 'fold0') } : {},
+    );
     const set = loadFeatureSeries(features);
     const s = set.series[0]!;
     const slices: SlicePrediction[] = Array.from({ length: 40 }, (_, i) => {
@@ -75,7 +81,7 @@ export async function benchSeriesModel(): Promise<BenchRow[]> {
     const median = times[Math.floor(times.length / 2)]!;
     return [
       {
-        name: `train-series, ${series} generated series, 5 folds, defaults (wasm, ${workers ?? 'default'} workers)`,
+        name: `train-series, ${series} generated series, 5 folds, defaults${foldNorm ? ' + --fold-norm' : ''} (wasm, ${workers ?? 'default'} workers)`,
         value: trainSeconds,
         unit: 's',
         target: '< 120 s (200 series)',

@@ -353,6 +353,12 @@ export {
   writeFeatures,
 } from './series/features.js';
 export {
+  applyFoldNorm,
+  FOLD_NORM_FILE,
+  type FoldNorm,
+  fitFoldNorm,
+} from './series/fold-norm.js';
+export {
   type MetricBlock,
   type StudyBlock,
   smoothAlongZ,

@@ -21,6 +21,11 @@ export interface SynthFeaturesOptions {
   /** Test series (no labels, no fold) added after the oof ones. */
   testSeries: number;
   seed: number;
+  /**
+   * Per fold k, the stage-1 logit of its rows is `a·logit + b` for `[a, b] = calibration[k]`
+   * (fold models that disagree in calibration); default none, applied after every draw.
+   */
+  calibration?: Record<number, [number, number]>;
 }
 
 const DEFAULTS: SynthFeaturesOptions = {
@@ -78,7 +83,8 @@ export async function writeSynthFeatures(
       const near = (l: number) => (y[i - 1]?.[l] ?? 0) + (y[i + 1]?.[l] ?? 0) > 0;
       const pr = yi.map((v, l) => {
         const logit = -3 + offset + 4 * v + (near(l) && v === 0 ? 1.2 : 0) + rng.normal(0, c.noise);
-        return sigmoid(logit);
+        const [a, b] = (test ? undefined : c.calibration?.[p % c.folds]) ?? [1, 0];
+        return sigmoid(a * logit + b);
       });
       probs.push(...pr);
       for (let d = 0; d < c.dim; d++)

@@ -15,6 +15,7 @@ interface TrainSeriesCliOptions {
   c2?: number;
   gru?: number;
   embeddings?: boolean;
+  foldNorm?: boolean;
   seed?: number;
   bootstrap?: number;
   folds?: string;
@@ -46,6 +47,10 @@ export function registerTrainSeries(program: Command): void {
     .option('--c2 <n>', 'width of the dilated conv blocks (default 32)', positiveInt('--c2'))
     .option('--gru <n>', 'GRU units per direction (default 32)', positiveInt('--gru'))
     .option('--embeddings', 'also feed the stage-1 embeddings through a per-slice MLP')
+    .option(
+      '--fold-norm',
+      "map each stage-1 fold model's out-of-fold logits, per label, onto the pooled mean and spread before the series model sees them (fold models that disagree in calibration)",
+    )
     .option('--seed <s>', 'seed (default 0)', number('--seed'))
     .option(
       '--bootstrap <n>',
@@ -90,6 +95,7 @@ export function registerTrainSeries(program: Command): void {
           ...(o.c2 !== undefined && { c2: o.c2 }),
           ...(o.gru !== undefined && { gru: o.gru }),
           ...(o.embeddings !== undefined && { embeddings: o.embeddings }),
+          ...(o.foldNorm !== undefined && { foldNorm: o.foldNorm }),
           ...(o.seed !== undefined && { seed: o.seed }),
           ...(o.bootstrap !== undefined && { bootstrap: o.bootstrap }),
           ...(o.folds !== undefined && { folds: o.folds.split(',').map(Number) }),

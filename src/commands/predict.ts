@@ -367,8 +367,9 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
         ? await loadSeriesOnnxAggregator(o.seriesModel, {
             backend: config.onnxBackend,
             threads: 1,
+            stage1: config.dir,
           })
-        : loadSeriesAggregator(o.seriesModel);
+        : loadSeriesAggregator(o.seriesModel, { stage1: config.dir });
   if (o.seriesModel !== undefined) {
     config = { ...config, threshold: seriesThreshold(o.seriesModel, o.threshold) };
   }

@@ -109,10 +109,14 @@ export interface WatchResult {
 async function seriesAggregator(srun: string, config: InferenceConfig): Promise<SeriesAggregator> {
   const onnx = seriesModelDirs(resolve(srun)).every((d) => existsSync(join(d, SERIES_ONNX_FILE)));
   if (config.runtime === 'onnx' && onnx) {
-    return loadSeriesOnnxAggregator(srun, { backend: config.onnxBackend, threads: 1 });
+    return loadSeriesOnnxAggregator(srun, {
+      backend: config.onnxBackend,
+      threads: 1,
+      stage1: config.dir,
+    });
   }
   await initBackend(config.backend);
-  return loadSeriesAggregator(srun);
+  return loadSeriesAggregator(srun, { stage1: config.dir });
 }
 
 function checkUrl(name: string, url: string): void {

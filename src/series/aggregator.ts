@@ -14,6 +14,7 @@ import type { Aggregator, SeriesDecision, SlicePrediction } from '../infer/predi
 import { LABEL_COUNT, LABEL_NAMES } from '../labels.js';
 import { MODEL_JSON } from '../run/layout.js';
 import type { ThresholdChoice } from '../run/run.js';
+import { FOLD_NORM_FILE, type FoldNorm, foldOfModel, mapFoldProbs } from './fold-norm.js';
 import { SeriesModel } from './model.js';
 import {
   loadSeriesOnnx,
@@ -27,6 +28,11 @@ import { foldDir, predictSeries } from './train.js';
 export interface SeriesAggregator extends Aggregator {
   /** The fold models' folders. */
   readonly models: string[];
+  /**
+   * For a `--fold-norm` run: the stage-1 fold whose statistics map the stage-1 probabilities
+   * before stage 2 (the stage-1 model is that fold's run), else null (passed unchanged).
+   */
+  readonly inputFold: number | null;
   /** Frees the models' weights. */
   dispose(): void;
 }
@@ -45,11 +51,35 @@ export function seriesModelDirs(srun: string): string[] {
   return dirs;
 }
 
+/** Where the series run was trained with `--fold-norm` and `stage1` is one of its fold models. */
+interface InputMap {
+  norm: FoldNorm;
+  fold: number;
+}
+
+/** The input mapping of `srun` for the stage-1 model `stage1` (null: probabilities unchanged). */
+export function seriesInputMap(srun: string, stage1: string | undefined): InputMap | null {
+  const file = join(resolve(srun), FOLD_NORM_FILE);
+  if (stage1 === undefined || !existsSync(file)) return null;
+  let norm: FoldNorm;
+  try {
+    norm = JSON.parse(readFileSync(file, 'utf8')) as FoldNorm;
+  } catch (e) {
+    throw new InputError(`${file}: not JSON (${(e as Error).message})`);
+  }
+  if (typeof norm.pooled !== 'object' || typeof norm.folds !== 'object') {
+    throw new InputError(`${file}: must hold pooled and folds, received ${JSON.stringify(norm)}`);
+  }
+  const fold = foldOfModel(norm, stage1);
+  return fold === null ? null : { norm, fold };
+}
+
 /** An in-memory features set of one series' stage-1 probabilities (no embeddings, no labels). */
-function seriesSet(slices: readonly SlicePrediction[]): FeatureSet {
+function seriesSet(slices: readonly SlicePrediction[], map: InputMap | null): FeatureSet {
   const n = slices.length;
-  const probs = new Float32Array(n * LABEL_COUNT);
+  let probs: Float32Array = new Float32Array(n * LABEL_COUNT);
   for (const [i, s] of slices.entries()) probs.set(s.p, i * LABEL_COUNT);
+  if (map !== null) probs = mapFoldProbs(map.norm, map.fold, probs);
   const z = slices.map((s) => s.position);
   const first = slices[0]!;
   return {
@@ -87,12 +117,15 @@ function seriesSet(slices: readonly SlicePrediction[]): FeatureSet {
 }
 
 /**
- * The aggregator of the series models in `srun`.
+ * The aggregator of the series models in `srun`. `stage1` is the stage-1 model folder predict
+ * runs: for a `--fold-norm` run whose fold models include it, its probabilities are mapped with
+ * that fold's statistics first (`SRUN/fold-norm.json`).
  *
- * @throws InputError when SRUN has no model; ConfigError when a model needs embeddings (stage 1
- *   in predict gives probabilities only).
+ * @throws InputError when SRUN has no model or a malformed fold-norm.json; ConfigError when a
+ *   model needs embeddings (stage 1 in predict gives probabilities only).
  */
-export function loadSeriesAggregator(srun: string): SeriesAggregator {
+export function loadSeriesAggregator(srun: string, o: { stage1?: string } = {}): SeriesAggregator {
+  const map = seriesInputMap(srun, o.stage1);
   const dirs = seriesModelDirs(resolve(srun));
   const models = dirs.map((d) => SeriesModel.load(d));
   const dispose = () => {
@@ -107,8 +140,9 @@ export function loadSeriesAggregator(srun: string): SeriesAggregator {
   return {
     name: 'series-model',
     models: dirs,
+    inputFold: map?.fold ?? null,
     series(slices: readonly SlicePrediction[]): SeriesDecision {
-      const set = seriesSet(slices);
+      const set = seriesSet(slices, map);
       const p = new Float32Array(slices.length * LABEL_COUNT);
       let any = 0;
       for (const m of models) {
@@ -152,8 +186,9 @@ export function seriesThreshold(srun: string, explicit?: number): ThresholdChoic
  */
 export async function loadSeriesOnnxAggregator(
   srun: string,
-  o: OnnxLoadOptions = {},
+  o: OnnxLoadOptions & { stage1?: string } = {},
 ): Promise<SeriesAggregator> {
+  const map = seriesInputMap(srun, o.stage1);
   const dirs = seriesModelDirs(resolve(srun));
   for (const d of dirs) {
     if (!existsSync(join(d, SERIES_ONNX_FILE))) {
@@ -164,7 +199,8 @@ export async function loadSeriesOnnxAggregator(
   }
   const models: SeriesOnnxModel[] = [];
   try {
-    for (const d of dirs) models.push(await loadSeriesOnnx(join(d, SERIES_ONNX_FILE), o));
+    const { stage1: _stage1, ...onnx } = o;
+    for (const d of dirs) models.push(await loadSeriesOnnx(join(d, SERIES_ONNX_FILE), onnx));
   } catch (e) {
     for (const m of models) await m.dispose();
     throw e;
@@ -178,8 +214,9 @@ export async function loadSeriesOnnxAggregator(
   return {
     name: 'series-model-onnx',
     models: dirs,
+    inputFold: map?.fold ?? null,
     async series(slices: readonly SlicePrediction[]): Promise<SeriesDecision> {
-      const set = seriesSet(slices);
+      const set = seriesSet(slices, map);
       const p = new Float32Array(slices.length * LABEL_COUNT);
       let any = 0;
       for (const m of models) {

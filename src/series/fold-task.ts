@@ -5,6 +5,7 @@
  * fold's shared memory (see `trainFoldsInWorkers` in series/train.ts).
  */
 import { initBackend } from '../backend/init.js';
+import { applyFoldNorm, fitFoldNorm } from './fold-norm.js';
 import { type FeatureSet, loadFeatureSeries } from './read-features.js';
 import {
   FOLD_PROGRESS_SLOTS,
@@ -16,16 +17,19 @@ import {
 } from './train.js';
 
 let backend: Promise<unknown> | undefined;
+/** The series models' inputs per features folder (with --fold-norm applied when asked). */
 const sets = new Map<string, FeatureSet>();
 
 export async function runTask(item: FoldTask): Promise<FoldResult> {
   const c = item.config;
   backend ??= initBackend(c.backend);
   await backend;
-  let set = sets.get(c.features);
+  const key = `${c.features}\0${c.foldNorm}`;
+  let set = sets.get(key);
   if (set === undefined) {
     set = loadFeatureSeries(c.features);
-    sets.set(c.features, set);
+    if (c.foldNorm) set = applyFoldNorm(set, fitFoldNorm(set));
+    sets.set(key, set);
   }
   const progress = new Float64Array(item.shared, 0, FOLD_PROGRESS_SLOTS);
   const stop = new Int32Array(item.shared, FOLD_STOP_OFFSET, 1);

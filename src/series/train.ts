@@ -10,6 +10,7 @@
  * `SRUN/fold<k>/` (model, its predictions), so a stopped run resumes at the next fold.
  *
  *     SRUN/config.json        the resolved options
+ *     SRUN/fold-norm.json     with --fold-norm: the fold models' logit statistics (fold-norm.ts)
  *     SRUN/fold<k>/           model.json + weights.bin, predictions.npy [m, 6], rows.npy [m],
  *                             series.json (the study output of each predicted series)
  *     SRUN/probs.npy          stage-2 probabilities [n, 6] (NaN for rows no fold predicted)
@@ -30,6 +31,7 @@ import { CONFIG_FILE, EVAL_METRICS_FILE } from '../run/layout.js';
 import { defaultPoolSize, WorkerPool } from '../util/pool.js';
 import { type Reporter, reporterOf } from '../util/reporter.js';
 import { Rng } from '../util/rng.js';
+import { applyFoldNorm, FOLD_NORM_FILE, fitFoldNorm } from './fold-norm.js';
 import { metricBlock, smoothAlongZ, studyOutput } from './metrics.js';
 import { SeriesModel, SLICE_INPUTS } from './model.js';
 import { type FeatureSeries, type FeatureSet, loadFeatureSeries } from './read-features.js';
@@ -53,6 +55,12 @@ export interface TrainSeriesConfig {
   c2: number;
   gru: number;
   embeddings: boolean;
+  /**
+   * Map each stage-1 fold model's out-of-fold logits onto the pooled scale, per label, before
+   * the series model sees them (series/fold-norm.ts); the metrics' stage-1 and smoothed blocks
+   * stay on the raw probabilities.
+   */
+  foldNorm: boolean;
   dropout: number;
   studyWeight: number;
   seed: number;
@@ -110,6 +118,7 @@ export function resolveTrainSeriesConfig(o: TrainSeriesOptions): TrainSeriesConf
     c2: positiveInt('--c2', o.c2 ?? 32),
     gru: positiveInt('--gru', o.gru ?? 32),
     embeddings: o.embeddings ?? false,
+    foldNorm: o.foldNorm ?? false,
     dropout: o.dropout ?? 0.5,
     studyWeight: o.studyWeight ?? 1,
     seed: o.seed ?? 0,
@@ -497,6 +506,7 @@ const SAME_KEYS: (keyof TrainSeriesConfig)[] = [
   'c2',
   'gru',
   'embeddings',
+  'foldNorm',
   'dropout',
   'studyWeight',
   'seed',
@@ -508,6 +518,8 @@ function checkSavedConfig(c: TrainSeriesConfig): void {
   const saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   // Runs made before the features path was stored absolute hold it relative to the cwd.
   if (typeof saved.features === 'string') saved.features = resolve(saved.features);
+  // Runs made before --fold-norm existed trained without it.
+  saved.foldNorm ??= false;
   for (const key of SAME_KEYS) {
     if (JSON.stringify(saved[key]) !== JSON.stringify(c[key])) {
       throw new ConfigError(
@@ -528,6 +540,8 @@ export async function trainSeries(o: TrainSeriesOptions): Promise<TrainSeriesRes
   const reporter = reporterOf(o);
   const t0 = performance.now();
   const set = loadFeatureSeries(c.features);
+  const norm = c.foldNorm ? fitFoldNorm(set) : null;
+  const inputs = norm === null ? set : applyFoldNorm(set, norm);
   const present = [...new Set(set.series.filter((s) => s.part === 'oof').map((s) => s.fold!))].sort(
     (a, b) => a - b,
   );
@@ -542,6 +556,8 @@ export async function trainSeries(o: TrainSeriesOptions): Promise<TrainSeriesRes
   mkdirSync(c.out, { recursive: true });
   checkSavedConfig(c);
   writeFileSync(join(c.out, CONFIG_FILE), `${JSON.stringify(c, null, 2)}\n`);
+  if (norm !== null)
+    writeFileSync(join(c.out, FOLD_NORM_FILE), `${JSON.stringify(norm, null, 2)}\n`);
 
   const results = new Map<number, FoldResult>();
   const todo: number[] = [];
@@ -555,7 +571,7 @@ export async function trainSeries(o: TrainSeriesOptions): Promise<TrainSeriesRes
   const trained =
     Math.min(c.workers, todo.length) > 1
       ? await trainFoldsInWorkers(c, set, todo, results, reporter, o.signal)
-      : await trainFoldsHere(c, set, todo, results, reporter, o.signal);
+      : await trainFoldsHere(c, inputs, todo, results, reporter, o.signal);
 
   // Stage-2 probabilities of every row: oof rows from their fold's model, test rows averaged.
   const probs = new Float32Array(set.n * LABEL_COUNT).fill(Number.NaN);
