@@ -11,7 +11,7 @@
  * move (batch norm: forward reads x twice and writes y, backward reads x and dy twice and writes
  * dx, float32; Adam reads w, g, m, v and writes w, m, v). For scale: 128-bit wasm SIMD without
  * FMA peaks near 40 GFLOP/s per core on this machine's CPU (the training issue's estimate);
- * OpenBLAS' single-precision matrix product (AVX-512) reached 80–107 GFLOP/s on one core of it
+ * OpenBLAS' single-precision matrix product (its AVX-512 kernels) reached 80–107 GFLOP/s on one core of it
  * for the shapes these layers give.
  * Times are CPU seconds of this thread (best of a few runs), so the rows stay comparable when
  * the machine is busy.

@@ -4,7 +4,7 @@
       "target_name": "ichdet_native",
       "sources": ["ichdet_native.c"],
       "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "libraries": ["-lopenblas"]
+      "libraries": ["-ldl"]
     }
   ]
 }
