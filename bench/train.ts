@@ -92,21 +92,36 @@ export async function trainRate(
 
 const TORCH_SCRIPT = fileURLToPath(new URL('./torch_train.py', import.meta.url));
 
+/** Pythons to try for PyTorch: ICHDET_PYTHON, then `python3` on the PATH, then Debian's own. */
+const PYTHONS = [process.env.ICHDET_PYTHON, 'python3', '/usr/bin/python3'].filter(
+  (p): p is string => p !== undefined && p !== '',
+);
+let python = 'python3';
+
 /**
- * Why PyTorch rows cannot be measured here, or undefined when `python3` imports torch and
- * torchvision (Debian's python3-torch and python3-torchvision; CI installs neither).
+ * Why PyTorch rows cannot be measured here, or undefined when one of PYTHONS imports torch and
+ * torchvision (Debian's python3-torch and python3-torchvision; CI installs neither) — that one
+ * then runs them.
  */
 export function torchMissing(): string | undefined {
-  const r = spawnSync('python3', ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
-  if (r.error) return `python3 did not start (${r.error.message})`;
-  if (r.status !== 0) return (r.stderr.trim().split('\n').at(-1) ?? '').trim() || 'import failed';
-  return undefined;
+  const why: string[] = [];
+  for (const p of PYTHONS) {
+    const r = spawnSync(p, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+    if (!r.error && r.status === 0) {
+      python = p;
+      return undefined;
+    }
+    why.push(
+      `${p}: ${r.error ? `did not start (${r.error.message})` : (r.stderr.trim().split('\n').at(-1) ?? '').trim() || 'import failed'}`,
+    );
+  }
+  return why.join('; ');
 }
 
 /** PyTorch's images/s for the same step (bench/torch_train.py), on `threads` threads. */
 export function torchRate(arch: ArchName, size: number, threads: number, batch = 32): number {
   const r = spawnSync(
-    'python3',
+    python,
     [TORCH_SCRIPT, '--arch', arch, '--size', String(size), '--batch', String(batch)].concat([
       '--steps',
       '1',

@@ -188,7 +188,7 @@ export function registerDemo(program: Command): void {
     .option('--quick', 'two small architectures and fewer images')
     .option(
       '--patients <n>',
-      'synthetic patients (default 84; --quick 60): fewer for a faster, noisier study',
+      'synthetic patients (default 120; --quick 60): fewer for a faster, noisier study',
       positiveInt('--patients'),
     )
     .option(

@@ -29,7 +29,7 @@ export interface DemoOptions {
   /** Two small architectures and fewer images (under 5 minutes). */
   quick?: boolean;
   /**
-   * Patients to generate instead of the plan's (84; quick 60): fewer for a faster, noisier
+   * Patients to generate instead of the plan's (120; quick 60): fewer for a faster, noisier
    * study. Every other choice of the plan stays.
    */
   patients?: number;
@@ -105,7 +105,7 @@ export function demoPlan(quick: boolean, patients?: number): DemoPlan {
   } as const;
   const plan: DemoPlan = quick
     ? { ...common, patients: 60, archs: 'mobilenet_v2,efficientnet_b0', epochs: 3 }
-    : { ...common, patients: 84, archs: 'all', epochs: 2 };
+    : { ...common, patients: 120, archs: 'all', epochs: 2 };
   return patients === undefined ? plan : { ...plan, patients };
 }
 
