@@ -9,6 +9,7 @@ import {
   createOptimizer,
   deserializeOptimizer,
   serializeOptimizer,
+  updateRange,
 } from '../src/train/optim.js';
 import { isMovingStat } from '../src/train/seeded.js';
 
@@ -160,6 +161,32 @@ describe('optimisers', () => {
       'opt.bin: optimiser state has 28 bytes, expected 32',
     );
   });
+});
+
+describe('the optimiser split over workers', () => {
+  it.each(['adam', 'sgd', 'rmsprop'] as const)(
+    '%s: ranges of the sum of two gradients give the bits of one whole update',
+    (name) => {
+      // Values whose float32 sum rounds: g1 + g2 is not exact in float32.
+      const g1 = new Float32Array([0.1, -0.3, 0.7, 1e-8, 3.3333333, -2.7182817, 0.5]);
+      const g2 = new Float32Array([0.2, 0.30000001, -0.7, 1, 1e-7, 1.4142135, -0.25]);
+      const whole = createOptimizer(name, 1e-3, 7);
+      const split = createOptimizer(name, 1e-3, 7);
+      const ww = new Float32Array([1, -2, 3, 0.5, 0, 4, -1]);
+      const ws = ww.slice();
+      for (let step = 0; step < 3; step++) {
+        const sum = g1.slice();
+        for (let k = 0; k < sum.length; k++) sum[k] = sum[k]! + g2[k]!;
+        applyUpdate(whole, ww, sum);
+        updateRange(split, ws, [g1, g2], 0, 3);
+        updateRange(split, ws, [g1, g2], 3, 7);
+        split.step++;
+      }
+      expect(Array.from(ws)).toEqual(Array.from(ww));
+      expect(split.slots.map((v) => Array.from(v))).toEqual(whole.slots.map((v) => Array.from(v)));
+      expect(Array.from(ws)).not.toEqual([1, -2, 3, 0.5, 0, 4, -1]);
+    },
+  );
 });
 
 describe('batch-norm statistics', () => {

@@ -10,7 +10,7 @@
 import type { ModelCard } from '../run/model-card.js';
 import { ThreadChannel, WorkerFailure } from '../util/channel.js';
 import { startThread } from '../util/pool.js';
-import { applyUpdate, type OptimizerState } from './optim.js';
+import type { OptimizerState } from './optim.js';
 import type { Reply, Request, TensorInfo, WorkerInit } from './protocol.js';
 
 export { WorkerFailure } from '../util/channel.js';
@@ -29,7 +29,8 @@ export class ModelWorkers {
   /** Master weights (trainable, flat) and moving statistics, shared with every worker. */
   params: Float32Array<ArrayBufferLike> = new Float32Array(0);
   statValues: Float32Array<ArrayBufferLike> = new Float32Array(0);
-  private grads: Float32Array<ArrayBufferLike>[] = [];
+  /** The optimiser slots the workers hold (shared). */
+  private slots: Float32Array<ArrayBufferLike>[] = [];
   private statsOut: Float32Array<ArrayBufferLike>[] = [];
   private readonly channels: ThreadChannel<Request, Reply>[] = [];
   private version = 0;
@@ -70,15 +71,18 @@ export class ModelWorkers {
       w.params.set(first.params);
       w.statValues = new Float32Array(statsBuf);
       w.statValues.set(first.statValues);
+      const allGrads = w.channels.map(() => new SharedArrayBuffer(p * 4));
       await Promise.all(
         w.channels.map((_, i) => {
-          const grads = new SharedArrayBuffer(p * 4);
+          const grads = allGrads[i]!;
           const statsOut = new SharedArrayBuffer(s * 4);
-          w.grads.push(new Float32Array(grads));
           w.statsOut.push(new Float32Array(statsOut));
           return w.call<'shared'>(
             i,
-            { type: 'share', buffers: { params: paramsBuf, stats: statsBuf, grads, statsOut } },
+            {
+              type: 'share',
+              buffers: { params: paramsBuf, stats: statsBuf, grads, statsOut, allGrads },
+            },
             'shared',
           );
         }),
@@ -137,13 +141,29 @@ export class ModelWorkers {
         ),
       ),
     );
-    // Σ of the shares' gradient sums, in worker order (deterministic).
-    const g = this.grads[active[0]!.i]!.slice();
-    for (const { i } of active.slice(1)) {
-      const gi = this.grads[i]!;
-      for (let k = 0; k < g.length; k++) g[k] = g[k]! + gi[k]!;
-    }
-    applyUpdate(opt, this.params, g);
+    // The optimiser, each worker on its range of the weights, with the Σ of the shares' gradient
+    // sums in worker order (deterministic, and the bits of one whole update).
+    await this.shareSlots(opt);
+    const ids = active.map(({ i }) => i);
+    const total = this.params.length;
+    await Promise.all(
+      this.channels.map((_, i) =>
+        this.call<'updated'>(
+          i,
+          {
+            type: 'update',
+            lo: Math.floor((total * i) / this.size),
+            hi: Math.floor((total * (i + 1)) / this.size),
+            active: ids,
+            name: opt.name,
+            lr: opt.lr,
+            step: opt.step,
+          },
+          'updated',
+        ),
+      ),
+    );
+    opt.step++;
     if (this.statValues.length > 0) {
       const outs = active.map(({ i }) => this.statsOut[i]!);
       const s = this.statValues;
@@ -155,6 +175,33 @@ export class ModelWorkers {
     }
     this.version++;
     return { loss: replies.reduce((s, r) => s + r.lossSum, 0) / batch };
+  }
+
+  /**
+   * Puts the optimiser's slot vectors in shared memory (replacing `opt.slots` by shared copies:
+   * the caller's state stays the one that is saved) and hands them to the workers; nothing when
+   * they are already the shared ones.
+   */
+  private async shareSlots(opt: OptimizerState): Promise<void> {
+    if (opt.slots.every((s, k) => s === this.slots[k]) && opt.slots.length === this.slots.length) {
+      return;
+    }
+    opt.slots = opt.slots.map((s) => {
+      if (s.buffer instanceof SharedArrayBuffer) return s;
+      const shared = new Float32Array(new SharedArrayBuffer(s.length * 4));
+      shared.set(s);
+      return shared;
+    });
+    this.slots = opt.slots;
+    await Promise.all(
+      this.channels.map((_, i) =>
+        this.call<'slotsShared'>(
+          i,
+          { type: 'slots', slots: opt.slots.map((s) => s.buffer as SharedArrayBuffer) },
+          'slotsShared',
+        ),
+      ),
+    );
   }
 
   /** Probabilities (n×6) of the shares, concatenated in share order. */

@@ -35,7 +35,30 @@ export function createOptimizer(name: OptimizerName, lr: number, size: number): 
 
 /** One update of `w` in place with gradient `g`. */
 export function applyUpdate(o: OptimizerState, w: Float32Array, g: Float32Array): void {
-  const n = w.length;
+  updateRange(o, w, [g], 0, w.length);
+  o.step++;
+}
+
+/** Σ grads[·][k] in the given order, each partial sum rounded to float32. */
+function gradAt(grads: readonly Float32Array[], k: number): number {
+  let s = grads[0]![k]!;
+  for (let j = 1; j < grads.length; j++) s = Math.fround(s + grads[j]![k]!);
+  return s;
+}
+
+/**
+ * The update of `w[lo, hi)` in place, with the gradient the sum of `grads` (added in order and
+ * rounded to float32 as a Float32Array holding the sum would be, so any split of the vector
+ * gives the bits of one whole update), at step `o.step` (not advanced: the caller counts the
+ * step once when every range is done). The training workers each run one range of a step.
+ */
+export function updateRange(
+  o: Pick<OptimizerState, 'name' | 'lr' | 'step' | 'slots'>,
+  w: Float32Array,
+  grads: readonly Float32Array[],
+  lo: number,
+  hi: number,
+): void {
   const lr = o.lr;
   if (o.name === 'adam') {
     const b1 = 0.9;
@@ -45,8 +68,8 @@ export function applyUpdate(o: OptimizerState, w: Float32Array, g: Float32Array)
     const alpha = (lr * Math.sqrt(1 - b2 ** t)) / (1 - b1 ** t);
     const m = o.slots[0]!;
     const v = o.slots[1]!;
-    for (let i = 0; i < n; i++) {
-      const gi = g[i]!;
+    for (let i = lo; i < hi; i++) {
+      const gi = gradAt(grads, i);
       const mi = m[i]! + (gi - m[i]!) * (1 - b1);
       const vi = v[i]! + (gi * gi - v[i]!) * (1 - b2);
       m[i] = mi;
@@ -55,21 +78,20 @@ export function applyUpdate(o: OptimizerState, w: Float32Array, g: Float32Array)
     }
   } else if (o.name === 'sgd') {
     const u = o.slots[0]!;
-    for (let i = 0; i < n; i++) {
-      u[i] = 0.9 * u[i]! - lr * g[i]!;
+    for (let i = lo; i < hi; i++) {
+      u[i] = 0.9 * u[i]! - lr * gradAt(grads, i);
       w[i] = w[i]! + u[i]!;
     }
   } else {
     const rho = 0.9;
     const eps = 1e-7;
     const v = o.slots[0]!;
-    for (let i = 0; i < n; i++) {
-      const gi = g[i]!;
+    for (let i = lo; i < hi; i++) {
+      const gi = gradAt(grads, i);
       v[i] = rho * v[i]! + (1 - rho) * gi * gi;
       w[i] = w[i]! - (lr * gi) / (Math.sqrt(v[i]!) + eps);
     }
   }
-  o.step++;
 }
 
 /** The state as JSON header + one binary blob (slots concatenated). */

@@ -6,7 +6,7 @@
  * own shared slots. Messages carry only batches, predictions and control.
  */
 import type { ModelCard } from '../run/model-card.js';
-import type { LossName } from './config.js';
+import type { LossName, OptimizerName } from './config.js';
 
 export interface WorkerInit {
   backend: string;
@@ -35,6 +35,8 @@ export interface SharedBuffers {
   grads: SharedArrayBuffer;
   /** This worker's moving statistics after its last step (same layout as stats). */
   statsOut: SharedArrayBuffer;
+  /** Every worker's gradient sum, in worker order (each worker updates a range of params). */
+  allGrads: SharedArrayBuffer[];
 }
 
 export interface TensorInfo {
@@ -46,6 +48,21 @@ export interface TensorInfo {
 export type Request =
   | { type: 'init'; init: WorkerInit }
   | { type: 'share'; buffers: SharedBuffers }
+  /** The optimiser's slot vectors (adam: m, v), shared; sent again when they are replaced. */
+  | { type: 'slots'; slots: SharedArrayBuffer[] }
+  /**
+   * Applies the optimiser to params[lo, hi) with the sum of the `active` workers' gradients, at
+   * optimiser step `step` (optim.ts updateRange).
+   */
+  | {
+      type: 'update';
+      lo: number;
+      hi: number;
+      active: number[];
+      name: OptimizerName;
+      lr: number;
+      step: number;
+    }
   | {
       type: 'step';
       /** Version of the shared params to train from (the worker reloads them when it changed). */
@@ -74,6 +91,8 @@ export type Reply =
       statValues: Float32Array;
     }
   | { type: 'shared' }
+  | { type: 'slotsShared' }
+  | { type: 'updated' }
   | { type: 'stepped'; lossSum: number }
   | { type: 'predicted'; p: Float32Array }
   | { type: 'saved' }

@@ -8,6 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { forwardInBatches } from '../backend/forward.js';
+import { readTensors } from '../backend/heap.js';
 import { initBackend } from '../backend/init.js';
 import { LABEL_COUNT } from '../labels.js';
 import { loadKerasWeights } from '../models/h5.js';
@@ -17,6 +18,7 @@ import { loadSavedModel, saveLayersModel } from '../run/checkpoint.js';
 import { serveRequests } from '../util/channel.js';
 import { Rng } from '../util/rng.js';
 import { lossSum } from './loss.js';
+import { updateRange } from './optim.js';
 import type { Reply, Request, SharedBuffers, TensorInfo, WorkerInit } from './protocol.js';
 import { isMovingStat, withSeededRandom } from './seeded.js';
 
@@ -29,6 +31,8 @@ interface State {
   trainable: tf.Variable[];
   stats: tf.Variable[];
   buffers?: SharedBuffers;
+  /** The optimiser's slot vectors (shared with the engine). */
+  slots?: Float32Array[];
   version: number;
 }
 
@@ -109,6 +113,9 @@ async function init(w: WorkerInit): Promise<Reply> {
 
 function sync(s: State, version: number): void {
   if (version === s.version || !s.buffers) return;
+  // Through assign, not by writing into the variables' storage: a variable can share its
+  // storage with another tensor (tfjs' variables take their initial value's, and ichdet's
+  // Identity shares instead of copying), and an in-place write changed a resumed run's weights.
   assignFlat(s.trainable, new Float32Array(s.buffers.params));
   assignFlat(s.stats, new Float32Array(s.buffers.stats));
   s.version = version;
@@ -160,12 +167,14 @@ function step(s: State, r: Extract<Request, { type: 'step' }>): Reply {
     }
   }
   const out = new Float32Array(s.buffers!.grads);
-  let off = 0;
-  for (const g of acc ?? []) {
-    out.set(g.dataSync() as Float32Array, off);
-    off += g.size;
-    g.dispose();
+  if (!readTensors(acc ?? [], out)) {
+    let off = 0;
+    for (const g of acc ?? []) {
+      out.set(g.dataSync() as Float32Array, off);
+      off += g.size;
+    }
   }
+  for (const g of acc ?? []) g.dispose();
   new Float32Array(s.buffers!.statsOut).set(flatten(s.stats));
   return { type: 'stepped', lossSum: lossTotal };
 }
@@ -191,6 +200,21 @@ async function handle(r: Request): Promise<Reply> {
     case 'share':
       state.buffers = r.buffers;
       return { type: 'shared' };
+    case 'slots':
+      state.slots = r.slots.map((b) => new Float32Array(b));
+      return { type: 'slotsShared' };
+    case 'update': {
+      const b = state.buffers;
+      if (!b || !state.slots) throw new Error('update before the buffers and slots were shared');
+      updateRange(
+        { name: r.name, lr: r.lr, step: r.step, slots: state.slots },
+        new Float32Array(b.params),
+        r.active.map((i) => new Float32Array(b.allGrads[i]!)),
+        r.lo,
+        r.hi,
+      );
+      return { type: 'updated' };
+    }
     case 'step':
       return step(state, r);
     case 'predict':
