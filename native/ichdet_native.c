@@ -254,22 +254,11 @@ static int conv_filter_grad(const float *x, const float *dy, float *dw, const Ge
     }                                                                    \
   } while (0)
 
-/* Reads argv[first..first+count) as int32s (JS numbers). */
-static int ints(napi_env env, napi_value *argv, int first, int count, int32_t *out) {
-  for (int i = 0; i < count; i++) {
-    if (napi_get_value_int32(env, argv[first + i], &out[i]) != napi_ok) {
-      napi_throw_type_error(env, NULL, "ichdet native: a size or offset is not a number");
-      return 0;
-    }
-  }
-  return 1;
-}
-
-/* Reads argv[first..first+count) as byte offsets (JS numbers up to 2^53; -1 for none). */
-static int offsets(napi_env env, napi_value *argv, int first, int count, int64_t *out) {
+/* Reads argv[first..first+count) as integers (JS numbers up to 2^53; offsets may be -1). */
+static int ints(napi_env env, napi_value *argv, int first, int count, int64_t *out) {
   for (int i = 0; i < count; i++) {
     if (napi_get_value_int64(env, argv[first + i], &out[i]) != napi_ok) {
-      napi_throw_type_error(env, NULL, "ichdet native: a heap offset is not a number");
+      napi_throw_type_error(env, NULL, "ichdet native: a size or offset is not a number");
       return 0;
     }
   }
@@ -304,11 +293,8 @@ static napi_value conv(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "ichdet native: conv takes 20 arguments");
     return NULL;
   }
-  int32_t kind;
-  int64_t off[4];
-  int32_t d[13];
-  int32_t act;
-  if (!ints(env, argv, 0, 1, &kind) || !offsets(env, argv, 2, 4, off) || !ints(env, argv, 6, 13, d) ||
+  int64_t kind, act, off[4], d[13];
+  if (!ints(env, argv, 0, 1, &kind) || !ints(env, argv, 2, 4, off) || !ints(env, argv, 6, 13, d) ||
       !ints(env, argv, 19, 1, &act))
     return NULL;
   bool is_ab;
@@ -320,14 +306,15 @@ static napi_value conv(napi_env env, napi_callback_info info) {
   void *data;
   size_t len;
   CHECK(napi_get_arraybuffer_info(env, argv[1], &data, &len));
-  Geom g = {d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12]};
   for (int i = 0; i < 13; i++) {
-    /* Pads (9, 10) may be 0; every other size is at least 1. */
-    if (d[i] < ((i == 9 || i == 10) ? 0 : 1)) {
+    /* Pads (9, 10) may be 0; every other size is at least 1; all fit an int. */
+    if (d[i] < ((i == 9 || i == 10) ? 0 : 1) || d[i] > INT32_MAX) {
       napi_throw_range_error(env, NULL, "ichdet native: a convolution size is out of range");
       return NULL;
     }
   }
+  Geom g = {(int)d[0], (int)d[1],  (int)d[2],  (int)d[3],  (int)d[4],  (int)d[5], (int)d[6],
+            (int)d[7], (int)d[8],  (int)d[9],  (int)d[10], (int)d[11], (int)d[12]};
   const size_t nx = (size_t)g.n * g.h * g.w * g.c;
   const size_t nw = (size_t)g.kh * g.kw * g.c * g.co;
   const size_t ny = (size_t)g.n * g.oh * g.ow * g.co;
@@ -369,10 +356,9 @@ static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t n;
+  int64_t n;
   if (argc != 1 || !ints(env, argv, 0, 1, &n)) return NULL;
-  if (n < 1) n = 1;
-  set_num_threads(n);
+  set_num_threads(n < 1 ? 1 : n > 256 ? 256 : (int)n);
   return NULL;
 }
 

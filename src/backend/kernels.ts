@@ -30,6 +30,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { patchBatchNormTraining } from './batchnorm.js';
+import { type Geometry, geometry, type Pad, type Rounding, type Shape4 } from './geometry.js';
 import {
   NATIVE_ACTIVATIONS,
   nativeActive,
@@ -60,49 +61,12 @@ import {
   transpose2d,
 } from './simd.js';
 
-type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-type Rounding = 'floor' | 'round' | 'ceil' | undefined;
-type Shape4 = [number, number, number, number];
-
 /**
  * The largest patch matrix (im2col: images × O·Q × kh·kw·C floats, 128 MiB) a convolution
  * gradient builds at once; the filter gradient takes the batch in chunks of images under it, and
  * beyond one image both gradients run as convolutions, which need no patches.
  */
 export const MAX_PATCH_ELEMENTS = 1 << 25;
-
-interface Geometry {
-  top: number;
-  left: number;
-  outH: number;
-  outW: number;
-}
-
-function geometry(
-  inShape: Shape4,
-  kh: number,
-  kw: number,
-  strides: [number, number],
-  pad: Pad,
-  rounding: Rounding,
-): Geometry {
-  const info = tf.backend_util.computeConv2DInfo(
-    inShape,
-    [kh, kw, inShape[3], 1],
-    strides,
-    1,
-    pad,
-    rounding,
-    false,
-    'channelsLast',
-  );
-  return {
-    top: info.padInfo.top,
-    left: info.padInfo.left,
-    outH: info.outHeight,
-    outW: info.outWidth,
-  };
-}
 
 /** True when the convolution reads x one to one: stride 1, no padding, same size. */
 function isIdentityGrid(inShape: Shape4, g: Geometry, strides: [number, number]): boolean {

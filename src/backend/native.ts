@@ -15,11 +15,8 @@
  */
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
+import { type Geometry, geometry, type Pad, type Rounding, type Shape4 } from './geometry.js';
 import { asWasmBackend, output, ptr } from './simd.js';
-
-type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-type Rounding = 'floor' | 'round' | 'ceil' | undefined;
-type Shape4 = [number, number, number, number];
 
 /** The addon's functions (native/ichdet_native.c). */
 interface NativeAddon {
@@ -99,34 +96,6 @@ export function nativeThreads(): number {
   return nativeAddon()?.threads() ?? 0;
 }
 
-interface Geom {
-  top: number;
-  left: number;
-  oh: number;
-  ow: number;
-}
-
-function geometry(
-  inShape: Shape4,
-  kh: number,
-  kw: number,
-  strides: [number, number],
-  pad: Pad,
-  rounding: Rounding,
-): Geom {
-  const info = tf.backend_util.computeConv2DInfo(
-    inShape,
-    [kh, kw, inShape[3], 1],
-    strides,
-    1,
-    pad,
-    rounding,
-    false,
-    'channelsLast',
-  );
-  return { top: info.padInfo.top, left: info.padInfo.left, oh: info.outHeight, ow: info.outWidth };
-}
-
 /** The activations the addon applies after the bias. */
 export const NATIVE_ACTIVATIONS: Readonly<Record<string, number>> = {
   linear: 0,
@@ -144,7 +113,7 @@ function call(
   x: Shape4,
   f: Shape4,
   strides: [number, number],
-  g: Geom,
+  g: Geometry,
   act: number,
 ): tf.TensorInfo {
   const addon = nativeAddon();
@@ -172,8 +141,8 @@ function call(
     ...strides,
     g.top,
     g.left,
-    g.oh,
-    g.ow,
+    g.outH,
+    g.outW,
     act,
   );
   return out;
@@ -195,7 +164,7 @@ export function nativeConv2d(
   if (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== f[3])) return null;
   const xs = x.shape as Shape4;
   const g = geometry(xs, f[0], f[1], strides, pad, rounding);
-  return call(0, backend, x, filter, bias, [xs[0], g.oh, g.ow, f[3]], xs, f, strides, g, act);
+  return call(0, backend, x, filter, bias, [xs[0], g.outH, g.outW, f[3]], xs, f, strides, g, act);
 }
 
 /** Conv2DBackpropInput: dx [inShape] from dy and the filter. */
