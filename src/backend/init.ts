@@ -33,8 +33,8 @@ export interface BackendOptions {
   /**
    * OpenBLAS threads for the native accelerator (one count per process). Default 1: ichdet
    * spreads work over cores with worker threads, and OpenBLAS' threads spin while they wait,
-   * which costs dearly when the cores are already busy. The training engine gives a single
-   * worker every core.
+   * which costs dearly when the cores are already busy (bench/train.ts also measures one
+   * training worker on every core).
    */
   threads?: number;
 }

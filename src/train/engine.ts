@@ -1,10 +1,11 @@
 /**
  * The data-parallel engine: N model workers (one tfjs instance and heap each, one per core)
  * hold identical replicas; each step every worker computes the gradient sum of its share of the
- * batch in micro-batches (so the configured batch size is exact whatever fits in a heap), the
- * engine adds the shares in worker order, applies the optimiser once to the master weights in
- * shared memory, and averages the batch-norm moving statistics the workers updated. Replicas
- * then reload the weights before their next step, so they never drift apart.
+ * batch in micro-batches (so the configured batch size is exact whatever fits in a heap); then
+ * each worker applies the optimiser to its range of the master weights in shared memory, with
+ * the shares' sum added in worker order (the bits of one whole update), and the engine averages
+ * the batch-norm moving statistics the workers updated. Replicas then reload the weights before
+ * their next step, so they never drift apart.
  */
 
 import type { ModelCard } from '../run/model-card.js';

@@ -1,6 +1,6 @@
 /**
- * Optimisers over one flat float32 vector of trainable weights, run by the engine once per step
- * (the workers only compute gradients). The update rules are Keras 3's, so a run matches
+ * Optimisers over one flat float32 vector of trainable weights, once per step (the training
+ * workers each update a range of it, `updateRange`). The update rules are Keras 3's, so a run matches
  * Keras' defaults; the whole state is plain arrays and a step counter, so a checkpoint restores
  * it bit for bit (tfjs' own Adam recomputes β^t with `pow` on restore, which differs from the
  * running product in the last bits).
