@@ -74,7 +74,7 @@ export async function benchKernels(quick = process.argv.includes('--quick')): Pr
   await initBackend('wasm');
   const engines = nativeAddon() ? ['wasm', 'native'] : ['wasm'];
   if (engines.length === 1)
-    process.stderr.write(`native kernel rows skipped: ${nativeUnavailable()}\n`);
+    process.stderr.write(`native kernel rows skipped: the accelerator ${nativeUnavailable()}\n`);
   const rows: BenchRow[] = [];
   const n = quick ? 2 : 8;
   const reps = quick ? 1 : 2;

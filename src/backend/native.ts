@@ -43,7 +43,7 @@ let loaded: { addon: NativeAddon } | { error: string } | undefined;
 export function nativeAddon(): NativeAddon | null {
   if (loaded === undefined) {
     if (process.env.ICHDET_NATIVE === '0') {
-      loaded = { error: 'disabled by ICHDET_NATIVE=0' };
+      loaded = { error: 'is disabled by ICHDET_NATIVE=0' };
     } else {
       try {
         const req = createRequire(import.meta.url);
@@ -53,7 +53,7 @@ export function nativeAddon(): NativeAddon | null {
         loaded = {
           error:
             code === 'MODULE_NOT_FOUND'
-              ? `not built (${NATIVE_ADDON_PATH.pathname} is missing; with libopenblas-dev installed, npm rebuild builds it)`
+              ? `is not built (${NATIVE_ADDON_PATH.pathname} is missing; with libopenblas-dev installed, npm rebuild builds it)`
               : `does not load: ${(err as Error).message}`,
         };
       }
@@ -62,7 +62,7 @@ export function nativeAddon(): NativeAddon | null {
   return 'addon' in loaded ? loaded.addon : null;
 }
 
-/** Why the addon is unavailable, or null when it loads. */
+/** Why the addon is unavailable (a predicate: "is not built (…)"), or null when it loads. */
 export function nativeUnavailable(): string | null {
   nativeAddon();
   return loaded && 'error' in loaded ? loaded.error : null;
