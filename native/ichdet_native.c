@@ -163,6 +163,12 @@ static long block_rows(const Geom *g) {
   return rows < 1 ? 1 : rows;
 }
 
+/* Scratch for one block of patch rows (m rows in all, k columns); sets the block's rows. */
+static float *patch_scratch(const Geom *g, long m, long k, long *block) {
+  *block = block_rows(g);
+  return scratch_of((size_t)(*block < m ? *block : m) * k);
+}
+
 enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
 
 static void bias_act(float *y, const float *bias, long m, int co, int act) {
@@ -185,16 +191,16 @@ static int conv_forward(const float *x, const float *w, const float *bias, float
   const long k = (long)g->kh * g->kw * g->c;
   if (is_pointwise(g)) {
     sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, g->co, (int)k, 1.0f, x, (int)k,
-                w, g->co, 0.0f, y, g->co);
+          w, g->co, 0.0f, y, g->co);
   } else {
-    const long block = block_rows(g);
-    float *col = scratch_of((size_t)(block < m ? block : m) * k);
+    long block;
+    float *col = patch_scratch(g, m, k, &block);
     if (!col) return 0;
     for (long r0 = 0; r0 < m; r0 += block) {
       const long rows = m - r0 < block ? m - r0 : block;
       im2col(x, col, g, r0, rows);
       sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, g->co, (int)k, 1.0f, col,
-                  (int)k, w, g->co, 0.0f, y + r0 * g->co, g->co);
+            (int)k, w, g->co, 0.0f, y + r0 * g->co, g->co);
     }
   }
   bias_act(y, bias, m, g->co, act);
@@ -207,17 +213,17 @@ static int conv_input_grad(const float *dy, const float *w, float *dx, const Geo
   const long k = (long)g->kh * g->kw * g->c;
   if (is_pointwise(g)) {
     sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, g->co, 1.0f, dy, g->co,
-                w, g->co, 0.0f, dx, (int)k);
+          w, g->co, 0.0f, dx, (int)k);
     return 1;
   }
   memset(dx, 0, sizeof(float) * (size_t)g->n * g->h * g->w * g->c);
-  const long block = block_rows(g);
-  float *col = scratch_of((size_t)(block < m ? block : m) * k);
+  long block;
+  float *col = patch_scratch(g, m, k, &block);
   if (!col) return 0;
   for (long r0 = 0; r0 < m; r0 += block) {
     const long rows = m - r0 < block ? m - r0 : block;
     sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, g->co, 1.0f,
-                dy + r0 * g->co, g->co, w, g->co, 0.0f, col, (int)k);
+          dy + r0 * g->co, g->co, w, g->co, 0.0f, col, (int)k);
     col2im(col, dx, g, r0, rows);
   }
   return 1;
@@ -229,17 +235,17 @@ static int conv_filter_grad(const float *x, const float *dy, float *dw, const Ge
   const long k = (long)g->kh * g->kw * g->c;
   if (is_pointwise(g)) {
     sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, g->co, (int)m, 1.0f, x, (int)k,
-                dy, g->co, 0.0f, dw, g->co);
+          dy, g->co, 0.0f, dw, g->co);
     return 1;
   }
-  const long block = block_rows(g);
-  float *col = scratch_of((size_t)(block < m ? block : m) * k);
+  long block;
+  float *col = patch_scratch(g, m, k, &block);
   if (!col) return 0;
   for (long r0 = 0; r0 < m; r0 += block) {
     const long rows = m - r0 < block ? m - r0 : block;
     im2col(x, col, g, r0, rows);
     sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, g->co, (int)rows, 1.0f, col,
-                (int)k, dy + r0 * g->co, g->co, r0 == 0 ? 0.0f : 1.0f, dw, g->co);
+          (int)k, dy + r0 * g->co, g->co, r0 == 0 ? 0.0f : 1.0f, dw, g->co);
   }
   return 1;
 }
