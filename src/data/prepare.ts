@@ -202,26 +202,6 @@ export function preparePool(size: number): WorkerPool {
   return pool;
 }
 
-/**
- * Waits until every thread of `pool` has loaded the decoding modules (each runs an empty batch),
- * so that a prepare started later decodes from its first file.
- */
-export async function warmPool(pool: WorkerPool): Promise<void> {
-  const empty: PrepareBatch = {
-    images: '',
-    out: '',
-    recordsPerShard: 1,
-    files: [],
-    windows: [],
-    size: 1,
-    rsnaFix: false,
-    crop: 'none',
-  };
-  await Promise.all(
-    Array.from({ length: pool.size }, () => pool.run<PrepareBatch, PrepareBatchResult>(empty)),
-  );
-}
-
 /** Relative paths with `/` separators, so the list (and its hash) is the same on every OS. */
 export function relPath(root: string, file: string): string {
   return relative(root, file).split(sep).join('/');

@@ -4,14 +4,15 @@
  * Kept apart from the training and predict jobs (runners.ts, predict.ts) so that a job process
  * that runs only prepare jobs loads prepare's modules alone, not the models'.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { merge } from '../commands/merge.js';
 import { prepare } from '../commands/prepare.js';
-import { preparePool, warmPool } from '../data/prepare.js';
+import { preparePool } from '../data/prepare.js';
+import { encodeSlice } from '../dicom/write.js';
 import type { WorkerPool } from '../util/pool.js';
-import type { Reporter } from '../util/reporter.js';
+import { type Reporter, silentReporter } from '../util/reporter.js';
 import type { PrepareMergeData, PrepareShardData } from './jobs.js';
 import { checkPublished, type Manifest, type ManifestFile, publish } from './publish.js';
 
@@ -55,13 +56,61 @@ export function sharedPool(size: number): WorkerPool {
   return pool;
 }
 
+/** Slices the warm-up writes and prepares: enough for the hot loops to be compiled optimised. */
+export const WARM_SLICES = 24;
+
 /**
  * Readies this job process for shard jobs before it takes one: its modules are loaded (by
- * importing this file) and a one-thread pool (the default `--workers 1` of a shard job) has
- * loaded the decoding modules.
+ * importing this file), and a one-thread pool (the default `--workers 1` of a shard job) has run
+ * a real prepare of a small generated series (512² 12-bit slices → a 256² cache, hashed as a shard
+ * job hashes) in a local temporary folder. The first shard job then runs compiled code in the
+ * decoder, the resize, the cache writer and the index, as every later one does (measured: the
+ * first of two 1,500-slice shards took 1,257 ms against 980 ms for the second without this).
  */
 export async function warmPrepare(): Promise<void> {
-  await warmPool(sharedPool(1));
+  await withLocalDir(async (local) => {
+    const images = join(local, 'images');
+    mkdirSync(images);
+    const n = 512;
+    const stored = new Int16Array(n * n);
+    for (let y = 0; y < n; y++) {
+      for (let x = 0; x < n; x++) {
+        const r = Math.hypot(x - n / 2, y - n / 2) / (n / 2);
+        // Air outside, a bright skull ring, brain inside (stored = HU + 1024).
+        stored[y * n + x] = r > 0.8 ? 0 : r > 0.72 ? 2024 : 1054 + ((x * 7 + y * 3) % 23);
+      }
+    }
+    for (let i = 0; i < WARM_SLICES; i++) {
+      const bytes = encodeSlice({
+        rows: n,
+        cols: n,
+        stored,
+        bitsAllocated: 16,
+        bitsStored: 12,
+        pixelRepresentation: 1,
+        rescaleSlope: 1,
+        rescaleIntercept: -1024,
+        patientId: 'ID_warm',
+        studyInstanceUid: '2.25.1',
+        seriesInstanceUid: '2.25.2',
+        sopInstanceUid: `2.25.3.${i + 1}`,
+        imagePositionPatient: [0, 0, 5 * i],
+        instanceNumber: i + 1,
+        modality: 'CT',
+      });
+      writeFileSync(join(images, `ID_warm${String(i).padStart(3, '0')}.dcm`), bytes);
+    }
+    await prepare({
+      images,
+      out: join(local, 'cache'),
+      size: 256,
+      hash: true,
+      workers: 1,
+      pool: sharedPool(1),
+      progress: false,
+      reporter: silentReporter,
+    });
+  });
 }
 
 /** `prepare --shard K/N` locally, then published to STORE/work/<id>. */
