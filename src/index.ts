@@ -88,7 +88,13 @@ export { type WatchOptions, type WatchResult, watch } from './commands/watch.js'
 // Slice identity and labels.
 export { compareSlices, contextIndices, imageIdOf } from './data/series.js';
 // DICOM layer.
-export { codecsReady, decodeFrame, encodeFrame, initCodecs } from './dicom/codecs.js';
+export {
+  CodecsNotLoadedError,
+  codecsReady,
+  decodeFrame,
+  encodeFrame,
+  initCodecs,
+} from './dicom/codecs.js';
 export {
   RSNA_REFERENCE,
   type SliceStats,
@@ -111,7 +117,13 @@ export {
   windowedImageUint8,
 } from './dicom/preprocess.js';
 export { toUint8 } from './dicom/quantize.js';
-export { decodeSlice, type ReadOptions, readAttributes, readSlice } from './dicom/read.js';
+export {
+  decodeSlice,
+  type ReadOptions,
+  readAttributes,
+  readSlice,
+  withCodecs,
+} from './dicom/read.js';
 export { type ResizeMethod, resize } from './dicom/resize.js';
 export type { CtSlice, SliceAttributes, StoredPixels } from './dicom/slice.js';
 export {

@@ -3,7 +3,7 @@
  * (signed/unsigned, bits stored below bits allocated, high bit, MONOCHROME1, padded pixel
  * data), tolerance of what archives hold, and the reference study's windows on a read slice.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initCodecs } from '../src/dicom/codecs.js';
 import { parseDicomBytes } from '../src/dicom/parse.js';
 import { decodeSlice, readSlice } from '../src/dicom/read.js';
@@ -563,5 +563,39 @@ describe("the reference study's windows on a file read back", () => {
     const raw = await readSlice(path, { rsnaFix: false });
     const rawOut = windowStack(raw.hu, DEFAULT_WINDOWS);
     expect([rawOut[9], rawOut[12]]).toEqual([1, 1]);
+  });
+});
+
+describe('codecs loaded on demand', () => {
+  it('a thread without the codecs: the synchronous decode says so, withCodecs loads them and decodes', async () => {
+    const stored = Int16Array.from([-1024, 0, 40, 1000, 3071, -2000]);
+    const spec = row(stored, {
+      bitsAllocated: 16,
+      bitsStored: 16,
+      pixelRepresentation: 1,
+      rescaleIntercept: 0,
+    });
+    const rle = encodeSlice(spec, { transferSyntax: RLE_LOSSLESS });
+    const plain = encodeSlice(spec);
+    // Fresh module instances: the codecs this file loaded in beforeAll are not theirs.
+    vi.resetModules();
+    const codecs = await import('../src/dicom/codecs.js');
+    const read = await import('../src/dicom/read.js');
+    const predict = await import('../src/infer/predict.js');
+    expect(codecs.codecsReady()).toBe(false);
+    // Uncompressed data needs no codecs; the scan marks only compressed inputs.
+    expect(Array.from(read.decodeSlice(plain).hu)).toEqual(Array.from(stored));
+    const scanned = predict.scanFile('a.dcm', rle);
+    expect(scanned.ok && scanned.slice.compressed).toBe(true);
+    const scannedPlain = predict.scanFile('b.dcm', plain);
+    expect(scannedPlain.ok && scannedPlain.slice.compressed).toBeFalsy();
+    expect(() => read.decodeSlice(rle, 'a.dcm')).toThrow(codecs.CodecsNotLoadedError);
+    const s = await read.withCodecs(() => read.decodeSlice(rle, 'a.dcm'));
+    expect(Array.from(s.hu)).toEqual(Array.from(stored));
+    expect(codecs.codecsReady()).toBe(true);
+    // A file that is broken for another reason is still that file's error, not a codec retry.
+    await expect(
+      read.withCodecs(() => read.decodeSlice(rle.subarray(0, 40), 'c.dcm')),
+    ).rejects.toThrow(/c\.dcm/);
   });
 });

@@ -20,10 +20,13 @@ import { merge } from '../src/commands/merge.js';
 import { type PrepareOptions, prepare, prepareSummary } from '../src/commands/prepare.js';
 import { synth } from '../src/commands/synth.js';
 import { cacheChecksums, cacheContent, openCache, shardPath } from '../src/data/cache.js';
+import { initCodecs } from '../src/dicom/codecs.js';
 import { readWindowedUint8 } from '../src/dicom/fastpath.js';
 import { windowedImageUint8 } from '../src/dicom/preprocess.js';
 import { decodeSlice } from '../src/dicom/read.js';
+import { JPEG_LOSSLESS_SV1, JPEG_LS_LOSSLESS, RLE_LOSSLESS } from '../src/dicom/syntax.js';
 import { DEFAULT_WINDOWS } from '../src/dicom/window.js';
+import { encodeSlice } from '../src/dicom/write.js';
 import { ConfigError, InputError } from '../src/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ichdet-prepare-'));
@@ -79,6 +82,69 @@ describe('prepare', () => {
     expect(readFileSync(join(out, 'README.md'), 'utf8')).toContain('12288 bytes');
     // One worker or two: the same cache.
     expect(cacheChecksums(out)).toEqual(cacheChecksums(reference));
+  });
+
+  it('decodes compressed files in its decoding threads, to the records of the uncompressed ones', async () => {
+    // The decoding threads load the codecs only when a compressed file comes (they never had
+    // them before: every compressed file was rejected). Each file is re-encoded losslessly.
+    await initCodecs();
+    const dir = join(root, 'compressed-images');
+    mkdirSync(dir);
+    const some = readdirSync(images)
+      .filter((f) => f.endsWith('.dcm'))
+      .sort()
+      .filter((f) => {
+        try {
+          decodeSlice(readFileSync(join(images, f)), f);
+          return true;
+        } catch {
+          return false;
+        }
+      })
+      .slice(0, 3);
+    const syntaxes = [RLE_LOSSLESS, JPEG_LOSSLESS_SV1, JPEG_LS_LOSSLESS];
+    for (const [i, f] of some.entries()) {
+      const s = decodeSlice(readFileSync(join(images, f)), f);
+      const bytes = encodeSlice(
+        {
+          rows: s.rows,
+          cols: s.cols,
+          stored: s.stored as Int16Array | Uint16Array,
+          bitsAllocated: s.bitsAllocated as 16,
+          bitsStored: s.bitsStored,
+          highBit: s.highBit,
+          pixelRepresentation: s.pixelRepresentation,
+          rescaleSlope: s.rescaleSlope,
+          rescaleIntercept: s.rescaleIntercept,
+          patientId: s.patientId,
+          studyInstanceUid: s.studyInstanceUid,
+          seriesInstanceUid: s.seriesInstanceUid,
+          sopInstanceUid: s.sopInstanceUid,
+          ...(s.imagePositionPatient && { imagePositionPatient: s.imagePositionPatient }),
+          modality: 'CT',
+        },
+        { transferSyntax: syntaxes[i]! },
+      );
+      writeFileSync(join(dir, f), bytes);
+      expect(decodeSlice(bytes, f).transferSyntaxUid).toBe(syntaxes[i]);
+    }
+    const out = join(root, 'compressed');
+    const r = await prepare({ images: dir, out, size: 64, workers: 2, batch: 1, progress: false });
+    expect([r.cached, r.rejected]).toEqual([3, 0]);
+    const cache = openCache(out);
+    const ref = openCache(reference);
+    const refRows = ref.rows();
+    for (const row of cache.rows()) {
+      expect(
+        refRows.some((x) => x.imageId === row.imageId),
+        row.imageId,
+      ).toBe(true);
+      const got = cache.read(row.imageId);
+      expect(got.some((b) => b !== 0)).toBe(true);
+      expect(Buffer.compare(got, ref.read(row.imageId)), row.imageId).toBe(0);
+    }
+    cache.close();
+    ref.close();
   });
 
   it('keeps full resolution (no resize) and leaves the slot of a duplicate image id zero', async () => {

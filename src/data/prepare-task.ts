@@ -11,6 +11,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { CodecsNotLoadedError, initCodecs } from '../dicom/codecs.js';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
 import { slicePosition } from '../dicom/geometry.js';
 import type { HeaderAttributes } from '../dicom/header.js';
@@ -105,7 +106,7 @@ const reader = new ReusableFileReader();
 /** One record buffer per worker, reused likewise. */
 let record = new Uint8Array(0);
 
-export function runTask(batch: PrepareBatch): PrepareBatchResult {
+export async function runTask(batch: PrepareBatch): Promise<PrepareBatchResult> {
   const c = batch.windows.length;
   const recordBytes = batch.size * batch.size * c;
   if (record.length !== recordBytes) record = new Uint8Array(recordBytes);
@@ -130,7 +131,12 @@ export function runTask(batch: PrepareBatch): PrepareBatchResult {
   };
   try {
     for (const file of batch.files) {
-      const item = decodeOne(batch, file, cfg, out);
+      let item = decodeOne(batch, file, cfg, out);
+      if (item === 'codecs') {
+        // The first compressed file this thread meets: load the codecs, then decode it again.
+        await initCodecs();
+        item = decodeOne(batch, file, cfg, out) as PrepareItem;
+      }
       if (item.ok) {
         const { shard, record: at } = locateSlot(file.slot, batch.recordsPerShard);
         writeAll(fdOf(shard), out, at * recordBytes);
@@ -150,7 +156,10 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
   }
 }
 
-/** One file into `out` (its record), or the reason it is rejected. */
+/**
+ * One file into `out` (its record), or the reason it is rejected; `'codecs'` when its pixel data
+ * is compressed and this thread has not loaded the codecs yet.
+ */
 function decodeOne(
   batch: PrepareBatch,
   file: PrepareFile,
@@ -162,7 +171,7 @@ function decodeOne(
     ctOnly: boolean;
   },
   out: Uint8Array,
-): PrepareItem {
+): PrepareItem | 'codecs' {
   const path = join(batch.images, file.rel);
   try {
     const bytes = reader.read(path);
@@ -170,6 +179,7 @@ function decodeOne(
     if (r.image.data !== out) out.set(r.image.data);
     return { file, ok: true, meta: metaOf(r.attributes, file.rel) };
   } catch (err) {
+    if (err instanceof CodecsNotLoadedError) return 'codecs';
     return { file, ok: false, reason: rejectReason(err) };
   }
 }

@@ -1,23 +1,47 @@
 /**
  * Compressed pixel data: one place that knows the wasm codecs (dcmjs-codecs bundles DCMTK's
  * IJG JPEG, CharLS, OpenJPEG, OpenJPH, libjxl and an RLE codec in one WebAssembly module that
- * installs offline from npm). Decoding is synchronous once `initCodecs()` has resolved.
+ * installs offline from npm). Decoding is synchronous once `initCodecs()` has resolved; the
+ * module itself (and dcmjs, which it loads) is imported then, not before, so a thread that only
+ * meets uncompressed files never loads it (~50–100 ms of start-up per decoding thread).
+ * A synchronous decode that meets a compressed frame first throws `CodecsNotLoadedError`;
+ * `withCodecs` (read.ts) loads them and decodes again.
  */
-import codecsModule from 'dcmjs-codecs';
+import type codecsModuleType from 'dcmjs-codecs';
 import type { PixelEncoding } from './syntax.js';
 
-const { NativeCodecs, Context } = codecsModule;
+type Codecs = typeof codecsModuleType;
 
+let codecs: Codecs | undefined;
 let ready: Promise<void> | undefined;
 
 /** Loads the codec WebAssembly once per thread; later calls return the same promise. */
 export function initCodecs(): Promise<void> {
-  ready ??= NativeCodecs.initializeAsync({ logCodecsInfo: false, logCodecsTrace: false });
+  ready ??= (async () => {
+    // A CommonJS module: its exports are the namespace's default.
+    const ns = (await import('dcmjs-codecs')) as unknown as { default?: Codecs } & Codecs;
+    const m = ns.default ?? ns;
+    await m.NativeCodecs.initializeAsync({ logCodecsInfo: false, logCodecsTrace: false });
+    codecs = m;
+  })();
   return ready;
 }
 
 export function codecsReady(): boolean {
-  return NativeCodecs.isInitialized();
+  return codecs !== undefined;
+}
+
+/** Thrown by `decodeFrame`/`encodeFrame` before `initCodecs()` has resolved in this thread. */
+export class CodecsNotLoadedError extends Error {
+  override name = 'CodecsNotLoadedError';
+  constructor() {
+    super('the compressed-pixel codecs are not loaded; await initCodecs() first');
+  }
+}
+
+function loaded(): Codecs {
+  if (codecs === undefined) throw new CodecsNotLoadedError();
+  return codecs;
 }
 
 /** What a codec needs to know about the frame it decodes or encodes. */
@@ -31,7 +55,11 @@ export interface FrameInfo {
   photometricInterpretation: string;
 }
 
-function context(info: FrameInfo, buffers: { encoded?: Uint8Array; decoded?: Uint8Array }) {
+function context(
+  Context: Codecs['Context'],
+  info: FrameInfo,
+  buffers: { encoded?: Uint8Array; decoded?: Uint8Array },
+) {
   return new Context({
     width: info.cols,
     height: info.rows,
@@ -55,10 +83,8 @@ export function decodeFrame(
   frame: Uint8Array,
   info: FrameInfo,
 ): Uint8Array {
-  if (!NativeCodecs.isInitialized()) {
-    throw new Error('the compressed-pixel codecs are not loaded; await initCodecs() first');
-  }
-  const ctx = context(info, { encoded: frame });
+  const { NativeCodecs, Context } = loaded();
+  const ctx = context(Context, info, { encoded: frame });
   let out: InstanceType<typeof Context>;
   switch (encoding) {
     case 'rle':
@@ -130,10 +156,8 @@ export function encodeFrame(
   info: FrameInfo,
   params: EncodeParams = {},
 ): Uint8Array {
-  if (!NativeCodecs.isInitialized()) {
-    throw new Error('the compressed-pixel codecs are not loaded; await initCodecs() first');
-  }
-  const ctx = context(info, { decoded });
+  const { NativeCodecs, Context } = loaded();
+  const ctx = context(Context, info, { decoded });
   let out: InstanceType<typeof Context>;
   switch (encoding) {
     case 'rle':

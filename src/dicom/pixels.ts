@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import type { DataSet } from 'dicom-parser';
 import { DicomError } from '../errors.js';
-import { decodeFrame } from './codecs.js';
+import { CodecsNotLoadedError, decodeFrame } from './codecs.js';
 import type { StoredPixels } from './slice.js';
 import type { TransferSyntax } from './syntax.js';
 
@@ -88,6 +88,8 @@ export function pixelBytes(
       try {
         bytes = decodeFrame(syntax.pixels, frame, { ...layout, samplesPerPixel: 1 });
       } catch (err) {
+        // Not the file's fault: the caller loads the codecs and decodes again (withCodecs).
+        if (err instanceof CodecsNotLoadedError) throw err;
         throw new DicomError(source, `cannot decode ${syntax.name} pixel data: ${describe(err)}`);
       }
       littleEndian = true;

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { DataSet } from 'dicom-parser';
 import { ConfigError, DicomError, NotACtSliceError } from '../errors.js';
-import { codecsReady, initCodecs } from './codecs.js';
+import { CodecsNotLoadedError, codecsReady, initCodecs } from './codecs.js';
 import { requireFiniteRescale, storedToHu } from './hu.js';
 import { type ParsedDicom, parseDicomBytes } from './parse.js';
 import { extractStored, type PixelLayout } from './pixels.js';
@@ -76,6 +76,21 @@ export async function readSlice(path: string, opts: ReadOptions = {}): Promise<C
     if (!codecsReady()) await initCodecs();
   }
   return sliceFromParsed(parsed, path, opts);
+}
+
+/**
+ * Runs a synchronous decode (`decodeSlice`, `readWindowed…`); when it meets compressed pixel
+ * data before this thread has loaded the codecs, loads them and runs it again. Threads that
+ * only see uncompressed files never load the codecs.
+ */
+export async function withCodecs<T>(decode: () => T): Promise<T> {
+  try {
+    return decode();
+  } catch (err) {
+    if (!(err instanceof CodecsNotLoadedError)) throw err;
+    await initCodecs();
+    return decode();
+  }
 }
 
 /**

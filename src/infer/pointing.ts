@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import type { Cache } from '../data/cache.js';
 import { BatchLoader } from '../data/input.js';
 import { type CropBox, headBox } from '../dicom/crop.js';
-import { decodeSlice } from '../dicom/read.js';
+import { decodeSlice, withCodecs } from '../dicom/read.js';
 import { InputError } from '../errors.js';
 import type { CachePointing, PointingRow } from '../eval/pointing-types.js';
 import { decodePng } from '../io/png.js';
@@ -104,7 +104,7 @@ export interface CachePointingOptions {
  * with `--crop head`, the head's box of the DICOM file (relative to the cache job's images
  * folder), decoded with the cache's rsnaFix as prepare did.
  */
-function cacheBox(cache: Cache, source: string): CropBox | null {
+async function cacheBox(cache: Cache, source: string): Promise<CropBox | null> {
   if (cache.config.crop !== 'head') return null;
   const file = join(cache.job.images, source);
   let bytes: Uint8Array;
@@ -115,7 +115,7 @@ function cacheBox(cache: Cache, source: string): CropBox | null {
       `the pointing game on a --crop head cache needs its DICOM files for the crop box; cannot read ${file}: ${(err as Error).message}`,
     );
   }
-  const slice = decodeSlice(bytes, file, { rsnaFix: cache.config.rsnaFix });
+  const slice = await withCodecs(() => decodeSlice(bytes, file, { rsnaFix: cache.config.rsnaFix }));
   return headBox(slice.hu, slice.rows, slice.cols);
 }
 
@@ -143,7 +143,7 @@ export async function pointingOnCache(
       withMask.push({
         position: p,
         mask,
-        box: full === null ? null : cacheBox(cache, full[p]!.source),
+        box: full === null ? null : await cacheBox(cache, full[p]!.source),
       });
   }
   const game = new PointingGame(LABEL_NAMES, { tolerance: POINTING_TOLERANCE });

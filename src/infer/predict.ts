@@ -24,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import { inputFromRecords } from '../data/input.js';
 import { contextIndices } from '../data/series.js';
 import { ANY_INDEX, LABEL_COUNT, LABEL_NAMES } from '../data/types.js';
+import { initCodecs } from '../dicom/codecs.js';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
 import { parseDicomBytes } from '../dicom/parse.js';
 import { ctSliceLayout, requireCtImage, sliceAttributes } from '../dicom/read.js';
@@ -112,6 +113,8 @@ export interface GroupSummary {
 /** A slice that passed the scan, with its bytes while they are kept. */
 export interface ScannedSlice extends SliceRef {
   bytes?: Uint8Array;
+  /** Its pixel data is compressed: the codecs must be loaded before it is decoded. */
+  compressed?: boolean;
 }
 
 /** One series' decision. */
@@ -185,13 +188,16 @@ function reasonOf(err: unknown): string {
 export function scanFile(
   file: string,
   bytes: Uint8Array,
-): { ok: true; slice: SliceRef } | { ok: false; reason: string } {
+): { ok: true; slice: ScannedSlice } | { ok: false; reason: string } {
   try {
     const parsed = parseDicomBytes(bytes, file);
     const a = sliceAttributes(parsed);
     const layout = ctSliceLayout(parsed.dataSet, a, file);
     requireCtImage(parsed.dataSet, a, file);
-    return { ok: true, slice: sliceRef(file, { ...a, rows: layout.rows, cols: layout.cols }) };
+    const slice: ScannedSlice = sliceRef(file, { ...a, rows: layout.rows, cols: layout.cols });
+    const pixels = parsed.syntax.pixels;
+    if (pixels !== 'native' && pixels !== 'encapsulated-uncompressed') slice.compressed = true;
+    return { ok: true, slice };
   } catch (err) {
     return { ok: false, reason: reasonOf(err) };
   }
@@ -376,6 +382,8 @@ export async function predictInputs(
   const aggregate = o.aggregator ?? maxAggregator;
   const list = [...inputs];
   const { slices: refs, rejects } = scanInputs(list, { signal: o.signal });
+  // Decoding (seriesInputs) is synchronous: compressed inputs need the codecs loaded first.
+  if (refs.some((r) => r.compressed === true)) await initCodecs();
   const series = groupSeries(refs);
   const bar = reporter.task({
     total: refs.length,

@@ -14,7 +14,7 @@ import { type CropBox, headBox } from '../dicom/crop.js';
 import { readWindowed } from '../dicom/fastpath.js';
 import { parseDicomBytes } from '../dicom/parse.js';
 import { windowedImage } from '../dicom/preprocess.js';
-import { CT_IMAGE_SOP_CLASSES, decodeSlice, sopClassOf } from '../dicom/read.js';
+import { CT_IMAGE_SOP_CLASSES, decodeSlice, sopClassOf, withCodecs } from '../dicom/read.js';
 import { checkAborted, Interrupted } from '../errors.js';
 import type { InferenceConfig } from '../infer/config.js';
 import { type CamMaps, camToBox } from '../infer/gradcam.js';
@@ -626,12 +626,14 @@ export class Watcher {
     // both the gray image and the box.
     let gray: { data: Float32Array; height: number; width: number };
     let box: CropBox | null = null;
+    const bytes = series.bytes[i]!;
     if (crop === 'head') {
-      const slice = decodeSlice(series.bytes[i]!, ref.file, { rsnaFix });
+      const slice = await withCodecs(() => decodeSlice(bytes, ref.file, { rsnaFix }));
       gray = windowedImage(slice, { windows: [brain] });
       box = headBox(slice.hu, slice.rows, slice.cols);
     } else {
-      gray = readWindowed(series.bytes[i]!, ref.file, { windows: [brain], rsnaFix }).image;
+      gray = (await withCodecs(() => readWindowed(bytes, ref.file, { windows: [brain], rsnaFix })))
+        .image;
     }
     let map: Float32Array | null = null;
     const cam = this.o.cam;
