@@ -4,7 +4,11 @@
  * accelerator when built, else wasm) with one worker per core and with one worker on one core
  * (the scaling), with one worker and OpenBLAS on every core (intra-op threads instead of data
  * parallelism), and on wasm alone for reference. One warm-up step, then timed steps. `--quick`: 128² only,
- * three architectures; `--train-archs a,b`: only those; `--train-sizes 128`: only those sizes.
+ * three architectures; `--train-archs a,b`: only those; `--train-sizes 128`: only those sizes;
+ * `--train-steps N`: N timed steps per rate (default 1); `--lean`: only the default engine on
+ * every core and on one, and PyTorch (no OpenBLAS-threads or wasm rows). The OpenBLAS build and
+ * the kernels it runs (its core name: Haswell = AVX2, SkylakeX = AVX-512) are printed first:
+ * `OPENBLAS_CORETYPE` chooses them.
  *
  * When `python3` imports torch and torchvision, each architecture also gets PyTorch's rate for
  * the same step on as many threads (bench/torch_train.py, measured in this run) and the ratio;
@@ -13,7 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { nativeAddon, nativeUnavailable } from '../src/backend/native.js';
+import { enableNative, nativeAddon, nativeUnavailable } from '../src/backend/native.js';
 import { ARCH_NAMES, type ArchName } from '../src/models/registry.js';
 import { microBatchFor, resolveTrainConfig } from '../src/train/config.js';
 import { ModelWorkers } from '../src/train/engine.js';
@@ -119,12 +123,18 @@ export function torchMissing(): string | undefined {
 }
 
 /** PyTorch's images/s for the same step (bench/torch_train.py), on `threads` threads. */
-export function torchRate(arch: ArchName, size: number, threads: number, batch = 32): number {
+export function torchRate(
+  arch: ArchName,
+  size: number,
+  threads: number,
+  steps = 1,
+  batch = 32,
+): number {
   const r = spawnSync(
     python,
     [TORCH_SCRIPT, '--arch', arch, '--size', String(size), '--batch', String(batch)].concat([
       '--steps',
-      '1',
+      String(steps),
       '--threads',
       String(threads),
     ]),
@@ -141,6 +151,8 @@ export async function benchTrain(): Promise<BenchRow[]> {
     (quick ? ['mobilenet_v2', 'efficientnet_b0', 'resnet50'] : [...ARCH_NAMES])) as ArchName[];
   const sizes = (argList('--train-sizes') ?? (quick ? ['128'] : ['128', '224'])).map(Number);
   const cores = Math.min(2, cpus().length);
+  const steps = Number(argList('--train-steps')?.[0] ?? 1);
+  const lean = process.argv.includes('--lean');
   const rows: BenchRow[] = [];
   const noTorch = process.argv.includes('--no-torch')
     ? 'asked not to (--no-torch)'
@@ -149,6 +161,7 @@ export async function benchTrain(): Promise<BenchRow[]> {
   const native = nativeAddon() !== null;
   if (!native)
     process.stderr.write(`native rows skipped: the accelerator ${nativeUnavailable()}\n`);
+  else process.stderr.write(`native: ${enableNative(true, 1)}\n`);
   const row = (name: string, value: number, unit: string, target = '') => {
     rows.push({ name, value, unit, target });
     process.stderr.write(`${name}: ${value.toFixed(2)} ${unit}\n`);
@@ -159,14 +172,14 @@ export async function benchTrain(): Promise<BenchRow[]> {
       const target = size === 128 && TARGETS[arch] !== undefined ? `≥ ${TARGETS[arch]}` : '';
       // The default engine (native when built, else wasm) on every core, then its scaling.
       const engine = native ? 'native' : 'wasm';
-      const ours = await trainRate(arch, size, cores, 1, 32, undefined, engine);
+      const ours = await trainRate(arch, size, cores, steps, 32, undefined, engine);
       row(`train ${what}, ${engine}, ${cores} workers`, ours, 'images/s', target);
       if (cores > 1) {
-        const one = await trainRate(arch, size, 1, 1, 32, undefined, engine, 1);
+        const one = await trainRate(arch, size, 1, steps, 32, undefined, engine, 1);
         row(`train ${what}, ${engine}, 1 worker (1 core)`, one, 'images/s');
         row(`${cores} workers / 1 worker, ${what}, ${engine}`, ours / one, '×', '≥ 1.7');
-        if (native) {
-          const threaded = await trainRate(arch, size, 1, 1, 32, undefined, 'native', cores);
+        if (native && !lean) {
+          const threaded = await trainRate(arch, size, 1, steps, 32, undefined, 'native', cores);
           row(
             `train ${what}, native, 1 worker with ${cores} OpenBLAS threads`,
             threaded,
@@ -174,13 +187,13 @@ export async function benchTrain(): Promise<BenchRow[]> {
           );
         }
       }
-      if (native) {
-        const wasm = await trainRate(arch, size, cores, 1, 32, undefined, 'wasm');
+      if (native && !lean) {
+        const wasm = await trainRate(arch, size, cores, steps, 32, undefined, 'wasm');
         row(`train ${what}, wasm (no accelerator), ${cores} workers`, wasm, 'images/s');
       }
       if (noTorch === undefined) {
         // Measured now, in the same run, on as many threads as ichdet had cores.
-        const theirs = torchRate(arch, size, cores);
+        const theirs = torchRate(arch, size, cores, steps);
         const on = `${what}, ${cores} threads`;
         row(`PyTorch train ${on}`, theirs, 'images/s');
         row(`ichdet (${engine}) / PyTorch, ${on}`, ours / theirs, '×', '≥ 1.0');

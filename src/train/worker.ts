@@ -56,8 +56,10 @@ function flatten(vars: readonly tf.Variable[]): Float32Array {
 function assignFlat(vars: readonly tf.Variable[], flat: Float32Array): void {
   let off = 0;
   for (const v of vars) {
-    // A copy: the shared memory keeps changing under the engine.
-    const values = flat.slice(off, off + v.size);
+    // wasm copies the values into its heap as the tensor is made; other backends may keep the
+    // array, so they get a copy (the shared memory keeps changing under the engine).
+    const view = flat.subarray(off, off + v.size);
+    const values = tf.getBackend() === 'wasm' ? view : view.slice();
     tf.tidy(() => v.assign(tf.tensor(values, v.shape, 'float32')));
     off += v.size;
   }
