@@ -16,6 +16,7 @@ import { layers, type SymbolicTensor, model as tflModel } from '@tensorflow/tfjs
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assemble, sourceSha256 } from '../scripts/build-wasm.js';
 import { batchNormTraining } from '../src/backend/batchnorm.js';
+import { writeOwned } from '../src/backend/heap.js';
 import { initBackend } from '../src/backend/init.js';
 import { conv2dBackpropFilter, conv2dBackpropInput } from '../src/backend/kernels.js';
 import {
@@ -367,6 +368,50 @@ describe('native accelerator convolutions agree with the cpu backend', () => {
     expect(() =>
       addon.conv(0, heap, 0, 0, -1, 0, 2, 4, 4, 0, 3, 3, 2, 1, 1, 1, 1, 4, 4, 0),
     ).toThrow(/size is out of range/);
+  });
+
+  it('writes weights in place only where native convolutions alone read them (no stale XNNPACK copy)', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor4d(values([1, 4, 4, 3], 0.9), [1, 4, 4, 3]);
+    const w0 = values([3, 3, 3, 2], 0.41);
+    const w1 = values([3, 3, 3, 2], 0.77);
+    const conv = (w: tf.Tensor4D) => tf.tidy(() => tf.conv2d(x, w, 1, 'same').dataSync());
+    const load = (v: tf.Variable, a: Float32Array) =>
+      tf.tidy(() => v.assign(tf.tensor(a.slice(), v.shape, 'float32')));
+    // The reference: each set of weights in a fresh tensor, on the accelerator.
+    enableNative(true, 1);
+    const want1 = tf.tidy(() => conv(tf.tensor4d(w1, [3, 3, 3, 2])));
+    // A native-read filter, held by its variable alone after an assign: written in place, and
+    // the next convolution sees the new weights.
+    const v = tf.variable(tf.tensor4d(w0, [3, 3, 3, 2]));
+    load(v, w0);
+    conv(v as tf.Tensor4D);
+    expect(writeOwned(v, w1)).toBe(true);
+    expect(Array.from(conv(v as tf.Tensor4D))).toEqual(Array.from(want1));
+    // Shared storage (a second holder of the same data): refused.
+    const alias = tf.reshape(v, [54]);
+    expect(writeOwned(v, w0)).toBe(false);
+    alias.dispose();
+    expect(writeOwned(v, w0)).toBe(true);
+    // A filter XNNPACK has seen (the shipped kernel packs and keeps it): refused from then on,
+    // also after the accelerator is back, and a plain assign keeps the results right.
+    enableNative(false);
+    conv(v as tf.Tensor4D);
+    enableNative(true, 1);
+    expect(writeOwned(v, w1)).toBe(false);
+    enableNative(false);
+    const u = tf.variable(tf.tensor4d(w0, [3, 3, 3, 2]));
+    load(u, w0);
+    conv(u as tf.Tensor4D);
+    load(u, w1);
+    const wantWasm = tf.tidy(() => conv(tf.tensor4d(w1, [3, 3, 3, 2])));
+    expect(Array.from(conv(u as tf.Tensor4D))).toEqual(Array.from(wantWasm));
+    // A weight no native convolution read (a dense kernel): refused.
+    const d = tf.variable(tf.tensor2d(values([4, 2], 0.3), [4, 2]));
+    load(d, values([4, 2], 0.5));
+    tf.tidy(() => tf.matMul(tf.ones([1, 4]), d).dataSync());
+    expect(writeOwned(d, values([4, 2], 0.6))).toBe(false);
+    tf.dispose([x, v, u, d]);
   });
 
   it('sets OpenBLAS’ threads', () => {

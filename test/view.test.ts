@@ -8,7 +8,15 @@
  * per-label thresholds; a third checks CORS from the first page's origin.
  * Screenshots go to test-output/view/.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -650,6 +658,62 @@ describe('stage 2 in the viewer (--series-model)', () => {
     expect(r.marks).toEqual(r.p2!.map((row) => row[5]));
     await page2.screenshot({ path: join(shots, 'stage2-analysed.png') });
     expect(consoleErrors).toEqual([]);
+  });
+
+  it('maps the stage-1 probabilities of a --fold-norm series run when predict ran one of its fold models', async () => {
+    // A copy of SRUN whose fold-norm.json names the predictions' model as fold 0's stage-1 run.
+    const cfg = JSON.parse(readFileSync(join(dir, 'pred', 'predict.json'), 'utf8')) as {
+      model: string;
+    };
+    const normRun = join(dir, 'srun-norm');
+    cpSync(srun, normRun, { recursive: true });
+    const stats = (mean: number, sd: number) => ({
+      rows: 8,
+      mean: LABEL_NAMES.map(() => mean),
+      sd: LABEL_NAMES.map(() => sd),
+    });
+    const norm = {
+      pooled: stats(-1, 1.5),
+      folds: { '0': stats(1, 0.5) },
+      runs: { '0': cfg.model },
+    };
+    writeFileSync(join(normRun, 'fold-norm.json'), JSON.stringify(norm));
+    const s3 = await startViewServer({
+      folder: images,
+      predictions: join(dir, 'pred'),
+      seriesModel: normRun,
+      port: 0,
+      assets: join(dir, 'web'),
+    });
+    const mapped = loadSeriesAggregator(normRun, { stage1: cfg.model });
+    try {
+      expect(mapped.inputFold).toBe(0);
+      const uid = s3.index.studies[0]!.series[0]!.seriesInstanceUid;
+      const s = (await (await fetch(`${s3.url}api/series/${uid}`)).json()) as SeriesPayload;
+      const ids = s.instances.map((i) => i.imageId);
+      const want = await mapped.series(
+        slicesOf(
+          ids,
+          s.instances.map((i) => i.position),
+          ids.map((id) => served.get(id)!),
+        ),
+      );
+      let max = Math.abs(want.any - s.seriesAny!);
+      s.instances.forEach((inst, k) => {
+        inst.p.forEach((v, l) => {
+          max = Math.max(max, Math.abs(v - want.p![k * 6 + l]!));
+        });
+      });
+      expect(max).toBeLessThan(1e-4);
+      // Not what the unmapped probabilities give (server2: the same series run without the file).
+      const plain = (await (
+        await fetch(`${server2.url}api/series/${uid}`)
+      ).json()) as SeriesPayload;
+      expect(Math.abs(plain.seriesAny! - s.seriesAny!)).toBeGreaterThan(1e-3);
+    } finally {
+      mapped.dispose();
+      await s3.close();
+    }
   });
 
   it('refuses a folder without series models, and predictions that are stage 2 already, naming them', async () => {

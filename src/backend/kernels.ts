@@ -31,6 +31,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { patchBatchNormTraining } from './batchnorm.js';
 import { type Geometry, geometry, type Pad, type Rounding, type Shape4 } from './geometry.js';
+import { markNativeWeight, markPackedWeight } from './heap.js';
 import {
   NATIVE_ACTIVATIONS,
   nativeActive,
@@ -709,13 +710,22 @@ export function registerWasmTrainingKernels(): void {
       ...(old?.disposeFunc ? { disposeFunc: old.disposeFunc } : {}),
     });
   };
+  // Which weights each path read (backend/heap.ts: a training worker writes new weights in
+  // place only where no XNNPACK operator holds a packed copy).
+  const viaNative = (r: tf.TensorInfo, ...weights: (tf.TensorInfo | undefined)[]) => {
+    for (const w of weights) if (w) markNativeWeight(w.dataId);
+    return r;
+  };
+  const viaShipped = (shipped: tf.KernelFunc, args: Parameters<tf.KernelFunc>[0]) => {
+    for (const w of [args.inputs.filter, args.inputs.bias]) if (w) markPackedWeight(w.dataId);
+    return shipped(args);
+  };
   replace(tf.Conv2D, (shipped) => (args) => {
     const { x, filter } = args.inputs;
     const a = nativeActive() && x && filter ? nativeConvAttrs(args.attrs as Attrs) : null;
-    return (
-      (a && nativeConv2d(args.backend, x!, filter!, undefined, a.strides, a.pad, a.rounding, 0)) ??
-      shipped(args)
-    );
+    const r =
+      a && nativeConv2d(args.backend, x!, filter!, undefined, a.strides, a.pad, a.rounding, 0);
+    return r ? viaNative(r, filter) : viaShipped(shipped, args);
   });
   replace(tf.FusedConv2D, (shipped) => (args) => {
     const { x, filter, bias, preluActivationWeights } = args.inputs;
@@ -725,11 +735,11 @@ export function registerWasmTrainingKernels(): void {
       nativeActive() && x && filter && act !== undefined && !preluActivationWeights
         ? nativeConvAttrs(attrs)
         : null;
-    if (!a || act === undefined) return shipped(args);
-    return (
-      nativeConv2d(args.backend, x!, filter!, bias, a.strides, a.pad, a.rounding, act) ??
-      shipped(args)
-    );
+    const r =
+      a &&
+      act !== undefined &&
+      nativeConv2d(args.backend, x!, filter!, bias, a.strides, a.pad, a.rounding, act);
+    return r ? viaNative(r, filter, bias) : viaShipped(shipped, args);
   });
   replace(tf.Conv2DBackpropInput, () => ({ inputs, attrs, backend }) => {
     const a = convAttrs('Conv2DBackpropInput', attrs as Attrs);

@@ -68,13 +68,22 @@ export function updateRange(
     const alpha = (lr * Math.sqrt(1 - b2 ** t)) / (1 - b1 ** t);
     const m = o.slots[0]!;
     const v = o.slots[1]!;
+    const c1 = 1 - b1;
+    const c2 = 1 - b2;
+    // Two workers (the usual case) get the sum without the general loop. The stored m and v
+    // are the float32 roundings of mi and vi, which the step then reads back.
+    const g0 = grads[0]!;
+    const g1 = grads.length === 2 ? grads[1]! : null;
+    const general = grads.length > 2;
     for (let i = lo; i < hi; i++) {
-      const gi = gradAt(grads, i);
-      const mi = m[i]! + (gi - m[i]!) * (1 - b1);
-      const vi = v[i]! + (gi * gi - v[i]!) * (1 - b2);
+      const gi = general ? gradAt(grads, i) : g1 === null ? g0[i]! : Math.fround(g0[i]! + g1[i]!);
+      const m0 = m[i]!;
+      const v0 = v[i]!;
+      const mi = Math.fround(m0 + (gi - m0) * c1);
+      const vi = Math.fround(v0 + (gi * gi - v0) * c2);
       m[i] = mi;
       v[i] = vi;
-      w[i] = w[i]! - (m[i]! * alpha) / (Math.sqrt(v[i]!) + eps);
+      w[i] = w[i]! - (mi * alpha) / (Math.sqrt(vi) + eps);
     }
   } else if (o.name === 'sgd') {
     const u = o.slots[0]!;

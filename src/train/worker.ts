@@ -8,7 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { forwardInBatches } from '../backend/forward.js';
-import { readTensors } from '../backend/heap.js';
+import { readTensors, writeOwned } from '../backend/heap.js';
 import { initBackend } from '../backend/init.js';
 import { LABEL_COUNT } from '../labels.js';
 import { loadKerasWeights } from '../models/h5.js';
@@ -53,14 +53,22 @@ function flatten(vars: readonly tf.Variable[]): Float32Array {
   return out;
 }
 
+/**
+ * Loads `flat` into the variables: in place in the wasm heap where that is safe (backend/heap.ts
+ * `writeOwned`: a weight only the native convolutions read, held by its variable alone), else
+ * through a new tensor and `assign`.
+ */
 function assignFlat(vars: readonly tf.Variable[], flat: Float32Array): void {
   let off = 0;
+  const wasm = tf.getBackend() === 'wasm';
   for (const v of vars) {
-    // wasm copies the values into its heap as the tensor is made; other backends may keep the
-    // array, so they get a copy (the shared memory keeps changing under the engine).
     const view = flat.subarray(off, off + v.size);
-    const values = tf.getBackend() === 'wasm' ? view : view.slice();
-    tf.tidy(() => v.assign(tf.tensor(values, v.shape, 'float32')));
+    if (!writeOwned(v, view)) {
+      // wasm copies the values into its heap as the tensor is made; other backends may keep
+      // the array, so they get a copy (the shared memory keeps changing under the engine).
+      const values = wasm ? view : view.slice();
+      tf.tidy(() => v.assign(tf.tensor(values, v.shape, 'float32')));
+    }
     off += v.size;
   }
 }

@@ -244,7 +244,12 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
           `${predictions.file} holds stage-2 probabilities already (predict --series-model ${predictions.seriesModel}); give --series-model with the stage-1 predictions, or leave it out`,
         );
       }
-      const agg = await loadSeriesOnnxAggregator(o.seriesModel, { threads: 1 });
+      // The stage-1 model predict ran (predict.json): a --fold-norm series run maps its
+      // probabilities as predict --series-model does.
+      const agg = await loadSeriesOnnxAggregator(o.seriesModel, {
+        threads: 1,
+        ...(predictions.model !== null && { stage1: predictions.model }),
+      });
       try {
         stage2 = await stageTwo(predictions, agg);
       } finally {
