@@ -16,6 +16,7 @@
  */
 #include <cblas.h>
 #include <dlfcn.h>
+#include <math.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -357,6 +358,89 @@ static napi_value conv(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* A Float32Array argument's data and length (any backing store, SharedArrayBuffer included). */
+static float *f32(napi_env env, napi_value v, size_t *length, const char *what) {
+  bool is_ta;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {
+    char msg[120];
+    snprintf(msg, sizeof msg, "ichdet native: %s must be a Float32Array", what);
+    napi_throw_type_error(env, NULL, msg);
+    return NULL;
+  }
+  napi_typedarray_type type;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &type, length, &data, NULL, NULL) != napi_ok ||
+      type != napi_float32_array) {
+    char msg[120];
+    snprintf(msg, sizeof msg, "ichdet native: %s must be a Float32Array", what);
+    napi_throw_type_error(env, NULL, msg);
+    return NULL;
+  }
+  return (float *)data;
+}
+
+/*
+ * adam(w, m, v, grads, lo, hi, alpha, c1, c2, eps): Keras' Adam on w[lo, hi) in place, with the
+ * gradient the sum of the Float32Arrays in `grads` (added in order, each partial sum rounded to
+ * float32). Every step is the double-precision arithmetic of train/optim.ts' JavaScript loop,
+ * rounded to float32 where that loop stores, so the bits are the same (-ffp-contract=off: no
+ * fused multiply-adds).
+ */
+static napi_value adam(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 10) {
+    napi_throw_type_error(env, NULL, "ichdet native: adam takes 10 arguments");
+    return NULL;
+  }
+  size_t nw, nm, nv;
+  float *w = f32(env, argv[0], &nw, "w");
+  float *m = w ? f32(env, argv[1], &nm, "m") : NULL;
+  float *v = m ? f32(env, argv[2], &nv, "v") : NULL;
+  if (!v) return NULL;
+  bool is_array;
+  uint32_t ng = 0;
+  CHECK(napi_is_array(env, argv[3], &is_array));
+  if (is_array) CHECK(napi_get_array_length(env, argv[3], &ng));
+  if (!is_array || ng < 1 || ng > 64) {
+    napi_throw_type_error(env, NULL, "ichdet native: grads must be an array of 1 to 64 Float32Arrays");
+    return NULL;
+  }
+  const float *g[64];
+  size_t shortest = nw < nm ? (nw < nv ? nw : nv) : (nm < nv ? nm : nv);
+  for (uint32_t j = 0; j < ng; j++) {
+    napi_value e;
+    size_t n;
+    CHECK(napi_get_element(env, argv[3], j, &e));
+    g[j] = f32(env, e, &n, "every gradient");
+    if (!g[j]) return NULL;
+    if (n < shortest) shortest = n;
+  }
+  int64_t range[2];
+  if (!ints(env, argv, 4, 2, range)) return NULL;
+  if (range[0] < 0 || range[1] < range[0] || (uint64_t)range[1] > shortest) {
+    napi_throw_range_error(env, NULL, "ichdet native: adam's range is outside the arrays");
+    return NULL;
+  }
+  double k[4];
+  for (int i = 0; i < 4; i++) CHECK(napi_get_value_double(env, argv[6 + i], &k[i]));
+  const double alpha = k[0], c1 = k[1], c2 = k[2], eps = k[3];
+  for (int64_t i = range[0]; i < range[1]; i++) {
+    float gs = g[0][i];
+    for (uint32_t j = 1; j < ng; j++) gs = (float)((double)gs + (double)g[j][i]);
+    const double gi = gs;
+    const double m0 = m[i];
+    const double v0 = v[i];
+    const float mi = (float)(m0 + (gi - m0) * c1);
+    const float vi = (float)(v0 + (gi * gi - v0) * c2);
+    m[i] = mi;
+    v[i] = vi;
+    w[i] = (float)((double)w[i] - ((double)mi * alpha) / (sqrt((double)vi) + eps));
+  }
+  return NULL;
+}
+
 /* setThreads(n): OpenBLAS' threads for this process (every worker thread shares them). */
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -406,6 +490,7 @@ NAPI_MODULE_INIT() {
   }
   napi_property_descriptor props[] = {
       {"conv", NULL, conv, NULL, NULL, NULL, napi_default, NULL},
+      {"adam", NULL, adam, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
       {"config", NULL, config, NULL, NULL, NULL, napi_default, NULL},

@@ -53,6 +53,22 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
+/** The first `n` generated files (sorted) that decode: the synth's faults left out. */
+function decodableFiles(n: number): string[] {
+  return readdirSync(images)
+    .filter((f) => f.endsWith('.dcm'))
+    .sort()
+    .filter((f) => {
+      try {
+        decodeSlice(readFileSync(join(images, f)), f);
+        return true;
+      } catch {
+        return false;
+      }
+    })
+    .slice(0, n);
+}
+
 describe('prepare', () => {
   it('caches the valid files, lists the broken ones in rejects.csv with reasons, and succeeds', async () => {
     const out = join(root, 'plain');
@@ -90,18 +106,7 @@ describe('prepare', () => {
     await initCodecs();
     const dir = join(root, 'compressed-images');
     mkdirSync(dir);
-    const some = readdirSync(images)
-      .filter((f) => f.endsWith('.dcm'))
-      .sort()
-      .filter((f) => {
-        try {
-          decodeSlice(readFileSync(join(images, f)), f);
-          return true;
-        } catch {
-          return false;
-        }
-      })
-      .slice(0, 3);
+    const some = decodableFiles(3);
     const syntaxes = [RLE_LOSSLESS, JPEG_LOSSLESS_SV1, JPEG_LS_LOSSLESS];
     for (const [i, f] of some.entries()) {
       const s = decodeSlice(readFileSync(join(images, f)), f);
@@ -151,18 +156,7 @@ describe('prepare', () => {
     // Four slices at their own 128², and a copy of the second under a name listed after it.
     const dir = join(root, 'full-images');
     mkdirSync(dir);
-    const some = readdirSync(images)
-      .filter((f) => f.endsWith('.dcm'))
-      .sort()
-      .filter((f) => {
-        try {
-          decodeSlice(readFileSync(join(images, f)), f);
-          return true;
-        } catch {
-          return false;
-        }
-      })
-      .slice(0, 4);
+    const some = decodableFiles(4);
     for (const f of some) copyFileSync(join(images, f), join(dir, f));
     copyFileSync(join(images, some[1]!), join(dir, 'zz-copy.dcm'));
     const out = join(root, 'full');

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, it } from 'vitest';
+import { enableNative, nativeAdam, nativeAddon } from '../src/backend/native.js';
 import { ConfigError } from '../src/errors.js';
 import { microBatchFor, resolveTrainConfig } from '../src/train/config.js';
 import { lossSum, lossSumArrays } from '../src/train/loss.js';
@@ -187,6 +188,80 @@ describe('the optimiser split over workers', () => {
       expect(Array.from(ws)).not.toEqual([1, -2, 3, 0.5, 0, 4, -1]);
     },
   );
+});
+
+describe('Adam in the native accelerator', () => {
+  const K = { alpha: 1e-3, c1: 0.1, c2: 0.001, eps: 1e-7 };
+  it('gives the bits of the JavaScript loop, for 1 to 3 gradient arrays in shared memory', () => {
+    expect(nativeAddon()).not.toBeNull();
+    const n = 20_000;
+    // Small, tiny and large values (and exact zeros) so the roundings are exercised.
+    const gen = (k: number, shared: boolean) => {
+      const a = new Float32Array(shared ? new SharedArrayBuffer(n * 4) : new ArrayBuffer(n * 4));
+      for (let i = 0; i < n; i++) {
+        a[i] = i % 11 === 0 ? 0 : Math.sin(i * k) * (i % 7 === 0 ? 1e-9 : i % 5 === 0 ? 3 : 1e-2);
+      }
+      return a;
+    };
+    for (const ng of [1, 2, 3]) {
+      const run = (native: boolean) => {
+        const o = createOptimizer('adam', 3e-4, n);
+        o.slots[1] = o.slots[1]!.map((_, i) => Math.abs(Math.cos(i)) * 1e-4);
+        const w = gen(1, true);
+        const grads = [gen(2, true), gen(3, false), gen(4, true)].slice(0, ng);
+        if (native) {
+          enableNative(true, 1);
+          // The accelerator takes the update (a zero-length range: nothing changes).
+          expect(nativeAdam(w, o.slots[0]!, o.slots[1]!, grads, 0, 0, K)).toBe(true);
+        }
+        try {
+          for (let step = 0; step < 3; step++) {
+            updateRange(o, w, grads, 0, 7_001);
+            updateRange(o, w, grads, 7_001, n);
+            o.step++;
+          }
+        } finally {
+          enableNative(false);
+        }
+        return [w, ...o.slots];
+      };
+      expect(
+        nativeAdam(new Float32Array(1), new Float32Array(1), new Float32Array(1), [], 0, 0, K),
+      ).toBe(false);
+      const js = run(false);
+      const native = run(true);
+      for (const [k, a] of js.entries()) {
+        expect(
+          Buffer.compare(Buffer.from(a.buffer), Buffer.from(native[k]!.buffer)),
+          `${ng} grads, array ${k}`,
+        ).toBe(0);
+      }
+      expect(js[0]![1]).not.toBe(gen(1, false)[1]);
+    }
+  });
+
+  it('checks its arguments: typed arrays and a range inside them', () => {
+    const addon = nativeAddon()!;
+    const a = new Float32Array(8);
+    expect(() => addon.adam(a, a, a, [a], 0, 9, 1, 0.1, 0.001, 1e-7)).toThrow(/range is outside/);
+    expect(() => addon.adam(a, a, a, [], 0, 8, 1, 0.1, 0.001, 1e-7)).toThrow(
+      /1 to 64 Float32Arrays/,
+    );
+    expect(() =>
+      addon.adam(
+        a,
+        a,
+        new Float64Array(8) as unknown as Float32Array,
+        [a],
+        0,
+        8,
+        1,
+        0.1,
+        0.001,
+        1e-7,
+      ),
+    ).toThrow(/v must be a Float32Array/);
+  });
 });
 
 describe('batch-norm statistics', () => {

@@ -26,6 +26,19 @@ interface NativeAddon {
    * offsets in bytes into heap; then n, h, w, c, kh, kw, cout, sh, sw, top, left, oh, ow.
    */
   conv(kind: number, heap: ArrayBuffer, ...rest: number[]): void;
+  /** Adam on w[lo, hi) in place (train/optim.ts' arithmetic, the same bits). */
+  adam(
+    w: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    grads: readonly Float32Array[],
+    lo: number,
+    hi: number,
+    alpha: number,
+    c1: number,
+    c2: number,
+    eps: number,
+  ): void;
   setThreads(n: number): void;
   threads(): number;
   config(): string;
@@ -195,4 +208,24 @@ export function nativeConvFilterGrad(
   const xs = x.shape as Shape4;
   const g = geometry(xs, filterShape[0], filterShape[1], strides, pad, rounding);
   return call(2, backend, x, dy, undefined, [...filterShape], xs, filterShape, strides, g, 0);
+}
+
+/**
+ * Adam on `w[lo, hi)` in the accelerator when it is turned on in this thread (`enableNative`;
+ * the optimiser needs no tfjs backend): the same bits as train/optim.ts' loop. False when it is
+ * off, and nothing is done.
+ */
+export function nativeAdam(
+  w: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  grads: readonly Float32Array[],
+  lo: number,
+  hi: number,
+  k: { alpha: number; c1: number; c2: number; eps: number },
+): boolean {
+  const addon = enabled ? nativeAddon() : null;
+  if (addon === null || typeof addon.adam !== 'function') return false;
+  addon.adam(w, m, v, grads, lo, hi, k.alpha, k.c1, k.c2, k.eps);
+  return true;
 }

@@ -11,6 +11,7 @@
  * - rmsprop (Keras `RMSprop`, ρ = 0.9, ε = 1e-7, no momentum): v = ρv + (1 − ρ)g²,
  *   w −= lr·g/(√v + ε).
  */
+import { nativeAdam } from '../backend/native.js';
 import type { OptimizerName } from './config.js';
 
 export interface OptimizerState {
@@ -70,6 +71,7 @@ export function updateRange(
     const v = o.slots[1]!;
     const c1 = 1 - b1;
     const c2 = 1 - b2;
+    if (nativeAdam(w, m, v, grads, lo, hi, { alpha, c1, c2, eps })) return;
     // Two workers (the usual case) get the sum without the general loop. The stored m and v
     // are the float32 roundings of mi and vi, which the step then reads back.
     const g0 = grads[0]!;
