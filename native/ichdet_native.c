@@ -272,6 +272,19 @@ static int ints(napi_env env, napi_value *argv, int first, int count, int64_t *o
   return 1;
 }
 
+/* Reads exactly `n` arguments into argv; a TypeError naming `name` otherwise (returns 0). */
+static int args_of(napi_env env, napi_callback_info info, size_t n, napi_value *argv,
+                   const char *name) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != n) {
+    char msg[120];
+    snprintf(msg, sizeof msg, "ichdet native: %s takes %zu arguments", name, n);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  return 1;
+}
+
 /* The byte at offset `off` of the buffer, when [off, off + floats*4) lies inside it. */
 static float *at(napi_env env, uint8_t *base, size_t len, int64_t off, size_t floats,
                  const char *what) {
@@ -293,13 +306,8 @@ static float *at(napi_env env, uint8_t *base, size_t len, int64_t off, size_t fl
  * kind 2: filter gradient, a = x, b = dy, out = dw.
  */
 static napi_value conv(napi_env env, napi_callback_info info) {
-  size_t argc = 20;
   napi_value argv[20];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 20) {
-    napi_throw_type_error(env, NULL, "ichdet native: conv takes 20 arguments");
-    return NULL;
-  }
+  if (!args_of(env, info, 20, argv, "conv")) return NULL;
   int64_t kind, act, off[4], d[13];
   if (!ints(env, argv, 0, 1, &kind) || !ints(env, argv, 2, 4, off) || !ints(env, argv, 6, 13, d) ||
       !ints(env, argv, 19, 1, &act))
@@ -387,13 +395,8 @@ static float *f32(napi_env env, napi_value v, size_t *length, const char *what) 
  * fused multiply-adds).
  */
 static napi_value adam(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
   napi_value argv[10];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 10) {
-    napi_throw_type_error(env, NULL, "ichdet native: adam takes 10 arguments");
-    return NULL;
-  }
+  if (!args_of(env, info, 10, argv, "adam")) return NULL;
   size_t nw, nm, nv;
   float *w = f32(env, argv[0], &nw, "w");
   float *m = w ? f32(env, argv[1], &nm, "m") : NULL;

@@ -212,7 +212,7 @@ describe('Adam in the native accelerator', () => {
         if (native) {
           enableNative(true, 1);
           // The accelerator takes the update (a zero-length range: nothing changes).
-          expect(nativeAdam(w, o.slots[0]!, o.slots[1]!, grads, 0, 0, K)).toBe(true);
+          expect(nativeAdam([w, o.slots[0]!, o.slots[1]!, grads], 0, 0, K)).toBe(true);
         }
         try {
           for (let step = 0; step < 3; step++) {
@@ -226,7 +226,7 @@ describe('Adam in the native accelerator', () => {
         return [w, ...o.slots];
       };
       expect(
-        nativeAdam(new Float32Array(1), new Float32Array(1), new Float32Array(1), [], 0, 0, K),
+        nativeAdam([new Float32Array(1), new Float32Array(1), new Float32Array(1), []], 0, 0, K),
       ).toBe(false);
       const js = run(false);
       const native = run(true);
@@ -244,6 +244,7 @@ describe('Adam in the native accelerator', () => {
     const addon = nativeAddon()!;
     const a = new Float32Array(8);
     expect(() => addon.adam(a, a, a, [a], 0, 9, 1, 0.1, 0.001, 1e-7)).toThrow(/range is outside/);
+    expect(() => addon.adam(a, a, a, [a], 0, 8)).toThrow(/adam takes 10 arguments/);
     expect(() => addon.adam(a, a, a, [], 0, 8, 1, 0.1, 0.001, 1e-7)).toThrow(
       /1 to 64 Float32Arrays/,
     );

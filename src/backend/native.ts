@@ -19,6 +19,14 @@ import { type Geometry, geometry, type Pad, type Rounding, type Shape4 } from '.
 import { asWasmBackend, output, ptr } from './simd.js';
 
 /** The addon's functions (native/ichdet_native.c). */
+/** Adam's arrays: the weights, the two slots (m, v) and the gradients to sum. */
+export type AdamArrays = [
+  w: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  grads: readonly Float32Array[],
+];
+
 interface NativeAddon {
   /**
    * kind 0 forward (a = x, b = filter, bias or −1, out = y, act 0 linear / 1 ReLU / 2 ReLU6),
@@ -26,19 +34,11 @@ interface NativeAddon {
    * offsets in bytes into heap; then n, h, w, c, kh, kw, cout, sh, sw, top, left, oh, ow.
    */
   conv(kind: number, heap: ArrayBuffer, ...rest: number[]): void;
-  /** Adam on w[lo, hi) in place (train/optim.ts' arithmetic, the same bits). */
-  adam(
-    w: Float32Array,
-    m: Float32Array,
-    v: Float32Array,
-    grads: readonly Float32Array[],
-    lo: number,
-    hi: number,
-    alpha: number,
-    c1: number,
-    c2: number,
-    eps: number,
-  ): void;
+  /**
+   * Adam on w[lo, hi) in place (train/optim.ts' arithmetic, the same bits): arrays w, m, v, the
+   * gradients, then lo, hi, alpha, c1 = 1 − β₁, c2 = 1 − β₂, ε.
+   */
+  adam(...args: [...AdamArrays, ...number[]]): void;
   setThreads(n: number): void;
   threads(): number;
   config(): string;
@@ -216,16 +216,13 @@ export function nativeConvFilterGrad(
  * off, and nothing is done.
  */
 export function nativeAdam(
-  w: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  grads: readonly Float32Array[],
+  arrays: AdamArrays,
   lo: number,
   hi: number,
   k: { alpha: number; c1: number; c2: number; eps: number },
 ): boolean {
   const addon = enabled ? nativeAddon() : null;
   if (addon === null || typeof addon.adam !== 'function') return false;
-  addon.adam(w, m, v, grads, lo, hi, k.alpha, k.c1, k.c2, k.eps);
+  addon.adam(...arrays, lo, hi, k.alpha, k.c1, k.c2, k.eps);
   return true;
 }

@@ -71,7 +71,7 @@ export function updateRange(
     const v = o.slots[1]!;
     const c1 = 1 - b1;
     const c2 = 1 - b2;
-    if (nativeAdam(w, m, v, grads, lo, hi, { alpha, c1, c2, eps })) return;
+    if (nativeAdam([w, m, v, grads], lo, hi, { alpha, c1, c2, eps })) return;
     // Two workers (the usual case) get the sum without the general loop. The stored m and v
     // are the float32 roundings of mi and vi, which the step then reads back.
     const g0 = grads[0]!;
