@@ -1,8 +1,9 @@
 /**
  * A model worker: one tfjs instance in its own thread (and, on wasm, its own heap). It builds or
  * loads the model once, then answers the engine's requests: compute the gradient of a batch
- * share (in micro-batches), predict, save. The optimiser lives in the engine; this worker only
- * copies the engine's shared weights in when their version changed.
+ * share (in micro-batches), apply the optimiser to its range of the shared master weights
+ * ('update'), predict, save. Before a step it loads the shared weights into its model when their
+ * version changed (in place where that is safe: `assignFlat`).
  */
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
