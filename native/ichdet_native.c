@@ -368,23 +368,17 @@ static napi_value conv(napi_env env, napi_callback_info info) {
 
 /* A Float32Array argument's data and length (any backing store, SharedArrayBuffer included). */
 static float *f32(napi_env env, napi_value v, size_t *length, const char *what) {
-  bool is_ta;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {
-    char msg[120];
-    snprintf(msg, sizeof msg, "ichdet native: %s must be a Float32Array", what);
-    napi_throw_type_error(env, NULL, msg);
-    return NULL;
-  }
+  bool is_ta = false;
   napi_typedarray_type type;
   void *data;
-  if (napi_get_typedarray_info(env, v, &type, length, &data, NULL, NULL) != napi_ok ||
-      type != napi_float32_array) {
-    char msg[120];
-    snprintf(msg, sizeof msg, "ichdet native: %s must be a Float32Array", what);
-    napi_throw_type_error(env, NULL, msg);
-    return NULL;
-  }
-  return (float *)data;
+  if (napi_is_typedarray(env, v, &is_ta) == napi_ok && is_ta &&
+      napi_get_typedarray_info(env, v, &type, length, &data, NULL, NULL) == napi_ok &&
+      type == napi_float32_array)
+    return (float *)data;
+  char msg[120];
+  snprintf(msg, sizeof msg, "ichdet native: %s must be a Float32Array", what);
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
 }
 
 /*

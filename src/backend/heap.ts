@@ -1,8 +1,9 @@
 /**
- * Copies tensors' values out of tfjs-backend-wasm's heap in one pass and without allocating: the
- * training workers write their gradient sums out every step (`dataSync` and a copy cost two
- * passes and an allocation per tensor). Only on the wasm backend; elsewhere the caller keeps
- * tfjs' own way (false).
+ * Copies tensors' values out of, and weights into, tfjs-backend-wasm's heap in one pass and
+ * without allocating: the training workers write their gradient sums out and load the new
+ * weights in every step (`dataSync` and a copy, or a new tensor and `assign`, cost two passes and
+ * an allocation per tensor). Only on the wasm backend; elsewhere the caller keeps tfjs' own way
+ * (false).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { asWasmBackend, ptr } from './simd.js';

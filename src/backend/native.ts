@@ -18,7 +18,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type Geometry, geometry, type Pad, type Rounding, type Shape4 } from './geometry.js';
 import { asWasmBackend, output, ptr } from './simd.js';
 
-/** The addon's functions (native/ichdet_native.c). */
 /** Adam's arrays: the weights, the two slots (m, v) and the gradients to sum. */
 export type AdamArrays = [
   w: Float32Array,
@@ -27,6 +26,7 @@ export type AdamArrays = [
   grads: readonly Float32Array[],
 ];
 
+/** The addon's functions (native/ichdet_native.c). */
 interface NativeAddon {
   /**
    * kind 0 forward (a = x, b = filter, bias or −1, out = y, act 0 linear / 1 ReLU / 2 ReLU6),

@@ -11,11 +11,12 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { CodecsNotLoadedError, initCodecs } from '../dicom/codecs.js';
+import { CodecsNotLoadedError } from '../dicom/codecs.js';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
 import { slicePosition } from '../dicom/geometry.js';
 import type { HeaderAttributes } from '../dicom/header.js';
 import type { CropMode } from '../dicom/preprocess.js';
+import { withCodecs } from '../dicom/read.js';
 import type { WindowLevel } from '../dicom/window.js';
 import { DicomError } from '../errors.js';
 import { ReusableFileReader } from '../util/files.js';
@@ -131,12 +132,8 @@ export async function runTask(batch: PrepareBatch): Promise<PrepareBatchResult> 
   };
   try {
     for (const file of batch.files) {
-      let item = decodeOne(batch, file, cfg, out);
-      if (item === 'codecs') {
-        // The first compressed file this thread meets: load the codecs, then decode it again.
-        await initCodecs();
-        item = decodeOne(batch, file, cfg, out) as PrepareItem;
-      }
+      // The first compressed file this thread meets loads the codecs and is decoded again.
+      const item = await withCodecs(() => decodeOne(batch, file, cfg, out));
       if (item.ok) {
         const { shard, record: at } = locateSlot(file.slot, batch.recordsPerShard);
         writeAll(fdOf(shard), out, at * recordBytes);
@@ -157,8 +154,8 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
 }
 
 /**
- * One file into `out` (its record), or the reason it is rejected; `'codecs'` when its pixel data
- * is compressed and this thread has not loaded the codecs yet.
+ * One file into `out` (its record), or the reason it is rejected; throws `CodecsNotLoadedError`
+ * when its pixel data is compressed and this thread has not loaded the codecs yet.
  */
 function decodeOne(
   batch: PrepareBatch,
@@ -171,7 +168,7 @@ function decodeOne(
     ctOnly: boolean;
   },
   out: Uint8Array,
-): PrepareItem | 'codecs' {
+): PrepareItem {
   const path = join(batch.images, file.rel);
   try {
     const bytes = reader.read(path);
@@ -179,7 +176,7 @@ function decodeOne(
     if (r.image.data !== out) out.set(r.image.data);
     return { file, ok: true, meta: metaOf(r.attributes, file.rel) };
   } catch (err) {
-    if (err instanceof CodecsNotLoadedError) return 'codecs';
+    if (err instanceof CodecsNotLoadedError) throw err;
     return { file, ok: false, reason: rejectReason(err) };
   }
 }

@@ -10,6 +10,7 @@ import { requireFiniteRescale, storedToHu } from './hu.js';
 import { type ParsedDicom, parseDicomBytes } from './parse.js';
 import { extractStored, type PixelLayout } from './pixels.js';
 import type { CtSlice, SliceAttributes } from './slice.js';
+import { needsCodecs } from './syntax.js';
 
 export interface ReadOptions {
   /** Apply the RSNA 12-bit intercept correction (see dicom/hu.ts). Default true. */
@@ -72,9 +73,7 @@ export async function readSlice(path: string, opts: ReadOptions = {}): Promise<C
     );
   }
   const parsed = parseDicomBytes(bytes, path);
-  if (parsed.syntax.pixels !== 'native' && parsed.syntax.pixels !== 'encapsulated-uncompressed') {
-    if (!codecsReady()) await initCodecs();
-  }
+  if (needsCodecs(parsed.syntax.pixels) && !codecsReady()) await initCodecs();
   return sliceFromParsed(parsed, path, opts);
 }
 

@@ -14,6 +14,11 @@ export type PixelEncoding =
   | 'jpegxl'
   | 'encapsulated-uncompressed';
 
+/** Whether pixel data in this encoding goes through the codecs (`initCodecs` first). */
+export function needsCodecs(pixels: PixelEncoding): boolean {
+  return pixels !== 'native' && pixels !== 'encapsulated-uncompressed';
+}
+
 export interface TransferSyntax {
   uid: string;
   name: string;

@@ -28,6 +28,7 @@ import { initCodecs } from '../dicom/codecs.js';
 import { readWindowedUint8 } from '../dicom/fastpath.js';
 import { parseDicomBytes } from '../dicom/parse.js';
 import { ctSliceLayout, requireCtImage, sliceAttributes } from '../dicom/read.js';
+import { needsCodecs } from '../dicom/syntax.js';
 import type { WindowLevel } from '../dicom/window.js';
 import { checkAborted, DicomError } from '../errors.js';
 import type { InputCard } from '../run/model-card.js';
@@ -195,8 +196,7 @@ export function scanFile(
     const layout = ctSliceLayout(parsed.dataSet, a, file);
     requireCtImage(parsed.dataSet, a, file);
     const slice: ScannedSlice = sliceRef(file, { ...a, rows: layout.rows, cols: layout.cols });
-    const pixels = parsed.syntax.pixels;
-    if (pixels !== 'native' && pixels !== 'encapsulated-uncompressed') slice.compressed = true;
+    if (needsCodecs(parsed.syntax.pixels)) slice.compressed = true;
     return { ok: true, slice };
   } catch (err) {
     return { ok: false, reason: reasonOf(err) };

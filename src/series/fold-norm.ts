@@ -136,13 +136,9 @@ export function applyFoldNorm(set: FeatureSet, norm: FoldNorm): FeatureSet {
   const probs = Float32Array.from(set.probs);
   for (const s of set.series) {
     if (s.part !== 'oof' || s.fold === null) continue;
-    const f = norm.folds[String(s.fold)];
-    if (f === undefined) continue;
     for (const r of s.rows) {
-      for (let l = 0; l < LABEL_COUNT; l++) {
-        const i = r * LABEL_COUNT + l;
-        probs[i] = 1 / (1 + Math.exp(-pooledLogit(norm, f, l, set.probs[i]!)));
-      }
+      const row = set.probs.subarray(r * LABEL_COUNT, (r + 1) * LABEL_COUNT);
+      probs.set(mapFoldProbs(norm, s.fold, row), r * LABEL_COUNT);
     }
   }
   return { ...set, probs };

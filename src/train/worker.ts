@@ -124,9 +124,6 @@ async function init(w: WorkerInit): Promise<Reply> {
 
 function sync(s: State, version: number): void {
   if (version === s.version || !s.buffers) return;
-  // Through assign, not by writing into the variables' storage: a variable can share its
-  // storage with another tensor (tfjs' variables take their initial value's, and ichdet's
-  // Identity shares instead of copying), and an in-place write changed a resumed run's weights.
   assignFlat(s.trainable, new Float32Array(s.buffers.params));
   assignFlat(s.stats, new Float32Array(s.buffers.stats));
   s.version = version;
