@@ -3,7 +3,10 @@
  * random weights and inputs) per architecture and input size: on the default engine (the native
  * accelerator when built, else wasm) with one worker per core and with one worker on one core
  * (the scaling), with one worker and OpenBLAS on every core (intra-op threads instead of data
- * parallelism), and on wasm alone for reference. One warm-up step, then timed steps. `--quick`: 128² only,
+ * parallelism), and on wasm alone for reference; and the machine's ceiling for the scaling: as
+ * many independent one-worker engines stepping at once as there are cores, against one alone
+ * (`independentScaling`). One warm-up step, then timed steps, their inputs made before the clock
+ * starts. `--quick`: 128² only,
  * three architectures; `--train-archs a,b`: only those; `--train-sizes 128`: only those sizes;
  * `--train-steps N`: N timed steps per rate (default 1); `--lean`: only the default engine on
  * every core and on one, and PyTorch (no OpenBLAS-threads or wasm rows). The OpenBLAS build and
@@ -36,19 +39,25 @@ function argList(name: string): string[] | undefined {
   return v?.split(',');
 }
 
-/** Images/s of `steps` timed steps after one warm-up step. */
-export async function trainRate(
+/** An engine with its model built and one warm-up step taken, ready to time steps. */
+interface Warm {
+  /** Seconds and CPU seconds (user + system, every thread of this process) of `steps` steps. */
+  time(steps: number): Promise<{ seconds: number; cpu: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `workers` workers on `arch` and takes one warm-up step of `batch` images. Each timed
+ * step's inputs are made before the clock starts, so the main thread only dispatches.
+ */
+async function warmEngine(
   arch: ArchName,
   size: number,
   workers: number,
-  steps: number,
-  batch = 32,
-  /** Filled with the CPU seconds (user + system, every thread) of the timed steps. */
-  cpu?: { seconds: number },
-  backend: 'wasm' | 'native' = 'wasm',
-  /** OpenBLAS threads (native); default the cores divided by the workers. */
+  batch: number,
+  backend: 'wasm' | 'native',
   threads?: number,
-): Promise<number> {
+): Promise<Warm> {
   const config = resolveTrainConfig(
     { cache: '', split: '', out: '', arch, size, batch, workers, weights: 'none', backend: 'wasm' },
     workers,
@@ -68,29 +77,91 @@ export async function trainRate(
     focalGamma: 2,
     bnMomentum: null,
   });
+  const opt = createOptimizer('adam', 1e-4, w.params.length);
+  const micro = microBatchFor(config, Math.ceil(batch / workers));
+  const per = size * size * 3;
+  const share = (k: number) =>
+    Array.from({ length: workers }, (_, i) => {
+      const m = Math.floor(batch / workers) + (i < batch % workers ? 1 : 0);
+      const x = new Float32Array(m * per);
+      for (let j = 0; j < x.length; j++) x[j] = ((j * 2654435761 + k) % 1000) / 500 - 1;
+      const y = new Float32Array(m * 6);
+      for (let j = 0; j < y.length; j++) y[j] = (j + k) % 3 === 0 ? 1 : 0;
+      return { x, y, n: m };
+    });
+  let k = 0;
   try {
-    const opt = createOptimizer('adam', 1e-4, w.params.length);
-    const micro = microBatchFor(config, Math.ceil(batch / workers));
-    const per = size * size * 3;
-    const share = (n: number, k: number) =>
-      Array.from({ length: workers }, (_, i) => {
-        const m = Math.floor(n / workers) + (i < n % workers ? 1 : 0);
-        const x = new Float32Array(m * per);
-        for (let j = 0; j < x.length; j++) x[j] = ((j * 2654435761 + k) % 1000) / 500 - 1;
-        const y = new Float32Array(m * 6);
-        for (let j = 0; j < y.length; j++) y[j] = (j + k) % 3 === 0 ? 1 : 0;
-        return { x, y, n: m };
-      });
-    await w.step(share(batch, 0), opt, { micro, seed: 0 });
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    for (let s = 1; s <= steps; s++) await w.step(share(batch, s), opt, { micro, seed: s });
-    const seconds = (performance.now() - t0) / 1000;
-    const c = process.cpuUsage(c0);
-    if (cpu) cpu.seconds = (c.user + c.system) / 1e6;
-    return (steps * batch) / seconds;
+    await w.step(share(k), opt, { micro, seed: k++ });
+  } catch (err) {
+    await w.close();
+    throw err;
+  }
+  return {
+    async time(steps) {
+      const inputs = Array.from({ length: steps }, (_, s) => share(k + s));
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (const sh of inputs) await w.step(sh, opt, { micro, seed: k++ });
+      const seconds = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
+      return { seconds, cpu: (c.user + c.system) / 1e6 };
+    },
+    close: () => w.close(),
+  };
+}
+
+/** Images/s of `steps` timed steps after one warm-up step. */
+export async function trainRate(
+  arch: ArchName,
+  size: number,
+  workers: number,
+  steps: number,
+  batch = 32,
+  /** Filled with the CPU seconds (user + system, every thread) of the timed steps. */
+  cpu?: { seconds: number },
+  backend: 'wasm' | 'native' = 'wasm',
+  /** OpenBLAS threads (native); default the cores divided by the workers. */
+  threads?: number,
+): Promise<number> {
+  const w = await warmEngine(arch, size, workers, batch, backend, threads);
+  try {
+    const t = await w.time(steps);
+    if (cpu) cpu.seconds = t.cpu;
+    return (steps * batch) / t.seconds;
   } finally {
     await w.close();
+  }
+}
+
+/**
+ * The machine's own ceiling for data parallelism on `cores` cores: `cores` independent
+ * one-worker engines (each its own model, batch `share`, nothing exchanged) stepping at once,
+ * against one of them alone (timed before and after, the mean taken). A worker's step slows
+ * when the other cores are busy (shared cache and memory traffic), so N workers cannot beat
+ * N × this fraction of one, whatever the engine does.
+ */
+export async function independentScaling(
+  arch: ArchName,
+  size: number,
+  cores: number,
+  steps: number,
+  share = 16,
+  backend: 'wasm' | 'native' = 'wasm',
+): Promise<{ alone: number; together: number; ratio: number }> {
+  const engines: Warm[] = [];
+  try {
+    for (let i = 0; i < cores; i++)
+      engines.push(await warmEngine(arch, size, 1, share, backend, 1));
+    const first = engines[0]!;
+    const before = await first.time(steps);
+    const t0 = performance.now();
+    await Promise.all(engines.map((e) => e.time(steps)));
+    const together = (cores * steps * share) / ((performance.now() - t0) / 1000);
+    const after = await first.time(steps);
+    const alone = (2 * steps * share) / (before.seconds + after.seconds);
+    return { alone, together, ratio: together / alone };
+  } finally {
+    await Promise.all(engines.map((e) => e.close()));
   }
 }
 
@@ -178,6 +249,12 @@ export async function benchTrain(): Promise<BenchRow[]> {
         const one = await trainRate(arch, size, 1, steps, 32, undefined, engine, 1);
         row(`train ${what}, ${engine}, 1 worker (1 core)`, one, 'images/s');
         row(`${cores} workers / 1 worker, ${what}, ${engine}`, ours / one, '×', '≥ 1.7');
+        const ceiling = await independentScaling(arch, size, cores, steps, 32 / cores, engine);
+        row(
+          `${cores} independent 1-worker engines at once / 1 alone, ${arch} ${size}² batch ${32 / cores} each, ${engine} (the machine's ceiling for the row above)`,
+          ceiling.ratio,
+          '×',
+        );
         if (native && !lean) {
           const threaded = await trainRate(arch, size, 1, steps, 32, undefined, 'native', cores);
           row(
