@@ -41,10 +41,14 @@ function argList(name: string): string[] | undefined {
 
 /** An engine with its model built and one warm-up step taken, ready to time steps. */
 interface Warm {
-  /** Seconds and CPU seconds (user + system, every thread of this process) of `steps` steps. */
-  time(steps: number): Promise<{ seconds: number; cpu: number }>;
+  /** The inputs of `steps` steps (made outside any timing). */
+  inputs(steps: number): Shares[];
+  /** Seconds and CPU seconds (user + system, every thread of this process) of those steps. */
+  time(inputs: Shares[]): Promise<{ seconds: number; cpu: number }>;
   close(): Promise<void>;
 }
+
+type Shares = { x: Float32Array; y: Float32Array; n: number }[];
 
 /**
  * Starts `workers` workers on `arch` and takes one warm-up step of `batch` images. Each timed
@@ -89,19 +93,21 @@ async function warmEngine(
       for (let j = 0; j < y.length; j++) y[j] = (j + k) % 3 === 0 ? 1 : 0;
       return { x, y, n: m };
     });
-  let k = 0;
+  // Inputs made and steps taken so far (the warm-up step is the 0th of each).
+  let made = 1;
+  let stepped = 1;
   try {
-    await w.step(share(k), opt, { micro, seed: k++ });
+    await w.step(share(0), opt, { micro, seed: 0 });
   } catch (err) {
     await w.close();
     throw err;
   }
   return {
-    async time(steps) {
-      const inputs = Array.from({ length: steps }, (_, s) => share(k + s));
+    inputs: (steps) => Array.from({ length: steps }, () => share(made++)),
+    async time(inputs) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      for (const sh of inputs) await w.step(sh, opt, { micro, seed: k++ });
+      for (const sh of inputs) await w.step(sh, opt, { micro, seed: stepped++ });
       const seconds = (performance.now() - t0) / 1000;
       const c = process.cpuUsage(c0);
       return { seconds, cpu: (c.user + c.system) / 1e6 };
@@ -125,7 +131,7 @@ export async function trainRate(
 ): Promise<number> {
   const w = await warmEngine(arch, size, workers, batch, backend, threads);
   try {
-    const t = await w.time(steps);
+    const t = await w.time(w.inputs(steps));
     if (cpu) cpu.seconds = t.cpu;
     return (steps * batch) / t.seconds;
   } finally {
@@ -153,11 +159,12 @@ export async function independentScaling(
     for (let i = 0; i < cores; i++)
       engines.push(await warmEngine(arch, size, 1, share, backend, 1));
     const first = engines[0]!;
-    const before = await first.time(steps);
+    const before = await first.time(first.inputs(steps));
+    const inputs = engines.map((e) => e.inputs(steps));
     const t0 = performance.now();
-    await Promise.all(engines.map((e) => e.time(steps)));
+    await Promise.all(engines.map((e, i) => e.time(inputs[i]!)));
     const together = (cores * steps * share) / ((performance.now() - t0) / 1000);
-    const after = await first.time(steps);
+    const after = await first.time(first.inputs(steps));
     const alone = (2 * steps * share) / (before.seconds + after.seconds);
     return { alone, together, ratio: together / alone };
   } finally {
