@@ -5,12 +5,11 @@
 import { readFile } from 'node:fs/promises';
 import type { DataSet } from 'dicom-parser';
 import { ConfigError, DicomError, NotACtSliceError } from '../errors.js';
-import { CodecsNotLoadedError, codecsReady, initCodecs } from './codecs.js';
+import { CodecsNotLoadedError, initCodecs } from './codecs.js';
 import { requireFiniteRescale, storedToHu } from './hu.js';
 import { type ParsedDicom, parseDicomBytes } from './parse.js';
 import { extractStored, type PixelLayout } from './pixels.js';
 import type { CtSlice, SliceAttributes } from './slice.js';
-import { needsCodecs } from './syntax.js';
 
 export interface ReadOptions {
   /** Apply the RSNA 12-bit intercept correction (see dicom/hu.ts). Default true. */
@@ -73,8 +72,7 @@ export async function readSlice(path: string, opts: ReadOptions = {}): Promise<C
     );
   }
   const parsed = parseDicomBytes(bytes, path);
-  if (needsCodecs(parsed.syntax.pixels) && !codecsReady()) await initCodecs();
-  return sliceFromParsed(parsed, path, opts);
+  return withCodecs(() => sliceFromParsed(parsed, path, opts));
 }
 
 /**
@@ -94,7 +92,7 @@ export async function withCodecs<T>(decode: () => T): Promise<T> {
 
 /**
  * Synchronous variant for bytes in memory. Compressed syntaxes need `await initCodecs()` once
- * beforehand (readSlice does it for you).
+ * beforehand, or the call inside `withCodecs` (readSlice does that for you).
  */
 export function decodeSlice(
   bytes: Uint8Array,
