@@ -130,15 +130,23 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 200_
 }
 
 /** The worker process holding an active job that `pick` accepts. */
-async function holder(
-  q: Queue,
-  pick: (j: Job) => boolean,
-): Promise<{ job: Job; w: WorkerProcess }> {
-  return until('an active job held by a worker', async () => {
+/**
+ * Kills (with its job processes) a worker while it holds an active job that `pick` accepts, and
+ * returns that job's id. The worker is frozen (SIGSTOP) first and the job checked still active:
+ * a small job can finish between the listing and the kill, and would then never stall.
+ */
+async function killHolder(q: Queue, pick: (j: Job) => boolean): Promise<string> {
+  return until('a worker killed while it holds an active job', async () => {
     for (const job of await q.getActive()) {
       const pid = Number(job.processedBy?.split(':').pop());
       const w = workers.find((x) => x.pid === pid && x.child.exitCode === null);
-      if (pick(job) && w) return { job, w };
+      if (!pick(job) || !w) continue;
+      process.kill(-w.pid, 'SIGSTOP');
+      if ((await q.getJob(job.id!))?.finishedOn === undefined) {
+        await killGroup(w);
+        return job.id!;
+      }
+      process.kill(-w.pid, 'SIGCONT');
     }
     return undefined;
   });
@@ -227,17 +235,13 @@ describe('prepare and compare on three workers, two of them killed mid-job', () 
     const trainQ = queue('train');
     try {
       // Kill 1: a worker holding a prepare shard.
-      const a = await holder(prep, (j) => j.name === 'prepare-shard');
-      killedShard = a.job.id!;
-      await killGroup(a.w);
+      killedShard = await killHolder(prep, (j) => j.name === 'prepare-shard');
       // Kill 2: the worker training mobilenet_v2, once its first epoch is checkpointed.
       const state = join(store, 'study', 'runs', killedArch, 'last', 'state.json');
       await until('the first checkpoint', async () =>
         existsSync(state) && JSON.parse(readFileSync(state, 'utf8')).epoch >= 1 ? true : undefined,
       );
-      const b = await holder(trainQ, (j) => j.data.arch === killedArch);
-      killedTrain = b.job.id!;
-      await killGroup(b.w);
+      killedTrain = await killHolder(trainQ, (j) => j.data.arch === killedArch);
       // Meanwhile, the same run trained here, without any queue, for the reference.
       localRun = join(dir, 'local-run');
       const o = compareFlow(compareOptions()).parent.data;
